@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian package voxbridge needs to build, run and test. Idempotent:
+# packages already present are skipped, so a second run costs only a dpkg query.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config ccache ninja-build
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libssl-dev libspdlog-dev libfmt-dev libcli11-dev
+  libsoxr-dev libwebrtc-audio-processing-dev
+  libespeak-ng-dev espeak-ng-data
+  libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  python3
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "setup: done"

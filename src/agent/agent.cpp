@@ -1,0 +1,76 @@
+#include "agent/agent.hpp"
+
+#include <fstream>
+#include <stdexcept>
+
+namespace vox::agent {
+namespace {
+
+// Replies "You said: <transcript>".
+class EchoAgent final : public Agent {
+ public:
+  explicit EchoAgent(std::string greeting) : greeting_(std::move(greeting)) {}
+  std::string greeting() override { return greeting_; }
+  void on_turn(const Turn& turn, std::function<void(Reply)> reply) override {
+    reply(Reply{"You said: " + turn.transcript, false});
+  }
+
+ private:
+  std::string greeting_;
+};
+
+// Replies with the script's lines in order, one per turn; hangs up after the last.
+class ScriptAgent final : public Agent {
+ public:
+  ScriptAgent(std::string greeting, std::vector<std::string> lines)
+      : greeting_(std::move(greeting)), lines_(std::move(lines)) {}
+  std::string greeting() override { return greeting_; }
+  void on_turn(const Turn&, std::function<void(Reply)> reply) override {
+    if (next_ >= lines_.size()) {
+      reply(Reply{"", true});
+      return;
+    }
+    const bool last = next_ + 1 == lines_.size();
+    reply(Reply{lines_[next_++], last});
+  }
+
+ private:
+  std::string greeting_;
+  std::vector<std::string> lines_;
+  std::size_t next_ = 0;
+};
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument("cannot read the script file '" + path + "' (set SCRIPT_FILE or --script)");
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos || line[0] == '#') continue;
+    out.push_back(line);
+  }
+  return out;
+}
+
+}  // namespace
+
+AgentFactory::AgentFactory(AgentSettings settings) : settings_(std::move(settings)) {
+  if (!settings_.script_file.empty()) script_lines_ = read_lines(settings_.script_file);
+}
+
+std::unique_ptr<Agent> AgentFactory::create(const CallContext& call) const {
+  std::string name = settings_.default_agent;
+  if (auto it = call.parameters.find("agent"); it != call.parameters.end() && !it->second.empty()) name = it->second;
+  std::string greeting = settings_.greeting;
+  if (auto it = call.parameters.find("greeting"); it != call.parameters.end()) greeting = it->second;
+  if (name == "echo") return std::make_unique<EchoAgent>(greeting);
+  if (name == "script") {
+    if (settings_.script_file.empty())
+      throw std::invalid_argument("agent 'script' needs a script file: set SCRIPT_FILE or --script");
+    return std::make_unique<ScriptAgent>(greeting, script_lines_);
+  }
+  throw std::invalid_argument("unknown agent '" + name + "' (known: echo, script)");
+}
+
+}  // namespace vox::agent

@@ -1,0 +1,62 @@
+#pragma once
+// The call's conversational brain. A call hands each final transcript to its agent and
+// speaks the reply. Agents never see audio, JSON or sockets.
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vox::agent {
+
+struct CallContext {
+  std::string call_sid;
+  std::string stream_sid;
+  std::string from;
+  std::string to;
+  std::map<std::string, std::string> parameters;  // <Parameter> values from TwiML
+};
+
+struct Turn {
+  int index = 0;              // 1-based turn number
+  std::string transcript;     // what the caller said
+  std::string interrupted_reply_heard;  // words of our last reply heard before a barge-in, if any
+  bool barged_in = false;
+};
+
+struct Reply {
+  std::string text;       // empty: say nothing
+  bool hangup = false;    // end the call after `text` has played
+};
+
+class Agent {
+ public:
+  virtual ~Agent() = default;
+  // Returns the greeting spoken when the stream starts ("" for none).
+  virtual std::string greeting() = 0;
+  // Answers a turn; `reply` may be called later, from any thread, exactly once.
+  virtual void on_turn(const Turn& turn, std::function<void(Reply)> reply) = 0;
+  virtual void on_dtmf(const std::string& /*digit*/) {}
+};
+
+struct AgentSettings {
+  std::string default_agent = "echo";
+  std::string greeting;
+  std::string script_file;
+};
+
+// Creates agents by name: "echo" (default) and "script".
+class AgentFactory {
+ public:
+  explicit AgentFactory(AgentSettings settings);
+  // Returns the agent named by the call's `agent` parameter or the default; throws
+  // std::invalid_argument with a readable message for unknown names or bad scripts.
+  std::unique_ptr<Agent> create(const CallContext& call) const;
+  static std::vector<std::string> names() { return {"echo", "script"}; }
+
+ private:
+  AgentSettings settings_;
+  std::vector<std::string> script_lines_;
+};
+
+}  // namespace vox::agent

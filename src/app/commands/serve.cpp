@@ -1,0 +1,102 @@
+#include "app/commands/serve.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <thread>
+
+#include "agent/agent.hpp"
+#include "api/routes.hpp"
+#include "call/media_stream.hpp"
+#include "call/registry.hpp"
+#include "net/server.hpp"
+#include "speech/espeak_tts.hpp"
+#include "speech/sphinx_stt.hpp"
+
+namespace vox::app {
+namespace asio = boost::asio;
+
+int run_serve(const Config& config, const ServeOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  const int threads = config.threads > 0 ? config.threads : std::max(1u, std::thread::hardware_concurrency());
+
+  // Engines: with no provider keys configured, the embedded ones.
+  spdlog::info("loading speech engines: tts=espeak-ng voice={} stt=pocketsphinx mode={}", config.tts.voice,
+               config.stt.mode);
+  std::unique_ptr<speech::EspeakTts> tts;
+  std::unique_ptr<speech::PocketsphinxStt> stt;
+  std::unique_ptr<agent::AgentFactory> agents;
+  try {
+    tts = std::make_unique<speech::EspeakTts>(config.tts);
+    stt = std::make_unique<speech::PocketsphinxStt>(config.stt, std::vector<std::string>{}, threads);
+    agents = std::make_unique<agent::AgentFactory>(
+        agent::AgentSettings{config.agent, config.greeting, config.script_file});
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 2;
+  }
+
+  asio::io_context ioc(threads);
+  call::CallRegistry registry;
+  registry.set_limit(static_cast<std::size_t>(config.max_calls));
+  call::CallServices services{config, *tts, *stt, registry, SteadyClock::instance()};
+
+  net::Router router;
+  api::add_core_routes(router, api::RouteContext{config, registry, tts->name(), stt->name(), started});
+  router.add_ws("/media", [&](const net::HttpRequest&, net::HttpResponse&) -> std::unique_ptr<net::WsHandler> {
+    return std::make_unique<call::MediaStreamHandler>(services, *agents);
+  });
+
+  net::ServerLimits limits;
+  limits.max_http_body = config.max_http_body_bytes;
+  limits.max_ws_frame_hard = std::max<std::size_t>(config.max_ws_message_bytes * 16, 1024 * 1024);
+  net::Server server(ioc, std::move(router), limits);
+  std::uint16_t port = 0;
+  try {
+    port = server.listen(config.host, config.port);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen on {}:{}: {} (is another process using the port? try --port)", config.host,
+                     config.port, e.what());
+    return 2;
+  }
+  if (!options.port_file.empty()) {
+    std::ofstream(options.port_file + ".tmp") << port << "\n";
+    std::rename((options.port_file + ".tmp").c_str(), options.port_file.c_str());
+  }
+  spdlog::info("voxbridge listening on http://{}:{} (webhook POST /twilio-voice, media ws /media, GET /health) "
+               "threads={} agent={}",
+               config.host, port, threads, config.agent);
+
+  // SIGINT/SIGTERM: stop accepting, close every call's socket, exit within the deadline.
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  int exit_code = 0;
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {} received: closing {} live call(s), deadline {} ms", sig, registry.size(),
+                 config.shutdown_deadline_ms);
+    server.shutdown();
+    for (auto& call : registry.all()) asio::post(call->executor(), [call] { call->end("server shutdown"); });
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          const bool clean = co_await server.wait_websockets_closed(std::chrono::milliseconds(config.shutdown_deadline_ms));
+          if (!clean) spdlog::warn("shutdown deadline passed with {} socket(s) open; exiting anyway", server.open_websockets());
+          else spdlog::info("all calls closed; exiting");
+          ioc.stop();
+        },
+        asio::detached);
+  });
+
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool) t.join();
+  spdlog::default_logger()->flush();
+  return exit_code;
+}
+
+}  // namespace vox::app

@@ -1,0 +1,112 @@
+// voxbridge: a voice gateway between Twilio phone calls and speech engines.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "app/commands/serve.hpp"
+#include "app/commands/sim_caller.hpp"
+#include "core/config.hpp"
+#include "core/log.hpp"
+
+namespace {
+
+// Binds the server settings to flags, each also read from an environment variable.
+void add_server_options(CLI::App& cmd, vox::Config& c, int& silence_chunks) {
+  cmd.add_option("--host", c.host, "Address to listen on")->envname("HOST")->capture_default_str();
+  cmd.add_option("--port,-p", c.port, "Port for HTTP and WebSocket (0 picks a free one)")
+      ->envname("PORT")->capture_default_str();
+  cmd.add_option("--base-url", c.base_url,
+                 "Public URL Twilio reaches this server at, e.g. https://abc.ngrok.app (env WEBHOOK_BASE_URL or "
+                 "BASE_URL); without it the Stream URL is built from the request's Host header")
+      ->envname("WEBHOOK_BASE_URL");
+  cmd.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")->envname("LOG_LEVEL")->capture_default_str();
+  cmd.add_option("--threads", c.threads, "Network threads (0 = one per core)")->envname("THREADS")->capture_default_str();
+  cmd.add_option("--talk-timeout", c.talk_timeout_s, "Seconds of idle conversation before the call is ended (0 = never)")
+      ->envname("TALK_TIMEOUT")->capture_default_str();
+  cmd.add_option("--greeting", c.greeting, "What the agent says when a call starts (\"\" for nothing)")
+      ->envname("GREETING")->capture_default_str();
+  cmd.add_option("--agent", c.agent, "Default agent: echo (repeats the caller) or script (lines from --script)")
+      ->envname("AGENT")->check(CLI::IsMember({"echo", "script"}))->capture_default_str();
+  cmd.add_option("--script", c.script_file, "Script agent's file: one reply per line")->envname("SCRIPT_FILE");
+  cmd.add_option("--silence-ms", c.endpointing.silence_ms, "Trailing silence that ends an utterance")
+      ->envname("SILENCE_MS")->capture_default_str();
+  cmd.add_option("--silence-chunks", silence_chunks,
+                 "Trailing silence as a count of 20 ms frames (the original service's SILENCE_CHUNKS_TRIGGER); "
+                 "overrides --silence-ms")
+      ->envname("SILENCE_CHUNKS_TRIGGER");
+  cmd.add_option("--min-speech-ms", c.endpointing.min_speech_ms, "Shorter bursts of sound are ignored")
+      ->envname("MIN_SPEECH_MS")->capture_default_str();
+  cmd.add_option("--vad-mode", c.vad.webrtc_mode, "WebRTC VAD aggressiveness 0..3")
+      ->envname("VAD_MODE")->check(CLI::Range(0, 3))->capture_default_str();
+  cmd.add_option("--tts-voice", c.tts.voice, "espeak-ng voice for the embedded TTS")->envname("TTS_VOICE")->capture_default_str();
+  cmd.add_option("--stt-mode", c.stt.mode, "Embedded STT mode: lm (open vocabulary) or grammar (phrases from --stt-grammar)")
+      ->envname("STT_MODE")->check(CLI::IsMember({"lm", "grammar"}))->capture_default_str();
+  cmd.add_option("--stt-grammar", c.stt.grammar_file, "Phrase list for grammar mode, one phrase per line")
+      ->envname("STT_GRAMMAR_FILE");
+  cmd.add_option("--max-calls", c.max_calls, "Concurrent calls accepted")->envname("MAX_CALLS")->capture_default_str();
+  cmd.add_option("--shutdown-deadline-ms", c.shutdown_deadline_ms, "How long SIGTERM waits for calls to close")
+      ->envname("SHUTDOWN_DEADLINE_MS")->capture_default_str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // .env in the working directory fills variables the environment does not set;
+  // flags override both.
+  const char* env_file = std::getenv("VOXBRIDGE_ENV_FILE");
+  vox::apply_dotenv(vox::read_dotenv(env_file ? env_file : ".env"));
+  if (!std::getenv("WEBHOOK_BASE_URL") && std::getenv("BASE_URL")) ::setenv("WEBHOOK_BASE_URL", std::getenv("BASE_URL"), 1);
+
+  CLI::App app{
+      "voxbridge: puts an AI voice on phone calls.\n\n"
+      "Quick start (no accounts needed):\n"
+      "  voxbridge serve                  # gateway on :8001 with embedded speech engines\n"
+      "  voxbridge sim caller --say \"hello there\"   # a simulated phone call against it\n\n"
+      "Every flag can also be set through the environment variable named in its help,\n"
+      "or in a .env file in the working directory."};
+  app.require_subcommand(1);
+
+  vox::Config config;
+  int silence_chunks = -1;
+  vox::app::ServeOptions serve_opts;
+  auto* serve = app.add_subcommand("serve", "Run the gateway: Twilio webhook, media streams, speech, agents");
+  add_server_options(*serve, config, silence_chunks);
+  serve->add_option("--port-file", serve_opts.port_file, "Write the bound port to this file once listening");
+
+  auto* sim = app.add_subcommand("sim", "Simulators for local testing without a phone network");
+  sim->require_subcommand(1);
+  vox::app::SimCallerCommand caller_cmd;
+  std::string caller_log = "warn";
+  auto* caller = sim->add_subcommand(
+      "caller", "Call a voxbridge server the way Twilio would: webhook, media socket, real-time audio, marks");
+  caller->add_option("--url", caller_cmd.caller.server_url, "Server base URL")->capture_default_str();
+  caller->add_option("--say", caller_cmd.caller.lines, "A line the caller says (repeat for several turns)");
+  caller->add_option("--calls,-n", caller_cmd.calls, "Concurrent calls")->check(CLI::Range(1, 5000))->capture_default_str();
+  caller->add_option("--expect", caller_cmd.expect,
+                     "A phrase the caller expects to hear (repeat); recognition then uses a phrase grammar");
+  caller->add_flag("!--no-transcribe", caller_cmd.transcribe, "Skip transcribing what was heard");
+  caller->add_option("--barge-in-at", caller_cmd.caller.barge_in_at_ms,
+                     "Speak each line this many ms into the reply instead of waiting for it to end");
+  caller->add_option("--pause-ms", caller_cmd.caller.pause_ms, "Silence between a reply and the next line")->capture_default_str();
+  caller->add_option("--query", caller_cmd.caller.webhook_query, "Query string for the webhook, e.g. agent=script");
+  caller->add_option("--from", caller_cmd.caller.from)->capture_default_str();
+  caller->add_option("--to", caller_cmd.caller.to)->capture_default_str();
+  caller->add_option("--record-dir", caller_cmd.record_dir, "Write each heard reply as a WAV file here");
+  caller->add_option("--json-out", caller_cmd.json_out, "Also write the JSON summary to this file");
+  caller->add_option("--log-level", caller_log)->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (serve->parsed()) {
+    if (silence_chunks > 0) config.endpointing.silence_ms = silence_chunks * 20;
+    vox::setup_logging(config.log_level);
+    return vox::app::run_serve(config, serve_opts);
+  }
+  if (caller->parsed()) {
+    vox::setup_logging(caller_log);
+    return vox::app::run_sim_caller(caller_cmd);
+  }
+  return 0;
+}

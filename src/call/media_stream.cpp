@@ -1,0 +1,126 @@
+#include "call/media_stream.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "call/registry.hpp"
+#include "core/base64.hpp"
+
+namespace vox::call {
+
+MediaStreamHandler::MediaStreamHandler(CallServices services, const agent::AgentFactory& agents)
+    : svc_(services),
+      agents_(agents),
+      parser_(services.config.max_ws_message_bytes),
+      payload_(base64::max_decoded_size(services.config.max_ws_message_bytes)) {}
+
+MediaStreamHandler::~MediaStreamHandler() {
+  if (session_) session_->end("handler destroyed");
+}
+
+void MediaStreamHandler::on_open(std::shared_ptr<net::WsConnection> connection) {
+  conn_ = std::move(connection);
+  spdlog::debug("media stream connected remote={}", conn_->remote());
+}
+
+void MediaStreamHandler::complain(std::uint64_t& counter, std::string_view what) {
+  ++counter;
+  if (counter <= 5 || counter % 100 == 0)
+    spdlog::warn("media stream: {} call_sid={} remote={} (occurrence {})", what, call_sid_, conn_ ? conn_->remote() : "-",
+                 counter);
+}
+
+void MediaStreamHandler::on_text(std::string_view message) {
+  const twilio::Message m = parser_.parse(message);
+  if (m.sequence_number > 0) {
+    if (last_sequence_ > 0 && m.sequence_number != last_sequence_ + 1) ++sequence_gaps_;
+    last_sequence_ = m.sequence_number;
+  }
+  std::visit(
+      [&](const auto& body) {
+        using T = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<T, twilio::ParseError>) {
+          complain(bad_messages_, "bad message dropped: " + body.reason);
+        } else if constexpr (std::is_same_v<T, twilio::Connected>) {
+          spdlog::debug("media stream protocol={} version={}", body.protocol, body.version);
+        } else if constexpr (std::is_same_v<T, twilio::Start>) {
+          on_start(body);
+        } else if constexpr (std::is_same_v<T, twilio::Media>) {
+          if (!session_) return complain(early_media_, "media before start dropped");
+          const auto n = base64::decode(body.payload, payload_);
+          if (!n) return complain(bad_payloads_, "media payload is not valid base64; frame dropped");
+          if (*n == 0) return complain(bad_payloads_, "empty media payload dropped");
+          if (!body.track.empty() && body.track != "inbound") return;  // only the caller's audio feeds the pipeline
+          session_->on_media(std::span<const std::uint8_t>(payload_.data(), *n), body.timestamp_ms);
+        } else if constexpr (std::is_same_v<T, twilio::Mark>) {
+          if (session_) session_->on_mark(body.name);
+        } else if constexpr (std::is_same_v<T, twilio::Dtmf>) {
+          if (session_) session_->on_dtmf(body.digit);
+        } else if constexpr (std::is_same_v<T, twilio::Stop>) {
+          if (session_) session_->end("stop");
+          if (conn_) conn_->close(1000, "stream stopped");
+        } else if constexpr (std::is_same_v<T, twilio::Clear>) {
+          complain(bad_messages_, "'clear' is ours to send, not Twilio's; dropped");
+        }
+      },
+      m.body);
+}
+
+void MediaStreamHandler::on_start(const twilio::Start& start) {
+  if (session_) return complain(extra_starts_, "second start ignored");
+  call_sid_ = start.call_sid;
+  agent::CallContext ctx;
+  ctx.call_sid = start.call_sid;
+  ctx.stream_sid = start.stream_sid;
+  ctx.parameters = start.custom_parameters;
+  if (auto it = ctx.parameters.find("from"); it != ctx.parameters.end()) ctx.from = it->second;
+  if (auto it = ctx.parameters.find("to"); it != ctx.parameters.end()) ctx.to = it->second;
+  if (!start.encoding.empty() && start.encoding != "audio/x-mulaw")
+    spdlog::warn("media stream encoding {} is not audio/x-mulaw; treating it as μ-law call_sid={}", start.encoding,
+                 call_sid_);
+  std::unique_ptr<agent::Agent> agent;
+  try {
+    agent = agents_.create(ctx);
+  } catch (const std::exception& e) {
+    spdlog::error("cannot start call call_sid={}: {}", call_sid_, e.what());
+    conn_->close(1011, "agent unavailable");
+    return;
+  }
+  session_ = std::make_shared<CallSession>(svc_, conn_->executor(), *this, ctx, std::move(agent));
+  if (!svc_.registry.add(ctx.call_sid, session_)) {
+    spdlog::warn("call refused call_sid={}: already live or the call limit ({}) is reached", call_sid_,
+                 svc_.config.max_calls);
+    session_.reset();
+    conn_->close(1013, "call limit reached or duplicate CallSid");
+    return;
+  }
+  spdlog::info("call started call_sid={} stream_sid={} from={} to={} agent={}", ctx.call_sid, ctx.stream_sid, ctx.from,
+               ctx.to, ctx.parameters.count("agent") ? ctx.parameters.at("agent") : "default");
+  session_->start();
+}
+
+void MediaStreamHandler::on_close(std::string_view reason) {
+  if (session_) session_->end(reason);
+  if (sequence_gaps_ > 0) spdlog::info("media stream had {} sequence gaps call_sid={}", sequence_gaps_, call_sid_);
+}
+
+void MediaStreamHandler::send_media(std::string_view stream_sid, std::span<const std::uint8_t> ulaw) {
+  std::string msg;
+  twilio::write_media(msg, stream_sid, ulaw);
+  conn_->send_text(std::move(msg));
+}
+
+void MediaStreamHandler::send_mark(std::string_view stream_sid, std::string_view name) {
+  std::string msg;
+  twilio::write_mark(msg, stream_sid, name);
+  conn_->send_text(std::move(msg));
+}
+
+void MediaStreamHandler::send_clear(std::string_view stream_sid) {
+  std::string msg;
+  twilio::write_clear(msg, stream_sid);
+  conn_->send_text(std::move(msg));
+}
+
+void MediaStreamHandler::close(std::string_view reason) { conn_->close(1000, std::string(reason)); }
+
+}  // namespace vox::call

@@ -1,0 +1,43 @@
+#include "call/registry.hpp"
+
+namespace vox::call {
+
+bool CallRegistry::add(const std::string& call_sid, std::weak_ptr<CallSession> session) {
+  std::lock_guard lock(mu_);
+  if (calls_.size() >= limit_) return false;
+  auto [it, inserted] = calls_.try_emplace(call_sid, session);
+  if (!inserted) {
+    if (!it->second.expired()) return false;
+    it->second = std::move(session);
+  }
+  return true;
+}
+
+void CallRegistry::remove(const std::string& call_sid, const CallSession* session) {
+  std::lock_guard lock(mu_);
+  auto it = calls_.find(call_sid);
+  if (it == calls_.end()) return;
+  auto live = it->second.lock();
+  if (!live || live.get() == session) calls_.erase(it);
+}
+
+std::shared_ptr<CallSession> CallRegistry::find(const std::string& call_sid) const {
+  std::lock_guard lock(mu_);
+  auto it = calls_.find(call_sid);
+  return it == calls_.end() ? nullptr : it->second.lock();
+}
+
+std::vector<std::shared_ptr<CallSession>> CallRegistry::all() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<CallSession>> out;
+  for (auto& [sid, weak] : calls_)
+    if (auto s = weak.lock()) out.push_back(std::move(s));
+  return out;
+}
+
+std::size_t CallRegistry::size() const {
+  std::lock_guard lock(mu_);
+  return calls_.size();
+}
+
+}  // namespace vox::call

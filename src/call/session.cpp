@@ -1,0 +1,376 @@
+#include "call/session.hpp"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "audio/g711.hpp"
+#include "call/registry.hpp"
+
+namespace vox::call {
+namespace asio = boost::asio;
+
+namespace {
+constexpr std::size_t kFrameBytes = 160;  // 20 ms of 8 kHz μ-law
+
+std::string param_or(const agent::CallContext& c, const std::string& key, std::string fallback) {
+  auto it = c.parameters.find(key);
+  return it == c.parameters.end() || it->second.empty() ? fallback : it->second;
+}
+}  // namespace
+
+CallSession::CallSession(CallServices services, asio::any_io_executor strand, MediaOutbox& outbox,
+                         agent::CallContext context, std::unique_ptr<agent::Agent> agent)
+    : svc_(services),
+      strand_(std::move(strand)),
+      outbox_(outbox),
+      context_(std::move(context)),
+      agent_(std::move(agent)),
+      started_at_(svc_.clock.now()),
+      vad_(svc_.config.vad, 8000),
+      endpointer_(svc_.config.endpointing, 20),
+      preroll_(static_cast<std::size_t>(std::max(20, svc_.config.endpointing.preroll_ms)) * 8),
+      utterance_cap_(static_cast<std::size_t>(svc_.config.endpointing.max_utterance_ms + 1000) * 8),
+      chunk_bytes_(static_cast<std::size_t>(std::max(20, svc_.config.outbound_chunk_ms)) * 8),
+      lead_bytes_(static_cast<std::size_t>(std::max(svc_.config.outbound_chunk_ms, svc_.config.outbound_lead_ms)) * 8),
+      talk_timer_(strand_) {
+  utterance_.reserve(utterance_cap_);
+}
+
+CallSession::~CallSession() { svc_.registry.remove(context_.call_sid, this); }
+
+double CallSession::since_start_ms() const { return ms_between(started_at_, svc_.clock.now()); }
+
+void CallSession::start() {
+  arm_talk_timer();
+  std::string greeting;
+  try {
+    greeting = agent_->greeting();
+  } catch (const std::exception& e) {
+    spdlog::error("agent greeting failed call_sid={} error={}", context_.call_sid, e.what());
+  }
+  if (!greeting.empty()) enqueue_reply(std::move(greeting), 0, false);
+}
+
+void CallSession::on_media(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms) {
+  if (ended_) return;
+  const std::int64_t base = timestamp_ms >= 0 ? timestamp_ms : media_clock_ms_;
+  std::size_t i = 0;
+  while (i < ulaw.size()) {
+    const std::size_t n = std::min(kFrameBytes - frame_fill_, ulaw.size() - i);
+    std::copy_n(ulaw.data() + i, n, frame_buf_.data() + frame_fill_);
+    frame_fill_ += n;
+    i += n;
+    if (frame_fill_ == kFrameBytes) {
+      // This frame ends `i` bytes into the message (it may have begun in the previous one).
+      const std::int64_t frame_start = base + (static_cast<std::int64_t>(i) - static_cast<std::int64_t>(kFrameBytes)) / 8;
+      frame_fill_ = 0;
+      process_frame(std::span<const std::uint8_t, kFrameBytes>(frame_buf_.data(), kFrameBytes), frame_start);
+      if (ended_) return;
+    }
+  }
+  media_clock_ms_ = base + static_cast<std::int64_t>(ulaw.size()) / 8;
+}
+
+void CallSession::process_frame(std::span<const std::uint8_t, 160> ulaw, std::int64_t t_ms) {
+  ++stats_.frames;
+  std::array<std::int16_t, kFrameBytes> pcm;
+  audio::ulaw_decode(ulaw, pcm);
+  const bool speech = vad_.process(pcm);
+  const bool was_in_speech = endpointer_.in_speech();
+  const auto ev = endpointer_.push(speech, t_ms);
+  if (!was_in_speech) {
+    // Keep a short ring of audio from before the onset so the recogniser hears it.
+    for (const std::uint8_t b : ulaw) {
+      preroll_[preroll_pos_] = b;
+      preroll_pos_ = (preroll_pos_ + 1) % preroll_.size();
+    }
+    preroll_fill_ = std::min(preroll_.size(), preroll_fill_ + ulaw.size());
+    if (ev == audio::EndpointEvent::kSpeechStarted) {
+      utterance_.clear();
+      const std::size_t start = (preroll_pos_ + preroll_.size() - preroll_fill_) % preroll_.size();
+      for (std::size_t k = 0; k < preroll_fill_; ++k) utterance_.push_back(preroll_[(start + k) % preroll_.size()]);
+      preroll_fill_ = 0;
+      if (speaking()) barge_in(endpointer_.speech_start_ms());
+      arm_talk_timer();
+    }
+    return;
+  }
+  if (utterance_.size() + ulaw.size() <= utterance_cap_) utterance_.insert(utterance_.end(), ulaw.begin(), ulaw.end());
+  if (ev == audio::EndpointEvent::kUtteranceEnded) {
+    on_utterance_end(endpointer_.last_speech_end_ms());
+  } else if (ev == audio::EndpointEvent::kUtteranceDiscarded) {
+    ++stats_.discarded_utterances;
+    utterance_.clear();
+  }
+}
+
+void CallSession::on_utterance_end(std::int64_t speech_end_ms) {
+  ++stats_.utterances;
+  const int turn = ++turn_counter_;
+  TurnRecord rec;
+  rec.index = turn;
+  rec.speech_end_media_ms = speech_end_ms;
+  rec.endpoint_ms = since_start_ms();
+  turns_.push_back(rec);
+  speech::SttRequest req{std::move(utterance_), param_or(context_, "language", "")};
+  utterance_ = std::vector<std::uint8_t>();
+  utterance_.reserve(utterance_cap_);
+  spdlog::debug("utterance ended call_sid={} turn={} audio_ms={}", context_.call_sid, turn, req.ulaw_8k.size() / 8);
+  std::weak_ptr<CallSession> weak = weak_from_this();
+  auto strand = strand_;
+  svc_.stt.transcribe(std::move(req), [weak, strand, turn](speech::SttResult r) {
+    asio::post(strand, [weak, turn, r = std::move(r)]() mutable {
+      if (auto self = weak.lock()) self->on_transcript(turn, std::move(r));
+    });
+  });
+  arm_talk_timer();
+}
+
+void CallSession::on_transcript(int turn_index, speech::SttResult result) {
+  if (ended_) return;
+  TurnRecord& rec = turns_.at(static_cast<std::size_t>(turn_index - 1));
+  rec.transcript_ms = since_start_ms();
+  if (!result.ok) {
+    spdlog::warn("speech recognition failed call_sid={} turn={} engine={} error={}", context_.call_sid, turn_index,
+                 svc_.stt.name(), result.error);
+    return;
+  }
+  if (result.text.empty()) {
+    spdlog::info("nothing recognised call_sid={} turn={}", context_.call_sid, turn_index);
+    return;
+  }
+  rec.transcript = result.text;
+  spdlog::info("caller said call_sid={} turn={} text=\"{}\"", context_.call_sid, turn_index, result.text);
+  agent::Turn turn{turn_index, result.text, {}, false};
+  if (last_barge_in_) {
+    turn.barged_in = true;
+    turn.interrupted_reply_heard = last_barge_in_->heard;
+    last_barge_in_.reset();
+  }
+  std::weak_ptr<CallSession> weak = weak_from_this();
+  auto strand = strand_;
+  try {
+    agent_->on_turn(turn, [weak, strand, turn_index](agent::Reply reply) {
+      asio::post(strand, [weak, turn_index, reply = std::move(reply)]() mutable {
+        if (auto self = weak.lock()) self->on_agent_reply(turn_index, std::move(reply));
+      });
+    });
+  } catch (const std::exception& e) {
+    spdlog::error("agent failed call_sid={} turn={} error={}", context_.call_sid, turn_index, e.what());
+  }
+}
+
+void CallSession::on_agent_reply(int turn_index, agent::Reply reply) {
+  if (ended_) return;
+  TurnRecord& rec = turns_.at(static_cast<std::size_t>(turn_index - 1));
+  rec.agent_ms = since_start_ms();
+  rec.reply = reply.text;
+  if (reply.text.empty()) {
+    if (reply.hangup) {
+      if (speaking()) {
+        hangup_after_reply_ = true;
+      } else {
+        spdlog::info("agent hung up call_sid={}", context_.call_sid);
+        outbox_.close("agent hung up");
+      }
+    }
+    return;
+  }
+  enqueue_reply(std::move(reply.text), turn_index, reply.hangup);
+}
+
+void CallSession::enqueue_reply(std::string text, int turn, bool hangup) {
+  Reply r;
+  r.id = next_reply_id_++;
+  r.turn = turn;
+  r.text = std::move(text);
+  r.hangup = hangup;
+  queued_.push_back(std::move(r));
+  if (!current_) start_next_reply();
+}
+
+void CallSession::start_next_reply() {
+  if (queued_.empty() || ended_) return;
+  current_ = std::move(queued_.front());
+  queued_.pop_front();
+  Reply& r = *current_;
+  r.audio.reserve(8000 * 8);
+  speech::TtsRequest req{r.text, param_or(context_, "voice", ""), {}};
+  std::weak_ptr<CallSession> weak = weak_from_this();
+  auto strand = strand_;
+  const std::uint64_t id = r.id;
+  speech::TtsCallbacks cb;
+  cb.on_audio = [weak, strand, id](std::span<const std::uint8_t> audio) {
+    asio::post(strand, [weak, id, a = std::vector<std::uint8_t>(audio.begin(), audio.end())] {
+      auto self = weak.lock();
+      if (!self || self->ended_ || !self->current_ || self->current_->id != id) return;
+      Reply& cur = *self->current_;
+      if (cur.audio.empty() && cur.turn > 0) {
+        auto& rec = self->turns_.at(static_cast<std::size_t>(cur.turn - 1));
+        if (rec.tts_first_byte_ms < 0) rec.tts_first_byte_ms = self->since_start_ms();
+      }
+      cur.audio.insert(cur.audio.end(), a.begin(), a.end());
+      self->pump();
+    });
+  };
+  cb.on_word = [weak, strand, id](const speech::WordTiming& w) {
+    asio::post(strand, [weak, id, w] {
+      auto self = weak.lock();
+      if (self && self->current_ && self->current_->id == id) self->current_->words.push_back(w);
+    });
+  };
+  cb.on_done = [weak, strand, id](std::optional<std::string> error) {
+    asio::post(strand, [weak, id, error = std::move(error)] {
+      auto self = weak.lock();
+      if (!self || self->ended_ || !self->current_ || self->current_->id != id) return;
+      if (error) spdlog::warn("speech synthesis failed call_sid={} error={}", self->context_.call_sid, *error);
+      self->current_->synth_done = true;
+      self->pump();
+    });
+  };
+  spdlog::info("agent says call_sid={} turn={} text=\"{}\"", context_.call_sid, r.turn, r.text);
+  r.token = svc_.tts.synthesize(std::move(req), std::move(cb));
+}
+
+void CallSession::pump() {
+  if (!current_ || ended_) return;
+  Reply& r = *current_;
+  while (r.sent - r.acked < lead_bytes_) {
+    const std::size_t avail = r.audio.size() - r.sent;
+    if (avail == 0) break;
+    const std::size_t n = std::min(chunk_bytes_, avail);
+    if (n < chunk_bytes_ && !r.synth_done) break;  // wait for a whole chunk while synthesis streams
+    outbox_.send_media(context_.stream_sid, std::span<const std::uint8_t>(r.audio.data() + r.sent, n));
+    if (r.sent == 0 && r.turn > 0) {
+      auto& rec = turns_.at(static_cast<std::size_t>(r.turn - 1));
+      if (rec.first_frame_sent_ms < 0) rec.first_frame_sent_ms = since_start_ms();
+    }
+    r.sent += n;
+    std::string name = "reply-" + std::to_string(r.id) + "-" + std::to_string(r.sent);
+    outbox_.send_mark(context_.stream_sid, name);
+    pending_marks_.push_back(PendingMark{std::move(name), r.sent});
+    ++stats_.marks_sent;
+  }
+  if (r.synth_done && r.sent == r.audio.size() && !r.end_mark_sent) {
+    r.end_mark_sent = true;
+    outbox_.send_mark(context_.stream_sid, kEndOfPlayback);
+    pending_marks_.push_back(PendingMark{std::string(kEndOfPlayback), r.sent});
+    ++stats_.marks_sent;
+  }
+}
+
+void CallSession::on_mark(std::string_view name) {
+  if (ended_) return;
+  ++stats_.marks_echoed;
+  auto it = std::find_if(pending_marks_.begin(), pending_marks_.end(), [&](const PendingMark& m) { return m.name == name; });
+  if (it == pending_marks_.end() || !current_) return;  // echo of a mark dropped by a clear, or not ours
+  Reply& r = *current_;
+  r.acked = it->end_pos;
+  if (r.turn > 0) {
+    auto& rec = turns_.at(static_cast<std::size_t>(r.turn - 1));
+    if (rec.first_mark_ms < 0) rec.first_mark_ms = since_start_ms();
+  }
+  const bool end = name == kEndOfPlayback;
+  pending_marks_.erase(pending_marks_.begin(), it + 1);
+  if (end) {
+    finish_reply();
+  } else {
+    pump();
+  }
+}
+
+void CallSession::finish_reply() {
+  const bool hangup = current_->hangup || (hangup_after_reply_ && queued_.empty());
+  current_.reset();
+  pending_marks_.clear();
+  arm_talk_timer();
+  if (hangup) {
+    spdlog::info("agent hung up call_sid={}", context_.call_sid);
+    outbox_.close("agent hung up");
+    return;
+  }
+  start_next_reply();
+}
+
+bool CallSession::speaking() const { return current_.has_value(); }
+
+std::string CallSession::heard_words(const Reply& r, int heard_ms) const {
+  std::string out;
+  if (!r.words.empty()) {
+    for (const auto& w : r.words) {
+      if (w.start_ms >= heard_ms) break;
+      if (!out.empty()) out += ' ';
+      out += w.word;
+    }
+    return out;
+  }
+  // No word timings from the engine: estimate by the share of the audio played.
+  if (r.audio.empty()) return out;
+  const double share = std::min(1.0, static_cast<double>(r.acked) / static_cast<double>(r.audio.size()));
+  std::size_t cut = static_cast<std::size_t>(share * static_cast<double>(r.text.size()));
+  while (cut > 0 && cut < r.text.size() && r.text[cut] != ' ') --cut;
+  return r.text.substr(0, cut);
+}
+
+void CallSession::barge_in(std::int64_t t_ms) {
+  Reply& r = *current_;
+  BargeIn b;
+  b.media_ms = t_ms;
+  b.heard_ms = static_cast<int>(r.acked / 8);
+  b.heard = heard_words(r, b.heard_ms);
+  b.reply = r.text;
+  outbox_.send_clear(context_.stream_sid);
+  ++stats_.clears_sent;
+  if (r.token) r.token->cancel();
+  spdlog::info("barge-in call_sid={} heard_ms={} heard=\"{}\"", context_.call_sid, b.heard_ms, b.heard);
+  barge_ins_.push_back(b);
+  last_barge_in_ = std::move(b);
+  current_.reset();
+  queued_.clear();
+  pending_marks_.clear();
+}
+
+void CallSession::on_dtmf(std::string_view digit) {
+  if (ended_) return;
+  spdlog::info("dtmf call_sid={} digit={}", context_.call_sid, digit);
+  try {
+    agent_->on_dtmf(std::string(digit));
+  } catch (const std::exception& e) {
+    spdlog::error("agent dtmf failed call_sid={} error={}", context_.call_sid, e.what());
+  }
+}
+
+void CallSession::arm_talk_timer() {
+  if (ended_ || svc_.config.talk_timeout_s <= 0) return;
+  talk_timer_.expires_after(std::chrono::seconds(svc_.config.talk_timeout_s));
+  std::weak_ptr<CallSession> weak = weak_from_this();
+  talk_timer_.async_wait([weak](boost::system::error_code ec) {
+    if (ec) return;  // re-armed or cancelled
+    auto self = weak.lock();
+    if (!self || self->ended_) return;
+    if (self->speaking() || self->endpointer_.in_speech()) {
+      self->arm_talk_timer();  // not idle: someone is talking
+      return;
+    }
+    spdlog::info("talk timeout call_sid={} idle_s={}", self->context_.call_sid, self->svc_.config.talk_timeout_s);
+    self->outbox_.close("talk timeout");
+    self->end("talk timeout");
+  });
+}
+
+void CallSession::end(std::string_view reason) {
+  if (ended_) return;
+  ended_ = true;
+  if (current_ && current_->token) current_->token->cancel();
+  current_.reset();
+  queued_.clear();
+  talk_timer_.cancel();
+  svc_.registry.remove(context_.call_sid, this);
+  spdlog::info("call ended call_sid={} stream_sid={} reason=\"{}\" turns={} barge_ins={} frames={} bad_payloads={}",
+               context_.call_sid, context_.stream_sid, reason, turn_counter_, barge_ins_.size(), stats_.frames,
+               stats_.bad_payloads);
+}
+
+}  // namespace vox::call

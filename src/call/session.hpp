@@ -1,0 +1,174 @@
+#pragma once
+// One phone call's media session: inbound audio → VAD/endpointing → STT → agent →
+// TTS → paced outbound audio with marks; barge-in; talk timeout. Everything here runs
+// on the call's strand; engine callbacks are posted back to it. Per-frame work does
+// not allocate, lock or log.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "agent/agent.hpp"
+#include "audio/endpointer.hpp"
+#include "audio/vad.hpp"
+#include "core/clock.hpp"
+#include "core/config.hpp"
+#include "speech/speech.hpp"
+
+namespace vox::call {
+
+class CallRegistry;
+
+// Where a session's outbound Media Streams messages go (the WebSocket in production,
+// a recorder in tests). Called on the session's strand.
+class MediaOutbox {
+ public:
+  virtual ~MediaOutbox() = default;
+  virtual void send_media(std::string_view stream_sid, std::span<const std::uint8_t> ulaw) = 0;
+  virtual void send_mark(std::string_view stream_sid, std::string_view name) = 0;
+  virtual void send_clear(std::string_view stream_sid) = 0;
+  // Ends the stream from our side (Twilio then continues with the next TwiML verb).
+  virtual void close(std::string_view reason) = 0;
+};
+
+struct CallServices {
+  const Config& config;
+  speech::TextToSpeech& tts;
+  speech::SpeechToText& stt;
+  CallRegistry& registry;
+  Clock& clock;
+};
+
+// One turn's timings (milliseconds since the call's start on the session clock,
+// -1 when not reached).
+struct TurnRecord {
+  int index = 0;
+  std::string transcript;
+  std::string reply;
+  std::int64_t speech_end_media_ms = -1;  // end of caller speech, by Twilio's media timestamps
+  double endpoint_ms = -1, transcript_ms = -1, agent_ms = -1, tts_first_byte_ms = -1, first_frame_sent_ms = -1,
+         first_mark_ms = -1;
+};
+
+struct BargeIn {
+  std::int64_t media_ms = 0;  // caller speech onset
+  std::string heard;          // words of the reply heard before the interruption
+  int heard_ms = 0;
+  std::string reply;          // the full reply that was interrupted
+};
+
+struct SessionStats {
+  std::uint64_t frames = 0;
+  std::uint64_t bad_payloads = 0;
+  std::uint64_t sequence_gaps = 0;
+  std::uint64_t utterances = 0;
+  std::uint64_t discarded_utterances = 0;
+  std::uint64_t marks_sent = 0;
+  std::uint64_t marks_echoed = 0;
+  std::uint64_t clears_sent = 0;
+};
+
+class CallSession : public std::enable_shared_from_this<CallSession> {
+ public:
+  CallSession(CallServices services, boost::asio::any_io_executor strand, MediaOutbox& outbox,
+              agent::CallContext context, std::unique_ptr<agent::Agent> agent);
+  ~CallSession();
+
+  // Begins the conversation (greeting, talk timer). Call once, on the strand.
+  void start();
+  // One `media` message's μ-law payload (already base64-decoded) at Twilio media time `timestamp_ms`
+  // (-1 if absent). Any length; audio is cut into 20 ms frames internally.
+  void on_media(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms);
+  void on_mark(std::string_view name);
+  void on_dtmf(std::string_view digit);
+  // The stream is over (Twilio `stop`, socket loss, shutdown). Idempotent.
+  void end(std::string_view reason);
+
+  const agent::CallContext& context() const { return context_; }
+  const SessionStats& stats() const { return stats_; }
+  const std::vector<TurnRecord>& turns() const { return turns_; }
+  const std::vector<BargeIn>& barge_ins() const { return barge_ins_; }
+  bool ended() const { return ended_; }
+  boost::asio::any_io_executor executor() const { return strand_; }
+
+  static constexpr std::string_view kEndOfPlayback = "endOfPlayback";
+
+ private:
+  struct Reply {
+    std::uint64_t id = 0;
+    int turn = 0;
+    std::string text;
+    bool hangup = false;
+    std::vector<speech::WordTiming> words;
+    std::vector<std::uint8_t> audio;  // synthesized μ-law, grows while synthesis streams
+    std::size_t sent = 0;             // bytes sent to Twilio
+    std::size_t acked = 0;            // bytes whose mark came back (played)
+    bool synth_done = false;
+    bool end_mark_sent = false;
+    std::shared_ptr<speech::CancelToken> token;
+  };
+  struct PendingMark {
+    std::string name;
+    std::size_t end_pos;
+  };
+
+  void process_frame(std::span<const std::uint8_t, 160> ulaw, std::int64_t t_ms);
+  void on_utterance_end(std::int64_t speech_end_ms);
+  void on_transcript(int turn_index, speech::SttResult result);
+  void on_agent_reply(int turn_index, agent::Reply reply);
+  void enqueue_reply(std::string text, int turn, bool hangup);
+  void start_next_reply();
+  void pump();
+  void finish_reply();
+  void barge_in(std::int64_t t_ms);
+  bool speaking() const;
+  void arm_talk_timer();
+  double since_start_ms() const;
+  std::string heard_words(const Reply& r, int heard_ms) const;
+
+  CallServices svc_;
+  boost::asio::any_io_executor strand_;
+  MediaOutbox& outbox_;
+  agent::CallContext context_;
+  std::unique_ptr<agent::Agent> agent_;
+  Clock::time_point started_at_;
+
+  // Inbound path (fixed buffers; no allocation per frame).
+  audio::VoiceDetector vad_;
+  audio::Endpointer endpointer_;
+  std::array<std::uint8_t, 160> frame_buf_{};
+  std::size_t frame_fill_ = 0;
+  std::int64_t media_clock_ms_ = 0;
+  std::vector<std::uint8_t> preroll_;  // ring of the last preroll_ms of audio
+  std::size_t preroll_pos_ = 0;
+  std::size_t preroll_fill_ = 0;
+  std::vector<std::uint8_t> utterance_;
+  std::size_t utterance_cap_;
+
+  // Outbound path.
+  std::optional<Reply> current_;
+  std::deque<Reply> queued_;
+  std::deque<PendingMark> pending_marks_;
+  std::uint64_t next_reply_id_ = 1;
+  std::size_t chunk_bytes_;
+  std::size_t lead_bytes_;
+
+  int turn_counter_ = 0;
+  std::optional<BargeIn> last_barge_in_;
+  std::vector<TurnRecord> turns_;
+  std::vector<BargeIn> barge_ins_;
+  SessionStats stats_;
+  boost::asio::steady_timer talk_timer_;
+  bool ended_ = false;
+  bool hangup_after_reply_ = false;
+};
+
+}  // namespace vox::call

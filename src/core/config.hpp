@@ -1,0 +1,66 @@
+#pragma once
+// Settings of a voxbridge server. Defaults here; the CLI fills them from flags,
+// then the environment, then `.env` (flags win).
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace vox {
+
+struct EndpointingSettings {
+  int silence_ms = 600;        // trailing silence that ends an utterance
+  int min_speech_ms = 200;     // shorter bursts are dropped as noise
+  int onset_ms = 100;          // speech needed in the last 200 ms to start an utterance
+  int max_utterance_ms = 30000;
+  int preroll_ms = 200;        // audio kept from before the onset
+};
+
+struct VadSettings {
+  int webrtc_mode = 3;          // 0..3, 3 most aggressive
+  double min_rms = 300.0;       // absolute floor (PCM16 RMS) below which nothing is speech
+  double snr_db = 9.0;          // required margin over the tracked noise floor
+};
+
+struct TtsSettings {
+  std::string engine = "espeak";   // espeak (embedded)
+  std::string voice = "en-us";
+  int rate_wpm = 175;
+};
+
+struct SttSettings {
+  std::string engine = "pocketsphinx";
+  std::string mode = "lm";              // lm | grammar
+  std::string grammar_file;             // phrase list, one per line (grammar mode)
+  std::string model_dir = "/usr/share/pocketsphinx/model/en-us";
+};
+
+struct Config {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 8001;
+  std::string base_url;                 // public URL Twilio reaches us at (WEBHOOK_BASE_URL / BASE_URL)
+  std::string log_level = "info";
+  int threads = 0;                      // 0 = hardware concurrency
+  int talk_timeout_s = 50;
+  int shutdown_deadline_ms = 5000;
+  std::size_t max_ws_message_bytes = 64 * 1024;
+  std::size_t max_http_body_bytes = 1024 * 1024;
+  int max_calls = 500;
+  std::string greeting = "Hello! I am the voxbridge echo agent. Say something.";
+  std::string agent = "echo";           // echo | script
+  std::string script_file;
+  int outbound_lead_ms = 400;           // audio kept queued at Twilio ahead of playback
+  int outbound_chunk_ms = 100;          // audio per outbound media message (one mark each)
+  EndpointingSettings endpointing;
+  VadSettings vad;
+  TtsSettings tts;
+  SttSettings stt;
+};
+
+// Parses a `.env` file (KEY=VALUE lines, `#` comments, optional quotes and `export `).
+// Returns the pairs; a missing file yields an empty map.
+std::map<std::string, std::string> read_dotenv(const std::string& path);
+
+// Sets each pair in the process environment unless the variable is already set.
+void apply_dotenv(const std::map<std::string, std::string>& vars);
+
+}  // namespace vox

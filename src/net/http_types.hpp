@@ -1,0 +1,48 @@
+#pragma once
+// Plain request/response structs handed to route handlers: Beast stays inside net/.
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace vox::net {
+
+struct CaseInsensitiveLess {
+  bool operator()(std::string_view a, std::string_view b) const;
+  using is_transparent = void;
+};
+
+struct HttpRequest {
+  std::string method;   // "GET", "POST", ...
+  std::string target;   // path + query as sent
+  std::string path;     // decoded path
+  std::string query;    // raw query string (no '?')
+  std::map<std::string, std::string, CaseInsensitiveLess> headers;
+  std::string body;
+  std::string remote;   // peer address
+
+  // Returns the header's value, or "" when absent.
+  std::string_view header(std::string_view name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static HttpResponse json(int status, std::string body);
+  static HttpResponse text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+  // {"detail": "..."} — the error shape of our APIs.
+  static HttpResponse error(int status, std::string_view detail);
+};
+
+// Decodes an application/x-www-form-urlencoded body or query string into pairs, in
+// order; repeated names are kept. Malformed escapes are kept literally.
+std::vector<std::pair<std::string, std::string>> parse_form(std::string_view body);
+
+// Returns the first value of `name` in `form`, or "".
+std::string_view form_value(const std::vector<std::pair<std::string, std::string>>& form, std::string_view name);
+
+}  // namespace vox::net

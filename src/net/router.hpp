@@ -1,0 +1,60 @@
+#pragma once
+// Maps method + path to HTTP handlers and path to WebSocket handlers.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "net/http_types.hpp"
+
+namespace vox::net {
+
+// A WebSocket connection as seen by a handler. send_text() and close() may be called
+// from any thread; messages are written in order by the connection's single writer.
+class WsConnection {
+ public:
+  virtual ~WsConnection() = default;
+  virtual void send_text(std::string message) = 0;
+  // Closes after everything queued so far has been written.
+  virtual void close(std::uint16_t code, std::string reason) = 0;
+  // The connection's strand: handler callbacks run here; post here to touch handler state.
+  virtual boost::asio::any_io_executor executor() = 0;
+  virtual std::string_view remote() const = 0;
+};
+
+// Receives one WebSocket connection's events, always on the connection's strand.
+class WsHandler {
+ public:
+  virtual ~WsHandler() = default;
+  virtual void on_open(std::shared_ptr<WsConnection> connection) = 0;
+  virtual void on_text(std::string_view message) = 0;
+  // A binary frame; the default rejects it with a log line.
+  virtual void on_binary(std::string_view message);
+  // The socket is gone (closed by either side or failed). Called exactly once.
+  virtual void on_close(std::string_view reason) = 0;
+};
+
+using HttpHandler = std::function<boost::asio::awaitable<HttpResponse>(const HttpRequest&)>;
+// Returns the handler for an upgrade request, or nullptr and fills `reject` to refuse it.
+using WsFactory = std::function<std::unique_ptr<WsHandler>(const HttpRequest& upgrade, HttpResponse& reject)>;
+
+class Router {
+ public:
+  void add(std::string method, std::string path, HttpHandler handler);
+  void add_ws(std::string path, WsFactory factory);
+
+  // Returns the handler, or nullptr; sets `path_known` when the path exists for another method.
+  const HttpHandler* find(std::string_view method, std::string_view path, bool& path_known) const;
+  const WsFactory* find_ws(std::string_view path) const;
+
+ private:
+  std::map<std::pair<std::string, std::string>, HttpHandler, std::less<>> http_;
+  std::map<std::string, WsFactory, std::less<>> ws_;
+};
+
+}  // namespace vox::net

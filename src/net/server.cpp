@@ -1,0 +1,363 @@
+#include "net/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/url/parse.hpp>
+#include <spdlog/spdlog.h>
+
+#include <deque>
+
+namespace vox::net {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using asio::use_awaitable;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+HttpRequest to_request(const http::request<http::string_body>& req, std::string remote) {
+  HttpRequest r;
+  r.method = std::string(req.method_string());
+  r.target = std::string(req.target());
+  r.remote = std::move(remote);
+  auto origin = boost::urls::parse_origin_form(req.target());
+  if (origin) {
+    r.path = origin->path();
+    r.query = std::string(origin->encoded_query());
+  } else {
+    r.path = r.target.substr(0, r.target.find('?'));
+  }
+  for (const auto& f : req) r.headers[std::string(f.name_string())] = std::string(f.value());
+  r.body = req.body();
+  return r;
+}
+
+http::response<http::string_body> to_beast(const HttpResponse& res, unsigned version, bool keep_alive) {
+  http::response<http::string_body> out{static_cast<http::status>(res.status), version};
+  out.set(http::field::server, "voxbridge");
+  out.set(http::field::content_type, res.content_type);
+  for (const auto& [k, v] : res.headers) out.set(k, v);
+  out.body() = res.body;
+  out.keep_alive(keep_alive);
+  out.prepare_payload();
+  return out;
+}
+
+}  // namespace
+
+// One WebSocket connection: a read loop coroutine and a single writer, both on the
+// connection's strand.
+class WsSession final : public WsConnection, public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(tcp::socket socket, std::unique_ptr<WsHandler> handler, const ServerLimits& limits, std::string remote)
+      : ws_(std::move(socket)), handler_(std::move(handler)), max_queue_(limits.max_ws_queue), remote_(std::move(remote)) {
+    ws_.read_message_max(limits.max_ws_frame_hard);
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "voxbridge"); }));
+  }
+
+  asio::awaitable<void> run(http::request<http::string_body> upgrade) {
+    auto [ec] = co_await ws_.async_accept(upgrade, kTuple);
+    if (ec) {
+      spdlog::warn("ws handshake failed remote={} error={}", remote_, ec.message());
+      finish("handshake failed");
+      co_return;
+    }
+    handler_->on_open(shared_from_this());
+    beast::flat_buffer buffer;
+    std::string reason = "closed";
+    for (;;) {
+      auto [rec, n] = co_await ws_.async_read(buffer, kTuple);
+      if (rec) {
+        if (rec == websocket::error::closed) {
+          reason = "closed by peer";
+        } else if (rec == websocket::error::message_too_big) {
+          reason = "message too big";
+          spdlog::warn("ws message over {} bytes; closing remote={}", ws_.read_message_max(), remote_);
+        } else if (rec == asio::error::operation_aborted) {
+          reason = "aborted";
+        } else {
+          reason = rec.message();
+        }
+        break;
+      }
+      const auto data = buffer.cdata();
+      std::string_view msg(static_cast<const char*>(data.data()), data.size());
+      try {
+        if (ws_.got_text()) handler_->on_text(msg);
+        else handler_->on_binary(msg);
+      } catch (const std::exception& e) {
+        spdlog::error("ws handler threw remote={} error={}", remote_, e.what());
+      }
+      buffer.consume(n);
+    }
+    finish(reason);
+  }
+
+  void send_text(std::string message) override {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), m = std::move(message)]() mutable {
+      if (self->closed_ || self->close_requested_) return;
+      if (self->queue_.size() >= self->max_queue_) {
+        spdlog::warn("ws peer not reading; {} messages queued, closing remote={}", self->queue_.size(), self->remote_);
+        self->queue_.clear();
+        self->close_requested_ = true;
+        self->close_reason_ = websocket::close_reason(websocket::close_code::policy_error, "send queue overflow");
+        if (!self->writing_) self->do_close();
+        return;
+      }
+      self->queue_.push_back(std::move(m));
+      if (!self->writing_) self->write_next();
+    });
+  }
+
+  void close(std::uint16_t code, std::string reason) override {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), code, r = std::move(reason)] {
+      if (self->closed_ || self->close_requested_) return;
+      self->close_requested_ = true;
+      self->close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), r);
+      if (!self->writing_) self->do_close();
+    });
+  }
+
+  asio::any_io_executor executor() override { return ws_.get_executor(); }
+  std::string_view remote() const override { return remote_; }
+
+  std::function<void()> on_finished;
+
+ private:
+  void write_next() {
+    if (queue_.empty()) {
+      writing_ = false;
+      if (close_requested_) do_close();
+      return;
+    }
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(asio::buffer(queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (!self->queue_.empty()) self->queue_.pop_front();
+      if (ec) {
+        self->queue_.clear();
+        self->writing_ = false;
+        return;
+      }
+      self->write_next();
+    });
+  }
+
+  void do_close() {
+    if (closing_ || closed_) return;
+    closing_ = true;
+    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {});
+  }
+
+  void finish(std::string_view reason) {
+    if (closed_) return;
+    closed_ = true;
+    queue_.clear();
+    try {
+      handler_->on_close(reason);
+    } catch (const std::exception& e) {
+      spdlog::error("ws on_close threw remote={} error={}", remote_, e.what());
+    }
+    if (on_finished) on_finished();
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  std::unique_ptr<WsHandler> handler_;
+  std::deque<std::string> queue_;
+  std::size_t max_queue_;
+  std::string remote_;
+  bool writing_ = false;
+  bool close_requested_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+  websocket::close_reason close_reason_{websocket::close_code::normal};
+};
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  asio::io_context& ioc;
+  Router router;
+  ServerLimits limits;
+  tcp::acceptor acceptor;
+  std::atomic<std::size_t> connections{0};
+  std::atomic<bool> stopping{false};
+  mutable std::mutex mu;
+  std::map<std::uint64_t, std::weak_ptr<WsSession>> websockets;
+  std::uint64_t next_id = 0;
+
+  Impl(asio::io_context& io, Router r, ServerLimits l)
+      : ioc(io), router(std::move(r)), limits(l), acceptor(asio::make_strand(io)) {}
+
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc), kTuple);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+        spdlog::warn("accept failed: {}", ec.message());
+        continue;
+      }
+      if (connections.load() >= limits.max_connections) {
+        spdlog::warn("connection limit {} reached; refusing a connection", limits.max_connections);
+        continue;  // the socket closes as it goes out of scope
+      }
+      auto exec = socket.get_executor();
+      asio::co_spawn(exec, http_session(std::move(socket)), [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::error("http session ended by exception: {}", ex.what());
+        }
+      });
+    }
+  }
+
+  asio::awaitable<void> http_session(tcp::socket socket) {
+    ++connections;
+    struct Guard {
+      std::atomic<std::size_t>& c;
+      ~Guard() { --c; }
+    } guard{connections};
+    beast::error_code rec;
+    const auto ep = socket.remote_endpoint(rec);
+    std::string remote = rec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(limits.max_http_body);
+      parser.header_limit(static_cast<std::uint32_t>(limits.max_http_header));
+      stream.expires_after(limits.http_idle);
+      auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
+      if (ec == http::error::body_limit) {
+        auto res = to_beast(HttpResponse::error(413, "Request body exceeds " + std::to_string(limits.max_http_body) + " bytes"), 11, false);
+        co_await http::async_write(stream, res, kTuple);
+        break;
+      }
+      if (ec) break;  // closed, timed out or malformed: nothing to answer
+      auto& req = parser.get();
+      HttpRequest r = to_request(req, remote);
+
+      if (websocket::is_upgrade(req)) {
+        const WsFactory* factory = router.find_ws(r.path);
+        HttpResponse reject = HttpResponse::error(404, "No WebSocket endpoint at " + r.path);
+        std::unique_ptr<WsHandler> handler;
+        if (factory && !stopping) {
+          reject = HttpResponse::error(403, "Forbidden");
+          try {
+            handler = (*factory)(r, reject);
+          } catch (const std::exception& e) {
+            spdlog::error("ws factory threw path={} error={}", r.path, e.what());
+            reject = HttpResponse::error(500, "Internal server error");
+          }
+        } else if (stopping) {
+          reject = HttpResponse::error(503, "Server is shutting down");
+        }
+        if (!handler) {
+          spdlog::warn("ws upgrade refused path={} status={} remote={}", r.path, reject.status, remote);
+          auto res = to_beast(reject, req.version(), false);
+          co_await http::async_write(stream, res, kTuple);
+          break;
+        }
+        stream.expires_never();
+        auto session = std::make_shared<WsSession>(stream.release_socket(), std::move(handler), limits, remote);
+        std::uint64_t id;
+        {
+          std::lock_guard lock(mu);
+          id = next_id++;
+          websockets[id] = session;
+        }
+        session->on_finished = [self = shared_from_this(), id] {
+          std::lock_guard lock(self->mu);
+          self->websockets.erase(id);
+        };
+        co_await session->run(parser.release());
+        co_return;
+      }
+
+      bool path_known = false;
+      const HttpHandler* handler = router.find(r.method, r.path, path_known);
+      HttpResponse response;
+      if (!handler) {
+        response = path_known ? HttpResponse::error(405, "Method " + r.method + " not allowed on " + r.path)
+                              : HttpResponse::error(404, "Not found: " + r.path);
+      } else {
+        try {
+          response = co_await (*handler)(r);
+        } catch (const std::exception& e) {
+          spdlog::error("handler threw method={} path={} error={}", r.method, r.path, e.what());
+          response = HttpResponse::error(500, "Internal server error");
+        }
+      }
+      spdlog::debug("http {} {} -> {} remote={}", r.method, r.path, response.status, remote);
+      const bool keep_alive = req.keep_alive() && !stopping;
+      auto res = to_beast(response, req.version(), keep_alive);
+      auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
+      if (wec || !keep_alive) break;
+    }
+    beast::error_code sec;
+    stream.socket().shutdown(tcp::socket::shutdown_send, sec);
+  }
+};
+
+Server::Server(asio::io_context& ioc, Router router, ServerLimits limits)
+    : impl_(std::make_shared<Impl>(ioc, std::move(router), limits)) {}
+
+Server::~Server() = default;
+
+std::uint16_t Server::listen(const std::string& host, std::uint16_t port) {
+  const auto address = asio::ip::make_address(host);
+  tcp::endpoint ep(address, port);
+  impl_->acceptor.open(ep.protocol());
+  impl_->acceptor.set_option(asio::socket_base::reuse_address(true));
+  impl_->acceptor.bind(ep);
+  impl_->acceptor.listen(asio::socket_base::max_listen_connections);
+  const auto bound = impl_->acceptor.local_endpoint().port();
+  asio::co_spawn(impl_->acceptor.get_executor(), [impl = impl_]() { return impl->accept_loop(); }, asio::detached);
+  return bound;
+}
+
+void Server::shutdown() {
+  impl_->stopping = true;
+  asio::post(impl_->acceptor.get_executor(), [impl = impl_] {
+    beast::error_code ec;
+    impl->acceptor.close(ec);
+  });
+  std::vector<std::shared_ptr<WsSession>> live;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& [id, weak] : impl_->websockets)
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+  }
+  for (auto& s : live) s->close(static_cast<std::uint16_t>(websocket::close_code::going_away), "server shutting down");
+}
+
+std::size_t Server::open_websockets() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->websockets.size();
+}
+
+std::size_t Server::open_connections() const { return impl_->connections.load(); }
+
+asio::awaitable<bool> Server::wait_websockets_closed(std::chrono::milliseconds deadline) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (open_websockets() > 0) {
+    if (std::chrono::steady_clock::now() >= until) co_return false;
+    timer.expires_after(std::chrono::milliseconds(10));
+    co_await timer.async_wait(kTuple);
+  }
+  co_return true;
+}
+
+}  // namespace vox::net

@@ -1,0 +1,388 @@
+#include "sim/caller.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <future>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include "audio/g711.hpp"
+#include "core/base64.hpp"
+#include "net/client.hpp"
+#include "net/http_types.hpp"
+#include "speech/espeak_tts.hpp"
+#include "speech/sphinx_stt.hpp"
+#include "twilio/media_messages.hpp"
+
+namespace vox::sim {
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+std::string random_sid(const char* prefix) {
+  static thread_local std::mt19937_64 gen(std::random_device{}());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s = prefix;
+  for (int i = 0; i < 32; ++i) s.push_back(kHex[gen() % 16]);
+  return s;
+}
+
+std::string xml_unescape(std::string s) {
+  const std::pair<const char*, const char*> table[] = {
+      {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}, {"&amp;", "&"}};
+  for (const auto& [from, to] : table) {
+    std::string out;
+    std::size_t pos = 0, hit;
+    while ((hit = s.find(from, pos)) != std::string::npos) {
+      out.append(s, pos, hit - pos);
+      out += to;
+      pos = hit + std::strlen(from);
+    }
+    out.append(s, pos);
+    s = std::move(out);
+  }
+  return s;
+}
+
+// Cuts the silence espeak-ng leaves at the end of an utterance, so "last speech frame"
+// means the end of the words.
+void trim_trailing_silence(std::vector<std::uint8_t>& ulaw) {
+  std::size_t end = ulaw.size();
+  while (end > 0 && std::abs(audio::ulaw_decode(ulaw[end - 1])) < 300) --end;
+  ulaw.resize(std::min(ulaw.size(), end + 160));
+}
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+enum class Phase { kWaitGreeting, kPause, kSpeaking, kWaitReply, kIdle, kDone };
+
+struct CallState {
+  CallerOptions opt;
+  std::shared_ptr<net::WsClient> ws;
+  std::string stream_sid, account_sid;
+  std::int64_t seq = 1, chunk = 1, media_ts = 0;
+  // What Twilio would be playing to the caller.
+  std::deque<std::uint8_t> queue;
+  std::uint64_t enqueued = 0, played = 0;
+  std::deque<std::pair<std::uint64_t, std::string>> marks;
+  HeardSegment segment;
+  bool in_segment = false;
+  std::uint64_t segment_played = 0;
+  int end_of_playbacks = 0;
+  bool any_media = false;
+  bool reader_done = false;
+  bool stop_sent = false;
+  // What the caller says.
+  std::vector<std::vector<std::uint8_t>> line_audio;
+  std::vector<std::uint8_t> mic;
+  std::size_t mic_pos = 0;
+  std::size_t next_line = 0;
+  Phase phase = Phase::kWaitGreeting;
+  Clock::time_point phase_since = Clock::now();
+  int reply_target = 0;
+  bool awaiting_reply_frame = false;
+  bool reply_segment_started = false;  // a reply to our last line has begun playing
+  Clock::time_point last_speech_sent;
+  std::string out;
+  CallerResult result;
+
+  void set_phase(Phase p) {
+    phase = p;
+    phase_since = Clock::now();
+  }
+
+  void close_segment(bool cleared) {
+    if (!in_segment) return;
+    segment.cleared = cleared;
+    result.heard.push_back(std::move(segment));
+    segment = HeardSegment{};
+    in_segment = false;
+    segment_played = 0;
+  }
+
+  void start_line() {
+    mic = line_audio[next_line];
+    mic_pos = 0;
+    result.turns.push_back(CallerTurn{opt.lines[next_line], -1});
+    ++next_line;
+    set_phase(Phase::kSpeaking);
+  }
+
+  void on_message(const twilio::Message& m, std::vector<std::uint8_t>& scratch) {
+    if (const auto* media = std::get_if<twilio::Media>(&m.body)) {
+      const auto n = base64::decode(media->payload, scratch);
+      if (!n) {
+        result.error = "server sent a media payload that is not valid base64";
+        return;
+      }
+      if (awaiting_reply_frame) {
+        awaiting_reply_frame = false;
+        reply_segment_started = true;
+        if (!result.turns.empty()) result.turns.back().reply_latency_ms = ms_since(last_speech_sent);
+      }
+      queue.insert(queue.end(), scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(*n));
+      enqueued += *n;
+      any_media = true;
+      result.media_bytes_received += *n;
+      if (!in_segment) {
+        in_segment = true;
+        segment = HeardSegment{};
+      }
+    } else if (const auto* mark = std::get_if<twilio::Mark>(&m.body)) {
+      ++result.marks_received;
+      marks.emplace_back(enqueued, std::string(mark->name));
+    } else if (std::holds_alternative<twilio::Clear>(m.body)) {
+      ++result.clears;
+      queue.clear();
+      played = enqueued;
+      // Twilio returns every pending mark when it clears the queue.
+      for (auto& [pos, name] : marks) {
+        twilio::write_mark_echo(out, stream_sid, seq++, name);
+        ws->send(out);
+        ++result.marks_echoed;
+      }
+      marks.clear();
+      close_segment(true);
+      if (phase == Phase::kWaitReply) {
+        awaiting_reply_frame = true;
+        reply_segment_started = false;
+        if (!result.turns.empty()) result.turns.back().reply_latency_ms = -1;
+      }
+    } else if (const auto* err = std::get_if<twilio::ParseError>(&m.body)) {
+      result.error = "server sent a bad message: " + err->reason;
+    } else {
+      result.error = "server sent an event Twilio does not accept: " + std::string(m.event);
+    }
+  }
+
+  // One 20 ms tick: play out, echo reached marks, send a mic frame, advance the script.
+  void tick() {
+    const std::size_t n = std::min<std::size_t>(160, queue.size());
+    if (n > 0) {
+      if (in_segment) segment.ulaw.insert(segment.ulaw.end(), queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
+      queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
+      played += n;
+      segment_played += n;
+    }
+    while (!marks.empty() && marks.front().first <= played) {
+      twilio::write_mark_echo(out, stream_sid, seq++, marks.front().second);
+      ws->send(out);
+      ++result.marks_echoed;
+      if (marks.front().second == "endOfPlayback") {
+        ++end_of_playbacks;
+        close_segment(false);
+      }
+      marks.pop_front();
+    }
+
+    std::array<std::uint8_t, 160> frame;
+    frame.fill(audio::kUlawSilence);
+    if (phase == Phase::kSpeaking) {
+      const std::size_t k = std::min<std::size_t>(160, mic.size() - mic_pos);
+      std::copy_n(mic.begin() + static_cast<std::ptrdiff_t>(mic_pos), k, frame.begin());
+      mic_pos += k;
+    }
+    twilio::write_inbound_media(out, stream_sid, seq++, chunk++, media_ts, frame);
+    media_ts += 20;
+    ws->send(out);
+
+    const bool barge = opt.barge_in_at_ms >= 0 && next_line < opt.lines.size() && in_segment &&
+                       segment_played >= static_cast<std::uint64_t>(opt.barge_in_at_ms) * 8;
+    switch (phase) {
+      case Phase::kWaitGreeting:
+        if (barge) start_line();
+        else if (end_of_playbacks >= 1 || (!any_media && ms_since(phase_since) > opt.greeting_wait_ms)) set_phase(Phase::kPause);
+        break;
+      case Phase::kPause:
+        if (ms_since(phase_since) >= opt.pause_ms) {
+          if (next_line < opt.lines.size()) start_line();
+          else set_phase(opt.idle_after_ms >= 0 ? Phase::kIdle : Phase::kDone);
+        }
+        break;
+      case Phase::kSpeaking:
+        if (mic_pos >= mic.size()) {
+          last_speech_sent = Clock::now();
+          awaiting_reply_frame = true;
+          reply_segment_started = false;
+          reply_target = end_of_playbacks + 1;
+          set_phase(Phase::kWaitReply);
+        }
+        break;
+      case Phase::kWaitReply:
+        if (end_of_playbacks >= reply_target) {
+          set_phase(Phase::kPause);
+        } else if (barge && reply_segment_started) {
+          start_line();
+        } else if (ms_since(phase_since) > opt.reply_timeout_ms) {
+          result.error = "no reply to line " + std::to_string(next_line) + " within " +
+                         std::to_string(opt.reply_timeout_ms) + " ms";
+          set_phase(Phase::kDone);
+        }
+        break;
+      case Phase::kIdle:
+        if (ms_since(phase_since) >= opt.idle_after_ms) set_phase(Phase::kDone);
+        break;
+      case Phase::kDone:
+        break;
+    }
+  }
+};
+
+asio::awaitable<void> read_loop(std::shared_ptr<CallState> st) {
+  twilio::MessageParser parser(4 * 1024 * 1024);
+  std::vector<std::uint8_t> scratch(3 * 1024 * 1024);
+  for (;;) {
+    auto msg = co_await st->ws->read();
+    if (!msg) break;
+    st->on_message(parser.parse(*msg), scratch);
+  }
+  st->reader_done = true;
+  if (!st->stop_sent) {
+    st->result.server_closed = true;
+    st->result.close_code = st->ws->close_code();
+  }
+}
+
+}  // namespace
+
+bool parse_stream_twiml(const std::string& twiml, std::string& url, std::map<std::string, std::string>& parameters) {
+  static const std::regex stream_re(R"re(<Stream\b[^>]*\burl="([^"]*)")re");
+  static const std::regex param_re(R"re(<Parameter\b[^>]*\bname="([^"]*)"[^>]*\bvalue="([^"]*)")re");
+  std::smatch m;
+  if (!std::regex_search(twiml, m, stream_re)) return false;
+  url = xml_unescape(m[1]);
+  for (auto it = std::sregex_iterator(twiml.begin(), twiml.end(), param_re); it != std::sregex_iterator(); ++it)
+    parameters[xml_unescape((*it)[1])] = xml_unescape((*it)[2]);
+  return true;
+}
+
+asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engines) {
+  auto st = std::make_shared<CallState>();
+  st->opt = opt;
+  const auto started = Clock::now();
+  CallerResult& r = st->result;
+  r.call_sid = random_sid("CA");
+  st->account_sid = random_sid("AC");
+  st->stream_sid = random_sid("MZ");
+  try {
+    for (const auto& line : opt.lines) {
+      auto a = engines.tts.synthesize_blocking(line, opt.voice);
+      trim_trailing_silence(a);
+      st->line_audio.push_back(std::move(a));
+    }
+    // 1. The voice webhook, as Twilio posts it.
+    std::string form = "CallSid=" + r.call_sid + "&AccountSid=" + st->account_sid +
+                       "&From=" + std::string(opt.from[0] == '+' ? "%2B" + opt.from.substr(1) : opt.from) +
+                       "&To=" + std::string(opt.to[0] == '+' ? "%2B" + opt.to.substr(1) : opt.to) +
+                       "&CallStatus=ringing&Direction=inbound&ApiVersion=2010-04-01";
+    std::string url = opt.server_url + opt.webhook_path + (opt.webhook_query.empty() ? "" : "?" + opt.webhook_query);
+    net::Headers headers;
+    headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+    auto res = co_await net::http_request("POST", url, std::move(headers), form);
+    if (res.status != 200) throw std::runtime_error("webhook answered HTTP " + std::to_string(res.status) + ": " + res.body);
+    if (!parse_stream_twiml(res.body, r.stream_url, r.stream_parameters))
+      throw std::runtime_error("webhook TwiML has no <Stream>: " + res.body);
+
+    // 2. The media socket: connected, start, then 20 ms frames.
+    st->ws = co_await net::WsClient::connect(r.stream_url);
+    twilio::write_connected(st->out);
+    st->ws->send(st->out);
+    twilio::Start start;
+    start.stream_sid = st->stream_sid;
+    start.account_sid = st->account_sid;
+    start.call_sid = r.call_sid;
+    start.tracks = {"inbound"};
+    start.custom_parameters = r.stream_parameters;
+    twilio::write_start(st->out, start, st->seq++);
+    st->ws->send(st->out);
+
+    auto exec = co_await asio::this_coro::executor;
+    asio::co_spawn(exec, read_loop(st), asio::detached);
+    asio::steady_timer timer(exec);
+    auto next = Clock::now();
+    while (!st->reader_done && st->phase != Phase::kDone) {
+      next += std::chrono::milliseconds(20);
+      timer.expires_at(next);
+      co_await timer.async_wait(kTuple);
+      if (st->reader_done) break;
+      st->tick();
+      if (ms_since(started) > opt.max_call_ms) {
+        r.error = "call exceeded " + std::to_string(opt.max_call_ms) + " ms";
+        break;
+      }
+    }
+    st->close_segment(false);
+    if (!st->reader_done && opt.hang_up) {
+      twilio::write_stop(st->out, st->stream_sid, st->seq++, st->account_sid, r.call_sid);
+      st->stop_sent = true;
+      st->ws->send(st->out);
+      st->ws->close();
+    }
+    // Wait (bounded) for the server to finish the close handshake.
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (!st->reader_done && Clock::now() < deadline) {
+      timer.expires_after(std::chrono::milliseconds(10));
+      co_await timer.async_wait(kTuple);
+    }
+    if (!st->reader_done) st->ws->abort();
+  } catch (const std::exception& e) {
+    r.error = e.what();
+  }
+  r.duration_ms = ms_since(started);
+  r.ok = r.error.empty();
+  co_return std::move(r);
+}
+
+void transcribe(std::vector<CallerResult>& results, speech::PocketsphinxStt& stt) {
+  std::vector<std::pair<HeardSegment*, std::future<speech::SttResult>>> jobs;
+  for (auto& r : results) {
+    for (auto& seg : r.heard) {
+      auto p = std::make_shared<std::promise<speech::SttResult>>();
+      jobs.emplace_back(&seg, p->get_future());
+      stt.transcribe(speech::SttRequest{seg.ulaw, {}}, [p](speech::SttResult res) { p->set_value(std::move(res)); });
+    }
+  }
+  for (auto& [seg, fut] : jobs) {
+    auto res = fut.get();
+    seg->transcript = res.ok ? res.text : "";
+  }
+}
+
+std::vector<CallerResult> run_callers(const CallerOptions& options, int calls, CallerEngines engines, int threads) {
+  asio::io_context ioc;
+  std::vector<CallerResult> results(static_cast<std::size_t>(calls));
+  for (int i = 0; i < calls; ++i) {
+    asio::co_spawn(asio::make_strand(ioc), run_caller(options, engines),
+                   [&results, i](std::exception_ptr e, CallerResult r) {
+                     if (e) r.error = "caller crashed";
+                     results[static_cast<std::size_t>(i)] = std::move(r);
+                   });
+  }
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool) t.join();
+  return results;
+}
+
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return -1;
+  std::sort(values.begin(), values.end());
+  const double rank = std::ceil(p / 100.0 * static_cast<double>(values.size()));
+  const std::size_t idx = static_cast<std::size_t>(std::clamp(rank, 1.0, static_cast<double>(values.size()))) - 1;
+  return values[idx];
+}
+
+}  // namespace vox::sim

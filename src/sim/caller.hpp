@@ -1,0 +1,88 @@
+#pragma once
+// A simulated caller that behaves as Twilio does towards our server: it posts the
+// voice webhook, reads the Stream URL from the TwiML, opens the media socket, sends
+// connected/start, streams 20 ms μ-law frames in real time (espeak-ng speech for
+// its lines, silence between), plays what it receives in real time, echoes marks
+// when the audio queued before them has played, obeys `clear`, sends `stop`, and
+// records what it heard.
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vox::speech {
+class EspeakTts;
+class PocketsphinxStt;
+}  // namespace vox::speech
+
+namespace vox::sim {
+
+struct CallerOptions {
+  std::string server_url = "http://127.0.0.1:8001";  // where the webhook is
+  std::string webhook_path = "/twilio-voice";
+  std::string webhook_query;                          // appended to the webhook URL, e.g. "agent=script"
+  std::string from = "+15550001111";
+  std::string to = "+15550002222";
+  std::vector<std::string> lines;   // what the caller says, one line per turn
+  int barge_in_at_ms = -1;          // >= 0: speak each line this far into the reply instead of after it
+  int pause_ms = 300;               // silence between the end of a reply and the next line
+  int greeting_wait_ms = 4000;      // start talking if no greeting has begun by then
+  int reply_timeout_ms = 20000;     // give up waiting for a reply after this long
+  int max_call_ms = 120000;
+  std::string voice = "en-us";      // espeak-ng voice the caller speaks with
+  bool hang_up = true;              // send `stop` after the last reply (else wait for the server to close)
+  int idle_after_ms = -1;           // >= 0: after the script, stay silent this long without hanging up
+};
+
+// A stretch of audio the caller heard: from the start of a reply until its
+// endOfPlayback mark came back or a `clear` cut it off.
+struct HeardSegment {
+  std::vector<std::uint8_t> ulaw;
+  bool cleared = false;
+  std::string transcript;  // filled by transcribe()
+};
+
+struct CallerTurn {
+  std::string said;
+  double reply_latency_ms = -1;  // last speech frame sent → first reply frame received
+};
+
+struct CallerResult {
+  bool ok = false;
+  std::string error;
+  std::string call_sid;
+  std::string stream_url;
+  std::map<std::string, std::string> stream_parameters;
+  std::vector<CallerTurn> turns;
+  std::vector<HeardSegment> heard;
+  int clears = 0;
+  int marks_received = 0;
+  int marks_echoed = 0;
+  bool server_closed = false;     // the server closed the socket before we sent stop
+  int close_code = 0;
+  double duration_ms = 0;
+  std::uint64_t media_bytes_received = 0;
+};
+
+struct CallerEngines {
+  speech::EspeakTts& tts;  // makes the caller's speech
+};
+
+// Runs one simulated call to completion. Never throws: failures land in `error`.
+boost::asio::awaitable<CallerResult> run_caller(CallerOptions options, CallerEngines engines);
+
+// Transcribes every heard segment of `results` with `stt` (blocking; runs segments in parallel).
+void transcribe(std::vector<CallerResult>& results, speech::PocketsphinxStt& stt);
+
+// Extracts <Stream url> and its <Parameter>s from TwiML; returns false when there is no Stream.
+bool parse_stream_twiml(const std::string& twiml, std::string& url, std::map<std::string, std::string>& parameters);
+
+// Runs `options` as `calls` concurrent callers on `threads` threads; returns their results.
+std::vector<CallerResult> run_callers(const CallerOptions& options, int calls, CallerEngines engines, int threads = 2);
+
+// Returns the p-th percentile (0..100) of `values` (nearest rank), or -1 when empty.
+double percentile(std::vector<double> values, double p);
+
+}  // namespace vox::sim

@@ -1,0 +1,99 @@
+#pragma once
+// Speech interfaces. Engines are injected into calls through these; nothing above
+// this layer knows which engine is speaking or listening.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace vox::speech {
+
+struct VoiceSettings {
+  double stability = 0.5;
+  double similarity_boost = 0.75;
+  double style = 0.0;
+  bool use_speaker_boost = true;
+  double speed = 1.0;
+};
+
+struct VoiceInfo {
+  std::string voice_id;
+  std::string name;
+  std::string category;
+  std::string description;
+};
+
+// A word of synthesized speech and where it starts in the utterance's audio.
+struct WordTiming {
+  std::string word;
+  int start_ms = 0;
+};
+
+struct TtsRequest {
+  std::string text;
+  std::string voice_id;  // empty: the engine's default
+  VoiceSettings settings;
+};
+
+// Callbacks of one synthesis. They run on an engine thread, in order; on_done runs
+// exactly once, last (with an error text on failure, nullopt on success or cancel).
+struct TtsCallbacks {
+  std::function<void(std::span<const std::uint8_t> ulaw_8k)> on_audio;
+  std::function<void(const WordTiming&)> on_word;
+  std::function<void(std::optional<std::string> error)> on_done;
+};
+
+// Cancels a synthesis or transcription in flight; safe from any thread.
+class CancelToken {
+ public:
+  void cancel() { cancelled_.store(true, std::memory_order_relaxed); }
+  bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> cancelled_{false};
+};
+
+class TextToSpeech {
+ public:
+  virtual ~TextToSpeech() = default;
+  // Starts synthesizing `request` to 8 kHz μ-law, streaming chunks as they are made.
+  // May be called from any thread.
+  virtual std::shared_ptr<CancelToken> synthesize(TtsRequest request, TtsCallbacks callbacks) = 0;
+  virtual std::vector<VoiceInfo> voices() const = 0;
+  virtual std::string name() const = 0;
+};
+
+struct SttRequest {
+  std::vector<std::uint8_t> ulaw_8k;  // one finished utterance
+  std::string language;               // empty: engine default
+};
+
+struct SttResult {
+  bool ok = false;
+  std::string text;   // empty when nothing was recognised
+  std::string error;  // when !ok
+};
+
+// Receives audio of an utterance while the caller speaks (realtime engines).
+class SttStream {
+ public:
+  virtual ~SttStream() = default;
+  virtual void push(std::span<const std::uint8_t> ulaw_8k) = 0;
+  virtual void finish(std::function<void(SttResult)> done) = 0;
+};
+
+class SpeechToText {
+ public:
+  virtual ~SpeechToText() = default;
+  // Transcribes a finished utterance; `done` runs on an engine thread. Any thread may call.
+  virtual void transcribe(SttRequest request, std::function<void(SttResult)> done) = 0;
+  // Opens a live stream, or returns nullptr when the engine only does whole utterances.
+  virtual std::unique_ptr<SttStream> open_stream() { return nullptr; }
+  virtual std::string name() const = 0;
+};
+
+}  // namespace vox::speech

@@ -1,0 +1,184 @@
+#include "speech/sphinx_stt.hpp"
+
+#include <pocketsphinx.h>
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+#include <fstream>
+#include <future>
+#include <set>
+#include <stdexcept>
+
+#include "audio/g711.hpp"
+#include "audio/resampler.hpp"
+
+namespace vox::speech {
+namespace {
+
+struct Decoder {
+  ps_decoder_t* ps = nullptr;
+  cmd_ln_t* config = nullptr;
+  bool grammar = false;
+  ~Decoder() {
+    if (ps) ps_free(ps);
+    if (config) cmd_ln_free_r(config);
+  }
+};
+
+std::unique_ptr<Decoder> make_decoder(const SttSettings& s, const std::string& jsgf) {
+  auto d = std::make_unique<Decoder>();
+  const std::string hmm = s.model_dir + "/en-us";
+  const std::string lm = s.model_dir + "/en-us.lm.bin";
+  const std::string dict = s.model_dir + "/cmudict-en-us.dict";
+  d->config = cmd_ln_init(nullptr, ps_args(), TRUE, "-hmm", hmm.c_str(), "-lm", lm.c_str(), "-dict", dict.c_str(),
+                          "-logfn", "/dev/null", "-samprate", "16000", nullptr);
+  if (!d->config) throw std::runtime_error("pocketsphinx: bad configuration (model dir " + s.model_dir + ")");
+  d->ps = ps_init(d->config);
+  if (!d->ps) throw std::runtime_error("pocketsphinx: cannot load the model from " + s.model_dir);
+  if (!jsgf.empty()) {
+    if (ps_set_jsgf_string(d->ps, "phrases", jsgf.c_str()) != 0 || ps_set_search(d->ps, "phrases") != 0)
+      throw std::runtime_error("pocketsphinx: the phrase grammar was rejected");
+    d->grammar = true;
+  }
+  return d;
+}
+
+SttResult decode(Decoder& d, const std::vector<std::uint8_t>& ulaw) {
+  SttResult r;
+  if (ulaw.empty()) {
+    r.ok = true;
+    return r;
+  }
+  std::vector<std::int16_t> pcm8(ulaw.size());
+  audio::ulaw_decode(ulaw, pcm8);
+  const auto pcm16 = audio::resample(pcm8, 8000, 16000);
+  if (ps_start_utt(d.ps) < 0) {
+    r.error = "pocketsphinx: cannot start an utterance";
+    return r;
+  }
+  ps_process_raw(d.ps, pcm16.data(), pcm16.size(), FALSE, TRUE);
+  ps_end_utt(d.ps);
+  std::int32_t score = 0;
+  const char* hyp = ps_get_hyp(d.ps, &score);
+  r.ok = true;
+  r.text = hyp ? hyp : "";
+  return r;
+}
+
+}  // namespace
+
+std::string PocketsphinxStt::normalize(std::string_view text) {
+  std::string out;
+  bool space = false;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '\'') {
+      if (space && !out.empty()) out.push_back(' ');
+      space = false;
+      out.push_back(static_cast<char>(std::tolower(c)));
+    } else {
+      space = true;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> PocketsphinxStt::read_phrases(const std::string& path) {
+  std::vector<std::string> out;
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read phrase list " + path);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#') continue;
+    out.push_back(line);
+  }
+  return out;
+}
+
+PocketsphinxStt::PocketsphinxStt(const SttSettings& settings, std::vector<std::string> phrases, int workers)
+    : settings_(settings) {
+  if (phrases.empty() && settings.mode == "grammar") {
+    if (settings.grammar_file.empty())
+      throw std::runtime_error("STT grammar mode needs a phrase list: set STT_GRAMMAR_FILE or --stt-grammar");
+    phrases = read_phrases(settings.grammar_file);
+  }
+  if (!phrases.empty()) {
+    std::set<std::string> unique;
+    for (const auto& p : phrases) {
+      auto n = normalize(p);
+      if (!n.empty()) unique.insert(n);
+    }
+    jsgf_ = "#JSGF V1.0;\ngrammar phrases;\npublic <phrase> = ";
+    bool first = true;
+    for (const auto& p : unique) {
+      if (!first) jsgf_ += " | ";
+      first = false;
+      jsgf_ += "( " + p + " )";
+    }
+    jsgf_ += ";\n";
+  }
+  // Build one decoder up front so a bad model or grammar fails at start-up, not mid-call.
+  auto probe = make_decoder(settings_, jsgf_);
+  std::vector<std::unique_ptr<Decoder>> decoders;
+  decoders.push_back(std::move(probe));
+  for (int i = 0; i < std::max(1, workers); ++i) {
+    std::unique_ptr<Decoder> d = i == 0 ? std::move(decoders[0]) : nullptr;
+    threads_.emplace_back([this, d = std::move(d)]() mutable {
+      try {
+        if (!d) d = make_decoder(settings_, jsgf_);
+      } catch (const std::exception& e) {
+        spdlog::error("pocketsphinx worker failed to start: {}", e.what());
+        return;
+      }
+      for (;;) {
+        Job job;
+        {
+          std::unique_lock lock(mu_);
+          cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+          if (jobs_.empty()) return;
+          job = std::move(jobs_.front());
+          jobs_.pop_front();
+        }
+        SttResult r;
+        try {
+          r = decode(*d, job.request.ulaw_8k);
+        } catch (const std::exception& e) {
+          r.ok = false;
+          r.error = e.what();
+        }
+        job.done(std::move(r));
+      }
+    });
+  }
+}
+
+PocketsphinxStt::~PocketsphinxStt() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void PocketsphinxStt::transcribe(SttRequest request, std::function<void(SttResult)> done) {
+  {
+    std::lock_guard lock(mu_);
+    if (stop_) {
+      done(SttResult{false, "", "speech recognizer is shutting down"});
+      return;
+    }
+    jobs_.push_back(Job{std::move(request), std::move(done)});
+  }
+  cv_.notify_one();
+}
+
+SttResult PocketsphinxStt::transcribe_blocking(std::vector<std::uint8_t> ulaw_8k) {
+  std::promise<SttResult> p;
+  auto f = p.get_future();
+  transcribe(SttRequest{std::move(ulaw_8k), {}}, [&p](SttResult r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+}  // namespace vox::speech

@@ -1,0 +1,73 @@
+#include "twilio/twiml.hpp"
+
+namespace vox::twilio {
+
+std::string xml_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 16);
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (ch) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') break;  // not allowed in XML 1.0
+        out.push_back(ch);
+    }
+  }
+  return out;
+}
+
+std::string connect_stream(const StreamTwiml& stream) {
+  std::string out = R"(<?xml version="1.0" encoding="UTF-8"?>)";
+  out += "<Response><Connect><Stream url=\"" + xml_escape(stream.url) + "\"";
+  if (!stream.name.empty()) out += " name=\"" + xml_escape(stream.name) + "\"";
+  if (!stream.status_callback.empty())
+    out += " statusCallback=\"" + xml_escape(stream.status_callback) + "\" statusCallbackMethod=\"POST\"";
+  if (stream.parameters.empty()) {
+    out += "/>";
+  } else {
+    out += ">";
+    for (const auto& [k, v] : stream.parameters)
+      out += "<Parameter name=\"" + xml_escape(k) + "\" value=\"" + xml_escape(v) + "\"/>";
+    out += "</Stream>";
+  }
+  out += "</Connect></Response>";
+  return out;
+}
+
+namespace {
+bool loopback_host(std::string_view host) {
+  return host.starts_with("localhost") || host.starts_with("127.") || host.starts_with("[::1]");
+}
+}  // namespace
+
+std::string media_stream_url(std::string_view base_url, std::string_view host_header, std::string_view forwarded_proto,
+                             std::string_view path) {
+  std::string_view rest;
+  std::string scheme = "wss";
+  if (!base_url.empty()) {
+    rest = base_url;
+    if (rest.starts_with("https://")) {
+      rest.remove_prefix(8);
+    } else if (rest.starts_with("http://")) {
+      rest.remove_prefix(7);
+      scheme = "ws";
+    } else if (rest.starts_with("wss://")) {
+      rest.remove_prefix(6);
+    } else if (rest.starts_with("ws://")) {
+      rest.remove_prefix(5);
+      scheme = "ws";
+    }
+    while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  } else {
+    rest = host_header;
+    if (forwarded_proto == "http" || (forwarded_proto.empty() && loopback_host(host_header))) scheme = "ws";
+  }
+  return scheme + "://" + std::string(rest) + std::string(path);
+}
+
+}  // namespace vox::twilio

@@ -1,0 +1,31 @@
+#pragma once
+// TwiML documents we answer Twilio with.
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace vox::twilio {
+
+struct StreamTwiml {
+  std::string url;                                          // wss://host/media (no query string)
+  std::string name;                                         // optional
+  std::string status_callback;                              // optional
+  std::vector<std::pair<std::string, std::string>> parameters;  // <Parameter name= value=/>
+};
+
+// Returns `s` with &, <, >, " and ' escaped for XML text and attributes. Control
+// characters that XML 1.0 forbids are dropped.
+std::string xml_escape(std::string_view s);
+
+// Returns <Response><Connect><Stream ...>...</Stream></Connect></Response> with the XML declaration.
+std::string connect_stream(const StreamTwiml& stream);
+
+// Returns the WebSocket URL of our media endpoint. From the public base URL
+// (http[s]://host[:port][/prefix]) when set: https → wss, http → ws. Otherwise from the
+// request's Host header: ws when X-Forwarded-Proto says http or the host is loopback
+// (local use), wss otherwise (Twilio only connects to wss).
+std::string media_stream_url(std::string_view base_url, std::string_view host_header,
+                             std::string_view forwarded_proto = {}, std::string_view path = "/media");
+
+}  // namespace vox::twilio
