@@ -9,7 +9,7 @@ PACKAGES=(
   libssl-dev libspdlog-dev libfmt-dev libcli11-dev
   libsoxr-dev libwebrtc-audio-processing-dev
   libespeak-ng-dev espeak-ng-data
-  libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us
+  libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us pocketsphinx-testdata
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3
 )

@@ -99,14 +99,19 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
-  if (serve->parsed()) {
-    if (silence_chunks > 0) config.endpointing.silence_ms = silence_chunks * 20;
-    vox::setup_logging(config.log_level);
-    return vox::app::run_serve(config, serve_opts);
-  }
-  if (caller->parsed()) {
-    vox::setup_logging(caller_log);
-    return vox::app::run_sim_caller(caller_cmd);
+  try {
+    if (serve->parsed()) {
+      if (silence_chunks > 0) config.endpointing.silence_ms = silence_chunks * 20;
+      vox::setup_logging(config.log_level);
+      return vox::app::run_serve(config, serve_opts);
+    }
+    if (caller->parsed()) {
+      vox::setup_logging(caller_log);
+      return vox::app::run_sim_caller(caller_cmd);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "voxbridge: " << e.what() << "\n";
+    return 2;
   }
   return 0;
 }

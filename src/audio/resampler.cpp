@@ -23,6 +23,8 @@ std::size_t Resampler::max_output(std::size_t in_samples) const {
 }
 
 std::size_t Resampler::process(std::span<const std::int16_t> in, std::span<std::int16_t> out) {
+  if (out.size() < max_output(in.size()))
+    throw std::length_error("Resampler::process: output buffer smaller than max_output(input)");
   std::size_t idone = 0, odone = 0;
   soxr_process(soxr_, in.data(), in.size(), &idone, out.data(), out.size(), &odone);
   return odone;

@@ -17,8 +17,9 @@ class Resampler {
   Resampler(const Resampler&) = delete;
   Resampler& operator=(const Resampler&) = delete;
 
-  // Converts `in` (may be empty) into `out`; returns samples written. Output lags
-  // input by the filter delay; call flush() at the end of a stream.
+  // Converts `in` (may be empty) into `out`; returns samples written. `out` must hold
+  // max_output(in.size()) samples, or input is lost (checked: throws std::length_error).
+  // Output lags input by the filter delay; call flush() at the end of a stream.
   std::size_t process(std::span<const std::int16_t> in, std::span<std::int16_t> out);
   // Drains the remaining output after the last input; returns samples written.
   std::size_t flush(std::span<std::int16_t> out);

@@ -27,8 +27,10 @@ std::map<std::string, std::string> read_dotenv(const std::string& path) {
     if (eq == std::string::npos || eq == 0) continue;
     std::string key = trim(line.substr(0, eq));
     std::string value = trim(line.substr(eq + 1));
-    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
-      value = value.substr(1, value.size() - 2);
+    if (!value.empty() && (value.front() == '"' || value.front() == '\'')) {
+      // A quoted value ends at its closing quote; anything after it (a comment) is ignored.
+      const auto close = value.find(value.front(), 1);
+      if (close != std::string::npos) value = value.substr(1, close - 1);
     } else if (const auto hash = value.find(" #"); hash != std::string::npos) {
       value = trim(value.substr(0, hash));  // inline comment after an unquoted value
     }

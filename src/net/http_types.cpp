@@ -1,6 +1,6 @@
 #include "net/http_types.hpp"
 
-#include <boost/url/parse_query.hpp>
+#include <boost/url/pct_string_view.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -35,15 +35,29 @@ HttpResponse HttpResponse::error(int status, std::string_view detail) {
   return json(status, std::move(body));
 }
 
+namespace {
+// Decodes one form component: '+' is a space, %XX an escaped byte; a malformed
+// escape is kept as it stands rather than failing the whole body.
+std::string form_decode(std::string_view piece) {
+  boost::urls::encoding_opts opt;
+  opt.space_as_plus = true;
+  if (auto pct = boost::urls::make_pct_string_view(piece)) return pct->decode(opt);
+  std::string out(piece);
+  std::replace(out.begin(), out.end(), '+', ' ');
+  return out;
+}
+}  // namespace
+
 std::vector<std::pair<std::string, std::string>> parse_form(std::string_view body) {
   std::vector<std::pair<std::string, std::string>> out;
-  auto parsed = boost::urls::parse_query(body);
-  if (!parsed) return out;
-  boost::urls::encoding_opts opt;
-  opt.space_as_plus = true;  // form encoding: '+' is a space, "%2B" a plus
-  for (const auto& p : *parsed) {
-    if (p.key.empty() && !p.has_value) continue;
-    out.emplace_back(p.key.decode(opt), p.has_value ? p.value.decode(opt) : std::string());
+  while (!body.empty()) {
+    const auto amp = body.find('&');
+    const std::string_view pair = body.substr(0, amp);
+    body = amp == std::string_view::npos ? std::string_view{} : body.substr(amp + 1);
+    if (pair.empty()) continue;
+    const auto eq = pair.find('=');
+    out.emplace_back(form_decode(pair.substr(0, eq)),
+                     eq == std::string_view::npos ? std::string() : form_decode(pair.substr(eq + 1)));
   }
   return out;
 }

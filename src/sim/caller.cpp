@@ -95,6 +95,7 @@ struct CallState {
   bool awaiting_reply_frame = false;
   bool reply_segment_started = false;  // a reply to our last line has begun playing
   Clock::time_point last_speech_sent;
+  Clock::time_point line_started;
   std::string out;
   CallerResult result;
 
@@ -117,6 +118,7 @@ struct CallState {
     mic_pos = 0;
     result.turns.push_back(CallerTurn{opt.lines[next_line], -1});
     ++next_line;
+    line_started = Clock::now();
     set_phase(Phase::kSpeaking);
   }
 
@@ -145,6 +147,8 @@ struct CallState {
       marks.emplace_back(enqueued, std::string(mark->name));
     } else if (std::holds_alternative<twilio::Clear>(m.body)) {
       ++result.clears;
+      if (result.clear_after_speech_ms < 0 && (phase == Phase::kSpeaking || phase == Phase::kWaitReply))
+        result.clear_after_speech_ms = ms_since(line_started);
       queue.clear();
       played = enqueued;
       // Twilio returns every pending mark when it clears the queue.

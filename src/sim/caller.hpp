@@ -58,6 +58,7 @@ struct CallerResult {
   std::vector<CallerTurn> turns;
   std::vector<HeardSegment> heard;
   int clears = 0;
+  double clear_after_speech_ms = -1;  // first `clear` after the caller began a line: barge-in reaction
   int marks_received = 0;
   int marks_echoed = 0;
   bool server_closed = false;     // the server closed the socket before we sent stop

@@ -1,5 +1,6 @@
 #include "speech/sphinx_stt.hpp"
 
+#include <ckd_alloc.h>
 #include <pocketsphinx.h>
 #include <spdlog/spdlog.h>
 
@@ -103,12 +104,34 @@ PocketsphinxStt::PocketsphinxStt(const SttSettings& settings, std::vector<std::s
       throw std::runtime_error("STT grammar mode needs a phrase list: set STT_GRAMMAR_FILE or --stt-grammar");
     phrases = read_phrases(settings.grammar_file);
   }
+  // Build one decoder up front so a bad model or grammar fails at start-up, not mid-call.
+  auto probe = make_decoder(settings_, "");
   if (!phrases.empty()) {
+    // Words the dictionary lacks cannot be recognised (and would make pocketsphinx reject
+    // the grammar): drop them from the phrase, with a warning.
     std::set<std::string> unique;
     for (const auto& p : phrases) {
-      auto n = normalize(p);
-      if (!n.empty()) unique.insert(n);
+      std::string kept, word;
+      std::string n = normalize(p) + " ";
+      for (const char c : n) {
+        if (c != ' ') {
+          word.push_back(c);
+          continue;
+        }
+        if (word.empty()) continue;
+        char* phones = ps_lookup_word(probe->ps, word.c_str());
+        if (phones) {
+          ckd_free(phones);
+          if (!kept.empty()) kept += ' ';
+          kept += word;
+        } else {
+          spdlog::warn("pocketsphinx: '{}' is not in the dictionary; dropped from phrase \"{}\"", word, p);
+        }
+        word.clear();
+      }
+      if (!kept.empty()) unique.insert(kept);
     }
+    if (unique.empty()) throw std::runtime_error("pocketsphinx: no phrase of the grammar has a known word");
     jsgf_ = "#JSGF V1.0;\ngrammar phrases;\npublic <phrase> = ";
     bool first = true;
     for (const auto& p : unique) {
@@ -117,9 +140,10 @@ PocketsphinxStt::PocketsphinxStt(const SttSettings& settings, std::vector<std::s
       jsgf_ += "( " + p + " )";
     }
     jsgf_ += ";\n";
+    if (ps_set_jsgf_string(probe->ps, "phrases", jsgf_.c_str()) != 0 || ps_set_search(probe->ps, "phrases") != 0)
+      throw std::runtime_error("pocketsphinx: the phrase grammar was rejected");
+    probe->grammar = true;
   }
-  // Build one decoder up front so a bad model or grammar fails at start-up, not mid-call.
-  auto probe = make_decoder(settings_, jsgf_);
   std::vector<std::unique_ptr<Decoder>> decoders;
   decoders.push_back(std::move(probe));
   for (int i = 0; i < std::max(1, workers); ++i) {

@@ -1,0 +1,107 @@
+#pragma once
+// Shared pieces of the end-to-end tests: engines for the simulated caller, the
+// phrases both sides recognise, and helpers to run coroutines and HTTP requests.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "net/client.hpp"
+#include "sim/caller.hpp"
+#include "speech/espeak_tts.hpp"
+#include "speech/sphinx_stt.hpp"
+
+namespace vox::test {
+
+// Distinct phrases the simulated callers say; the server's grammar holds them all.
+inline const std::vector<std::string>& caller_phrases() {
+  static const std::vector<std::string> p = {
+      "hello there",           "good morning",          "what time is it",         "please call me back",
+      "i would like to book a table", "the weather is nice today", "can you hear me",  "my order has not arrived",
+      "i need to speak to someone",   "thank you very much",       "where is the nearest station", "how much does it cost",
+      "i want to cancel my subscription", "is the store open on sunday", "send me the invoice", "what is your name",
+      "i forgot my password",   "the package is damaged", "can i change my address", "good night",
+      "see you tomorrow",       "that sounds great",      "i am running late",       "let me think about it",
+  };
+  return p;
+}
+
+inline const std::string kGreeting = "Hello and welcome. Please say something.";
+inline const std::string kLongGreeting =
+    "Hello and welcome. This is a long announcement about our opening hours, our prices and our "
+    "many services, and it goes on for quite a while so that you can interrupt it at any time.";
+
+// Everything the caller may hear: greetings and "you said <phrase>".
+inline std::vector<std::string> heard_phrases() {
+  std::vector<std::string> out = {kGreeting, kLongGreeting};
+  for (const auto& p : caller_phrases()) out.push_back("you said " + p);
+  return out;
+}
+
+// Writes the server's phrase list to `path` and returns the path.
+inline std::string write_server_grammar(const std::string& path) {
+  std::ofstream out(path);
+  for (const auto& p : caller_phrases()) out << p << "\n";
+  return path;
+}
+
+struct Engines {
+  speech::EspeakTts tts{TtsSettings{}};
+  speech::PocketsphinxStt stt{[] {
+                                SttSettings s;
+                                s.mode = "grammar";
+                                return s;
+                              }(),
+                              heard_phrases(), 2};
+  static Engines& get() {
+    static Engines e;
+    return e;
+  }
+};
+
+// Runs a coroutine to completion on a private io_context and returns its value.
+template <typename F>
+auto run_io(F&& make, int threads = 1) {
+  boost::asio::io_context ioc;
+  auto fut = boost::asio::co_spawn(ioc, make(), boost::asio::use_future);
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool) t.join();
+  return fut.get();
+}
+
+// An io_context on its own thread that outlives several coroutines (e.g. a socket
+// opened in one step and used in a later one).
+class IoThread {
+ public:
+  IoThread() : guard_(boost::asio::make_work_guard(ioc_)), thread_([this] { ioc_.run(); }) {}
+  ~IoThread() {
+    guard_.reset();
+    ioc_.stop();
+    thread_.join();
+  }
+  // Runs the coroutine made by `make` on the thread and returns its value.
+  template <typename F>
+  auto run(F&& make) {
+    return boost::asio::co_spawn(ioc_, make(), boost::asio::use_future).get();
+  }
+  boost::asio::io_context& context() { return ioc_; }
+
+ private:
+  boost::asio::io_context ioc_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+  std::thread thread_;
+};
+
+inline net::HttpResponse http(std::string method, std::string url, std::string body = {}, net::Headers headers = {}) {
+  return run_io([&]() { return net::http_request(method, url, headers, body); });
+}
+
+inline std::string normalized(const std::string& s) { return speech::PocketsphinxStt::normalize(s); }
+
+}  // namespace vox::test

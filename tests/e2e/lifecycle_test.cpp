@@ -1,0 +1,105 @@
+// Server lifecycle: SIGTERM with live calls, health, the webhook's HTTP contract.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <future>
+
+#include "e2e_support.hpp"
+#include "server_process.hpp"
+
+namespace vox::test {
+namespace {
+
+int active_calls(const ServerProcess& server) {
+  auto res = http("GET", server.url() + "/health");
+  return static_cast<int>(boost::json::parse(res.body).at("active_calls").as_int64());
+}
+
+// Polls /health until `n` calls are active or `timeout` passes.
+bool wait_active_calls(const ServerProcess& server, int n, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (active_calls(server) == n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+TEST(Lifecycle, HealthReportsStatusTimestampAndActiveCalls) {
+  ServerProcess server({});
+  auto res = http("GET", server.url() + "/health");
+  ASSERT_EQ(res.status, 200);
+  EXPECT_EQ(res.content_type, "application/json");
+  auto j = boost::json::parse(res.body).as_object();
+  EXPECT_EQ(j.at("status").as_string(), "healthy");
+  EXPECT_EQ(j.at("active_calls").as_int64(), 0);
+  const std::string ts(j.at("timestamp").as_string());
+  EXPECT_EQ(ts.size(), 24u) << ts;  // 2026-11-21T10:04:23.367Z
+  EXPECT_EQ(ts.back(), 'Z');
+}
+
+TEST(Lifecycle, WebhookAnswersTwimlThatConnectsTheStream) {
+  ServerProcess server({});
+  auto res = http("POST", server.url() + "/twilio-voice?agent=echo",
+                  "CallSid=CA0123&AccountSid=AC1&From=%2B15551234567&To=%2B15557654321&Direction=inbound",
+                  {{"Content-Type", "application/x-www-form-urlencoded"}});
+  ASSERT_EQ(res.status, 200);
+  EXPECT_EQ(res.content_type, "text/xml");
+  const std::string port = std::to_string(server.port());
+  EXPECT_EQ(res.body,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream url=\"ws://127.0.0.1:" + port +
+                "/media\"><Parameter name=\"from\" value=\"+15551234567\"/><Parameter name=\"to\" "
+                "value=\"+15557654321\"/><Parameter name=\"direction\" value=\"inbound\"/><Parameter "
+                "name=\"accountSid\" value=\"AC1\"/><Parameter name=\"agent\" value=\"echo\"/></Stream></Connect></Response>");
+}
+
+TEST(Lifecycle, WebhookUsesThePublicBaseUrlAndEscapesXml) {
+  ServerProcess server({"--base-url", "https://gw.example.com/"});
+  auto res = http("POST", server.url() + "/twilio-voice", "CallSid=CA1&From=%3Cx%26y%3E%22",
+                  {{"Content-Type", "application/x-www-form-urlencoded"}});
+  ASSERT_EQ(res.status, 200);
+  EXPECT_NE(res.body.find("<Stream url=\"wss://gw.example.com/media\">"), std::string::npos) << res.body;
+  EXPECT_NE(res.body.find("value=\"&lt;x&amp;y&gt;&quot;\""), std::string::npos) << res.body;
+}
+
+TEST(Lifecycle, BadHttpRequestsGetClearErrors) {
+  ServerProcess server({});
+  auto missing = http("POST", server.url() + "/twilio-voice", "From=%2B1555");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.body.find("\"detail\":\"Missing CallSid"), std::string::npos) << missing.body;
+  EXPECT_EQ(http("GET", server.url() + "/nowhere").status, 404);
+  EXPECT_EQ(http("GET", server.url() + "/twilio-voice").status, 405);
+  auto big = http("POST", server.url() + "/twilio-voice", std::string(2 * 1024 * 1024, 'a'));
+  EXPECT_EQ(big.status, 413);
+  EXPECT_EQ(http("GET", server.url() + "/health").status, 200);  // still serving
+}
+
+TEST(Lifecycle, SigtermWithLiveCallsClosesThemAndExitsZero) {
+  ServerProcess server({"--greeting", "", "--talk-timeout", "120"});
+  sim::CallerOptions o;
+  o.server_url = server.url();
+  o.hang_up = false;
+  o.greeting_wait_ms = 0;
+  o.idle_after_ms = 60000;
+  o.max_call_ms = 90000;
+  auto callers = std::async(std::launch::async, [&] {
+    return sim::run_callers(o, 3, sim::CallerEngines{Engines::get().tts}, 1);
+  });
+  ASSERT_TRUE(wait_active_calls(server, 3, std::chrono::seconds(20))) << server.log();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto code = server.signal_and_wait(SIGTERM, std::chrono::seconds(10));
+  ASSERT_TRUE(code.has_value()) << "server did not exit within 10 s of SIGTERM\n" << server.log();
+  EXPECT_EQ(*code, 0) << server.log();
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 6.0);
+  auto results = callers.get();
+  for (const auto& r : results) {
+    EXPECT_TRUE(r.server_closed) << r.error;
+    EXPECT_EQ(r.close_code, 1001);  // going away
+    EXPECT_LT(r.duration_ms, 60000);
+  }
+  EXPECT_NE(server.log().find("all calls closed; exiting"), std::string::npos) << server.log();
+}
+
+}  // namespace
+}  // namespace vox::test

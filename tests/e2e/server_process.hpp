@@ -1,0 +1,125 @@
+#pragma once
+// Runs the real `voxbridge serve` binary on a free loopback port for a test.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace vox::test {
+
+class ServerProcess {
+ public:
+  // Starts the server with `args` after `serve`; waits until it is listening.
+  explicit ServerProcess(std::vector<std::string> args, std::vector<std::string> env = {}) {
+    dir_ = std::filesystem::temp_directory_path() / ("vox-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
+    std::filesystem::create_directories(dir_);
+    const std::string port_file = (dir_ / "port").string();
+    log_path_ = (dir_ / "server.log").string();
+    std::vector<std::string> argv = {VOX_BINARY, "serve", "--host", "127.0.0.1", "--port", "0", "--port-file", port_file,
+                                     "--log-level", "debug"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    std::vector<std::string> envs;
+    for (char** e = environ; *e; ++e) envs.emplace_back(*e);
+    envs.insert(envs.end(), env.begin(), env.end());
+    std::vector<char*> cenv;
+    for (auto& e : envs) cenv.push_back(e.data());
+    cenv.push_back(nullptr);
+
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    posix_spawn_file_actions_addchdir_np(&fa, dir_.c_str());  // no stray .env is read
+    const int rc = posix_spawn(&pid_, VOX_BINARY, &fa, nullptr, cargv.data(), cenv.data());
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) throw std::runtime_error("cannot start " + std::string(VOX_BINARY));
+
+    // Wait for the port file (the server writes it once it is listening) or for an early exit.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (auto code = poll_exit()) throw std::runtime_error("server exited early with " + std::to_string(*code) + ":\n" + log());
+      std::ifstream in(port_file);
+      if (in >> port_ && port_ > 0) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling for an event, bounded by the deadline
+    }
+    throw std::runtime_error("server did not start listening within 60 s:\n" + log());
+  }
+
+  ~ServerProcess() {
+    if (!exit_code_) {
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+    std::error_code ec;
+    if (!::getenv("VOX_KEEP_TEST_DIRS")) std::filesystem::remove_all(dir_, ec);
+  }
+
+  int port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  pid_t pid() const { return pid_; }
+
+  // Sends `sig`; returns the exit code once the process exits, or nullopt after `timeout`.
+  std::optional<int> signal_and_wait(int sig, std::chrono::milliseconds timeout) {
+    ::kill(pid_, sig);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (auto code = poll_exit()) return code;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return std::nullopt;
+  }
+
+  // Waits until the server log contains `text`; returns whether it did within `timeout`.
+  bool wait_for_log(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      if (log().find(text) != std::string::npos) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  std::string log() const {
+    std::ifstream in(log_path_);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+
+ private:
+  std::optional<int> poll_exit() {
+    if (exit_code_) return exit_code_;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    return exit_code_;
+  }
+  static int& counter() {
+    static int c = 0;
+    return c;
+  }
+
+  std::filesystem::path dir_;
+  std::string log_path_;
+  pid_t pid_ = 0;
+  int port_ = 0;
+  std::optional<int> exit_code_;
+};
+
+}  // namespace vox::test
