@@ -99,6 +99,10 @@ void CallSession::process_frame(std::span<const std::uint8_t, 160> ulaw, std::in
   }
   if (utterance_.size() + ulaw.size() <= utterance_cap_) utterance_.insert(utterance_.end(), ulaw.begin(), ulaw.end());
   if (ev == audio::EndpointEvent::kUtteranceEnded) {
+    // Hand STT the speech plus a short tail, not the whole silence window.
+    const std::int64_t tail_ms = t_ms + 20 - endpointer_.last_speech_end_ms() - svc_.config.endpointing.tail_ms;
+    const std::size_t trim = tail_ms > 0 ? static_cast<std::size_t>(tail_ms) * 8 : 0;
+    if (trim < utterance_.size()) utterance_.resize(utterance_.size() - trim);
     on_utterance_end(endpointer_.last_speech_end_ms());
   } else if (ev == audio::EndpointEvent::kUtteranceDiscarded) {
     ++stats_.discarded_utterances;

@@ -13,6 +13,8 @@ struct EndpointingSettings {
   int onset_ms = 100;          // speech needed in the last 200 ms to start an utterance
   int max_utterance_ms = 30000;
   int preroll_ms = 200;        // audio kept from before the onset
+  int tail_ms = 100;           // silence kept after the last speech frame when the utterance is
+                               // handed to STT (measured: long silent tails cost pocketsphinx accuracy)
 };
 
 struct VadSettings {

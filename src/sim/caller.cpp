@@ -349,13 +349,26 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
   co_return std::move(r);
 }
 
+// Returns `ulaw` without leading and trailing silence beyond `keep_ms` (long silent
+// edges cost pocketsphinx accuracy).
+std::vector<std::uint8_t> trim_silence(const std::vector<std::uint8_t>& ulaw, int keep_ms = 100) {
+  std::size_t b = 0, e = ulaw.size();
+  while (b < e && std::abs(audio::ulaw_decode(ulaw[b])) < 300) ++b;
+  while (e > b && std::abs(audio::ulaw_decode(ulaw[e - 1])) < 300) --e;
+  const std::size_t keep = static_cast<std::size_t>(keep_ms) * 8;
+  b = b > keep ? b - keep : 0;
+  e = std::min(ulaw.size(), e + keep);
+  return std::vector<std::uint8_t>(ulaw.begin() + static_cast<std::ptrdiff_t>(b), ulaw.begin() + static_cast<std::ptrdiff_t>(e));
+}
+
 void transcribe(std::vector<CallerResult>& results, speech::PocketsphinxStt& stt) {
   std::vector<std::pair<HeardSegment*, std::future<speech::SttResult>>> jobs;
   for (auto& r : results) {
     for (auto& seg : r.heard) {
       auto p = std::make_shared<std::promise<speech::SttResult>>();
       jobs.emplace_back(&seg, p->get_future());
-      stt.transcribe(speech::SttRequest{seg.ulaw, {}}, [p](speech::SttResult res) { p->set_value(std::move(res)); });
+      stt.transcribe(speech::SttRequest{trim_silence(seg.ulaw), {}},
+                     [p](speech::SttResult res) { p->set_value(std::move(res)); });
     }
   }
   for (auto& [seg, fut] : jobs) {

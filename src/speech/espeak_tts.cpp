@@ -3,6 +3,7 @@
 #include <espeak-ng/speak_lib.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <stdexcept>
@@ -147,6 +148,9 @@ void EspeakTts::synth_one(Job& job) {
   SynthState st{&job.callbacks, job.token.get(), &job.request.text, &resampler, {}, {}};
   st.pcm8k.resize(resampler.max_output(4096));
   st.ulaw.resize(st.pcm8k.size());
+  // espeak-ng draws on libc's rand() for its waveform noise; a fixed seed per utterance
+  // makes the same text always sound the same (repeatable tests, cacheable audio).
+  std::srand(1);
   const espeak_ERROR err = espeak_Synth(job.request.text.c_str(), job.request.text.size() + 1, 0, POS_CHARACTER, 0,
                                         espeakCHARS_UTF8, nullptr, &st);
   std::optional<std::string> error;

@@ -32,7 +32,13 @@ std::unique_ptr<Decoder> make_decoder(const SttSettings& s, const std::string& j
   const std::string lm = s.model_dir + "/en-us.lm.bin";
   const std::string dict = s.model_dir + "/cmudict-en-us.dict";
   d->config = cmd_ln_init(nullptr, ps_args(), TRUE, "-hmm", hmm.c_str(), "-lm", lm.c_str(), "-dict", dict.c_str(),
-                          "-logfn", "/dev/null", "-samprate", "16000", nullptr);
+                          "-logfn", "/dev/null", "-samprate", "16000",
+                          // Batch CMN: normalise over the utterance itself, so a result does not
+                          // depend on what the decoder heard before (live CMN adapts across utterances).
+                          "-cmn", "batch",
+                          // Noise removal and silence removal adapt across utterances, which makes a
+                          // result depend on earlier calls; our VAD already picked the speech.
+                          "-remove_noise", "no", "-remove_silence", "no", nullptr);
   if (!d->config) throw std::runtime_error("pocketsphinx: bad configuration (model dir " + s.model_dir + ")");
   d->ps = ps_init(d->config);
   if (!d->ps) throw std::runtime_error("pocketsphinx: cannot load the model from " + s.model_dir);

@@ -17,15 +17,42 @@
 
 namespace vox::test {
 
+// The espeak-ng voice both sides speak with in tests. The "Alex" variant has no pitch
+// flutter; the default voice's flutter phase carries over from one synthesis to the
+// next, so the same text sounds a little different every time, which is enough to tip
+// pocketsphinx on some phrases.
+inline const std::string kVoice = "en-us+Alex";
+
 // Distinct phrases the simulated callers say; the server's grammar holds them all.
+// Each was recognised in 6 of 6 repeats with kVoice, both as the caller says it
+// (through our VAD and endpointing) and as "You said: <phrase>" heard back; a few
+// candidates were not (e.g. "see you tomorrow", "i need to speak to someone") and were
+// left out. With kVoice the results repeat run after run.
 inline const std::vector<std::string>& caller_phrases() {
   static const std::vector<std::string> p = {
-      "hello there",           "good morning",          "what time is it",         "please call me back",
-      "i would like to book a table", "the weather is nice today", "can you hear me",  "my order has not arrived",
-      "i need to speak to someone",   "thank you very much",       "where is the nearest station", "how much does it cost",
-      "i want to cancel my subscription", "is the store open on sunday", "send me the invoice", "what is your name",
-      "i forgot my password",   "the package is damaged", "can i change my address", "good night",
-      "see you tomorrow",       "that sounds great",      "i am running late",       "let me think about it",
+      "hello there",
+      "good morning",
+      "what time is it",
+      "please call me back",
+      "i would like to book a table",
+      "can you hear me",
+      "my order has not arrived",
+      "thank you very much",
+      "i want to cancel my subscription",
+      "is the store open on sunday",
+      "what is your name",
+      "i forgot my password",
+      "the package is damaged",
+      "that sounds great",
+      "i am running late",
+      "let me think about it",
+      "it is raining outside",
+      "where is my car",
+      "please send me a letter",
+      "open the door",
+      "turn off the lights",
+      "how much does it cost",
+      "i would like some coffee",
   };
   return p;
 }
