@@ -55,11 +55,12 @@ asio::awaitable<HttpResponse> http_request(std::string method, std::string url, 
   req.body() = std::move(body);
   req.prepare_payload();
   auto [wec, wn] = co_await http::async_write(stream, req, kTuple);
-  if (wec) throw std::runtime_error("write: " + wec.message());
+  // A server may answer early (e.g. 413) and stop reading our body: still read its answer.
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
   auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
+  if (ec && wec) throw std::runtime_error("write to " + url + ": " + wec.message());
   if (ec) throw std::runtime_error("read response from " + url + ": " + ec.message());
   auto& res = parser.get();
   HttpResponse out;

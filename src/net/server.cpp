@@ -242,6 +242,17 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       if (ec == http::error::body_limit) {
         auto res = to_beast(HttpResponse::error(413, "Request body exceeds " + std::to_string(limits.max_http_body) + " bytes"), 11, false);
         co_await http::async_write(stream, res, kTuple);
+        // Lingering close: stop sending, then read and discard what the client is still
+        // sending (bounded), so the kernel does not reset the connection and lose our answer.
+        beast::error_code sec;
+        stream.socket().shutdown(tcp::socket::shutdown_send, sec);
+        stream.expires_after(std::chrono::seconds(2));
+        std::array<char, 16384> sink;
+        for (std::size_t drained = 0; drained < 8 * limits.max_http_body;) {
+          auto [dec, dn] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
+          if (dec) break;
+          drained += dn;
+        }
         break;
       }
       if (ec) break;  // closed, timed out or malformed: nothing to answer

@@ -1,11 +1,8 @@
 #pragma once
 // Embedded TTS: espeak-ng (22.05 kHz) resampled to 8 kHz μ-law. espeak-ng has one
-// global instance per process, so every synthesis runs on one dedicated thread.
-#include <condition_variable>
-#include <deque>
-#include <mutex>
-#include <thread>
-
+// global instance per process (and hangs if terminated and initialised again), so one
+// process-wide worker thread owns it for the life of the process; every EspeakTts
+// hands its jobs to that thread.
 #include "core/config.hpp"
 #include "speech/speech.hpp"
 
@@ -25,21 +22,7 @@ class EspeakTts final : public TextToSpeech {
   std::vector<std::uint8_t> synthesize_blocking(const std::string& text, const std::string& voice = {});
 
  private:
-  struct Job {
-    TtsRequest request;
-    TtsCallbacks callbacks;
-    std::shared_ptr<CancelToken> token;
-  };
-  void run();
-  void synth_one(Job& job);
-
   TtsSettings settings_;
-  int sample_rate_ = 22050;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> jobs_;
-  bool stop_ = false;
-  std::thread thread_;
 };
 
 }  // namespace vox::speech
