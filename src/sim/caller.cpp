@@ -13,7 +13,6 @@
 #include <deque>
 #include <future>
 #include <random>
-#include <regex>
 #include <thread>
 
 #include "audio/g711.hpp"
@@ -261,14 +260,52 @@ asio::awaitable<void> read_loop(std::shared_ptr<CallState> st) {
 
 }  // namespace
 
+namespace {
+// Returns the value of attribute `name` in the tag text `tag` (`<Tag a="1" b="2"/>`), or nullopt.
+std::optional<std::string> attribute(std::string_view tag, std::string_view name) {
+  std::size_t pos = 0;
+  while ((pos = tag.find(name, pos)) != std::string_view::npos) {
+    const bool starts = pos > 0 && (tag[pos - 1] == ' ' || tag[pos - 1] == '\t' || tag[pos - 1] == '\n');
+    const std::size_t eq = pos + name.size();
+    if (starts && eq + 1 < tag.size() && tag[eq] == '=' && (tag[eq + 1] == '"' || tag[eq + 1] == '\'')) {
+      const char quote = tag[eq + 1];
+      const std::size_t end = tag.find(quote, eq + 2);
+      if (end == std::string_view::npos) return std::nullopt;
+      return xml_unescape(std::string(tag.substr(eq + 2, end - eq - 2)));
+    }
+    pos = eq;
+  }
+  return std::nullopt;
+}
+
+// Returns the text of each `<name ...>` start tag in `xml`, in order.
+std::vector<std::string_view> tags(std::string_view xml, std::string_view name) {
+  std::vector<std::string_view> out;
+  const std::string open = "<" + std::string(name);
+  std::size_t pos = 0;
+  while ((pos = xml.find(open, pos)) != std::string_view::npos) {
+    const std::size_t after = pos + open.size();
+    const std::size_t end = xml.find('>', after);
+    if (end == std::string_view::npos) break;
+    if (after < xml.size() && (xml[after] == ' ' || xml[after] == '/' || xml[after] == '>' || xml[after] == '\n'))
+      out.push_back(xml.substr(pos, end - pos + 1));
+    pos = end;
+  }
+  return out;
+}
+}  // namespace
+
 bool parse_stream_twiml(const std::string& twiml, std::string& url, std::map<std::string, std::string>& parameters) {
-  static const std::regex stream_re(R"re(<Stream\b[^>]*\burl="([^"]*)")re");
-  static const std::regex param_re(R"re(<Parameter\b[^>]*\bname="([^"]*)"[^>]*\bvalue="([^"]*)")re");
-  std::smatch m;
-  if (!std::regex_search(twiml, m, stream_re)) return false;
-  url = xml_unescape(m[1]);
-  for (auto it = std::sregex_iterator(twiml.begin(), twiml.end(), param_re); it != std::sregex_iterator(); ++it)
-    parameters[xml_unescape((*it)[1])] = xml_unescape((*it)[2]);
+  const auto streams = tags(twiml, "Stream");
+  if (streams.empty()) return false;
+  auto u = attribute(streams.front(), "url");
+  if (!u) return false;
+  url = *u;
+  for (const auto tag : tags(twiml, "Parameter")) {
+    auto name = attribute(tag, "name");
+    auto value = attribute(tag, "value");
+    if (name && value) parameters[*name] = *value;
+  }
   return true;
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "e2e_support.hpp"
@@ -119,6 +120,23 @@ TEST(Conversation, BargeInClearsTheReplyAndRecordsWhatWasHeard) {
   EXPECT_EQ(normalized(kLongGreeting).rfind(normalized(heard), 0), 0u)
       << "heard words must be a prefix of the greeting: " << heard;
   EXPECT_LT(heard.size(), kLongGreeting.size() / 2);
+}
+
+TEST(Conversation, ScriptAgentRepliesLineByLineAndHangsUpAfterTheLast) {
+  const auto script = std::filesystem::temp_directory_path() / ("vox-e2e-script-" + std::to_string(::getpid()) + ".txt");
+  std::ofstream(script) << "# replies, one per turn\nYour table is booked.\n\nGoodbye and thank you.\n";
+  ServerProcess server(server_args(kGreeting, {"--agent", "script", "--script", script.string()}));
+  auto results = call(caller_to(server, {"i would like to book a table", "thank you very much"}));
+  std::filesystem::remove(script);
+  const auto& r = results[0];
+  ASSERT_TRUE(r.ok) << r.error << "\n" << server.log();
+  EXPECT_EQ(r.heard.size(), 3u);  // greeting + two scripted replies
+  EXPECT_TRUE(r.server_closed) << "the script agent hangs up after its last line";
+  EXPECT_EQ(r.close_code, 1000);
+  const std::string log = server.log();
+  EXPECT_NE(log.find("agent says call_sid=" + r.call_sid + " turn=1 text=\"Your table is booked.\""), std::string::npos) << log;
+  EXPECT_NE(log.find("agent says call_sid=" + r.call_sid + " turn=2 text=\"Goodbye and thank you.\""), std::string::npos) << log;
+  EXPECT_NE(log.find("agent hung up call_sid=" + r.call_sid), std::string::npos) << log;
 }
 
 TEST(Conversation, TalkTimeoutEndsAnIdleCall) {
