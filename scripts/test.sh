@@ -29,9 +29,9 @@ if [ "${SKIP_SANITIZERS:-0}" != "1" ]; then
         -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" >/dev/null
   ninja -C build-asan -j"$JOBS"
   step "running tests under ASan + UBSan"
-  # espeak-ng and pocketsphinx keep a few process-lifetime allocations; leaks in our
-  # code still fail through ASan's other checks, so leak detection is off here.
-  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  # Leak detection is on; tests/lsan.supp only mutes the system speech libraries.
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure --timeout 600
 fi
 

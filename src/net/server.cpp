@@ -169,6 +169,9 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
     } catch (const std::exception& e) {
       spdlog::error("ws on_close threw remote={} error={}", remote_, e.what());
     }
+    // The handler usually holds a shared_ptr to this connection; dropping it here breaks
+    // that cycle so the connection, the handler and the call are freed.
+    handler_.reset();
     if (on_finished) on_finished();
   }
 

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -61,11 +63,19 @@ class ServerProcess {
     throw std::runtime_error("server did not start listening within 60 s:\n" + log());
   }
 
+  // Stops the server with SIGTERM and checks that it exits cleanly (code 0; under
+  // ASan that also means no leak was found), so every test checks shutdown too.
   ~ServerProcess() {
     if (!exit_code_) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
+      const auto code = signal_and_wait(SIGTERM, std::chrono::seconds(20));
+      if (!code) {
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        ADD_FAILURE() << "server did not exit within 20 s of SIGTERM\n" << log_tail();
+      } else if (*code != 0) {
+        ADD_FAILURE() << "server exited with " << *code << " after SIGTERM\n" << log_tail();
+      }
     }
     std::error_code ec;
     if (!::getenv("VOX_KEEP_TEST_DIRS")) std::filesystem::remove_all(dir_, ec);
@@ -94,6 +104,11 @@ class ServerProcess {
       if (std::chrono::steady_clock::now() >= deadline) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+  }
+
+  std::string log_tail(std::size_t bytes = 6000) const {
+    const std::string l = log();
+    return l.size() > bytes ? l.substr(l.size() - bytes) : l;
   }
 
   std::string log() const {

@@ -365,7 +365,8 @@ TEST(MessageWriters, WriteMediaOfNothingHasAnEmptyPayload) {
   std::string out;
   write_media(out, "MZ1", {});
   MessageParser p;
-  const auto* md = body_as<Media>(p.parse(out));
+  const Message m = p.parse(out);
+  const auto* md = body_as<Media>(m);
   ASSERT_NE(md, nullptr);
   EXPECT_EQ(md->payload, "");
 }
