@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Builds voxbridge and runs the whole test suite: installs what is missing (Debian
 # packages), builds the release tree and runs every test, then builds with
-# AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit and end-to-end
-# tests again. Exit status is non-zero if anything fails.
+# AddressSanitizer + UndefinedBehaviorSanitizer (with leak checks) and runs the unit and
+# end-to-end tests again, and finally runs the concurrency tests under ThreadSanitizer.
+# Exit status is non-zero if anything fails.
 #
 #   scripts/test.sh            everything (what CI runs)
 #   SKIP_SANITIZERS=1 scripts/test.sh   release build only (quick local loop)
+#   SKIP_TSAN=1 scripts/test.sh         release + ASan/UBSan
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
@@ -33,6 +35,19 @@ if [ "${SKIP_SANITIZERS:-0}" != "1" ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure --timeout 600
+fi
+
+if [ "${SKIP_SANITIZERS:-0}" != "1" ] && [ "${SKIP_TSAN:-0}" != "1" ]; then
+  step "configuring and building with ThreadSanitizer"
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVOXBRIDGE_TSAN=ON -DVOXBRIDGE_BENCH=OFF \
+        -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" >/dev/null
+  ninja -C build-tsan -j"$JOBS" unit_tests e2e_tests voxbridge
+  step "running the concurrency tests under ThreadSanitizer"
+  # The e2e servers run the TSan binary too; a race report makes a server exit non-zero,
+  # which fails the test that started it.
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    ctest --test-dir build-tsan --output-on-failure --timeout 600 \
+      -R 'SessionTest|Conversation.TwentyConcurrent|Conversation.BargeIn|Lifecycle.Sigterm|BadInput'
 fi
 
 step "all tests passed"
