@@ -8,7 +8,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/url/parse.hpp>
 
-#include <deque>
+#include "net/ws_write_queue.hpp"
 #include <stdexcept>
 
 namespace vox::net {
@@ -109,15 +109,13 @@ class WsClientImpl final : public WsClient, public std::enable_shared_from_this<
   }
 
   void send(std::string message) override {
-    if (closed_ || close_requested_) return;
-    queue_.push_back(std::move(message));
-    if (!writing_) write_next();
+    if (closed_) return;
+    writer_.push(std::move(message), shared_from_this());
   }
 
   void close() override {
-    if (closed_ || close_requested_) return;
-    close_requested_ = true;
-    if (!writing_) do_close();
+    if (closed_) return;
+    writer_.close(websocket::close_code::normal, shared_from_this());
   }
 
   void abort() override {
@@ -130,34 +128,9 @@ class WsClientImpl final : public WsClient, public std::enable_shared_from_this<
   int close_code() const override { return static_cast<int>(ws_.reason().code); }
 
  private:
-  void write_next() {
-    if (queue_.empty()) {
-      writing_ = false;
-      if (close_requested_) do_close();
-      return;
-    }
-    writing_ = true;
-    ws_.text(true);
-    ws_.async_write(asio::buffer(queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->queue_.pop_front();
-      if (ec) {
-        self->queue_.clear();
-        self->writing_ = false;
-        return;
-      }
-      self->write_next();
-    });
-  }
-
-  void do_close() {
-    ws_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {});
-  }
-
   websocket::stream<beast::tcp_stream> ws_;
+  WsWriteQueue<websocket::stream<beast::tcp_stream>> writer_{ws_};
   beast::flat_buffer buffer_;
-  std::deque<std::string> queue_;
-  bool writing_ = false;
-  bool close_requested_ = false;
   bool closed_ = false;
 };
 

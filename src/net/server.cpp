@@ -11,7 +11,7 @@
 #include <boost/url/parse.hpp>
 #include <spdlog/spdlog.h>
 
-#include <deque>
+#include "net/ws_write_queue.hpp"
 
 namespace vox::net {
 namespace asio = boost::asio;
@@ -106,26 +106,21 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
 
   void send_text(std::string message) override {
     asio::post(ws_.get_executor(), [self = shared_from_this(), m = std::move(message)]() mutable {
-      if (self->closed_ || self->close_requested_) return;
-      if (self->queue_.size() >= self->max_queue_) {
-        spdlog::warn("ws peer not reading; {} messages queued, closing remote={}", self->queue_.size(), self->remote_);
-        self->queue_.clear();
-        self->close_requested_ = true;
-        self->close_reason_ = websocket::close_reason(websocket::close_code::policy_error, "send queue overflow");
-        if (!self->writing_) self->do_close();
+      if (self->closed_ || self->writer_.close_requested()) return;
+      if (self->writer_.size() >= self->max_queue_) {
+        spdlog::warn("ws peer not reading; {} messages queued, closing remote={}", self->writer_.size(), self->remote_);
+        self->writer_.drop_pending();
+        self->writer_.close(websocket::close_reason(websocket::close_code::policy_error, "send queue overflow"), self);
         return;
       }
-      self->queue_.push_back(std::move(m));
-      if (!self->writing_) self->write_next();
+      self->writer_.push(std::move(m), self);
     });
   }
 
   void close(std::uint16_t code, std::string reason) override {
     asio::post(ws_.get_executor(), [self = shared_from_this(), code, r = std::move(reason)] {
-      if (self->closed_ || self->close_requested_) return;
-      self->close_requested_ = true;
-      self->close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), r);
-      if (!self->writing_) self->do_close();
+      if (self->closed_) return;
+      self->writer_.close(websocket::close_reason(static_cast<websocket::close_code>(code), r), self);
     });
   }
 
@@ -135,35 +130,10 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
   std::function<void()> on_finished;
 
  private:
-  void write_next() {
-    if (queue_.empty()) {
-      writing_ = false;
-      if (close_requested_) do_close();
-      return;
-    }
-    writing_ = true;
-    ws_.text(true);
-    ws_.async_write(asio::buffer(queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (!self->queue_.empty()) self->queue_.pop_front();
-      if (ec) {
-        self->queue_.clear();
-        self->writing_ = false;
-        return;
-      }
-      self->write_next();
-    });
-  }
-
-  void do_close() {
-    if (closing_ || closed_) return;
-    closing_ = true;
-    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {});
-  }
-
   void finish(std::string_view reason) {
     if (closed_) return;
     closed_ = true;
-    queue_.clear();
+    writer_.drop_pending();
     try {
       handler_->on_close(reason);
     } catch (const std::exception& e) {
@@ -176,15 +146,11 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
   }
 
   websocket::stream<beast::tcp_stream> ws_;
+  WsWriteQueue<websocket::stream<beast::tcp_stream>> writer_{ws_};
   std::unique_ptr<WsHandler> handler_;
-  std::deque<std::string> queue_;
   std::size_t max_queue_;
   std::string remote_;
-  bool writing_ = false;
-  bool close_requested_ = false;
-  bool closing_ = false;
   bool closed_ = false;
-  websocket::close_reason close_reason_{websocket::close_code::normal};
 };
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
@@ -214,7 +180,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         continue;  // the socket closes as it goes out of scope
       }
       auto exec = socket.get_executor();
-      asio::co_spawn(exec, http_session(std::move(socket)), [](std::exception_ptr e) {
+      asio::co_spawn(exec, http_session(shared_from_this(), std::move(socket)), [](std::exception_ptr e) {
         if (!e) return;
         try {
           std::rethrow_exception(e);
@@ -225,7 +191,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     }
   }
 
-  asio::awaitable<void> http_session(tcp::socket socket) {
+  // `self` keeps this Impl alive as long as the connection's coroutine frame exists
+  // (including when an io_context being destroyed destroys a suspended frame).
+  asio::awaitable<void> http_session(std::shared_ptr<Impl> self, tcp::socket socket) {
+    (void)self;
     ++connections;
     struct Guard {
       std::atomic<std::size_t>& c;

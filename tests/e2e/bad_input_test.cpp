@@ -12,20 +12,6 @@ namespace vox::test {
 namespace {
 namespace asio = boost::asio;
 
-int active_calls(const ServerProcess& server) {
-  auto res = http("GET", server.url() + "/health");
-  return static_cast<int>(boost::json::parse(res.body).at("active_calls").as_int64());
-}
-
-bool wait_active_calls(const ServerProcess& server, int n, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (active_calls(server) == n) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
-
 std::string start_message(const std::string& call_sid) {
   twilio::Start s;
   s.stream_sid = "MZ" + call_sid.substr(2);

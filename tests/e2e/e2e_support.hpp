@@ -10,7 +10,10 @@
 #include <string>
 #include <vector>
 
+#include <boost/json.hpp>
+
 #include "net/client.hpp"
+#include "server_process.hpp"
 #include "sim/caller.hpp"
 #include "speech/espeak_tts.hpp"
 #include "speech/sphinx_stt.hpp"
@@ -127,6 +130,22 @@ class IoThread {
 
 inline net::HttpResponse http(std::string method, std::string url, std::string body = {}, net::Headers headers = {}) {
   return run_io([&]() { return net::http_request(method, url, headers, body); });
+}
+
+// Returns /health's active_calls.
+inline int active_calls(const ServerProcess& server) {
+  auto res = http("GET", server.url() + "/health");
+  return static_cast<int>(boost::json::parse(res.body).at("active_calls").as_int64());
+}
+
+// Polls /health until `n` calls are active; returns false if `timeout` passes first.
+inline bool wait_active_calls(const ServerProcess& server, int n, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (active_calls(server) == n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
 }
 
 inline std::string normalized(const std::string& s) { return speech::PocketsphinxStt::normalize(s); }

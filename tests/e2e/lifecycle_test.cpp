@@ -11,21 +11,6 @@
 namespace vox::test {
 namespace {
 
-int active_calls(const ServerProcess& server) {
-  auto res = http("GET", server.url() + "/health");
-  return static_cast<int>(boost::json::parse(res.body).at("active_calls").as_int64());
-}
-
-// Polls /health until `n` calls are active or `timeout` passes.
-bool wait_active_calls(const ServerProcess& server, int n, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (active_calls(server) == n) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
 TEST(Lifecycle, HealthReportsStatusTimestampAndActiveCalls) {
   ServerProcess server({});
   auto res = http("GET", server.url() + "/health");
@@ -73,6 +58,19 @@ TEST(Lifecycle, BadHttpRequestsGetClearErrors) {
   auto big = http("POST", server.url() + "/twilio-voice", std::string(2 * 1024 * 1024, 'a'));
   EXPECT_EQ(big.status, 413);
   EXPECT_EQ(http("GET", server.url() + "/health").status, 200);  // still serving
+}
+
+TEST(Lifecycle, SettingsComeFromFlagsThenEnvironmentThenDotenv) {
+  ServerProcess server({"--talk-timeout", "11"}, {"TALK_TIMEOUT=9", "MIN_SPEECH_MS=250"},
+                       "# a comment\nGREETING=\"Hi from dotenv\" # greeting\nTALK_TIMEOUT=7\nMIN_SPEECH_MS=300\n"
+                       "SILENCE_CHUNKS_TRIGGER=30\nexport VAD_MODE=2\n");
+  EXPECT_TRUE(server.wait_for_log("settings:")) << server.log();
+  const std::string log = server.log();
+  EXPECT_NE(log.find("greeting=\"Hi from dotenv\""), std::string::npos) << log;  // only in .env
+  EXPECT_NE(log.find("talk_timeout_s=11 "), std::string::npos) << log;          // flag beats env and .env
+  EXPECT_NE(log.find("min_speech_ms=250 "), std::string::npos) << log;          // env beats .env
+  EXPECT_NE(log.find("silence_ms=600 "), std::string::npos) << log;             // 30 frames of 20 ms
+  EXPECT_NE(log.find("vad_mode=2 "), std::string::npos) << log;
 }
 
 TEST(Lifecycle, SigtermWithLiveCallsClosesThemAndExitsZero) {

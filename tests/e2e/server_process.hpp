@@ -25,9 +25,12 @@ namespace vox::test {
 class ServerProcess {
  public:
   // Starts the server with `args` after `serve`; waits until it is listening.
-  explicit ServerProcess(std::vector<std::string> args, std::vector<std::string> env = {}) {
+  // `env` adds NAME=value pairs to the environment; `dotenv` is written as the .env file
+  // of the server's working directory.
+  explicit ServerProcess(std::vector<std::string> args, std::vector<std::string> env = {}, std::string dotenv = {}) {
     dir_ = std::filesystem::temp_directory_path() / ("vox-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
     std::filesystem::create_directories(dir_);
+    if (!dotenv.empty()) std::ofstream(dir_ / ".env") << dotenv;
     const std::string port_file = (dir_ / "port").string();
     log_path_ = (dir_ / "server.log").string();
     std::vector<std::string> argv = {VOX_BINARY, "serve", "--host", "127.0.0.1", "--port", "0", "--port-file", port_file,
@@ -47,7 +50,7 @@ class ServerProcess {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawn_file_actions_addchdir_np(&fa, dir_.c_str());  // no stray .env is read
+    posix_spawn_file_actions_addchdir_np(&fa, dir_.c_str());  // reads only the .env written above
     const int rc = posix_spawn(&pid_, VOX_BINARY, &fa, nullptr, cargv.data(), cenv.data());
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) throw std::runtime_error("cannot start " + std::string(VOX_BINARY));

@@ -67,6 +67,11 @@ int run_serve(const Config& config, const ServeOptions& options) {
     std::ofstream(options.port_file + ".tmp") << port << "\n";
     std::rename((options.port_file + ".tmp").c_str(), options.port_file.c_str());
   }
+  spdlog::info("settings: base_url={} agent={} greeting=\"{}\" talk_timeout_s={} silence_ms={} min_speech_ms={} "
+               "vad_mode={} tts_voice={} stt_mode={} max_calls={}",
+               config.base_url.empty() ? "(from Host header)" : config.base_url, config.agent, config.greeting,
+               config.talk_timeout_s, config.endpointing.silence_ms, config.endpointing.min_speech_ms,
+               config.vad.webrtc_mode, config.tts.voice, config.stt.mode, config.max_calls);
   spdlog::info("voxbridge listening on http://{}:{} (webhook POST /twilio-voice, media ws /media, GET /health) "
                "threads={} agent={}",
                config.host, port, threads, config.agent);
