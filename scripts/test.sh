@@ -16,6 +16,19 @@ export CCACHE_BASEDIR="$PWD"
 started=$(date +%s)
 
 step() { printf '\n== %s (%ss)\n' "$*" "$(( $(date +%s) - started ))"; }
+total=0
+# Runs ctest with the given arguments and adds its test count to $total.
+run_ctest() {
+  local log
+  log=$(mktemp)
+  "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  local n
+  n=$(sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
+  rm -f "$log"
+  [ "$rc" -eq 0 ] || exit "$rc"
+  total=$(( total + ${n:-0} ))
+}
 
 step "installing Debian packages"
 bash scripts/setup.sh
@@ -25,7 +38,7 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build -j"$JOBS"
 
 step "running tests (release)"
-ctest --test-dir build --output-on-failure --timeout 300
+run_ctest ctest --test-dir build --output-on-failure --timeout 300
 
 if [ "${SKIP_SANITIZERS:-0}" != "1" ]; then
   step "configuring and building with ASan + UBSan"
@@ -36,7 +49,7 @@ if [ "${SKIP_SANITIZERS:-0}" != "1" ]; then
   # Leak detection is on; tests/lsan.supp only mutes the system speech libraries.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure --timeout 600
+    run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600
 fi
 
 if [ "${SKIP_SANITIZERS:-0}" != "1" ] && [ "${SKIP_TSAN:-0}" != "1" ]; then
@@ -48,8 +61,9 @@ if [ "${SKIP_SANITIZERS:-0}" != "1" ] && [ "${SKIP_TSAN:-0}" != "1" ]; then
   # The e2e servers run the TSan binary too; a race report makes a server exit non-zero,
   # which fails the test that started it.
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-    ctest --test-dir build-tsan --output-on-failure --timeout 600 \
+    run_ctest ctest --test-dir build-tsan --output-on-failure --timeout 600 \
       -R 'SessionTest|Conversation.TwentyConcurrent|Conversation.BargeIn|Lifecycle|BadInput'
 fi
 
 step "all tests passed"
+echo "total: ${total} passed, 0 failed"
