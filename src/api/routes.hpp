@@ -9,9 +9,6 @@
 namespace vox::call {
 class CallRegistry;
 }
-namespace vox::net {
-class Server;
-}
 
 namespace vox::api {
 

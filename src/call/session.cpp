@@ -134,7 +134,7 @@ void CallSession::on_utterance_end(std::int64_t speech_end_ms) {
 
 void CallSession::on_transcript(int turn_index, speech::SttResult result) {
   if (ended_) return;
-  TurnRecord& rec = turns_.at(static_cast<std::size_t>(turn_index - 1));
+  TurnRecord& rec = record(turn_index);
   rec.transcript_ms = since_start_ms();
   if (!result.ok) {
     spdlog::warn("speech recognition failed call_sid={} turn={} engine={} error={}", context_.call_sid, turn_index,
@@ -168,7 +168,7 @@ void CallSession::on_transcript(int turn_index, speech::SttResult result) {
 
 void CallSession::on_agent_reply(int turn_index, agent::Reply reply) {
   if (ended_) return;
-  TurnRecord& rec = turns_.at(static_cast<std::size_t>(turn_index - 1));
+  TurnRecord& rec = record(turn_index);
   rec.agent_ms = since_start_ms();
   rec.reply = reply.text;
   if (reply.text.empty()) {
@@ -212,7 +212,7 @@ void CallSession::start_next_reply() {
       if (!self || self->ended_ || !self->current_ || self->current_->id != id) return;
       Reply& cur = *self->current_;
       if (cur.audio.empty() && cur.turn > 0) {
-        auto& rec = self->turns_.at(static_cast<std::size_t>(cur.turn - 1));
+        auto& rec = self->record(cur.turn);
         if (rec.tts_first_byte_ms < 0) rec.tts_first_byte_ms = self->since_start_ms();
       }
       cur.audio.insert(cur.audio.end(), a.begin(), a.end());
@@ -248,7 +248,7 @@ void CallSession::pump() {
     if (n < chunk_bytes_ && !r.synth_done) break;  // wait for a whole chunk while synthesis streams
     outbox_.send_media(context_.stream_sid, std::span<const std::uint8_t>(r.audio.data() + r.sent, n));
     if (r.sent == 0 && r.turn > 0) {
-      auto& rec = turns_.at(static_cast<std::size_t>(r.turn - 1));
+      auto& rec = record(r.turn);
       if (rec.first_frame_sent_ms < 0) rec.first_frame_sent_ms = since_start_ms();
     }
     r.sent += n;
@@ -273,7 +273,7 @@ void CallSession::on_mark(std::string_view name) {
   Reply& r = *current_;
   r.acked = it->end_pos;
   if (r.turn > 0) {
-    auto& rec = turns_.at(static_cast<std::size_t>(r.turn - 1));
+    auto& rec = record(r.turn);
     if (rec.first_mark_ms < 0) rec.first_mark_ms = since_start_ms();
   }
   const bool end = name == kEndOfPlayback;

@@ -133,6 +133,8 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   void arm_talk_timer();
   double since_start_ms() const;
   std::string heard_words(const Reply& r, int heard_ms) const;
+  // Returns the record of turn `turn` (1-based).
+  TurnRecord& record(int turn) { return turns_.at(static_cast<std::size_t>(turn - 1)); }
 
   CallServices svc_;
   boost::asio::any_io_executor strand_;

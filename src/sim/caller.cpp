@@ -55,12 +55,18 @@ std::string xml_unescape(std::string s) {
   return s;
 }
 
-// Cuts the silence espeak-ng leaves at the end of an utterance, so "last speech frame"
-// means the end of the words.
+// Returns [first, last) of the samples louder than a quiet line (|x| >= 300).
+std::pair<std::size_t, std::size_t> sound_bounds(const std::vector<std::uint8_t>& ulaw) {
+  std::size_t b = 0, e = ulaw.size();
+  while (b < e && std::abs(audio::ulaw_decode(ulaw[b])) < 300) ++b;
+  while (e > b && std::abs(audio::ulaw_decode(ulaw[e - 1])) < 300) --e;
+  return {b, e};
+}
+
+// Cuts the silence espeak-ng leaves at the end of an utterance (keeping 20 ms), so
+// "last speech frame" means the end of the words.
 void trim_trailing_silence(std::vector<std::uint8_t>& ulaw) {
-  std::size_t end = ulaw.size();
-  while (end > 0 && std::abs(audio::ulaw_decode(ulaw[end - 1])) < 300) --end;
-  ulaw.resize(std::min(ulaw.size(), end + 160));
+  ulaw.resize(std::min(ulaw.size(), sound_bounds(ulaw).second + 160));
 }
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
@@ -388,10 +394,8 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
 
 // Returns `ulaw` without leading and trailing silence beyond `keep_ms` (long silent
 // edges cost pocketsphinx accuracy).
-std::vector<std::uint8_t> trim_silence(const std::vector<std::uint8_t>& ulaw, int keep_ms = 100) {
-  std::size_t b = 0, e = ulaw.size();
-  while (b < e && std::abs(audio::ulaw_decode(ulaw[b])) < 300) ++b;
-  while (e > b && std::abs(audio::ulaw_decode(ulaw[e - 1])) < 300) --e;
+static std::vector<std::uint8_t> trim_silence(const std::vector<std::uint8_t>& ulaw, int keep_ms = 100) {
+  auto [b, e] = sound_bounds(ulaw);
   const std::size_t keep = static_cast<std::size_t>(keep_ms) * 8;
   b = b > keep ? b - keep : 0;
   e = std::min(ulaw.size(), e + keep);
