@@ -100,7 +100,10 @@ void MediaStreamHandler::on_start(const twilio::Start& start) {
 
 void MediaStreamHandler::on_close(std::string_view reason) {
   if (session_) session_->end(reason);
-  if (sequence_gaps_ > 0) spdlog::info("media stream had {} sequence gaps call_sid={}", sequence_gaps_, call_sid_);
+  if (sequence_gaps_ + bad_messages_ + early_media_ + bad_payloads_ + extra_starts_ > 0)
+    spdlog::info("media stream closed call_sid={} sequence_gaps={} bad_messages={} early_media={} bad_payloads={} "
+                 "extra_starts={}",
+                 call_sid_, sequence_gaps_, bad_messages_, early_media_, bad_payloads_, extra_starts_);
 }
 
 void MediaStreamHandler::send_media(std::string_view stream_sid, std::span<const std::uint8_t> ulaw) {

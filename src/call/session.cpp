@@ -372,9 +372,8 @@ void CallSession::end(std::string_view reason) {
   queued_.clear();
   talk_timer_.cancel();
   svc_.registry.remove(context_.call_sid, this);
-  spdlog::info("call ended call_sid={} stream_sid={} reason=\"{}\" turns={} barge_ins={} frames={} bad_payloads={}",
-               context_.call_sid, context_.stream_sid, reason, turn_counter_, barge_ins_.size(), stats_.frames,
-               stats_.bad_payloads);
+  spdlog::info("call ended call_sid={} stream_sid={} reason=\"{}\" turns={} barge_ins={} frames={}", context_.call_sid,
+               context_.stream_sid, reason, turn_counter_, barge_ins_.size(), stats_.frames);
 }
 
 }  // namespace vox::call

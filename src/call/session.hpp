@@ -67,8 +67,6 @@ struct BargeIn {
 
 struct SessionStats {
   std::uint64_t frames = 0;
-  std::uint64_t bad_payloads = 0;
-  std::uint64_t sequence_gaps = 0;
   std::uint64_t utterances = 0;
   std::uint64_t discarded_utterances = 0;
   std::uint64_t marks_sent = 0;

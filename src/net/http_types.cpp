@@ -1,11 +1,11 @@
 #include "net/http_types.hpp"
 
+#include <boost/json.hpp>
 #include <boost/url/pct_string_view.hpp>
 
 #include <algorithm>
 #include <cctype>
 
-#include "twilio/media_messages.hpp"
 
 namespace vox::net {
 
@@ -29,10 +29,7 @@ HttpResponse HttpResponse::text(int status, std::string body, std::string conten
 }
 
 HttpResponse HttpResponse::error(int status, std::string_view detail) {
-  std::string body = "{\"detail\":";
-  twilio::append_json_string(body, detail);
-  body += "}";
-  return json(status, std::move(body));
+  return json(status, boost::json::serialize(boost::json::object{{"detail", detail}}));
 }
 
 namespace {

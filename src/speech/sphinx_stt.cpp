@@ -19,7 +19,6 @@ namespace {
 struct Decoder {
   ps_decoder_t* ps = nullptr;
   cmd_ln_t* config = nullptr;
-  bool grammar = false;
   ~Decoder() {
     if (ps) ps_free(ps);
     if (config) cmd_ln_free_r(config);
@@ -45,7 +44,6 @@ std::unique_ptr<Decoder> make_decoder(const SttSettings& s, const std::string& j
   if (!jsgf.empty()) {
     if (ps_set_jsgf_string(d->ps, "phrases", jsgf.c_str()) != 0 || ps_set_search(d->ps, "phrases") != 0)
       throw std::runtime_error("pocketsphinx: the phrase grammar was rejected");
-    d->grammar = true;
   }
   return d;
 }
@@ -148,12 +146,10 @@ PocketsphinxStt::PocketsphinxStt(const SttSettings& settings, std::vector<std::s
     jsgf_ += ";\n";
     if (ps_set_jsgf_string(probe->ps, "phrases", jsgf_.c_str()) != 0 || ps_set_search(probe->ps, "phrases") != 0)
       throw std::runtime_error("pocketsphinx: the phrase grammar was rejected");
-    probe->grammar = true;
   }
-  std::vector<std::unique_ptr<Decoder>> decoders;
-  decoders.push_back(std::move(probe));
+  // The first worker takes the probe decoder; the others load their own.
   for (int i = 0; i < std::max(1, workers); ++i) {
-    std::unique_ptr<Decoder> d = i == 0 ? std::move(decoders[0]) : nullptr;
+    std::unique_ptr<Decoder> d = i == 0 ? std::move(probe) : nullptr;
     threads_.emplace_back([this, d = std::move(d)]() mutable {
       try {
         if (!d) d = make_decoder(settings_, jsgf_);
