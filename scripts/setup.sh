@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config ccache ninja-build
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libspdlog-dev libfmt-dev libcli11-dev
-  libsoxr-dev libwebrtc-audio-processing-dev
+  libsoxr-dev libwebrtc-audio-processing-dev libmp3lame-dev libmpg123-dev
   libespeak-ng-dev espeak-ng-data
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us pocketsphinx-testdata
   libgtest-dev libgmock-dev googletest libbenchmark-dev

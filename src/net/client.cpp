@@ -2,21 +2,32 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/url/parse.hpp>
+#include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <mutex>
+#include <random>
 
 #include "net/ws_write_queue.hpp"
-#include <stdexcept>
 
 namespace vox::net {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
+using Kind = TransportError::Kind;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 std::optional<ParsedUrl> parse_url(std::string_view url) {
@@ -27,7 +38,7 @@ std::optional<ParsedUrl> parse_url(std::string_view url) {
   p.host = std::string(u->encoded_host());
   if (u->host_type() == boost::urls::host_type::ipv6) p.host = u->host_ipv6_address().to_string();
   p.port = std::string(u->port());
-  if (p.port.empty()) p.port = (p.scheme == "https" || p.scheme == "wss") ? "443" : "80";
+  if (p.port.empty()) p.port = p.secure() ? "443" : "80";
   p.target = std::string(u->encoded_path());
   if (p.target.empty()) p.target = "/";
   if (u->has_query()) p.target += "?" + std::string(u->encoded_query());
@@ -35,67 +46,394 @@ std::optional<ParsedUrl> parse_url(std::string_view url) {
   return p;
 }
 
-asio::awaitable<HttpResponse> http_request(std::string method, std::string url, Headers headers, std::string body,
-                                           std::chrono::milliseconds timeout) {
-  auto u = parse_url(url);
-  if (!u) throw std::runtime_error("not an absolute URL: " + url);
-  if (u->scheme != "http") throw std::runtime_error("only http:// is supported by this client: " + url);
-  auto exec = co_await asio::this_coro::executor;
-  tcp::resolver resolver(exec);
-  auto [rec, results] = co_await resolver.async_resolve(u->host, u->port, kTuple);
-  if (rec) throw std::runtime_error("resolve " + u->host + ": " + rec.message());
-  beast::tcp_stream stream(exec);
-  stream.expires_after(timeout);
-  auto [cec, ep] = co_await stream.async_connect(results, kTuple);
-  if (cec) throw std::runtime_error("connect " + u->host + ":" + u->port + ": " + cec.message());
-  http::request<http::string_body> req{http::string_to_verb(method), u->target, 11};
-  req.set(http::field::host, u->host + ":" + u->port);
-  req.set(http::field::user_agent, "voxbridge");
-  for (const auto& [k, v] : headers) req.set(k, v);
-  req.body() = std::move(body);
-  req.prepare_payload();
-  auto [wec, wn] = co_await http::async_write(stream, req, kTuple);
-  // A server may answer early (e.g. 413) and stop reading our body: still read its answer.
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(64 * 1024 * 1024);
-  auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
-  if (ec && wec) throw std::runtime_error("write to " + url + ": " + wec.message());
-  if (ec) throw std::runtime_error("read response from " + url + ": " + ec.message());
-  auto& res = parser.get();
-  HttpResponse out;
-  out.status = static_cast<int>(res.result_int());
-  out.content_type = std::string(res[http::field::content_type]);
-  out.body = std::move(res.body());
-  for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-  beast::error_code sec;
-  stream.socket().shutdown(tcp::socket::shutdown_both, sec);
-  co_return out;
+namespace {
+
+// Client TLS contexts, one per CA file, shared by every connection.
+std::shared_ptr<ssl::context> tls_context(const TlsOptions& opt) {
+  static std::mutex mu;
+  static std::map<std::pair<std::string, bool>, std::shared_ptr<ssl::context>> cache;
+  std::lock_guard lock(mu);
+  auto& slot = cache[{opt.ca_file, opt.verify}];
+  if (slot) return slot;
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                   ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  if (opt.verify) {
+    ctx->set_verify_mode(ssl::verify_peer);
+    if (!opt.ca_file.empty()) {
+      beast::error_code ec;
+      ctx->load_verify_file(opt.ca_file, ec);
+      if (ec) throw TransportError(Kind::kTls, "cannot load CA file " + opt.ca_file + ": " + ec.message());
+    } else {
+      ctx->set_default_verify_paths();
+    }
+  } else {
+    ctx->set_verify_mode(ssl::verify_none);
+  }
+  slot = ctx;
+  return ctx;
 }
+
+bool is_ip_literal(const std::string& host) {
+  beast::error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+// SNI and host-name (or IP) verification for one TLS connection.
+void prepare_tls(SSL* ssl_handle, const std::string& host, bool verify) {
+  if (!is_ip_literal(host)) SSL_set_tlsext_host_name(ssl_handle, host.c_str());
+  if (!verify) return;
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl_handle);
+  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  if (is_ip_literal(host)) X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+  else X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+}
+
+std::string host_header(const ParsedUrl& u) {
+  const bool default_port = (u.secure() && u.port == "443") || (!u.secure() && u.port == "80");
+  const std::string host = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
+  return default_port ? host : host + ":" + u.port;
+}
+
+bool is_retryable_status(int status) { return status == 429 || status == 502 || status == 503 || status == 504 || status == 500; }
+
+std::chrono::milliseconds backoff(const RetryPolicy& p, int attempt, const HttpResponse* res) {
+  if (res) {
+    for (const auto& [k, v] : res->headers) {
+      if (beast::iequals(k, "retry-after")) {
+        try {
+          const auto secs = std::stod(v);
+          if (secs >= 0) return std::min(p.max_delay, std::chrono::milliseconds(static_cast<long>(secs * 1000)));
+        } catch (...) {
+        }
+      }
+    }
+  }
+  thread_local std::mt19937 rng{std::random_device{}()};
+  const double full = std::min<double>(static_cast<double>(p.max_delay.count()),
+                                       static_cast<double>(p.base_delay.count()) * double(1 << std::min(attempt, 10)));
+  std::uniform_real_distribution<double> jitter(0.5, 1.0);
+  return std::chrono::milliseconds(static_cast<long>(full * jitter(rng)));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Pooled HTTP client
+
+struct Connection {
+  std::string origin;
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+  std::chrono::steady_clock::time_point idle_since;
+  bool reused = false;
+
+  beast::tcp_stream& lowest() { return plain ? *plain : beast::get_lowest_layer(*tls); }
+  void close() {
+    beast::error_code ec;
+    lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    lowest().socket().close(ec);
+  }
+};
+
+struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
+  asio::any_io_executor exec;
+  HttpClientOptions opt;
+  std::shared_ptr<ssl::context> tls;
+  mutable std::mutex mu;
+  std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
+  HttpClientStats stats;
+
+  Impl(asio::any_io_executor e, HttpClientOptions o) : exec(std::move(e)), opt(std::move(o)) {}
+
+  std::unique_ptr<Connection> take_idle(const std::string& origin) {
+    std::lock_guard lock(mu);
+    auto it = idle.find(origin);
+    if (it == idle.end()) return nullptr;
+    auto& v = it->second;
+    const auto now = std::chrono::steady_clock::now();
+    while (!v.empty()) {
+      auto c = std::move(v.back());
+      v.pop_back();
+      if (now - c->idle_since < opt.idle_ttl && c->lowest().socket().is_open()) {
+        c->reused = true;
+        ++stats.connections_reused;
+        return c;
+      }
+      c->close();
+    }
+    return nullptr;
+  }
+
+  void put_idle(std::unique_ptr<Connection> c) {
+    c->idle_since = std::chrono::steady_clock::now();
+    std::lock_guard lock(mu);
+    auto& v = idle[c->origin];
+    if (v.size() >= opt.max_idle_per_origin) {
+      c->close();
+      return;
+    }
+    v.push_back(std::move(c));
+  }
+
+  asio::awaitable<std::unique_ptr<Connection>> open(const ParsedUrl& u, const std::string& origin) {
+    tcp::resolver resolver(exec);
+    auto [rec, results] = co_await resolver.async_resolve(u.host, u.port, kTuple);
+    if (rec) throw TransportError(Kind::kConnect, "cannot resolve " + u.host + ": " + rec.message());
+    auto c = std::make_unique<Connection>();
+    c->origin = origin;
+    if (u.secure()) {
+      if (!tls) {
+        std::lock_guard lock(mu);
+        if (!tls) tls = tls_context(opt.tls);
+      }
+      c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(exec, *tls);
+    } else {
+      c->plain = std::make_unique<beast::tcp_stream>(exec);
+    }
+    c->lowest().expires_after(opt.connect_timeout);
+    auto [cec, ep] = co_await c->lowest().async_connect(results, kTuple);
+    if (cec) {
+      throw TransportError(cec == beast::error::timeout ? Kind::kTimeout : Kind::kConnect,
+                           "cannot connect to " + u.host + ":" + u.port + ": " + cec.message());
+    }
+    c->lowest().socket().set_option(tcp::no_delay(true));
+    if (c->tls) {
+      prepare_tls(c->tls->native_handle(), u.host, opt.tls.verify);
+      auto [hec] = co_await c->tls->async_handshake(ssl::stream_base::client, kTuple);
+      if (hec) throw TransportError(Kind::kTls, "TLS handshake with " + u.host + ":" + u.port + " failed: " + hec.message());
+    }
+    {
+      std::lock_guard lock(mu);
+      ++stats.connections_opened;
+    }
+    co_return c;
+  }
+
+  // Result of one attempt: a response, or a transport error and whether body bytes
+  // were already delivered (then it must not be retried).
+  struct Attempt {
+    std::optional<HttpResponse> response;
+    std::optional<TransportError> error;
+    bool delivered = false;
+    bool stale = false;  // a reused connection failed before any response byte
+  };
+
+  template <typename Stream>
+  asio::awaitable<Attempt> exchange(Stream& stream, Connection& c, const ParsedUrl& u, const ClientRequest& req,
+                                    const std::function<bool(std::string_view)>* on_data, bool& keep) {
+    Attempt a;
+    const auto read_timeout = req.read_timeout.value_or(opt.read_timeout);
+    http::request<http::string_body> hreq{http::string_to_verb(req.method), u.target, 11};
+    hreq.set(http::field::host, host_header(u));
+    hreq.set(http::field::user_agent, opt.user_agent);
+    for (const auto& [k, v] : req.headers) hreq.set(k, v);
+    hreq.body() = req.body;
+    hreq.keep_alive(true);
+    hreq.prepare_payload();
+    c.lowest().expires_after(read_timeout);
+    auto [wec, wn] = co_await http::async_write(stream, hreq, kTuple);
+    http::response_parser<http::buffer_body> parser;
+    parser.body_limit(boost::none);
+    c.lowest().expires_after(read_timeout);
+    auto [hec, hn] = co_await http::async_read_header(stream, c.buffer, parser, kTuple);
+    if (hec) {
+      const auto& ec = wec ? wec : hec;
+      a.stale = c.reused && (hec == http::error::end_of_stream || hec == asio::error::connection_reset ||
+                             hec == asio::error::eof || hec == asio::error::broken_pipe || wec);
+      a.error = TransportError(hec == beast::error::timeout ? Kind::kTimeout : Kind::kReset,
+                               req.method + " " + u.host + u.target.substr(0, u.target.find('?')) + ": " + ec.message());
+      co_return a;
+    }
+    HttpResponse res;
+    res.status = static_cast<int>(parser.get().result_int());
+    res.content_type = std::string(parser.get()[http::field::content_type]);
+    for (const auto& f : parser.get()) res.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    const bool stream_body = on_data && res.status >= 200 && res.status < 300;
+    std::array<char, 16384> buf;
+    while (!parser.is_done()) {
+      parser.get().body().data = buf.data();
+      parser.get().body().size = buf.size();
+      c.lowest().expires_after(read_timeout);
+      auto [ec, n] = co_await http::async_read_some(stream, c.buffer, parser, kTuple);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        a.delivered = stream_body && a.delivered;
+        a.error = TransportError(ec == beast::error::timeout ? Kind::kTimeout : Kind::kReset,
+                                 "reading the response of " + req.method + " " + u.host +
+                                     u.target.substr(0, u.target.find('?')) + ": " + ec.message());
+        co_return a;
+      }
+      const std::size_t got = buf.size() - parser.get().body().size;
+      if (got == 0) continue;
+      if (stream_body) {
+        a.delivered = true;
+        if (!(*on_data)(std::string_view(buf.data(), got))) {
+          a.error = TransportError(Kind::kCancelled, "cancelled");
+          co_return a;
+        }
+      } else {
+        res.body.append(buf.data(), got);
+      }
+    }
+    keep = parser.get().keep_alive();
+    a.response = std::move(res);
+    co_return a;
+  }
+
+  asio::awaitable<HttpResponse> run(ClientRequest req, const std::function<bool(std::string_view)>* on_data) {
+    auto self = shared_from_this();
+    auto u = parse_url(req.url);
+    if (!u || (u->scheme != "http" && u->scheme != "https"))
+      throw TransportError(Kind::kProtocol, "not an http(s) URL: " + req.url);
+    const std::string origin = u->scheme + "://" + u->host + ":" + u->port;
+    const bool retryable = req.retry_safe || req.method == "GET" || req.method == "HEAD" || req.method == "PUT" ||
+                           req.method == "DELETE";
+    {
+      std::lock_guard lock(mu);
+      ++stats.requests;
+    }
+    int attempt = 0;
+    int stale_retries = 0;
+    for (;;) {
+      auto c = take_idle(origin);
+      if (!c) c = co_await open(*u, origin);
+      bool keep = false;
+      Attempt a = c->tls ? co_await exchange(*c->tls, *c, *u, req, on_data, keep)
+                         : co_await exchange(*c->plain, *c, *u, req, on_data, keep);
+      if (a.response) {
+        if (keep) put_idle(std::move(c));
+        else c->close();
+        const int status = a.response->status;
+        if (retryable && is_retryable_status(status) && attempt + 1 < opt.retry.max_attempts) {
+          const auto wait = backoff(opt.retry, attempt, &*a.response);
+          spdlog::info("http {} {} got {}; retrying in {} ms (attempt {}/{})", req.method,
+                       u->host + u->target.substr(0, u->target.find('?')), status, wait.count(), attempt + 2,
+                       opt.retry.max_attempts);
+          co_await sleep(wait);
+          ++attempt;
+          std::lock_guard lock(mu);
+          ++stats.retries;
+          continue;
+        }
+        co_return std::move(*a.response);
+      }
+      c->close();
+      if (a.stale && stale_retries++ < 2) continue;  // server closed an idle connection: try a fresh one
+      if (a.error->kind == Kind::kCancelled || a.delivered || !retryable || attempt + 1 >= opt.retry.max_attempts)
+        throw *a.error;
+      const auto wait = backoff(opt.retry, attempt, nullptr);
+      spdlog::info("http {}: {}; retrying in {} ms", req.method, a.error->what(), wait.count());
+      co_await sleep(wait);
+      ++attempt;
+      std::lock_guard lock(mu);
+      ++stats.retries;
+    }
+  }
+
+  asio::awaitable<void> sleep(std::chrono::milliseconds d) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    t.expires_after(d);
+    co_await t.async_wait(kTuple);
+  }
+};
+
+HttpClient::HttpClient(asio::any_io_executor exec, HttpClientOptions options)
+    : impl_(std::make_shared<Impl>(std::move(exec), std::move(options))) {}
+
+HttpClient::~HttpClient() {
+  std::lock_guard lock(impl_->mu);
+  for (auto& [origin, v] : impl_->idle)
+    for (auto& c : v) c->close();
+  impl_->idle.clear();
+}
+
+asio::awaitable<HttpResponse> HttpClient::send(ClientRequest request) {
+  auto impl = impl_;
+  co_return co_await impl->run(std::move(request), nullptr);
+}
+
+asio::awaitable<HttpResponse> HttpClient::send_streaming(ClientRequest request,
+                                                         std::function<bool(std::string_view)> on_data) {
+  auto impl = impl_;
+  co_return co_await impl->run(std::move(request), &on_data);
+}
+
+HttpClientStats HttpClient::stats() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->stats;
+}
+
+const HttpClientOptions& HttpClient::options() const { return impl_->opt; }
+
+asio::awaitable<HttpResponse> http_request(std::string method, std::string url, Headers headers, std::string body,
+                                           std::chrono::milliseconds timeout, TlsOptions tls) {
+  HttpClientOptions opt;
+  opt.tls = std::move(tls);
+  opt.connect_timeout = timeout;
+  opt.read_timeout = timeout;
+  opt.retry.max_attempts = 1;
+  HttpClient client(co_await asio::this_coro::executor, opt);
+  ClientRequest req;
+  req.method = std::move(method);
+  req.url = std::move(url);
+  req.headers = std::move(headers);
+  req.body = std::move(body);
+  co_return co_await client.send(std::move(req));
+}
+
+// ---------------------------------------------------------------------------------------
+// WebSocket client
 
 namespace {
 
-class WsClientImpl final : public WsClient, public std::enable_shared_from_this<WsClientImpl> {
- public:
-  explicit WsClientImpl(asio::any_io_executor exec) : ws_(exec) {}
+void close_lowest(beast::tcp_stream& s) {
+  beast::error_code ec;
+  s.socket().shutdown(tcp::socket::shutdown_both, ec);
+  s.socket().close(ec);
+}
 
-  asio::awaitable<void> open(const ParsedUrl& u, const Headers& headers) {
+template <typename NextLayer>
+class WsClientImpl final : public WsClient, public std::enable_shared_from_this<WsClientImpl<NextLayer>> {
+ public:
+  template <typename... Args>
+  explicit WsClientImpl(Args&&... args) : ws_(std::forward<Args>(args)...) {}
+
+  asio::awaitable<void> open(const ParsedUrl& u, const Headers& headers, const TlsOptions& tls,
+                             std::chrono::milliseconds timeout) {
     tcp::resolver resolver(ws_.get_executor());
     auto [rec, results] = co_await resolver.async_resolve(u.host, u.port, kTuple);
-    if (rec) throw std::runtime_error("resolve " + u.host + ": " + rec.message());
-    beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(10));
-    auto [cec, ep] = co_await beast::get_lowest_layer(ws_).async_connect(results, kTuple);
-    if (cec) throw std::runtime_error("connect " + u.host + ":" + u.port + ": " + cec.message());
-    beast::get_lowest_layer(ws_).expires_never();
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    if (rec) throw TransportError(Kind::kConnect, "cannot resolve " + u.host + ": " + rec.message());
+    auto& lowest = beast::get_lowest_layer(ws_);
+    lowest.expires_after(timeout);
+    auto [cec, ep] = co_await lowest.async_connect(results, kTuple);
+    if (cec) throw TransportError(Kind::kConnect, "cannot connect to " + u.host + ":" + u.port + ": " + cec.message());
+    lowest.socket().set_option(tcp::no_delay(true));
+    if constexpr (!std::is_same_v<NextLayer, beast::tcp_stream>) {
+      prepare_tls(ws_.next_layer().native_handle(), u.host, tls.verify);
+      auto [hec] = co_await ws_.next_layer().async_handshake(ssl::stream_base::client, kTuple);
+      if (hec) throw TransportError(Kind::kTls, "TLS handshake with " + u.host + ":" + u.port + " failed: " + hec.message());
+    } else {
+      (void)tls;
+    }
     ws_.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
+      req.set(http::field::user_agent, "voxbridge/0.1");
       for (const auto& [k, v] : headers) req.set(k, v);
     }));
-    ws_.read_message_max(4 * 1024 * 1024);
+    ws_.read_message_max(8 * 1024 * 1024);
     websocket::response_type res;
-    auto [hec] = co_await ws_.async_handshake(res, u.host + ":" + u.port, u.target, kTuple);
-    if (hec) throw std::runtime_error("websocket handshake with " + u.host + u.target + ": " + hec.message() +
-                                      " (HTTP " + std::to_string(res.result_int()) + ")");
+    auto [hec] = co_await ws_.async_handshake(res, host_header(u), u.target, kTuple);
+    if (hec) {
+      std::string detail = res.result_int() ? " (HTTP " + std::to_string(res.result_int()) + ")" : "";
+      if (!res.body().empty()) detail += ": " + res.body().substr(0, 300);
+      throw TransportError(hec == beast::error::timeout ? Kind::kTimeout : Kind::kProtocol,
+                           "websocket handshake with " + u.host + u.target.substr(0, u.target.find('?')) +
+                               " failed: " + hec.message() + detail);
+    }
+    lowest.expires_never();
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
   }
 
   asio::awaitable<std::optional<std::string>> read() override {
@@ -110,38 +448,45 @@ class WsClientImpl final : public WsClient, public std::enable_shared_from_this<
 
   void send(std::string message) override {
     if (closed_) return;
-    writer_.push(std::move(message), shared_from_this());
+    writer_.push(std::move(message), this->shared_from_this());
   }
 
   void close() override {
     if (closed_) return;
-    writer_.close(websocket::close_code::normal, shared_from_this());
+    writer_.close(websocket::close_code::normal, this->shared_from_this());
   }
 
   void abort() override {
     closed_ = true;
-    beast::error_code ec;
-    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
-    beast::get_lowest_layer(ws_).socket().close(ec);
+    close_lowest(beast::get_lowest_layer(ws_));
   }
 
   int close_code() const override { return static_cast<int>(ws_.reason().code); }
+  std::string close_reason() const override { return std::string(ws_.reason().reason.c_str()); }
+  asio::any_io_executor executor() override { return ws_.get_executor(); }
 
  private:
-  websocket::stream<beast::tcp_stream> ws_;
-  WsWriteQueue<websocket::stream<beast::tcp_stream>> writer_{ws_};
+  websocket::stream<NextLayer> ws_;
+  WsWriteQueue<websocket::stream<NextLayer>> writer_{ws_};
   beast::flat_buffer buffer_;
   bool closed_ = false;
 };
 
 }  // namespace
 
-asio::awaitable<std::shared_ptr<WsClient>> WsClient::connect(std::string url, Headers headers) {
+asio::awaitable<std::shared_ptr<WsClient>> WsClient::connect(std::string url, Headers headers, TlsOptions tls,
+                                                             std::chrono::milliseconds timeout) {
   auto u = parse_url(url);
-  if (!u) throw std::runtime_error("not an absolute URL: " + url);
-  if (u->scheme != "ws") throw std::runtime_error("only ws:// is supported by this client: " + url);
-  auto client = std::make_shared<WsClientImpl>(co_await asio::this_coro::executor);
-  co_await client->open(*u, headers);
+  if (!u || (u->scheme != "ws" && u->scheme != "wss")) throw TransportError(Kind::kProtocol, "not a ws(s) URL: " + url);
+  auto exec = co_await asio::this_coro::executor;
+  if (u->secure()) {
+    auto ctx = tls_context(tls);
+    auto client = std::make_shared<WsClientImpl<beast::ssl_stream<beast::tcp_stream>>>(exec, *ctx);
+    co_await client->open(*u, headers, tls, timeout);
+    co_return client;
+  }
+  auto client = std::make_shared<WsClientImpl<beast::tcp_stream>>(exec);
+  co_await client->open(*u, headers, tls, timeout);
   co_return client;
 }
 

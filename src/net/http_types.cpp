@@ -20,12 +20,24 @@ std::string_view HttpRequest::header(std::string_view name) const {
   return it == headers.end() ? std::string_view{} : std::string_view(it->second);
 }
 
+std::string_view HttpRequest::param(std::string_view name) const {
+  const auto it = path_params.find(name);
+  return it == path_params.end() ? std::string_view{} : std::string_view(it->second);
+}
+
 HttpResponse HttpResponse::json(int status, std::string body) {
-  return HttpResponse{status, "application/json", std::move(body), {}};
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
 }
 
 HttpResponse HttpResponse::text(int status, std::string body, std::string content_type) {
-  return HttpResponse{status, std::move(content_type), std::move(body), {}};
+  HttpResponse r;
+  r.status = status;
+  r.content_type = std::move(content_type);
+  r.body = std::move(body);
+  return r;
 }
 
 HttpResponse HttpResponse::error(int status, std::string_view detail) {

@@ -1,5 +1,8 @@
 #pragma once
 // Plain request/response structs handed to route handlers: Beast stays inside net/.
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -21,9 +24,22 @@ struct HttpRequest {
   std::map<std::string, std::string, CaseInsensitiveLess> headers;
   std::string body;
   std::string remote;   // peer address
+  std::map<std::string, std::string, std::less<>> path_params;  // {name} segments of the route
 
   // Returns the header's value, or "" when absent.
   std::string_view header(std::string_view name) const;
+  // Returns the path parameter's value, or "".
+  std::string_view param(std::string_view name) const;
+};
+
+// Writes a response body piece by piece (chunked transfer encoding).
+class BodyWriter {
+ public:
+  virtual ~BodyWriter() = default;
+  // Sends one chunk now; returns false when the peer is gone.
+  virtual boost::asio::awaitable<bool> write(std::string_view chunk) = 0;
+  // Drops the connection without finishing the body (fault injection, fatal errors).
+  virtual void reset() = 0;
 };
 
 struct HttpResponse {
@@ -31,6 +47,8 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the body is produced by this coroutine in chunks instead of `body`.
+  std::function<boost::asio::awaitable<void>(BodyWriter&)> stream;
 
   static HttpResponse json(int status, std::string body);
   static HttpResponse text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "net/http_types.hpp"
 
@@ -22,6 +23,8 @@ class WsConnection {
   virtual void send_text(std::string message) = 0;
   // Closes after everything queued so far has been written.
   virtual void close(std::uint16_t code, std::string reason) = 0;
+  // Drops the TCP connection at once, without a close handshake (fault injection).
+  virtual void abort() {}
   // The connection's strand: handler callbacks run here; post here to touch handler state.
   virtual boost::asio::any_io_executor executor() = 0;
   virtual std::string_view remote() const = 0;
@@ -43,18 +46,38 @@ using HttpHandler = std::function<boost::asio::awaitable<HttpResponse>(const Htt
 // Returns the handler for an upgrade request, or nullptr and fills `reject` to refuse it.
 using WsFactory = std::function<std::unique_ptr<WsHandler>(const HttpRequest& upgrade, HttpResponse& reject)>;
 
+// Routes by method and path. A path segment written `{name}` matches any one segment
+// and is handed to the handler in HttpRequest::path_params; literal routes win over
+// patterns when both match.
 class Router {
  public:
   void add(std::string method, std::string path, HttpHandler handler);
   void add_ws(std::string path, WsFactory factory);
 
-  // Returns the handler, or nullptr; sets `path_known` when the path exists for another method.
-  const HttpHandler* find(std::string_view method, std::string_view path, bool& path_known) const;
-  const WsFactory* find_ws(std::string_view path) const;
+  // Returns the handler, or nullptr; sets `path_known` when the path exists for another
+  // method. Fills `params` from the matched pattern.
+  const HttpHandler* find(std::string_view method, std::string_view path, bool& path_known,
+                          std::map<std::string, std::string, std::less<>>* params = nullptr) const;
+  const WsFactory* find_ws(std::string_view path, std::map<std::string, std::string, std::less<>>* params = nullptr) const;
 
  private:
-  std::map<std::pair<std::string, std::string>, HttpHandler, std::less<>> http_;
-  std::map<std::string, WsFactory, std::less<>> ws_;
+  struct Pattern {
+    std::vector<std::string> segments;
+    int literals = 0;
+    bool match(std::string_view path, std::map<std::string, std::string, std::less<>>* params) const;
+  };
+  struct HttpRoute {
+    std::string method;
+    Pattern pattern;
+    HttpHandler handler;
+  };
+  struct WsRoute {
+    Pattern pattern;
+    WsFactory factory;
+  };
+  static Pattern compile(std::string_view path);
+  std::vector<HttpRoute> http_;
+  std::vector<WsRoute> ws_;
 };
 
 }  // namespace vox::net

@@ -2,12 +2,15 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <spdlog/spdlog.h>
 
@@ -17,6 +20,7 @@ namespace vox::net {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using asio::use_awaitable;
@@ -41,25 +45,62 @@ HttpRequest to_request(const http::request<http::string_body>& req, std::string 
   return r;
 }
 
-http::response<http::string_body> to_beast(const HttpResponse& res, unsigned version, bool keep_alive) {
-  http::response<http::string_body> out{static_cast<http::status>(res.status), version};
+template <typename Message>
+void set_headers(Message& out, const HttpResponse& res) {
   out.set(http::field::server, "voxbridge");
   out.set(http::field::content_type, res.content_type);
   for (const auto& [k, v] : res.headers) out.set(k, v);
+}
+
+http::response<http::string_body> to_beast(const HttpResponse& res, unsigned version, bool keep_alive) {
+  http::response<http::string_body> out{static_cast<http::status>(res.status), version};
+  set_headers(out, res);
   out.body() = res.body;
   out.keep_alive(keep_alive);
   out.prepare_payload();
   return out;
 }
 
+tcp::socket& lowest_socket(beast::tcp_stream& s) { return s.socket(); }
+tcp::socket& lowest_socket(beast::ssl_stream<beast::tcp_stream>& s) { return beast::get_lowest_layer(s).socket(); }
+
+// Writes a chunked body on an HTTP stream for a streaming response.
+template <typename Stream>
+class ChunkWriter final : public BodyWriter {
+ public:
+  explicit ChunkWriter(Stream& stream) : stream_(stream) {}
+  asio::awaitable<bool> write(std::string_view chunk) override {
+    if (failed_) co_return false;
+    if (chunk.empty()) co_return true;
+    auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk(asio::buffer(chunk.data(), chunk.size())), kTuple);
+    if (ec) failed_ = true;
+    co_return !failed_;
+  }
+  void reset() override {
+    failed_ = true;
+    reset_ = true;
+    beast::error_code ec;
+    lowest_socket(stream_).set_option(asio::socket_base::linger(true, 0), ec);
+    lowest_socket(stream_).close(ec);
+  }
+  bool failed() const { return failed_; }
+  bool was_reset() const { return reset_; }
+
+ private:
+  Stream& stream_;
+  bool failed_ = false;
+  bool reset_ = false;
+};
+
 }  // namespace
 
 // One WebSocket connection: a read loop coroutine and a single writer, both on the
 // connection's strand.
-class WsSession final : public WsConnection, public std::enable_shared_from_this<WsSession> {
+template <typename NextLayer>
+class WsSession final : public WsConnection, public std::enable_shared_from_this<WsSession<NextLayer>> {
  public:
-  WsSession(tcp::socket socket, std::unique_ptr<WsHandler> handler, const ServerLimits& limits, std::string remote)
-      : ws_(std::move(socket)), handler_(std::move(handler)), max_queue_(limits.max_ws_queue), remote_(std::move(remote)) {
+  WsSession(NextLayer&& stream, std::unique_ptr<WsHandler> handler, const ServerLimits& limits, std::string remote)
+      : ws_(std::move(stream)), handler_(std::move(handler)), max_queue_(limits.max_ws_queue), remote_(std::move(remote)) {
     ws_.read_message_max(limits.max_ws_frame_hard);
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     ws_.set_option(websocket::stream_base::decorator(
@@ -73,7 +114,7 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
       finish("handshake failed");
       co_return;
     }
-    handler_->on_open(shared_from_this());
+    handler_->on_open(this->shared_from_this());
     beast::flat_buffer buffer;
     std::string reason = "closed";
     for (;;) {
@@ -105,7 +146,7 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
   }
 
   void send_text(std::string message) override {
-    asio::post(ws_.get_executor(), [self = shared_from_this(), m = std::move(message)]() mutable {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this(), m = std::move(message)]() mutable {
       if (self->closed_ || self->writer_.close_requested()) return;
       if (self->writer_.size() >= self->max_queue_) {
         spdlog::warn("ws peer not reading; {} messages queued, closing remote={}", self->writer_.size(), self->remote_);
@@ -118,9 +159,18 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
   }
 
   void close(std::uint16_t code, std::string reason) override {
-    asio::post(ws_.get_executor(), [self = shared_from_this(), code, r = std::move(reason)] {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this(), code, r = std::move(reason)] {
       if (self->closed_) return;
       self->writer_.close(websocket::close_reason(static_cast<websocket::close_code>(code), r), self);
+    });
+  }
+
+  void abort() override {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
+      beast::error_code ec;
+      auto& sock = beast::get_lowest_layer(self->ws_).socket();
+      sock.set_option(asio::socket_base::linger(true, 0), ec);
+      sock.close(ec);
     });
   }
 
@@ -145,8 +195,8 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
     if (on_finished) on_finished();
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
-  WsWriteQueue<websocket::stream<beast::tcp_stream>> writer_{ws_};
+  websocket::stream<NextLayer> ws_;
+  WsWriteQueue<websocket::stream<NextLayer>> writer_{ws_};
   std::unique_ptr<WsHandler> handler_;
   std::size_t max_queue_;
   std::string remote_;
@@ -157,15 +207,24 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   asio::io_context& ioc;
   Router router;
   ServerLimits limits;
+  std::unique_ptr<ssl::context> tls;
   tcp::acceptor acceptor;
   std::atomic<std::size_t> connections{0};
   std::atomic<bool> stopping{false};
   mutable std::mutex mu;
-  std::map<std::uint64_t, std::weak_ptr<WsSession>> websockets;
+  std::map<std::uint64_t, std::weak_ptr<WsConnection>> websockets;
   std::uint64_t next_id = 0;
 
-  Impl(asio::io_context& io, Router r, ServerLimits l)
-      : ioc(io), router(std::move(r)), limits(l), acceptor(asio::make_strand(io)) {}
+  Impl(asio::io_context& io, Router r, ServerLimits l, const std::optional<ServerTls>& t)
+      : ioc(io), router(std::move(r)), limits(l), acceptor(asio::make_strand(io)) {
+    if (t) {
+      tls = std::make_unique<ssl::context>(ssl::context::tls_server);
+      tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                       ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+      tls->use_certificate_chain_file(t->cert_file);
+      tls->use_private_key_file(t->key_file, ssl::context::pem);
+    }
+  }
 
   asio::awaitable<void> accept_loop() {
     for (;;) {
@@ -203,13 +262,29 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     beast::error_code rec;
     const auto ep = socket.remote_endpoint(rec);
     std::string remote = rec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
-    beast::tcp_stream stream(std::move(socket));
+    if (tls) {
+      beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
+      auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, kTuple);
+      if (ec) {
+        spdlog::debug("tls handshake failed remote={} error={}", remote, ec.message());
+        co_return;
+      }
+      co_await serve(stream, remote);
+    } else {
+      beast::tcp_stream stream(std::move(socket));
+      co_await serve(stream, remote);
+    }
+  }
+
+  template <typename Stream>
+  asio::awaitable<void> serve(Stream& stream, const std::string& remote) {
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(limits.max_http_body);
       parser.header_limit(static_cast<std::uint32_t>(limits.max_http_header));
-      stream.expires_after(limits.http_idle);
+      beast::get_lowest_layer(stream).expires_after(limits.http_idle);
       auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
       if (ec == http::error::body_limit) {
         auto res = to_beast(HttpResponse::error(413, "Request body exceeds " + std::to_string(limits.max_http_body) + " bytes"), 11, false);
@@ -217,22 +292,22 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         // Lingering close: stop sending, then read and discard what the client is still
         // sending (bounded), so the kernel does not reset the connection and lose our answer.
         beast::error_code sec;
-        stream.socket().shutdown(tcp::socket::shutdown_send, sec);
-        stream.expires_after(std::chrono::seconds(2));
+        lowest_socket(stream).shutdown(tcp::socket::shutdown_send, sec);
+        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
         std::array<char, 16384> sink;
         for (std::size_t drained = 0; drained < 8 * limits.max_http_body;) {
-          auto [dec, dn] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
+          auto [dec, dn] = co_await beast::get_lowest_layer(stream).async_read_some(asio::buffer(sink), kTuple);
           if (dec) break;
           drained += dn;
         }
-        break;
+        co_return;
       }
       if (ec) break;  // closed, timed out or malformed: nothing to answer
       auto& req = parser.get();
       HttpRequest r = to_request(req, remote);
 
       if (websocket::is_upgrade(req)) {
-        const WsFactory* factory = router.find_ws(r.path);
+        const WsFactory* factory = router.find_ws(r.path, &r.path_params);
         HttpResponse reject = HttpResponse::error(404, "No WebSocket endpoint at " + r.path);
         std::unique_ptr<WsHandler> handler;
         if (factory && !stopping) {
@@ -252,8 +327,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
           co_await http::async_write(stream, res, kTuple);
           break;
         }
-        stream.expires_never();
-        auto session = std::make_shared<WsSession>(stream.release_socket(), std::move(handler), limits, remote);
+        beast::get_lowest_layer(stream).expires_never();
+        auto session = std::make_shared<WsSession<Stream>>(std::move(stream), std::move(handler), limits, remote);
         std::uint64_t id;
         {
           std::lock_guard lock(mu);
@@ -269,7 +344,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       }
 
       bool path_known = false;
-      const HttpHandler* handler = router.find(r.method, r.path, path_known);
+      const HttpHandler* handler = router.find(r.method, r.path, path_known, &r.path_params);
       HttpResponse response;
       if (!handler) {
         response = path_known ? HttpResponse::error(405, "Method " + r.method + " not allowed on " + r.path)
@@ -284,17 +359,40 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       }
       spdlog::debug("http {} {} -> {} remote={}", r.method, r.path, response.status, remote);
       const bool keep_alive = req.keep_alive() && !stopping;
+      if (response.stream) {
+        // Chunked body produced by the handler's coroutine.
+        http::response<http::empty_body> head{static_cast<http::status>(response.status), req.version()};
+        set_headers(head, response);
+        head.keep_alive(keep_alive);
+        head.chunked(true);
+        http::response_serializer<http::empty_body> sr{head};
+        beast::get_lowest_layer(stream).expires_never();
+        auto [hec, hn] = co_await http::async_write_header(stream, sr, kTuple);
+        if (hec) break;
+        ChunkWriter<Stream> writer(stream);
+        try {
+          co_await response.stream(writer);
+        } catch (const std::exception& e) {
+          spdlog::error("streaming handler threw path={} error={}", r.path, e.what());
+          writer.reset();
+        }
+        if (writer.was_reset()) co_return;
+        if (writer.failed()) break;
+        auto [lec, ln] = co_await asio::async_write(stream, http::make_chunk_last(), kTuple);
+        if (lec || !keep_alive) break;
+        continue;
+      }
       auto res = to_beast(response, req.version(), keep_alive);
       auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
       if (wec || !keep_alive) break;
     }
     beast::error_code sec;
-    stream.socket().shutdown(tcp::socket::shutdown_send, sec);
+    lowest_socket(stream).shutdown(tcp::socket::shutdown_send, sec);
   }
 };
 
-Server::Server(asio::io_context& ioc, Router router, ServerLimits limits)
-    : impl_(std::make_shared<Impl>(ioc, std::move(router), limits)) {}
+Server::Server(asio::io_context& ioc, Router router, ServerLimits limits, std::optional<ServerTls> tls)
+    : impl_(std::make_shared<Impl>(ioc, std::move(router), limits, tls)) {}
 
 Server::~Server() = default;
 
@@ -316,7 +414,7 @@ void Server::shutdown() {
     beast::error_code ec;
     impl->acceptor.close(ec);
   });
-  std::vector<std::shared_ptr<WsSession>> live;
+  std::vector<std::shared_ptr<WsConnection>> live;
   {
     std::lock_guard lock(impl_->mu);
     for (auto& [id, weak] : impl_->websockets)

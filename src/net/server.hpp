@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "net/router.hpp"
@@ -26,9 +27,15 @@ struct ServerLimits {
   std::chrono::seconds http_idle{30};
 };
 
+// Certificate and key (PEM files) to serve HTTPS/WSS instead of plain TCP.
+struct ServerTls {
+  std::string cert_file;
+  std::string key_file;
+};
+
 class Server {
  public:
-  Server(boost::asio::io_context& ioc, Router router, ServerLimits limits);
+  Server(boost::asio::io_context& ioc, Router router, ServerLimits limits, std::optional<ServerTls> tls = std::nullopt);
   ~Server();
 
   // Binds host:port (port 0 picks a free one), starts accepting; returns the bound port.

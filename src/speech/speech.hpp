@@ -50,7 +50,10 @@ struct TtsCallbacks {
 // Cancels a synthesis or transcription in flight; safe from any thread.
 class CancelToken {
  public:
-  void cancel() { cancelled_.store(true, std::memory_order_relaxed); }
+  virtual ~CancelToken() = default;
+  // Engines may override to stop work at once (e.g. close a remote context); they must
+  // call the base.
+  virtual void cancel() { cancelled_.store(true, std::memory_order_relaxed); }
   bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
 
  private:
@@ -65,6 +68,9 @@ class TextToSpeech {
   virtual std::shared_ptr<CancelToken> synthesize(TtsRequest request, TtsCallbacks callbacks) = 0;
   virtual std::vector<VoiceInfo> voices() const = 0;
   virtual std::string name() const = 0;
+  // Everything besides the request that changes the audio (model, format, language):
+  // part of the cache key.
+  virtual std::string cache_identity() const { return name(); }
 };
 
 struct SttRequest {

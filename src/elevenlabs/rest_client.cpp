@@ -1,0 +1,240 @@
+#include "elevenlabs/rest_client.hpp"
+
+#include <random>
+
+#include "elevenlabs/codec.hpp"
+
+namespace vox::elevenlabs {
+namespace asio = boost::asio;
+
+std::string Config::ws_base() const {
+  if (base_url.rfind("https://", 0) == 0) return "wss://" + base_url.substr(8);
+  if (base_url.rfind("http://", 0) == 0) return "ws://" + base_url.substr(7);
+  return base_url;
+}
+
+std::string url_encode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+
+RestClient::RestClient(net::HttpClient& http, Config config) : http_(http), config_(std::move(config)) {
+  while (!config_.base_url.empty() && config_.base_url.back() == '/') config_.base_url.pop_back();
+}
+
+std::string RestClient::url(std::string_view path_and_query) const { return config_.base_url + std::string(path_and_query); }
+
+net::ClientRequest RestClient::request(std::string method, std::string path_and_query) const {
+  net::ClientRequest r;
+  r.method = std::move(method);
+  r.url = url(path_and_query);
+  r.headers.emplace_back("xi-api-key", config_.api_key);
+  r.headers.emplace_back("accept", "application/json");
+  return r;
+}
+
+asio::awaitable<std::string> RestClient::get_json(std::string path_and_query) {
+  auto req = request("GET", std::move(path_and_query));
+  net::HttpResponse res;
+  try {
+    res = co_await http_.send(std::move(req));
+  } catch (const net::TransportError& e) {
+    throw ApiError(ApiError::Kind::kTransport, 0, "transport", std::string("ElevenLabs unreachable: ") + e.what());
+  }
+  if (res.status / 100 != 2) throw codec::parse_error(res.status, res.body);
+  co_return std::move(res.body);
+}
+
+asio::awaitable<std::vector<Voice>> RestClient::voices() {
+  co_return codec::parse_voices_v1(co_await get_json("/v1/voices"));
+}
+
+asio::awaitable<VoicesPage> RestClient::voices_page(VoicesQuery q) {
+  std::string path = "/v2/voices?page_size=" + std::to_string(q.page_size);
+  if (!q.next_page_token.empty()) path += "&next_page_token=" + url_encode(q.next_page_token);
+  if (!q.search.empty()) path += "&search=" + url_encode(q.search);
+  if (!q.sort.empty()) path += "&sort=" + url_encode(q.sort);
+  if (!q.sort_direction.empty()) path += "&sort_direction=" + url_encode(q.sort_direction);
+  if (!q.voice_type.empty()) path += "&voice_type=" + url_encode(q.voice_type);
+  if (!q.category.empty()) path += "&category=" + url_encode(q.category);
+  if (q.include_total_count) path += "&include_total_count=true";
+  co_return codec::parse_voices_v2(co_await get_json(std::move(path)));
+}
+
+asio::awaitable<std::vector<Voice>> RestClient::all_voices() {
+  std::vector<Voice> out;
+  VoicesQuery q;
+  for (int page = 0; page < 100; ++page) {
+    auto p = co_await voices_page(q);
+    for (auto& v : p.voices) out.push_back(std::move(v));
+    if (!p.has_more || p.next_page_token.empty()) break;
+    q.next_page_token = p.next_page_token;
+  }
+  co_return out;
+}
+
+asio::awaitable<Voice> RestClient::voice(std::string voice_id) {
+  co_return codec::parse_voice(co_await get_json("/v1/voices/" + url_encode(voice_id)));
+}
+
+asio::awaitable<speech::VoiceSettings> RestClient::default_voice_settings() {
+  co_return codec::parse_voice_settings(co_await get_json("/v1/voices/settings/default"));
+}
+
+asio::awaitable<std::vector<Model>> RestClient::models() { co_return codec::parse_models(co_await get_json("/v1/models")); }
+
+asio::awaitable<Subscription> RestClient::subscription() {
+  co_return codec::parse_subscription(co_await get_json("/v1/user/subscription"));
+}
+
+std::string RestClient::tts_path(std::string_view suffix, const TtsOptions& o) const {
+  std::string path = "/v1/text-to-speech/" + url_encode(o.voice_id.empty() ? config_.voice_id : o.voice_id);
+  path += suffix;
+  path += "?output_format=" + url_encode(o.output_format);
+  if (o.optimize_streaming_latency) path += "&optimize_streaming_latency=" + std::to_string(*o.optimize_streaming_latency);
+  return path;
+}
+
+namespace {
+TtsOptions with_defaults(TtsOptions o, const Config& c) {
+  if (o.model_id.empty()) o.model_id = c.tts_model;
+  if (o.language_code.empty()) o.language_code = c.language;
+  if (!o.optimize_streaming_latency) o.optimize_streaming_latency = c.optimize_streaming_latency;
+  return o;
+}
+}  // namespace
+
+asio::awaitable<std::string> RestClient::text_to_speech(std::string text, TtsOptions options) {
+  options = with_defaults(std::move(options), config_);
+  auto req = request("POST", tts_path("", options));
+  req.headers.back() = {"accept", "*/*"};
+  req.headers.emplace_back("content-type", "application/json");
+  req.body = codec::tts_body(text, options);
+  req.retry_safe = true;
+  net::HttpResponse res;
+  try {
+    res = co_await http_.send(std::move(req));
+  } catch (const net::TransportError& e) {
+    throw ApiError(ApiError::Kind::kTransport, 0, "transport", std::string("ElevenLabs unreachable: ") + e.what());
+  }
+  if (res.status / 100 != 2) throw codec::parse_error(res.status, res.body);
+  co_return std::move(res.body);
+}
+
+asio::awaitable<void> RestClient::text_to_speech_stream(std::string text, TtsOptions options,
+                                                        std::function<bool(std::string_view)> on_audio) {
+  options = with_defaults(std::move(options), config_);
+  auto req = request("POST", tts_path("/stream", options));
+  req.headers.back() = {"accept", "*/*"};
+  req.headers.emplace_back("content-type", "application/json");
+  req.body = codec::tts_body(text, options);
+  req.retry_safe = true;
+  net::HttpResponse res;
+  try {
+    res = co_await http_.send_streaming(std::move(req), std::move(on_audio));
+  } catch (const net::TransportError& e) {
+    if (e.kind == net::TransportError::Kind::kCancelled) co_return;
+    throw ApiError(ApiError::Kind::kTransport, 0, "transport", std::string("ElevenLabs stream failed: ") + e.what());
+  }
+  if (res.status / 100 != 2) throw codec::parse_error(res.status, res.body);
+}
+
+asio::awaitable<TimedAudio> RestClient::text_to_speech_timed(std::string text, TtsOptions options) {
+  options = with_defaults(std::move(options), config_);
+  auto req = request("POST", tts_path("/with-timestamps", options));
+  req.headers.emplace_back("content-type", "application/json");
+  req.body = codec::tts_body(text, options);
+  req.retry_safe = true;
+  net::HttpResponse res;
+  try {
+    res = co_await http_.send(std::move(req));
+  } catch (const net::TransportError& e) {
+    throw ApiError(ApiError::Kind::kTransport, 0, "transport", std::string("ElevenLabs unreachable: ") + e.what());
+  }
+  if (res.status / 100 != 2) throw codec::parse_error(res.status, res.body);
+  co_return codec::parse_timed_audio(res.body);
+}
+
+asio::awaitable<void> RestClient::text_to_speech_timed_stream(std::string text, TtsOptions options,
+                                                              std::function<bool(TimedAudio&)> on_piece) {
+  options = with_defaults(std::move(options), config_);
+  auto req = request("POST", tts_path("/stream/with-timestamps", options));
+  req.headers.emplace_back("content-type", "application/json");
+  req.body = codec::tts_body(text, options);
+  req.retry_safe = true;
+  std::string pending;
+  bool stop = false;
+  auto on_data = [&](std::string_view data) {
+    pending.append(data);
+    std::size_t pos;
+    while ((pos = pending.find('\n')) != std::string::npos) {
+      std::string line = pending.substr(0, pos);
+      pending.erase(0, pos + 1);
+      if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
+      TimedAudio piece = codec::parse_timed_audio(line);
+      if (!on_piece(piece)) {
+        stop = true;
+        return false;
+      }
+    }
+    return true;
+  };
+  net::HttpResponse res;
+  try {
+    res = co_await http_.send_streaming(std::move(req), on_data);
+  } catch (const net::TransportError& e) {
+    if (e.kind == net::TransportError::Kind::kCancelled) co_return;
+    throw ApiError(ApiError::Kind::kTransport, 0, "transport", std::string("ElevenLabs stream failed: ") + e.what());
+  }
+  if (res.status / 100 != 2) throw codec::parse_error(res.status, res.body);
+  if (!stop && pending.find_first_not_of(" \r\n\t") != std::string::npos) {
+    TimedAudio piece = codec::parse_timed_audio(pending);
+    on_piece(piece);
+  }
+}
+
+asio::awaitable<Transcript> RestClient::speech_to_text(std::string audio, SttOptions options) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const std::string boundary = "voxbridge-" + std::to_string(rng());
+  std::string body;
+  auto field = [&](std::string_view name, std::string_view value) {
+    body += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + std::string(name) + "\"\r\n\r\n";
+    body += value;
+    body += "\r\n";
+  };
+  field("model_id", options.model_id.empty() ? config_.stt_model : options.model_id);
+  const std::string lang = options.language_code.empty() ? config_.language : options.language_code;
+  if (!lang.empty()) field("language_code", lang);
+  field("file_format", options.file_format);
+  field("tag_audio_events", options.tag_audio_events ? "true" : "false");
+  field("timestamps_granularity", "word");
+  body += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + options.filename +
+          "\"\r\nContent-Type: " + options.file_content_type + "\r\n\r\n";
+  body += audio;
+  body += "\r\n--" + boundary + "--\r\n";
+  auto req = request("POST", "/v1/speech-to-text");
+  req.headers.emplace_back("content-type", "multipart/form-data; boundary=" + boundary);
+  req.body = std::move(body);
+  req.retry_safe = true;
+  net::HttpResponse res;
+  try {
+    res = co_await http_.send(std::move(req));
+  } catch (const net::TransportError& e) {
+    throw ApiError(ApiError::Kind::kTransport, 0, "transport", std::string("ElevenLabs unreachable: ") + e.what());
+  }
+  if (res.status / 100 != 2) throw codec::parse_error(res.status, res.body);
+  co_return codec::parse_transcript(res.body);
+}
+
+}  // namespace vox::elevenlabs

@@ -1,0 +1,157 @@
+#pragma once
+// ElevenLabs API data as plain structs. JSON lives only in codec.cpp; the rest of
+// voxbridge sees these types.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "speech/speech.hpp"
+
+namespace vox::elevenlabs {
+
+struct Config {
+  std::string api_key;
+  std::string base_url = "https://api.elevenlabs.io";
+  std::string voice_id = "21m00Tcm4TlvDq8ikWAM";  // a premade voice ("Rachel")
+  std::string tts_model = "eleven_flash_v2_5";
+  std::string stt_model = "scribe_v1";
+  std::string realtime_stt_model = "scribe_v2_realtime";
+  std::string language;                 // empty: auto / model default
+  std::string tts_transport = "websocket";  // websocket (multi-stream-input) | http (/stream/with-timestamps)
+  bool realtime_stt = true;             // stream the caller's audio while they speak
+  std::string ca_file;                  // extra CA bundle (tests, corporate proxies)
+  std::optional<int> optimize_streaming_latency;
+  std::vector<int> chunk_length_schedule{50, 90, 120, 150};
+  int inactivity_timeout_s = 180;       // TTS WebSocket idle limit (keeps warm sockets open)
+
+  // wss://host derived from base_url.
+  std::string ws_base() const;
+};
+
+// An error answered by ElevenLabs (or the transport), classified for retry decisions.
+class ApiError : public std::runtime_error {
+ public:
+  enum class Kind { kAuth, kQuota, kRateLimited, kNotFound, kInvalid, kServer, kTransport };
+  ApiError(Kind kind, int status, std::string code, const std::string& message)
+      : std::runtime_error(message), kind(kind), status(status), code(std::move(code)) {}
+  Kind kind;
+  int status;        // 0 for transport failures
+  std::string code;  // detail.status, e.g. "invalid_api_key"
+  bool retryable() const { return kind == Kind::kRateLimited || kind == Kind::kServer || kind == Kind::kTransport; }
+};
+
+struct Voice {
+  std::string voice_id;
+  std::string name;
+  std::string category;
+  std::string description;
+  std::map<std::string, std::string> labels;
+  std::optional<speech::VoiceSettings> settings;
+};
+
+struct VoicesQuery {
+  int page_size = 100;
+  std::string next_page_token;
+  std::string search;
+  std::string sort;            // created_at_unix | name
+  std::string sort_direction;  // asc | desc
+  std::string voice_type;
+  std::string category;
+  bool include_total_count = true;
+};
+
+struct VoicesPage {
+  std::vector<Voice> voices;
+  bool has_more = false;
+  std::optional<long> total_count;
+  std::string next_page_token;
+};
+
+struct Model {
+  std::string model_id;
+  std::string name;
+  bool can_do_text_to_speech = false;
+  std::vector<std::string> languages;
+  long max_characters = 0;
+};
+
+struct Subscription {
+  std::string tier;
+  std::string status;
+  long character_count = 0;
+  long character_limit = 0;
+};
+
+// Per-character timing of synthesized audio, in milliseconds.
+struct Alignment {
+  std::vector<std::string> chars;
+  std::vector<int> start_ms;
+  std::vector<int> duration_ms;
+};
+
+struct TtsOptions {
+  std::string voice_id;
+  std::string model_id;
+  std::string output_format = "ulaw_8000";
+  std::string language_code;
+  std::optional<speech::VoiceSettings> voice_settings;
+  std::optional<int> optimize_streaming_latency;
+  std::string previous_text;
+  std::string next_text;
+  std::optional<long> seed;
+};
+
+// One piece of /with-timestamps output: decoded audio and its alignment.
+struct TimedAudio {
+  std::string audio;
+  std::optional<Alignment> alignment;
+};
+
+struct SttOptions {
+  std::string model_id = "scribe_v1";
+  std::string language_code;
+  std::string file_format = "other";  // other | pcm_s16le_16
+  std::string filename = "audio.wav";
+  std::string file_content_type = "audio/wav";
+  bool tag_audio_events = false;
+};
+
+struct TranscriptWord {
+  std::string text;
+  double start = 0;
+  double end = 0;
+  std::string type;
+};
+
+struct Transcript {
+  std::string text;
+  std::string language_code;
+  std::vector<TranscriptWord> words;
+};
+
+// --- TTS WebSocket (stream-input / multi-stream-input) ---------------------------------
+
+struct TtsSocketMessage {
+  std::string audio;                  // decoded bytes (empty when absent)
+  std::optional<Alignment> alignment;
+  std::optional<Alignment> normalized_alignment;
+  bool is_final = false;
+  std::string context_id;
+  std::string error;                  // error/message field of an error object
+};
+
+// --- realtime STT ----------------------------------------------------------------------
+
+struct RealtimeMessage {
+  enum class Type { kSessionStarted, kPartial, kFinal, kCommitted, kCommittedWithTimestamps, kOther, kError };
+  Type type = Type::kOther;
+  std::string message_type;
+  std::string text;
+  std::string error;
+  std::string session_id;
+};
+
+}  // namespace vox::elevenlabs

@@ -1,0 +1,377 @@
+#include "speech/elevenlabs_tts.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <mutex>
+
+#include "elevenlabs/rest_client.hpp"
+#include "elevenlabs/tts_socket.hpp"
+
+namespace vox::speech {
+namespace asio = boost::asio;
+using elevenlabs::Alignment;
+
+namespace {
+
+// Turns per-character alignment into words with absolute start times. Alignment of a
+// chunk may be relative to the chunk (WebSocket) or to the stream (REST); a chunk whose
+// first time lies well before the text already aligned is taken as relative.
+class WordAligner {
+ public:
+  // Feeds one chunk's alignment; `chunk_offset_ms` is where the chunk's audio starts.
+  template <typename Emit>
+  void feed(const Alignment& a, int chunk_offset_ms, Emit&& emit) {
+    if (a.chars.empty()) return;
+    const bool relative = chunk_offset_ms > 0 && a.start_ms.front() + 50 < chunk_offset_ms;
+    for (std::size_t i = 0; i < a.chars.size(); ++i) {
+      const int t = a.start_ms[i] + (relative ? chunk_offset_ms : 0);
+      const std::string& c = a.chars[i];
+      ++chars_;
+      if (c == " " || c == "\n" || c == "\t") {
+        flush(emit);
+        continue;
+      }
+      if (word_.empty()) start_ = t;
+      word_ += c;
+    }
+  }
+  template <typename Emit>
+  void flush(Emit&& emit) {
+    if (!word_.empty()) emit(WordTiming{word_, start_});
+    word_.clear();
+  }
+  std::size_t chars() const { return chars_; }
+
+ private:
+  std::string word_;
+  int start_ = 0;
+  std::size_t chars_ = 0;
+};
+
+class Token final : public CancelToken {
+ public:
+  void cancel() override {
+    CancelToken::cancel();
+    std::function<void()> hook;
+    {
+      std::lock_guard lock(mu_);
+      hook = std::move(hook_);
+    }
+    if (hook) hook();
+  }
+  void on_cancel(std::function<void()> hook) {
+    std::lock_guard lock(mu_);
+    hook_ = std::move(hook);
+  }
+
+ private:
+  std::mutex mu_;
+  std::function<void()> hook_;
+};
+
+std::size_t visible_chars(std::string_view s) {
+  std::size_t n = 0;
+  for (char c : s)
+    if (c != ' ' && c != '\n' && c != '\t') ++n;
+  return n;
+}
+
+}  // namespace
+
+struct ElevenLabsTts::Shared : std::enable_shared_from_this<ElevenLabsTts::Shared> {
+  asio::io_context& ioc;
+  net::HttpClient& http;
+  elevenlabs::Config config;
+  elevenlabs::RestClient rest;
+  TextToSpeech* fallback;
+  std::shared_ptr<ElevenLabsTtsStats> stats;
+  std::mutex mu;
+  std::map<elevenlabs::TtsSocketKey, std::vector<std::shared_ptr<elevenlabs::TtsSocket>>> sockets;
+  std::atomic<std::uint64_t> next_context{1};
+
+  Shared(asio::io_context& io, net::HttpClient& h, elevenlabs::Config c, TextToSpeech* fb,
+         std::shared_ptr<ElevenLabsTtsStats> s)
+      : ioc(io), http(h), config(c), rest(h, c), fallback(fb), stats(std::move(s)) {}
+
+  elevenlabs::TtsSocketKey key_for(const std::string& voice) const {
+    return {voice.empty() ? config.voice_id : voice, config.tts_model, "ulaw_8000", config.language};
+  }
+
+  // A live socket with room for another context, connecting one if needed.
+  asio::awaitable<std::shared_ptr<elevenlabs::TtsSocket>> socket_for(elevenlabs::TtsSocketKey key) {
+    {
+      std::lock_guard lock(mu);
+      auto& v = sockets[key];
+      std::erase_if(v, [](const auto& s) { return !s->alive(); });
+      for (auto& s : v)
+        if (s->active_contexts() < 4) co_return s;
+    }
+    auto s = co_await elevenlabs::TtsSocket::connect(config, key);
+    ++stats->socket_connects;
+    std::lock_guard lock(mu);
+    sockets[key].push_back(s);
+    co_return s;
+  }
+
+  void close_all() {
+    std::lock_guard lock(mu);
+    for (auto& [k, v] : sockets)
+      for (auto& s : v) s->close();
+    sockets.clear();
+  }
+};
+
+namespace {
+
+// One reply being synthesized. Lives on its own strand.
+class Synthesis : public std::enable_shared_from_this<Synthesis> {
+ public:
+  Synthesis(std::shared_ptr<ElevenLabsTts::Shared> sh, TtsRequest req, TtsCallbacks cb, std::shared_ptr<Token> token)
+      : sh_(std::move(sh)), req_(std::move(req)), cb_(std::move(cb)), token_(std::move(token)),
+        strand_(asio::make_strand(sh_->ioc)), timer_(strand_), total_chars_(visible_chars(req_.text)) {}
+
+  void start() {
+    ++sh_->stats->requests;
+    token_->on_cancel([w = weak_from_this()] {
+      if (auto self = w.lock()) asio::post(self->strand_, [self] { self->cancelled(); });
+    });
+    asio::co_spawn(strand_, [self = shared_from_this()]() { return self->run(); }, asio::detached);
+  }
+
+ private:
+  asio::awaitable<void> run() {
+    auto self = shared_from_this();
+    if (sh_->config.tts_transport == "websocket") {
+      try {
+        auto sock = co_await sh_->socket_for(sh_->key_for(req_.voice_id));
+        if (finished_) co_return;
+        start_socket(sock);
+        co_return;
+      } catch (const std::exception& e) {
+        spdlog::warn("elevenlabs tts socket unavailable ({}); using REST", e.what());
+        ++sh_->stats->retries;
+      }
+    }
+    co_await run_rest();
+  }
+
+  void start_socket(std::shared_ptr<elevenlabs::TtsSocket> sock) {
+    socket_ = sock;
+    context_id_ = "r" + std::to_string(sh_->next_context++);
+    ++sh_->stats->socket_contexts;
+    // The socket holds the listener (and so this synthesis) until the context ends.
+    auto self = shared_from_this();
+    elevenlabs::TtsSocket::Listener l;
+    l.on_audio = [self](elevenlabs::TtsSocketMessage& m) {
+      asio::post(self->strand_, [self, audio = std::move(m.audio), al = std::move(m.alignment)] {
+        self->deliver(audio, al ? &*al : nullptr);
+      });
+    };
+    l.on_final = [self] { asio::post(self->strand_, [self] { self->complete(); }); };
+    l.on_error = [self](std::string why) { asio::post(self->strand_, [self, why] { self->failed(why); }); };
+    std::optional<VoiceSettings> settings = req_.settings;
+    sock->start_context(context_id_, settings, sh_->config.chunk_length_schedule, std::move(l));
+    auto pieces = elevenlabs::split_sentences(req_.text);
+    for (std::size_t i = 0; i < pieces.size(); ++i) sock->send_text(context_id_, pieces[i], i + 1 == pieces.size());
+    if (pieces.empty()) sock->send_text(context_id_, "", true);
+    arm_watchdog();
+  }
+
+  // No audio for a while: a stalled provider. Completes if all text was aligned.
+  void arm_watchdog() {
+    const auto wait = delivered_bytes_ == 0 ? std::chrono::milliseconds(5000) : std::chrono::milliseconds(2500);
+    timer_.expires_after(wait);
+    timer_.async_wait([w = weak_from_this(), gen = ++watch_gen_](boost::system::error_code ec) {
+      auto self = w.lock();
+      if (ec || !self || self->finished_ || gen != self->watch_gen_) return;
+      if (self->aligner_.chars() > 0 && self->aligned_visible_ >= self->total_chars_) self->complete();
+      else self->failed("ElevenLabs stalled (no audio for " + std::to_string(self->delivered_bytes_ ? 2500 : 5000) + " ms)");
+    });
+  }
+
+  void deliver(const std::string& audio, const Alignment* al) {
+    if (finished_ || token_->cancelled()) return;
+    const int offset_ms = static_cast<int>(delivered_bytes_ / 8);
+    if (al) {
+      for (const auto& c : al->chars) aligned_visible_ += visible_chars(c);
+      aligner_.feed(*al, offset_ms, [this](const WordTiming& w) {
+        if (cb_.on_word) cb_.on_word(w);
+      });
+    }
+    if (!audio.empty() && cb_.on_audio)
+      cb_.on_audio(std::span(reinterpret_cast<const std::uint8_t*>(audio.data()), audio.size()));
+    delivered_bytes_ += audio.size();
+    if (socket_) arm_watchdog();
+  }
+
+  asio::awaitable<void> run_rest() {
+    auto self = shared_from_this();
+    ++sh_->stats->rest_requests;
+    elevenlabs::TtsOptions opt;
+    opt.voice_id = req_.voice_id;
+    opt.output_format = "ulaw_8000";
+    opt.voice_settings = req_.settings;
+    try {
+      co_await sh_->rest.text_to_speech_timed_stream(req_.text, opt, [this](elevenlabs::TimedAudio& piece) {
+        if (finished_ || token_->cancelled()) return false;
+        deliver(piece.audio, piece.alignment ? &*piece.alignment : nullptr);
+        return true;
+      });
+    } catch (const std::exception& e) {
+      failed(e.what());
+      co_return;
+    }
+    complete();
+  }
+
+  void cancelled() {
+    if (finished_) return;
+    ++sh_->stats->cancelled;
+    if (socket_) socket_->close_context(context_id_);
+    finish(std::nullopt);
+  }
+
+  void complete() {
+    if (finished_) return;
+    if (socket_) socket_->close_context(context_id_);
+    aligner_.flush([this](const WordTiming& w) {
+      if (cb_.on_word) cb_.on_word(w);
+    });
+    finish(std::nullopt);
+  }
+
+  // ElevenLabs failed: retry over REST if nothing was heard yet, else let the fallback
+  // engine speak the rest of the text.
+  void failed(const std::string& why) {
+    if (finished_) return;
+    if (token_->cancelled()) {
+      finish(std::nullopt);
+      return;
+    }
+    if (socket_) {
+      socket_->close_context(context_id_);
+      socket_.reset();
+      timer_.cancel();
+      if (delivered_bytes_ == 0) {
+        spdlog::warn("elevenlabs tts socket failed before audio ({}); retrying over REST", why);
+        ++sh_->stats->retries;
+        asio::co_spawn(strand_, [self = shared_from_this()]() { return self->run_rest(); }, asio::detached);
+        return;
+      }
+    }
+    speak_rest_with_fallback(why);
+  }
+
+  void speak_rest_with_fallback(const std::string& why) {
+    aligner_.flush([this](const WordTiming& w) {
+      if (cb_.on_word) cb_.on_word(w);
+    });
+    const std::string rest = remaining_text();
+    if (!sh_->fallback || rest.empty()) {
+      ++sh_->stats->failures;
+      finish(why);
+      return;
+    }
+    ++sh_->stats->fallbacks;
+    spdlog::warn("elevenlabs tts failed after {} ms of audio ({}); the fallback engine speaks the rest: \"{}\"",
+                 delivered_bytes_ / 8, why, rest);
+    finished_ = true;  // no more ElevenLabs audio
+    const int offset_ms = static_cast<int>(delivered_bytes_ / 8);
+    TtsCallbacks fb;
+    fb.on_audio = cb_.on_audio;
+    fb.on_word = [on_word = cb_.on_word, offset_ms](const WordTiming& w) {
+      if (on_word) on_word(WordTiming{w.word, w.start_ms + offset_ms});
+    };
+    fb.on_done = [done = cb_.on_done](std::optional<std::string> err) {
+      if (done) done(err);
+    };
+    TtsRequest r;
+    r.text = rest;
+    auto inner = sh_->fallback->synthesize(std::move(r), std::move(fb));
+    token_->on_cancel([inner] { inner->cancel(); });
+    if (token_->cancelled()) inner->cancel();
+  }
+
+  // The text not yet covered by delivered alignment.
+  std::string remaining_text() const {
+    if (aligned_visible_ == 0) return req_.text;
+    std::size_t seen = 0;
+    std::size_t i = 0;
+    for (; i < req_.text.size() && seen < aligned_visible_; ++i) {
+      const char c = req_.text[i];
+      if (c != ' ' && c != '\n' && c != '\t') ++seen;
+    }
+    // Resume at the next word boundary so a half-spoken word is not repeated oddly.
+    while (i < req_.text.size() && req_.text[i] != ' ') ++i;
+    const auto b = req_.text.find_first_not_of(' ', i);
+    return b == std::string::npos ? std::string() : req_.text.substr(b);
+  }
+
+  void finish(std::optional<std::string> error) {
+    if (finished_) return;
+    finished_ = true;
+    timer_.cancel();
+    socket_.reset();
+    if (cb_.on_done) cb_.on_done(std::move(error));
+  }
+
+  std::shared_ptr<ElevenLabsTts::Shared> sh_;
+  TtsRequest req_;
+  TtsCallbacks cb_;
+  std::shared_ptr<Token> token_;
+  asio::strand<asio::io_context::executor_type> strand_;
+  asio::steady_timer timer_;
+  std::shared_ptr<elevenlabs::TtsSocket> socket_;
+  std::string context_id_;
+  WordAligner aligner_;
+  std::size_t total_chars_;
+  std::size_t aligned_visible_ = 0;
+  std::size_t delivered_bytes_ = 0;
+  std::uint64_t watch_gen_ = 0;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+ElevenLabsTts::ElevenLabsTts(asio::io_context& ioc, net::HttpClient& http, elevenlabs::Config config,
+                             TextToSpeech* fallback)
+    : stats_(std::make_shared<ElevenLabsTtsStats>()) {
+  shared_ = std::make_shared<Shared>(ioc, http, std::move(config), fallback, stats_);
+}
+
+ElevenLabsTts::~ElevenLabsTts() { shared_->close_all(); }
+
+std::shared_ptr<CancelToken> ElevenLabsTts::synthesize(TtsRequest request, TtsCallbacks callbacks) {
+  auto token = std::make_shared<Token>();
+  auto s = std::make_shared<Synthesis>(shared_, std::move(request), std::move(callbacks), token);
+  s->start();
+  return token;
+}
+
+std::vector<VoiceInfo> ElevenLabsTts::voices() const { return {}; }
+
+std::string ElevenLabsTts::cache_identity() const {
+  return "elevenlabs|" + shared_->config.tts_model + "|ulaw_8000|" + shared_->config.language + "|" +
+         shared_->config.voice_id;
+}
+
+void ElevenLabsTts::warm_up() {
+  if (shared_->config.tts_transport != "websocket") return;
+  auto sh = shared_;
+  asio::co_spawn(asio::make_strand(sh->ioc), [sh]() -> asio::awaitable<void> {
+    try {
+      co_await sh->socket_for(sh->key_for(""));
+    } catch (const std::exception& e) {
+      spdlog::warn("elevenlabs tts warm-up failed: {}", e.what());
+    }
+  }, asio::detached);
+}
+
+}  // namespace vox::speech
