@@ -34,6 +34,14 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
     o["tts_engine"] = ctx.tts_engine;
     o["stt_engine"] = ctx.stt_engine;
     o["version"] = "0.1.0";
+    if (ctx.provider_status) {
+      json::object providers;
+      for (const auto& [name, state] : ctx.provider_status()) {
+        providers[name] = state;
+        if (state != "ok" && state != "checking") o["status"] = "degraded";
+      }
+      o["providers"] = providers;
+    }
     co_return net::HttpResponse::json(200, json::serialize(o));
   });
 

@@ -1,6 +1,8 @@
 #pragma once
 // HTTP routes of the core service: health and the Twilio voice webhook.
 #include <chrono>
+#include <functional>
+#include <map>
 #include <string>
 
 #include "core/config.hpp"
@@ -18,6 +20,8 @@ struct RouteContext {
   std::string tts_engine;
   std::string stt_engine;
   std::chrono::steady_clock::time_point started;
+  // Provider name -> "ok" or what is wrong with it (e.g. a rejected API key).
+  std::function<std::map<std::string, std::string>()> provider_status;
 };
 
 // Adds GET /health and POST /twilio-voice to `router`.

@@ -7,6 +7,7 @@
 
 #include "app/commands/serve.hpp"
 #include "app/commands/sim_caller.hpp"
+#include "app/commands/tools.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
 
@@ -50,6 +51,38 @@ void add_server_options(CLI::App& cmd, vox::Config& c, int& silence_chunks) {
       ->envname("SHUTDOWN_DEADLINE_MS")->capture_default_str();
 }
 
+// ElevenLabs and TTS cache settings (serve, say, voices).
+void add_speech_options(CLI::App& cmd, vox::Config& c) {
+  auto& e = c.elevenlabs;
+  cmd.add_option("--elevenlabs-api-key", e.api_key,
+                 "ElevenLabs API key; when set, ElevenLabs speaks and listens (env ELEVENLABS_API_KEY, also "
+                 "ELEVEN_LABS_API_KEY or ELEVENLABS_API_KEY_GAL)")
+      ->envname("ELEVENLABS_API_KEY");
+  cmd.add_option("--elevenlabs-base-url", e.base_url, "ElevenLabs API base URL (WebSockets derive from it)")
+      ->envname("ELEVENLABS_BASE_URL")->capture_default_str();
+  cmd.add_option("--voice-id", e.voice_id, "Default ElevenLabs voice")->envname("VOICE_ID")->capture_default_str();
+  cmd.add_option("--tts-model", e.tts_model, "ElevenLabs TTS model")->envname("ELEVENLABS_TTS_MODEL")->capture_default_str();
+  cmd.add_option("--stt-model", e.stt_model, "ElevenLabs batch STT model")->envname("ELEVENLABS_STT_MODEL")->capture_default_str();
+  cmd.add_option("--realtime-stt-model", e.realtime_stt_model, "ElevenLabs realtime STT model")
+      ->envname("ELEVENLABS_REALTIME_STT_MODEL")->capture_default_str();
+  cmd.add_option("--language", e.language, "Language code for ElevenLabs TTS/STT (e.g. es); empty = auto")
+      ->envname("LANGUAGE");
+  cmd.add_option("--tts-transport", e.tts_transport,
+                 "How replies are requested: websocket (warm multi-stream-input socket) or http (REST stream)")
+      ->envname("ELEVENLABS_TTS_TRANSPORT")->check(CLI::IsMember({"websocket", "http"}))->capture_default_str();
+  cmd.add_option("--realtime-stt", e.realtime_stt, "Stream the caller's audio to realtime STT while they speak (true/false)")
+      ->envname("ELEVENLABS_REALTIME_STT")->capture_default_str();
+  cmd.add_option("--ca-file", e.ca_file, "Extra CA certificates (PEM) trusted for ElevenLabs, e.g. a local emulator's")
+      ->envname("ELEVENLABS_CA_FILE");
+  auto& k = c.tts_cache;
+  cmd.add_option("--tts-cache", k.enabled, "Cache synthesized replies (true/false)")->envname("TTS_CACHE")->capture_default_str();
+  cmd.add_option("--tts-cache-mb", k.memory_mb, "Memory for cached audio")->envname("TTS_CACHE_MB")->capture_default_str();
+  cmd.add_option("--tts-cache-dir", k.dir, "Also keep cached audio in this directory")->envname("TTS_CACHE_DIR");
+  cmd.add_option("--tts-cache-disk-mb", k.disk_mb, "Bound of the cache directory")->envname("TTS_CACHE_DISK_MB")->capture_default_str();
+  cmd.add_option("--prewarm", k.prewarm, "A phrase to synthesize at start (repeat); the greeting always is")
+      ->envname("TTS_PREWARM")->delimiter('|');
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -58,6 +91,9 @@ int main(int argc, char** argv) {
   const char* env_file = std::getenv("VOXBRIDGE_ENV_FILE");
   vox::apply_dotenv(vox::read_dotenv(env_file ? env_file : ".env"));
   if (!std::getenv("WEBHOOK_BASE_URL") && std::getenv("BASE_URL")) ::setenv("WEBHOOK_BASE_URL", std::getenv("BASE_URL"), 1);
+  // Key names used by the two services voxbridge replaces.
+  for (const char* alias : {"ELEVEN_LABS_API_KEY", "ELEVENLABS_API_KEY_GAL"})
+    if (!std::getenv("ELEVENLABS_API_KEY") && std::getenv(alias)) ::setenv("ELEVENLABS_API_KEY", std::getenv(alias), 1);
 
   CLI::App app{
       "voxbridge: puts an AI voice on phone calls.\n\n"
@@ -73,7 +109,46 @@ int main(int argc, char** argv) {
   vox::app::ServeOptions serve_opts;
   auto* serve = app.add_subcommand("serve", "Run the gateway: Twilio webhook, media streams, speech, agents");
   add_server_options(*serve, config, silence_chunks);
+  add_speech_options(*serve, config);
   serve->add_option("--port-file", serve_opts.port_file, "Write the bound port to this file once listening");
+
+  vox::app::SayOptions say_opts;
+  auto* say = app.add_subcommand("say", "Synthesize text to an audio file (mp3, wav or ulaw) with the configured engine");
+  say->add_option("text", say_opts.text, "What to say")->required();
+  say->add_option("-o,--out", say_opts.out, "Output file; .mp3, .wav or .ulaw picks the format")->required();
+  say->add_option("--format", say_opts.format, "mp3, wav or ulaw (overrides the extension)");
+  say->add_option("--voice", say_opts.voice, "Voice (ElevenLabs voice id, or an espeak-ng voice)");
+  add_speech_options(*say, config);
+  std::string say_log = "warn";
+  say->add_option("--log-level", say_log)->capture_default_str();
+
+  bool voices_json = false;
+  auto* voices = app.add_subcommand("voices", "List the voices of the configured engine");
+  voices->add_flag("--json", voices_json, "Print JSON");
+  add_speech_options(*voices, config);
+
+  auto* emulate = app.add_subcommand("emulate", "Local emulators of the providers, for tests and offline development");
+  emulate->require_subcommand(1);
+  vox::app::EmulateElevenLabsOptions emu;
+  std::string emu_log = "info";
+  auto* emu_el = emulate->add_subcommand(
+      "elevenlabs", "A local ElevenLabs: REST, TTS WebSockets and realtime STT with real audio (espeak-ng) and "
+                    "recognition (pocketsphinx); faults and latency injectable (see /emulator/* endpoints)");
+  emu_el->add_option("--host", emu.host)->capture_default_str();
+  emu_el->add_option("--port,-p", emu.port, "Port (0 picks a free one)")->capture_default_str();
+  emu_el->add_option("--port-file", emu.port_file, "Write the bound port here once listening");
+  emu_el->add_option("--api-key", emu.api_keys, "Accepted xi-api-key value (repeat)")->capture_default_str();
+  emu_el->add_option("--tls-cert", emu.tls_cert, "Serve HTTPS/WSS with this certificate (PEM)");
+  emu_el->add_option("--tls-key", emu.tls_key, "Private key of --tls-cert (PEM)");
+  emu_el->add_option("--stt-grammar", emu.stt_grammar, "Recognise only these phrases (one per line)");
+  emu_el->add_option("--voice", emu.voice, "espeak-ng voice every emulated voice speaks with")->capture_default_str();
+  emu_el->add_option("--ttfb-ms", emu.ttfb_ms, "Delay before the first audio byte")->capture_default_str();
+  emu_el->add_option("--chunk-interval-ms", emu.chunk_interval_ms, "Pause between streamed chunks")->capture_default_str();
+  emu_el->add_option("--stt-delay-ms", emu.stt_delay_ms, "Extra delay before transcripts")->capture_default_str();
+  emu_el->add_option("--max-concurrent", emu.max_concurrent, "Concurrent generations before 429 (0 = no limit)")
+      ->capture_default_str();
+  emu_el->add_option("--threads", emu.threads)->capture_default_str();
+  emu_el->add_option("--log-level", emu_log)->capture_default_str();
 
   auto* sim = app.add_subcommand("sim", "Simulators for local testing without a phone network");
   sim->require_subcommand(1);
@@ -104,6 +179,18 @@ int main(int argc, char** argv) {
       if (silence_chunks > 0) config.endpointing.silence_ms = silence_chunks * 20;
       vox::setup_logging(config.log_level);
       return vox::app::run_serve(config, serve_opts);
+    }
+    if (say->parsed()) {
+      vox::setup_logging(say_log);
+      return vox::app::run_say(config, say_opts);
+    }
+    if (voices->parsed()) {
+      vox::setup_logging("warn");
+      return vox::app::run_voices(config, voices_json);
+    }
+    if (emu_el->parsed()) {
+      vox::setup_logging(emu_log);
+      return vox::app::run_emulate_elevenlabs(emu);
     }
     if (caller->parsed()) {
       vox::setup_logging(caller_log);

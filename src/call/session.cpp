@@ -92,12 +92,16 @@ void CallSession::process_frame(std::span<const std::uint8_t, 160> ulaw, std::in
       const std::size_t start = (preroll_pos_ + preroll_.size() - preroll_fill_) % preroll_.size();
       for (std::size_t k = 0; k < preroll_fill_; ++k) utterance_.push_back(preroll_[(start + k) % preroll_.size()]);
       preroll_fill_ = 0;
+      // Realtime engines hear the utterance while it is spoken.
+      stt_stream_ = svc_.stt.open_stream();
+      if (stt_stream_) stt_stream_->push(utterance_);
       if (speaking()) barge_in(endpointer_.speech_start_ms());
       arm_talk_timer();
     }
     return;
   }
   if (utterance_.size() + ulaw.size() <= utterance_cap_) utterance_.insert(utterance_.end(), ulaw.begin(), ulaw.end());
+  if (stt_stream_) stt_stream_->push(ulaw);
   if (ev == audio::EndpointEvent::kUtteranceEnded) {
     // Hand STT the speech plus a short tail, not the whole silence window.
     const std::int64_t tail_ms = t_ms + 20 - endpointer_.last_speech_end_ms() - svc_.config.endpointing.tail_ms;
@@ -107,6 +111,7 @@ void CallSession::process_frame(std::span<const std::uint8_t, 160> ulaw, std::in
   } else if (ev == audio::EndpointEvent::kUtteranceDiscarded) {
     ++stats_.discarded_utterances;
     utterance_.clear();
+    stt_stream_.reset();
   }
 }
 
@@ -124,11 +129,18 @@ void CallSession::on_utterance_end(std::int64_t speech_end_ms) {
   spdlog::debug("utterance ended call_sid={} turn={} audio_ms={}", context_.call_sid, turn, req.ulaw_8k.size() / 8);
   std::weak_ptr<CallSession> weak = weak_from_this();
   auto strand = strand_;
-  svc_.stt.transcribe(std::move(req), [weak, strand, turn](speech::SttResult r) {
+  auto done = [weak, strand, turn](speech::SttResult r) {
     asio::post(strand, [weak, turn, r = std::move(r)]() mutable {
       if (auto self = weak.lock()) self->on_transcript(turn, std::move(r));
     });
-  });
+  };
+  if (stt_stream_) {
+    // The realtime engine has heard it all already: commit (it falls back to batch itself).
+    stt_stream_->finish(std::move(done));
+    stt_stream_.reset();
+  } else {
+    svc_.stt.transcribe(std::move(req), std::move(done));
+  }
   arm_talk_timer();
 }
 
@@ -371,6 +383,7 @@ void CallSession::end(std::string_view reason) {
   current_.reset();
   queued_.clear();
   talk_timer_.cancel();
+  stt_stream_.reset();
   svc_.registry.remove(context_.call_sid, this);
   spdlog::info("call ended call_sid={} stream_sid={} reason=\"{}\" turns={} barge_ins={} frames={}", context_.call_sid,
                context_.stream_sid, reason, turn_counter_, barge_ins_.size(), stats_.frames);

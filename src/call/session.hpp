@@ -151,6 +151,7 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   std::size_t preroll_pos_ = 0;
   std::size_t preroll_fill_ = 0;
   std::vector<std::uint8_t> utterance_;
+  std::unique_ptr<speech::SttStream> stt_stream_;  // realtime STT of the current utterance
   std::size_t utterance_cap_;
 
   // Outbound path.

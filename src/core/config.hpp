@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace vox {
 
@@ -36,6 +37,28 @@ struct SttSettings {
   std::string model_dir = "/usr/share/pocketsphinx/model/en-us";
 };
 
+// ElevenLabs: used for speech whenever api_key is set (see README "Using ElevenLabs").
+struct ElevenLabsSettings {
+  std::string api_key;                 // ELEVENLABS_API_KEY (or ELEVEN_LABS_API_KEY, ELEVENLABS_API_KEY_GAL)
+  std::string base_url = "https://api.elevenlabs.io";
+  std::string voice_id = "21m00Tcm4TlvDq8ikWAM";
+  std::string tts_model = "eleven_flash_v2_5";
+  std::string stt_model = "scribe_v1";
+  std::string realtime_stt_model = "scribe_v2_realtime";
+  std::string language;                // empty: auto-detect / model default
+  std::string tts_transport = "websocket";  // websocket | http
+  bool realtime_stt = true;
+  std::string ca_file;                 // extra trusted CA (PEM), e.g. for a test emulator
+};
+
+struct TtsCacheSettings {
+  bool enabled = true;
+  std::size_t memory_mb = 64;
+  std::string dir;                     // empty: memory only
+  std::size_t disk_mb = 512;
+  std::vector<std::string> prewarm;    // phrases synthesized at start (the greeting always is)
+};
+
 struct Config {
   std::string host = "0.0.0.0";
   std::uint16_t port = 8001;
@@ -56,6 +79,8 @@ struct Config {
   VadSettings vad;
   TtsSettings tts;
   SttSettings stt;
+  ElevenLabsSettings elevenlabs;
+  TtsCacheSettings tts_cache;
 };
 
 // Parses a `.env` file (KEY=VALUE lines, `#` comments, optional quotes and `export `).

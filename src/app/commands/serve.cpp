@@ -14,8 +14,7 @@
 #include "call/media_stream.hpp"
 #include "call/registry.hpp"
 #include "net/server.hpp"
-#include "speech/espeak_tts.hpp"
-#include "speech/sphinx_stt.hpp"
+#include "app/commands/engines.hpp"
 
 namespace vox::app {
 namespace asio = boost::asio;
@@ -24,29 +23,44 @@ int run_serve(const Config& config, const ServeOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   const int threads = config.threads > 0 ? config.threads : std::max(1u, std::thread::hardware_concurrency());
 
-  // Engines: with no provider keys configured, the embedded ones.
-  spdlog::info("loading speech engines: tts=espeak-ng voice={} stt=pocketsphinx mode={}", config.tts.voice,
-               config.stt.mode);
-  std::unique_ptr<speech::EspeakTts> tts;
-  std::unique_ptr<speech::PocketsphinxStt> stt;
+  asio::io_context ioc(threads);
+  // Engines: ElevenLabs when a key is configured (embedded engines as fallbacks), else
+  // the embedded ones.
+  const bool eleven = !config.elevenlabs.api_key.empty();
+  if (eleven)
+    spdlog::info("loading speech engines: ElevenLabs at {} (tts model={} voice={} via {}, stt={}{}), fallback espeak-ng",
+                 config.elevenlabs.base_url, config.elevenlabs.tts_model, config.elevenlabs.voice_id,
+                 config.elevenlabs.tts_transport, config.elevenlabs.stt_model,
+                 config.elevenlabs.realtime_stt ? "+" + config.elevenlabs.realtime_stt_model : "");
+  else
+    spdlog::info("loading speech engines: tts=espeak-ng voice={} stt=pocketsphinx mode={} (set ELEVENLABS_API_KEY "
+                 "for ElevenLabs)", config.tts.voice, config.stt.mode);
+  std::unique_ptr<Engines> engines;
   std::unique_ptr<agent::AgentFactory> agents;
   try {
-    tts = std::make_unique<speech::EspeakTts>(config.tts);
-    stt = std::make_unique<speech::PocketsphinxStt>(config.stt, std::vector<std::string>{}, threads);
+    engines = build_engines(config, ioc, threads);
     agents = std::make_unique<agent::AgentFactory>(
         agent::AgentSettings{config.agent, config.greeting, config.script_file});
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return 2;
   }
+  check_elevenlabs(*engines, config, ioc);
+  if (engines->elevenlabs_tts) engines->elevenlabs_tts->warm_up();
+  if (engines->cache) {
+    auto phrases = config.tts_cache.prewarm;
+    if (!config.greeting.empty()) phrases.push_back(config.greeting);
+    engines->cache->prewarm(phrases, "");
+  }
 
-  asio::io_context ioc(threads);
   call::CallRegistry registry;
   registry.set_limit(static_cast<std::size_t>(config.max_calls));
-  call::CallServices services{config, *tts, *stt, registry, SteadyClock::instance()};
+  call::CallServices services{config, *engines->tts, *engines->stt, registry, SteadyClock::instance()};
 
   net::Router router;
-  api::add_core_routes(router, api::RouteContext{config, registry, tts->name(), stt->name(), started});
+  auto* eng = engines.get();
+  api::add_core_routes(router, api::RouteContext{config, registry, engines->tts->name(), engines->stt->name(), started,
+                                                 [eng] { return eng->status(); }});
   router.add_ws("/media", [&](const net::HttpRequest&, net::HttpResponse&) -> std::unique_ptr<net::WsHandler> {
     return std::make_unique<call::MediaStreamHandler>(services, *agents);
   });

@@ -1,0 +1,174 @@
+#include "app/commands/tools.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "app/commands/engines.hpp"
+#include "audio/formats.hpp"
+#include "audio/g711.hpp"
+#include "elevenlabs/rest_client.hpp"
+#include "net/server.hpp"
+#include "sim/elevenlabs_emulator.hpp"
+
+namespace vox::app {
+namespace asio = boost::asio;
+
+int run_emulate_elevenlabs(const EmulateElevenLabsOptions& o) {
+  TtsSettings ts;
+  ts.voice = o.voice;
+  speech::EspeakTts tts(ts);
+  SttSettings ss;
+  ss.mode = o.stt_grammar.empty() ? "lm" : "grammar";
+  ss.grammar_file = o.stt_grammar;
+  speech::PocketsphinxStt stt(ss, {}, std::max(1, o.threads));
+  asio::io_context ioc(o.threads);
+  sim::ElevenLabsEmulatorOptions eo;
+  eo.api_keys = o.api_keys;
+  eo.espeak_voice = o.voice;
+  eo.ttfb_ms = o.ttfb_ms;
+  eo.chunk_interval_ms = o.chunk_interval_ms;
+  eo.stt_delay_ms = o.stt_delay_ms;
+  eo.max_concurrent = o.max_concurrent;
+  sim::ElevenLabsEmulator emulator(ioc, eo, tts, stt);
+  net::Router router;
+  emulator.add_routes(router);
+  std::optional<net::ServerTls> tls;
+  if (!o.tls_cert.empty()) tls = net::ServerTls{o.tls_cert, o.tls_key};
+  net::ServerLimits limits;
+  limits.max_http_body = 64u << 20;
+  net::Server server(ioc, std::move(router), limits, tls);
+  const auto port = server.listen(o.host, static_cast<std::uint16_t>(o.port));
+  if (!o.port_file.empty()) {
+    std::ofstream(o.port_file + ".tmp") << port << "\n";
+    std::rename((o.port_file + ".tmp").c_str(), o.port_file.c_str());
+  }
+  spdlog::info("ElevenLabs emulator listening on {}://{}:{} (stt={}, keys={})", tls ? "https" : "http", o.host, port,
+               ss.mode, o.api_keys.size());
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int) {
+    server.shutdown();
+    ioc.stop();
+  });
+  std::vector<std::thread> pool;
+  for (int i = 1; i < o.threads; ++i) pool.emplace_back([&] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool) t.join();
+  return 0;
+}
+
+namespace {
+// Runs `f` (a coroutine) on a private io_context and returns its result.
+template <typename F>
+auto run_sync(asio::io_context& ioc, F f) {
+  auto fut = asio::co_spawn(ioc, std::move(f), asio::use_future);
+  ioc.run();
+  return fut.get();
+}
+
+std::string format_for(const SayOptions& o) {
+  if (!o.format.empty()) return o.format;
+  const auto dot = o.out.rfind('.');
+  const std::string ext = dot == std::string::npos ? "" : o.out.substr(dot + 1);
+  if (ext == "wav") return "wav";
+  if (ext == "ulaw" || ext == "ul" || ext == "raw") return "ulaw";
+  return "mp3";
+}
+}  // namespace
+
+int run_say(const Config& config, const SayOptions& o) {
+  const std::string fmt = format_for(o);
+  if (fmt != "mp3" && fmt != "wav" && fmt != "ulaw") {
+    std::cerr << "voxbridge say: unknown format '" << fmt << "' (use mp3, wav or ulaw)\n";
+    return 2;
+  }
+  std::vector<std::uint8_t> bytes;
+  asio::io_context ioc;
+  if (!config.elevenlabs.api_key.empty()) {
+    // ElevenLabs renders the requested format itself; WAV comes as PCM and gets a header here.
+    net::HttpClientOptions ho;
+    ho.tls.ca_file = config.elevenlabs.ca_file;
+    net::HttpClient http(ioc.get_executor(), ho);
+    elevenlabs::RestClient rest(http, elevenlabs_config(config.elevenlabs));
+    elevenlabs::TtsOptions t;
+    t.voice_id = o.voice;
+    t.output_format = fmt == "mp3" ? "mp3_44100_128" : fmt == "wav" ? "pcm_22050" : "ulaw_8000";
+    std::cerr << "say: ElevenLabs " << config.elevenlabs.tts_model << " voice "
+              << (o.voice.empty() ? config.elevenlabs.voice_id : o.voice) << " -> " << t.output_format << "\n";
+    std::string audio;
+    try {
+      audio = run_sync(ioc, [&]() -> asio::awaitable<std::string> { co_return co_await rest.text_to_speech(o.text, t); });
+    } catch (const std::exception& e) {
+      std::cerr << "voxbridge say: " << e.what() << "\n";
+      return 1;
+    }
+    bytes.assign(audio.begin(), audio.end());
+    if (fmt == "wav") {
+      std::vector<std::int16_t> pcm(bytes.size() / 2);
+      std::memcpy(pcm.data(), bytes.data(), pcm.size() * 2);
+      bytes = audio::encode_audio(pcm, 22050, *audio::parse_output_format("wav_22050"));
+    }
+  } else {
+    std::cerr << "say: embedded espeak-ng voice " << (o.voice.empty() ? config.tts.voice : o.voice)
+              << " (set ELEVENLABS_API_KEY to use ElevenLabs)\n";
+    speech::EspeakTts tts(config.tts);
+    const auto ulaw = tts.synthesize_blocking(o.text, o.voice);
+    if (fmt == "ulaw") {
+      bytes = ulaw;
+    } else {
+      std::vector<std::int16_t> pcm(ulaw.size());
+      audio::ulaw_decode(ulaw, pcm);
+      bytes = audio::encode_audio(pcm, 8000, *audio::parse_output_format(fmt == "mp3" ? "mp3_22050_32" : "wav_8000"));
+    }
+  }
+  std::ofstream out(o.out, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (!out) {
+    std::cerr << "voxbridge say: cannot write " << o.out << "\n";
+    return 1;
+  }
+  std::cerr << "say: wrote " << bytes.size() << " bytes (" << fmt << ") to " << o.out << "\n";
+  return 0;
+}
+
+int run_voices(const Config& config, bool as_json) {
+  namespace json = boost::json;
+  json::array arr;
+  if (!config.elevenlabs.api_key.empty()) {
+    asio::io_context ioc;
+    net::HttpClientOptions ho;
+    ho.tls.ca_file = config.elevenlabs.ca_file;
+    net::HttpClient http(ioc.get_executor(), ho);
+    elevenlabs::RestClient rest(http, elevenlabs_config(config.elevenlabs));
+    std::vector<elevenlabs::Voice> voices;
+    try {
+      voices = run_sync(ioc, [&]() -> asio::awaitable<std::vector<elevenlabs::Voice>> { co_return co_await rest.all_voices(); });
+    } catch (const std::exception& e) {
+      std::cerr << "voxbridge voices: " << e.what() << "\n";
+      return 1;
+    }
+    for (const auto& v : voices) arr.push_back(json::object{{"voice_id", v.voice_id}, {"name", v.name}, {"category", v.category}});
+  } else {
+    speech::EspeakTts tts(config.tts);
+    for (const auto& v : tts.voices()) arr.push_back(json::object{{"voice_id", v.voice_id}, {"name", v.name}, {"category", v.category}});
+  }
+  if (as_json) {
+    std::cout << json::serialize(arr) << "\n";
+    return 0;
+  }
+  for (const auto& v : arr) {
+    const auto& o = v.as_object();
+    std::cout << o.at("voice_id").as_string().c_str() << "\t" << o.at("name").as_string().c_str() << "\t"
+              << o.at("category").as_string().c_str() << "\n";
+  }
+  return 0;
+}
+
+}  // namespace vox::app

@@ -1,0 +1,70 @@
+#pragma once
+// A TTS cache in front of any engine: a bounded in-memory LRU plus an optional bounded
+// disk directory. The key covers everything that changes the audio: the engine's
+// identity (model, format, language), the voice, the settings and the text. A hit is
+// delivered at once, so a cached reply's first frame leaves without waiting on anyone.
+#include <atomic>
+#include <list>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "speech/speech.hpp"
+
+namespace vox::speech {
+
+struct TtsCacheOptions {
+  std::size_t memory_bytes = 64u << 20;  // audio bytes kept in memory
+  std::string dir;                       // empty: no disk cache
+  std::size_t disk_bytes = 512u << 20;
+  std::size_t max_text_chars = 400;      // longer replies are not cached
+};
+
+struct TtsCacheStats {
+  long hits = 0;
+  long disk_hits = 0;
+  long misses = 0;
+  long stores = 0;
+  long evictions = 0;
+  std::size_t entries = 0;
+  std::size_t memory_bytes = 0;
+};
+
+class CachingTts final : public TextToSpeech {
+ public:
+  CachingTts(TextToSpeech& inner, TtsCacheOptions options);
+
+  std::shared_ptr<CancelToken> synthesize(TtsRequest request, TtsCallbacks callbacks) override;
+  std::vector<VoiceInfo> voices() const override { return inner_.voices(); }
+  std::string name() const override { return inner_.name(); }
+  std::string cache_identity() const override { return inner_.cache_identity(); }
+
+  // Synthesizes `phrases` into the cache in the background (greetings, fixed prompts).
+  void prewarm(const std::vector<std::string>& phrases, const std::string& voice = {});
+  TtsCacheStats stats() const;
+  // The cache key of a request (hex SHA-256).
+  std::string key(const TtsRequest& request) const;
+
+ private:
+  struct Entry {
+    std::vector<std::uint8_t> audio;
+    std::vector<WordTiming> words;
+  };
+  using Lru = std::list<std::pair<std::string, std::shared_ptr<const Entry>>>;
+
+  std::shared_ptr<const Entry> lookup(const std::string& key);
+  void store(const std::string& key, std::shared_ptr<const Entry> entry);
+  void insert_memory(const std::string& key, std::shared_ptr<const Entry> entry);
+  std::shared_ptr<const Entry> read_disk(const std::string& key);
+  void write_disk(const std::string& key, const Entry& entry);
+
+  TextToSpeech& inner_;
+  TtsCacheOptions opt_;
+  mutable std::mutex mu_;
+  Lru lru_;
+  std::unordered_map<std::string, Lru::iterator> index_;
+  TtsCacheStats stats_;
+};
+
+}  // namespace vox::speech
