@@ -57,7 +57,8 @@ asio::awaitable<std::string> RestClient::get_json(std::string path_and_query) {
 }
 
 asio::awaitable<std::vector<Voice>> RestClient::voices() {
-  co_return codec::parse_voices_v1(co_await get_json("/v1/voices"));
+  const std::string body = co_await get_json("/v1/voices");
+  co_return codec::parse_voices_v1(body);
 }
 
 asio::awaitable<VoicesPage> RestClient::voices_page(VoicesQuery q) {
@@ -69,7 +70,8 @@ asio::awaitable<VoicesPage> RestClient::voices_page(VoicesQuery q) {
   if (!q.voice_type.empty()) path += "&voice_type=" + url_encode(q.voice_type);
   if (!q.category.empty()) path += "&category=" + url_encode(q.category);
   if (q.include_total_count) path += "&include_total_count=true";
-  co_return codec::parse_voices_v2(co_await get_json(std::move(path)));
+  const std::string body = co_await get_json(std::move(path));
+  co_return codec::parse_voices_v2(body);
 }
 
 asio::awaitable<std::vector<Voice>> RestClient::all_voices() {
@@ -85,17 +87,21 @@ asio::awaitable<std::vector<Voice>> RestClient::all_voices() {
 }
 
 asio::awaitable<Voice> RestClient::voice(std::string voice_id) {
-  co_return codec::parse_voice(co_await get_json("/v1/voices/" + url_encode(voice_id)));
+  const std::string body = co_await get_json("/v1/voices/" + url_encode(voice_id));
+  co_return codec::parse_voice(body);
 }
 
 asio::awaitable<speech::VoiceSettings> RestClient::default_voice_settings() {
-  co_return codec::parse_voice_settings(co_await get_json("/v1/voices/settings/default"));
+  const std::string body = co_await get_json("/v1/voices/settings/default");
+  co_return codec::parse_voice_settings(body);
 }
 
-asio::awaitable<std::vector<Model>> RestClient::models() { co_return codec::parse_models(co_await get_json("/v1/models")); }
+asio::awaitable<std::vector<Model>> RestClient::models() { const std::string body = co_await get_json("/v1/models");
+  co_return codec::parse_models(body); }
 
 asio::awaitable<Subscription> RestClient::subscription() {
-  co_return codec::parse_subscription(co_await get_json("/v1/user/subscription"));
+  const std::string body = co_await get_json("/v1/user/subscription");
+  co_return codec::parse_subscription(body);
 }
 
 std::string RestClient::tts_path(std::string_view suffix, const TtsOptions& o) const {

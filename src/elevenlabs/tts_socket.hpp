@@ -16,6 +16,7 @@
 namespace vox::elevenlabs {
 
 struct TtsSocketKey {
+  TtsSocketKey() {}  // not an aggregate: see net::TlsOptions
   std::string voice_id;
   std::string model_id;
   std::string output_format;

@@ -301,8 +301,10 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
       auto c = take_idle(origin);
       if (!c) c = co_await open(*u, origin);
       bool keep = false;
-      Attempt a = c->tls ? co_await exchange(*c->tls, *c, *u, req, on_data, keep)
-                         : co_await exchange(*c->plain, *c, *u, req, on_data, keep);
+      // (Two separate co_await statements: GCC 12 miscompiles co_await inside ?:.)
+      Attempt a;
+      if (c->tls) a = co_await exchange(*c->tls, *c, *u, req, on_data, keep);
+      else a = co_await exchange(*c->plain, *c, *u, req, on_data, keep);
       if (a.response) {
         if (keep) put_idle(std::move(c));
         else c->close();
@@ -368,20 +370,33 @@ HttpClientStats HttpClient::stats() const {
 
 const HttpClientOptions& HttpClient::options() const { return impl_->opt; }
 
-asio::awaitable<HttpResponse> http_request(std::string method, std::string url, Headers headers, std::string body,
-                                           std::chrono::milliseconds timeout, TlsOptions tls) {
+namespace {
+asio::awaitable<HttpResponse> one_request(std::string method, std::string url, Headers headers, std::string body,
+                                          std::chrono::milliseconds timeout, TlsOptions tls) {
   HttpClientOptions opt;
   opt.tls = std::move(tls);
   opt.connect_timeout = timeout;
   opt.read_timeout = timeout;
   opt.retry.max_attempts = 1;
-  HttpClient client(co_await asio::this_coro::executor, opt);
+  // (Plain statements around each co_await: GCC 12 mishandles co_await inside
+  // constructor arguments and conditional expressions.)
+  auto exec = co_await asio::this_coro::executor;
+  HttpClient client(exec, opt);
   ClientRequest req;
   req.method = std::move(method);
   req.url = std::move(url);
   req.headers = std::move(headers);
   req.body = std::move(body);
-  co_return co_await client.send(std::move(req));
+  HttpResponse res = co_await client.send(std::move(req));
+  co_return res;
+}
+}  // namespace
+
+// Not a coroutine: GCC 12 destroys a coroutine's defaulted class-type arguments twice,
+// so the defaults are taken here and handed on explicitly.
+asio::awaitable<HttpResponse> http_request(std::string method, std::string url, Headers headers, std::string body,
+                                           std::chrono::milliseconds timeout, TlsOptions tls) {
+  return one_request(std::move(method), std::move(url), std::move(headers), std::move(body), timeout, std::move(tls));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -474,8 +489,9 @@ class WsClientImpl final : public WsClient, public std::enable_shared_from_this<
 
 }  // namespace
 
-asio::awaitable<std::shared_ptr<WsClient>> WsClient::connect(std::string url, Headers headers, TlsOptions tls,
-                                                             std::chrono::milliseconds timeout) {
+namespace {
+asio::awaitable<std::shared_ptr<WsClient>> ws_connect(std::string url, Headers headers, TlsOptions tls,
+                                                     std::chrono::milliseconds timeout) {
   auto u = parse_url(url);
   if (!u || (u->scheme != "ws" && u->scheme != "wss")) throw TransportError(Kind::kProtocol, "not a ws(s) URL: " + url);
   auto exec = co_await asio::this_coro::executor;
@@ -488,6 +504,14 @@ asio::awaitable<std::shared_ptr<WsClient>> WsClient::connect(std::string url, He
   auto client = std::make_shared<WsClientImpl<beast::tcp_stream>>(exec);
   co_await client->open(*u, headers, tls, timeout);
   co_return client;
+}
+
+}  // namespace
+
+// Not a coroutine, for the same reason as http_request().
+asio::awaitable<std::shared_ptr<WsClient>> WsClient::connect(std::string url, Headers headers, TlsOptions tls,
+                                                             std::chrono::milliseconds timeout) {
+  return ws_connect(std::move(url), std::move(headers), std::move(tls), timeout);
 }
 
 }  // namespace vox::net

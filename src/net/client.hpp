@@ -35,7 +35,11 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // Certificate checking for https:// and wss://. Verification of the chain and of the
 // host name is on unless `verify` is false; `ca_file` replaces the system CA store.
+// (Not an aggregate on purpose: GCC 12 corrupts aggregate prvalues passed by value to
+// coroutines, e.g. a defaulted `TlsOptions tls = {}` argument.)
 struct TlsOptions {
+  TlsOptions() {}
+  explicit TlsOptions(std::string ca, bool verify_peer = true) : ca_file(std::move(ca)), verify(verify_peer) {}
   std::string ca_file;
   bool verify = true;
 };

@@ -318,7 +318,8 @@ struct ElevenLabsEmulator::Impl : std::enable_shared_from_this<ElevenLabsEmulato
 
   asio::awaitable<void> sleep_ms(int ms) {
     if (ms <= 0) co_return;
-    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(ms));
+    auto exec = co_await asio::this_coro::executor;
+    asio::steady_timer t(exec, std::chrono::milliseconds(ms));
     boost::system::error_code ec;
     co_await t.async_wait(asio::redirect_error(kAwait, ec));
   }

@@ -101,7 +101,12 @@ struct ElevenLabsTts::Shared : std::enable_shared_from_this<ElevenLabsTts::Share
       : ioc(io), http(h), config(c), rest(h, c), fallback(fb), stats(std::move(s)) {}
 
   elevenlabs::TtsSocketKey key_for(const std::string& voice) const {
-    return {voice.empty() ? config.voice_id : voice, config.tts_model, "ulaw_8000", config.language};
+    elevenlabs::TtsSocketKey k;
+    k.voice_id = voice.empty() ? config.voice_id : voice;
+    k.model_id = config.tts_model;
+    k.output_format = "ulaw_8000";
+    k.language_code = config.language;
+    return k;
   }
 
   // A live socket with room for another context, connecting one if needed.
