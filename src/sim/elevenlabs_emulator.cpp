@@ -244,7 +244,14 @@ struct ElevenLabsEmulator::Impl : std::enable_shared_from_this<ElevenLabsEmulato
     }
     r["headers"] = h;
     r["content_type"] = std::string(req.header("content-type"));
-    r["body"] = req.body.size() <= 4 * 1024 * 1024 ? req.body : std::string();
+    // Bodies are kept for assertions with binary bytes masked (same length, so multipart
+    // framing survives) to keep the record valid JSON text.
+    std::string body = req.body.size() <= 4 * 1024 * 1024 ? req.body : std::string();
+    for (auto& c : body) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u >= 0x80 || (u < 0x20 && c != '\r' && c != '\n' && c != '\t')) c = '?';
+    }
+    r["body"] = body;
     r["status"] = status;
     r["time_us"] = now_us();
     r["ws_messages"] = json::array();
@@ -1043,7 +1050,7 @@ class RealtimeSttHandler final : public net::WsHandler, public std::enable_share
   }
 
   void on_text(std::string_view msg) override {
-    em_->record_ws_message(record_index_, msg.size() > 300 ? msg.substr(0, 300) : msg);
+    em_->record_ws_message(record_index_, msg);
     boost::system::error_code ec;
     auto v = json::parse(msg, ec);
     if (ec || !v.is_object()) return error("input_error", "Could not parse message as JSON.");
@@ -1124,20 +1131,28 @@ class RealtimeSttHandler final : public net::WsHandler, public std::enable_share
     }, asio::detached);
   }
 
+  // Segments are transcribed one after another, so committed transcripts come in order.
   void commit_segment() {
-    auto audio = std::move(segment_);
+    commits_.push_back(std::move(segment_));
     segment_.clear();
     last_partial_ = 0;
     heard_speech_ = false;
     silence_samples_ = 0;
-    asio::co_spawn(conn_->executor(), [self = shared_from_this(), audio = std::move(audio)]() mutable -> asio::awaitable<void> {
-      std::string text;
-      if (audio.size() >= 800) {
-        auto r = co_await self->em_->recognize(std::move(audio));
-        text = r.text;
+    if (committing_) return;
+    committing_ = true;
+    asio::co_spawn(conn_->executor(), [self = shared_from_this()]() -> asio::awaitable<void> {
+      while (!self->commits_.empty()) {
+        auto audio = std::move(self->commits_.front());
+        self->commits_.pop_front();
+        std::string text;
+        if (audio.size() >= 800) {
+          auto r = co_await self->em_->recognize(std::move(audio));
+          text = r.text;
+        }
+        if (self->conn_)
+          self->conn_->send_text(json::serialize(json::object{{"message_type", "committed_transcript"}, {"text", text}}));
       }
-      if (self->conn_)
-        self->conn_->send_text(json::serialize(json::object{{"message_type", "committed_transcript"}, {"text", text}}));
+      self->committing_ = false;
     }, asio::detached);
   }
 
@@ -1155,6 +1170,8 @@ class RealtimeSttHandler final : public net::WsHandler, public std::enable_share
   std::size_t silence_samples_ = 0;
   bool heard_speech_ = false;
   bool partial_busy_ = false;
+  std::deque<std::vector<std::uint8_t>> commits_;
+  bool committing_ = false;
   int chunks_ = 0;
   std::optional<Fault> fault_;
 };

@@ -100,9 +100,8 @@ class RealtimeStream final : public SttStream {
         ws->close();
         co_return;
       }
-      for (auto& m : queued) ws->send(std::move(m));
+      for (auto& m : queued) ws->send(std::move(m));  // audio, and the commit if finish() came first
       queued.clear();
-      if (committed) ws->send(elevenlabs::codec::realtime_audio_chunk("", true, 8000));
       for (;;) {
         auto msg = co_await ws->read();
         if (!msg) break;
