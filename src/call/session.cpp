@@ -149,6 +149,7 @@ void CallSession::on_transcript(int turn_index, speech::SttResult result) {
   TurnRecord& rec = record(turn_index);
   rec.transcript_ms = since_start_ms();
   if (!result.ok) {
+    ++stats_.stt_failures;
     spdlog::warn("speech recognition failed call_sid={} turn={} engine={} error={}", context_.call_sid, turn_index,
                  svc_.stt.name(), result.error);
     return;
@@ -235,6 +236,14 @@ void CallSession::start_next_reply() {
     asio::post(strand, [weak, id, w] {
       auto self = weak.lock();
       if (self && self->current_ && self->current_->id == id) self->current_->words.push_back(w);
+    });
+  };
+  cb.on_degraded = [weak, strand](const std::string& why) {
+    asio::post(strand, [weak, why] {
+      auto self = weak.lock();
+      if (!self) return;
+      ++self->stats_.tts_degraded;
+      spdlog::warn("speech provider degraded call_sid={} event=tts_fallback detail=\"{}\"", self->context_.call_sid, why);
     });
   };
   cb.on_done = [weak, strand, id](std::optional<std::string> error) {
@@ -385,8 +394,9 @@ void CallSession::end(std::string_view reason) {
   talk_timer_.cancel();
   stt_stream_.reset();
   svc_.registry.remove(context_.call_sid, this);
-  spdlog::info("call ended call_sid={} stream_sid={} reason=\"{}\" turns={} barge_ins={} frames={}", context_.call_sid,
-               context_.stream_sid, reason, turn_counter_, barge_ins_.size(), stats_.frames);
+  spdlog::info("call ended call_sid={} stream_sid={} reason=\"{}\" turns={} barge_ins={} frames={} tts_fallbacks={} "
+               "stt_failures={}", context_.call_sid, context_.stream_sid, reason, turn_counter_, barge_ins_.size(),
+               stats_.frames, stats_.tts_degraded, stats_.stt_failures);
 }
 
 }  // namespace vox::call

@@ -72,6 +72,8 @@ struct SessionStats {
   std::uint64_t marks_sent = 0;
   std::uint64_t marks_echoed = 0;
   std::uint64_t clears_sent = 0;
+  std::uint64_t tts_degraded = 0;  // replies (partly) spoken by a fallback engine
+  std::uint64_t stt_failures = 0;
 };
 
 class CallSession : public std::enable_shared_from_this<CallSession> {

@@ -27,7 +27,7 @@ std::vector<std::string> split_sentences(std::string_view text) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     cur += text[i];
     const char c = text[i];
-    const bool end_mark = c == '.' || c == '!' || c == '?' || c == ';' || c == ':';
+    const bool end_mark = c == '.' || c == '!' || c == '?';
     if (end_mark && (i + 1 == text.size() || text[i + 1] == ' ' || text[i + 1] == '\n')) push();
   }
   push();

@@ -66,7 +66,7 @@ class TtsSocket : public std::enable_shared_from_this<TtsSocket> {
   std::atomic<int> active_{0};
 };
 
-// Splits text into pieces to send: sentence ends (.!?;:) followed by a space close a
+// Splits text into pieces to send: sentence ends (.!?) followed by a space close a
 // piece; every piece ends with a single space, as the service expects.
 std::vector<std::string> split_sentences(std::string_view text);
 

@@ -167,6 +167,14 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     return nullptr;
   }
 
+  void drop_idle(const std::string& origin) {
+    std::lock_guard lock(mu);
+    auto it = idle.find(origin);
+    if (it == idle.end()) return;
+    for (auto& c : it->second) c->close();
+    idle.erase(it);
+  }
+
   void put_idle(std::unique_ptr<Connection> c) {
     c->idle_since = std::chrono::steady_clock::now();
     std::lock_guard lock(mu);
@@ -185,11 +193,13 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     auto c = std::make_unique<Connection>();
     c->origin = origin;
     if (u.secure()) {
-      if (!tls) {
+      std::shared_ptr<ssl::context> ctx;
+      {
         std::lock_guard lock(mu);
         if (!tls) tls = tls_context(opt.tls);
+        ctx = tls;
       }
-      c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(exec, *tls);
+      c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(exec, *ctx);
     } else {
       c->plain = std::make_unique<beast::tcp_stream>(exec);
     }
@@ -237,12 +247,14 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     auto [wec, wn] = co_await http::async_write(stream, hreq, kTuple);
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(boost::none);
+    if (req.method == "HEAD") parser.skip(true);  // a HEAD answer has headers only
     c.lowest().expires_after(read_timeout);
     auto [hec, hn] = co_await http::async_read_header(stream, c.buffer, parser, kTuple);
     if (hec) {
       const auto& ec = wec ? wec : hec;
       a.stale = c.reused && (hec == http::error::end_of_stream || hec == asio::error::connection_reset ||
-                             hec == asio::error::eof || hec == asio::error::broken_pipe || wec);
+                             hec == asio::error::eof || hec == asio::error::broken_pipe ||
+                             hec == ssl::error::stream_truncated || wec);
       a.error = TransportError(hec == beast::error::timeout ? Kind::kTimeout : Kind::kReset,
                                req.method + " " + u.host + u.target.substr(0, u.target.find('?')) + ": " + ec.message());
       co_return a;
@@ -296,10 +308,27 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
       ++stats.requests;
     }
     int attempt = 0;
-    int stale_retries = 0;
+    bool stale_retried = false;
     for (;;) {
       auto c = take_idle(origin);
-      if (!c) c = co_await open(*u, origin);
+      if (!c) {
+        std::optional<TransportError> failed;
+        try {
+          c = co_await open(*u, origin);
+        } catch (const TransportError& e) {
+          failed = e;
+        }
+        if (failed) {
+          if (!retryable || attempt + 1 >= opt.retry.max_attempts) throw *failed;
+          const auto wait = backoff(opt.retry, attempt, nullptr);
+          spdlog::info("http {}: {}; retrying in {} ms", req.method, failed->what(), wait.count());
+          co_await sleep(wait);
+          ++attempt;
+          std::lock_guard lock(mu);
+          ++stats.retries;
+          continue;
+        }
+      }
       bool keep = false;
       // (Two separate co_await statements: GCC 12 miscompiles co_await inside ?:.)
       Attempt a;
@@ -323,7 +352,13 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
         co_return std::move(*a.response);
       }
       c->close();
-      if (a.stale && stale_retries++ < 2) continue;  // server closed an idle connection: try a fresh one
+      if (a.stale && !stale_retried) {
+        // The server closed idle connections: drop every pooled one to that origin and
+        // resend once on a fresh connection (nothing of the request was processed).
+        stale_retried = true;
+        drop_idle(origin);
+        continue;
+      }
       if (a.error->kind == Kind::kCancelled || a.delivered || !retryable || attempt + 1 >= opt.retry.max_attempts)
         throw *a.error;
       const auto wait = backoff(opt.retry, attempt, nullptr);

@@ -383,6 +383,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         continue;
       }
       auto res = to_beast(response, req.version(), keep_alive);
+      beast::get_lowest_layer(stream).expires_after(limits.http_idle);  // the handler may have taken a while
       auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
       if (wec || !keep_alive) break;
     }

@@ -221,8 +221,11 @@ struct ElevenLabsEmulator::Impl : std::enable_shared_from_this<ElevenLabsEmulato
 
   std::optional<Fault> take_fault(const std::string& what) {
     std::lock_guard lock(mu);
+    // Rules naming "#upgrade" act on WebSocket upgrades only, the others never do.
+    const bool upgrade = what.find("#upgrade") != std::string::npos;
     for (auto it = faults.begin(); it != faults.end(); ++it) {
       if (what.find(it->match) == std::string::npos) continue;
+      if (upgrade != (it->match.find("#upgrade") != std::string::npos)) continue;
       Fault f = *it;
       if (it->times > 0 && --it->times == 0) faults.erase(it);
       return f;
@@ -797,11 +800,6 @@ class TtsSocketHandler final : public net::WsHandler, public std::enable_shared_
     conn_ = c;
     timer_ = std::make_unique<asio::steady_timer>(c->executor());
     arm_inactivity();
-    if (auto f = em_->take_fault("WS " + path())) {
-      fault_ = f;
-      if (f->kind == "close" && f->after_chunks == 0) conn_->close(1008, "Injected fault: " + f->code);
-      if (f->kind == "reset" && f->after_chunks == 0) conn_->abort();
-    }
   }
 
   void on_text(std::string_view msg) override {
@@ -838,7 +836,18 @@ class TtsSocketHandler final : public net::WsHandler, public std::enable_shared_
       c.buffer.clear();
       return;
     }
-    if (is_new) contexts_[id] = Context{};
+    if (is_new) {
+      contexts_[id] = Context{};
+      // Faults strike generations: the next context opened on any socket, warm or new.
+      if (!fault_) {
+        if (auto f = em_->take_fault("WS " + path())) {
+          fault_ = f;
+          fault_from_chunk_ = chunks_sent_;
+          if (f->kind == "close" && f->after_chunks == 0) return conn_->close(1008, "Injected fault: " + f->code);
+          if (f->kind == "reset" && f->after_chunks == 0) return conn_->abort();
+        }
+      }
+    }
     auto& c = contexts_[id];
     std::optional<std::string> settings;
     if (const auto* vs = o.if_contains("voice_settings"); vs && !vs->is_null()) settings = json::serialize(*vs);
@@ -972,7 +981,7 @@ class TtsSocketHandler final : public net::WsHandler, public std::enable_shared_
           m["normalizedAlignment"] = al;
           if (multi_) m["contextId"] = id;
           if (chunks_sent_++ == 0 || off == 0) em_->record_first_audio("ws-" + id + "-" + std::to_string(request_us), request_us);
-          if (fault_ && fault_->after_chunks > 0 && chunks_sent_ > fault_->after_chunks) {
+          if (fault_ && fault_->after_chunks > 0 && chunks_sent_ - fault_from_chunk_ > fault_->after_chunks) {
             if (fault_->kind == "close") {
               conn_->close(1008, "We are sorry, something went wrong. You are not charged for this request.");
               fault_.reset();
@@ -1020,6 +1029,7 @@ class TtsSocketHandler final : public net::WsHandler, public std::enable_shared_
   std::unique_ptr<asio::steady_timer> timer_;
   std::map<std::string, Context> contexts_;
   std::optional<Fault> fault_;
+  int fault_from_chunk_ = 0;
   int chunks_sent_ = 0;
   int pending_ = 0;
   bool closing_ = false;

@@ -285,6 +285,7 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
       return;
     }
     ++sh_->stats->fallbacks;
+    if (cb_.on_degraded) cb_.on_degraded("ElevenLabs failed after " + std::to_string(delivered_bytes_ / 8) + " ms (" + why + "); embedded engine spoke the rest");
     spdlog::warn("elevenlabs tts failed after {} ms of audio ({}); the fallback engine speaks the rest: \"{}\"",
                  delivered_bytes_ / 8, why, rest);
     finished_ = true;  // no more ElevenLabs audio

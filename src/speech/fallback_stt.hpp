@@ -2,6 +2,8 @@
 // Tries a primary speech-to-text engine and asks a secondary one when it fails, so a
 // provider outage degrades recognition instead of losing the caller's words.
 #include <atomic>
+#include <memory>
+#include <vector>
 
 #include "speech/speech.hpp"
 
@@ -19,11 +21,41 @@ class FallbackStt final : public SpeechToText {
       secondary_.transcribe(std::move(*copy), std::move(done));
     });
   }
-  std::unique_ptr<SttStream> open_stream() override { return primary_.open_stream(); }
+  // A live stream of the primary; if it fails, the secondary transcribes the audio.
+  std::unique_ptr<SttStream> open_stream() override {
+    auto inner = primary_.open_stream();
+    if (!inner) return nullptr;
+    return std::make_unique<Stream>(*this, std::move(inner));
+  }
   std::string name() const override { return primary_.name() + "+" + secondary_.name(); }
   long fallbacks() const { return fallbacks_.load(); }
 
  private:
+  class Stream final : public SttStream {
+   public:
+    Stream(FallbackStt& owner, std::unique_ptr<SttStream> inner) : owner_(owner), inner_(std::move(inner)) {
+      audio_.reserve(8000 * 30);
+    }
+    void push(std::span<const std::uint8_t> ulaw) override {
+      audio_.insert(audio_.end(), ulaw.begin(), ulaw.end());
+      inner_->push(ulaw);
+    }
+    void finish(std::function<void(SttResult)> done) override {
+      auto audio = std::make_shared<std::vector<std::uint8_t>>(std::move(audio_));
+      FallbackStt* owner = &owner_;
+      inner_->finish([owner, audio, done = std::move(done)](SttResult r) mutable {
+        if (r.ok) return done(std::move(r));
+        ++owner->fallbacks_;
+        owner->secondary_.transcribe(SttRequest{std::move(*audio), {}}, std::move(done));
+      });
+    }
+
+   private:
+    FallbackStt& owner_;
+    std::unique_ptr<SttStream> inner_;
+    std::vector<std::uint8_t> audio_;
+  };
+
   SpeechToText& primary_;
   SpeechToText& secondary_;
   std::atomic<long> fallbacks_{0};

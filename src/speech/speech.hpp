@@ -45,6 +45,9 @@ struct TtsCallbacks {
   std::function<void(std::span<const std::uint8_t> ulaw_8k)> on_audio;
   std::function<void(const WordTiming&)> on_word;
   std::function<void(std::optional<std::string> error)> on_done;
+  // Optional: the engine substituted audio (e.g. a fallback engine finished the reply
+  // after a provider failure). Runs before on_done; such audio is not cached.
+  std::function<void(const std::string& why)> on_degraded;
 };
 
 // Cancels a synthesis or transcription in flight; safe from any thread.

@@ -3,7 +3,9 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -69,8 +71,9 @@ std::shared_ptr<CancelToken> CachingTts::synthesize(TtsRequest request, TtsCallb
   }
   struct Collect {
     Entry entry;
+    std::mutex mu;  // token is set after synthesize() returns, maybe after on_done ran
     std::shared_ptr<CancelToken> token;
-    bool failed_over = false;
+    std::atomic<bool> degraded{false};
   };
   auto collect = std::make_shared<Collect>();
   TtsCallbacks wrapped;
@@ -82,14 +85,23 @@ std::shared_ptr<CancelToken> CachingTts::synthesize(TtsRequest request, TtsCallb
     collect->entry.words.push_back(w);
     if (f) f(w);
   };
+  wrapped.on_degraded = [collect, f = callbacks.on_degraded](const std::string& why) {
+    collect->degraded = true;  // substitute audio is not what this key should give
+    if (f) f(why);
+  };
   wrapped.on_done = [this, collect, k, f = callbacks.on_done](std::optional<std::string> error) {
     // Only complete, uncancelled, successful audio is worth keeping.
-    const bool cancelled = collect->token && collect->token->cancelled();
-    if (!error && !cancelled && !collect->entry.audio.empty())
+    bool cancelled;
+    {
+      std::lock_guard lock(collect->mu);
+      cancelled = collect->token && collect->token->cancelled();
+    }
+    if (!error && !cancelled && !collect->degraded && !collect->entry.audio.empty())
       store(k, std::make_shared<const Entry>(std::move(collect->entry)));
     if (f) f(std::move(error));
   };
   auto token = inner_.synthesize(std::move(request), std::move(wrapped));
+  std::lock_guard lock(collect->mu);
   collect->token = token;
   return token;
 }
@@ -219,6 +231,7 @@ void CachingTts::write_disk(const std::string& k, const Entry& e) {
   std::sort(files.begin(), files.end());
   for (const auto& [t, p] : files) {
     if (total <= opt_.disk_bytes) break;
+    if (p == path) continue;  // never the entry just written (coarse timestamps tie)
     const auto size = fs::file_size(p, ec);
     if (fs::remove(p, ec)) total -= size;
   }

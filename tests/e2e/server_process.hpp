@@ -27,14 +27,21 @@ class ServerProcess {
   // Starts the server with `args` after `serve`; waits until it is listening.
   // `env` adds NAME=value pairs to the environment; `dotenv` is written as the .env file
   // of the server's working directory.
-  explicit ServerProcess(std::vector<std::string> args, std::vector<std::string> env = {}, std::string dotenv = {}) {
+  // `command` is the subcommand run (e.g. {"emulate", "elevenlabs"}); it must accept
+  // --host, --port, --port-file and --log-level.
+  explicit ServerProcess(std::vector<std::string> args, std::vector<std::string> env = {}, std::string dotenv = {},
+                         std::vector<std::string> command = {"serve"}) {
     dir_ = std::filesystem::temp_directory_path() / ("vox-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
     std::filesystem::create_directories(dir_);
     if (!dotenv.empty()) std::ofstream(dir_ / ".env") << dotenv;
     const std::string port_file = (dir_ / "port").string();
     log_path_ = (dir_ / "server.log").string();
-    std::vector<std::string> argv = {VOX_BINARY, "serve", "--host", "127.0.0.1", "--port", "0", "--port-file", port_file,
-                                     "--log-level", "debug"};
+    std::vector<std::string> argv = {VOX_BINARY};
+    argv.insert(argv.end(), command.begin(), command.end());
+    for (const char* a : {"--host", "127.0.0.1", "--port", "0", "--port-file"}) argv.emplace_back(a);
+    argv.push_back(port_file);
+    argv.emplace_back("--log-level");
+    argv.emplace_back("debug");
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> cargv;
     for (auto& a : argv) cargv.push_back(a.data());

@@ -1,0 +1,229 @@
+// End to end with ElevenLabs: the server binary configured with a key and a base URL
+// pointing at the ElevenLabs emulator binary (over TLS with a CA made by the test, or
+// plain HTTP), called by the simulated Twilio caller. Faults are injected into the
+// emulator mid-call through its admin API.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "e2e_support.hpp"
+#include "server_process.hpp"
+#include "support/test_certs.hpp"
+
+namespace vox::test {
+namespace {
+namespace json = boost::json;
+
+std::string temp_file(const std::string& name, const std::vector<std::string>& lines) {
+  const auto path = (std::filesystem::temp_directory_path() / name).string();
+  std::ofstream out(path);
+  for (const auto& l : lines) out << l << "\n";
+  return path;
+}
+
+// The emulator speaks replies ("you said ...", greetings) and hears callers.
+std::string emulator_grammar() {
+  static const std::string path = [] {
+    auto p = caller_phrases();
+    for (const auto& h : heard_phrases()) p.push_back(h);
+    return temp_file("vox-e2e-emulator-grammar.txt", p);
+  }();
+  return path;
+}
+
+std::string server_grammar() {
+  static const std::string path = temp_file("vox-e2e-el-server-grammar.txt", caller_phrases());
+  return path;
+}
+
+struct Emulator {
+  explicit Emulator(bool tls = false) {
+    std::vector<std::string> args = {"--stt-grammar", emulator_grammar(), "--voice", kVoice};
+    if (tls) {
+      pki = testing::make_test_pki();
+      args.insert(args.end(), {"--tls-cert", pki->server_cert_file, "--tls-key", pki->server_key_file});
+    }
+    process = std::make_unique<ServerProcess>(args, std::vector<std::string>{}, "", std::vector<std::string>{"emulate", "elevenlabs"});
+  }
+  ~Emulator() {
+    process.reset();
+    if (pki) testing::remove_test_pki(*pki);
+  }
+  std::string admin() const { return process->url(); }  // plain http for the admin API when not TLS
+  std::string base() const { return (pki ? "https" : "http") + std::string("://127.0.0.1:") + std::to_string(process->port()); }
+  net::HttpResponse call(const std::string& method, const std::string& path, const std::string& body = {}) const {
+    net::TlsOptions tls;
+    if (pki) tls = net::TlsOptions(pki->ca_cert_file);
+    return run_io([&]() { return net::http_request(method, base() + path, {}, body, std::chrono::seconds(10), tls); });
+  }
+  json::array requests() const { return json::parse(call("GET", "/emulator/requests").body).as_array(); }
+  void fault(const json::object& f) const { ASSERT_EQ(call("POST", "/emulator/faults", json::serialize(f)).status, 200); }
+  void clear() const {
+    call("DELETE", "/emulator/faults");
+    call("DELETE", "/emulator/requests");
+  }
+  std::vector<std::string> server_env(const std::string& key = "test-key") const {
+    std::vector<std::string> env = {"ELEVENLABS_API_KEY=" + key, "ELEVENLABS_BASE_URL=" + base()};
+    if (pki) env.push_back("ELEVENLABS_CA_FILE=" + pki->ca_cert_file);
+    return env;
+  }
+
+  std::optional<testing::TestPki> pki;
+  std::unique_ptr<ServerProcess> process;
+};
+
+std::vector<std::string> server_args(std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"--stt-mode", "grammar", "--stt-grammar", server_grammar(), "--greeting", kGreeting,
+                                   "--tts-voice", kVoice};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+sim::CallerResult converse(const ServerProcess& server, std::vector<std::string> lines) {
+  sim::CallerOptions o;
+  o.server_url = server.url();
+  o.lines = std::move(lines);
+  o.voice = kVoice;
+  auto results = sim::run_callers(o, 1, sim::CallerEngines{Engines::get().tts}, 2);
+  sim::transcribe(results, Engines::get().stt);
+  return results.at(0);
+}
+
+json::object health(const ServerProcess& server) {
+  auto res = http("GET", server.url() + "/health");
+  EXPECT_EQ(res.status, 200);
+  return json::parse(res.body).as_object();
+}
+
+void expect_heard(const sim::CallerResult& r, const std::vector<std::string>& lines, const ServerProcess& server) {
+  ASSERT_TRUE(r.ok) << r.error << "\n" << server.log_tail();
+  ASSERT_EQ(r.heard.size(), lines.size() + 1) << server.log_tail();
+  EXPECT_EQ(r.heard[0].transcript, normalized(kGreeting));
+  for (std::size_t i = 0; i < lines.size(); ++i) EXPECT_EQ(r.heard[i + 1].transcript, "you said " + lines[i]);
+}
+
+TEST(ElevenLabsE2E, ConversationOverTlsUsesUlawAndRealtimeStt) {
+  Emulator emulator(/*tls=*/true);
+  ServerProcess server(server_args(), emulator.server_env());
+  ASSERT_TRUE(server.wait_for_log("elevenlabs: key accepted")) << server.log_tail();
+  const std::vector<std::string> lines = {"good morning", "what time is it", "thank you very much"};
+  auto r = converse(server, lines);
+  expect_heard(r, lines, server);
+  auto h = health(server);
+  EXPECT_EQ(h.at("status").as_string(), "healthy");
+  EXPECT_EQ(h.at("providers").as_object().at("elevenlabs").as_string(), "ok");
+  EXPECT_EQ(h.at("tts_engine").as_string(), "elevenlabs");
+
+  int tts = 0, realtime = 0, batch = 0, commits = 0;
+  for (const auto& v : emulator.requests()) {
+    const auto& o = v.as_object();
+    const std::string target(o.at("target").as_string());
+    if (target.find("/v1/text-to-speech/") != std::string::npos) {
+      ++tts;
+      EXPECT_NE(target.find("output_format=ulaw_8000"), std::string::npos) << target;
+    }
+    if (target.find("/v1/speech-to-text/realtime") != std::string::npos) {
+      ++realtime;
+      for (const auto& m : o.at("ws_messages").as_array())
+        if (std::string(m.as_string()).find(R"("commit":true)") != std::string::npos) ++commits;
+    }
+    if (target == "/v1/speech-to-text") ++batch;
+  }
+  EXPECT_GE(tts, 1);
+  EXPECT_GE(realtime, 3);  // one realtime session per utterance
+  EXPECT_EQ(commits, 3);
+  EXPECT_EQ(batch, 0);
+}
+
+TEST(ElevenLabsE2E, RealtimeSttRefusedFallsBackToBatch) {
+  Emulator emulator;
+  emulator.fault(json::object{{"match", "WS /v1/speech-to-text/realtime#upgrade"}, {"kind", "status"}, {"status", 503}});
+  ServerProcess server(server_args(), emulator.server_env());
+  const std::vector<std::string> lines = {"can you hear me", "i am running late"};
+  auto r = converse(server, lines);
+  expect_heard(r, lines, server);
+  int batch = 0;
+  for (const auto& v : emulator.requests())
+    if (v.as_object().at("target").as_string() == "/v1/speech-to-text") ++batch;
+  EXPECT_EQ(batch, 2);
+}
+
+// Each TTS fault strikes the first reply after the greeting; the call must complete
+// every turn and the server must stay healthy.
+TEST(ElevenLabsE2E, TtsFaultsMidCallDoNotBreakTheCall) {
+  Emulator emulator;
+  ServerProcess server(server_args(), emulator.server_env());
+  ASSERT_TRUE(server.wait_for_log("elevenlabs: key accepted")) << server.log_tail();
+  const std::vector<json::object> faults = {
+      {{"match", "WS /multi-stream-input"}, {"kind", "close"}, {"after_chunks", 2}, {"times", 1}},
+      {{"match", "WS /multi-stream-input"}, {"kind", "reset"}, {"after_chunks", 2}, {"times", 1}},
+      {{"match", "WS /multi-stream-input"}, {"kind", "stall"}, {"after_chunks", 2}, {"delay_ms", 30000}, {"times", 1}},
+  };
+  for (const auto& f : faults) {
+    SCOPED_TRACE(json::serialize(f));
+    emulator.clear();
+    const std::vector<std::string> lines = {"i would like to book a table", "where is my car"};
+    // The greeting is cached; the first reply meets the fault on a fresh socket (the
+    // fault applies to sockets opened after it is set).
+    emulator.fault(f);
+    auto r = converse(server, lines);
+    ASSERT_TRUE(r.ok) << r.error << "\n" << server.log_tail();
+    ASSERT_EQ(r.heard.size(), lines.size() + 1) << server.log_tail();
+    EXPECT_EQ(r.heard[2].transcript, "you said " + lines[1]);
+    EXPECT_GT(r.heard[1].ulaw.size(), 8000u);  // the first reply was finished, not cut off
+    EXPECT_EQ(health(server).at("status").as_string(), "healthy");
+  }
+  EXPECT_NE(server.log().find("the fallback engine speaks the rest"), std::string::npos);
+}
+
+TEST(ElevenLabsE2E, ProviderDownRepliesWithTheEmbeddedEngine) {
+  Emulator emulator;
+  // Every TTS path fails: socket upgrades and REST alike.
+  emulator.fault(json::object{{"match", "#upgrade"}, {"kind", "status"}, {"status", 500}});
+  emulator.fault(json::object{{"match", "POST /v1/text-to-speech"}, {"kind", "status"}, {"status", 500}});
+  ServerProcess server(server_args({"--tts-cache", "false"}), emulator.server_env());
+  const std::vector<std::string> lines = {"open the door", "turn off the lights"};
+  auto r = converse(server, lines);
+  expect_heard(r, lines, server);  // the embedded engine spoke everything, correctly
+  EXPECT_EQ(health(server).at("status").as_string(), "healthy");
+}
+
+TEST(ElevenLabsE2E, RejectedKeyIsReportedAndCallsStillWork) {
+  Emulator emulator;
+  ServerProcess server(server_args(), emulator.server_env("not-a-valid-key"));
+  ASSERT_TRUE(server.wait_for_log("the API key was rejected")) << server.log_tail();
+  auto h = health(server);
+  EXPECT_EQ(h.at("status").as_string(), "degraded");
+  EXPECT_NE(std::string(h.at("providers").as_object().at("elevenlabs").as_string()).find("invalid_api_key"),
+            std::string::npos);
+  const std::vector<std::string> lines = {"hello there"};
+  auto r = converse(server, lines);
+  expect_heard(r, lines, server);
+}
+
+TEST(ElevenLabsE2E, GreetingComesFromTheCache) {
+  Emulator emulator;
+  ServerProcess server(server_args(), emulator.server_env());
+  ASSERT_TRUE(server.wait_for_log("tts cache: pre-warmed")) << server.log_tail();
+  for (int i = 0; i < 2; ++i) {
+    auto r = converse(server, {"good morning"});
+    expect_heard(r, {"good morning"}, server);
+  }
+  // The greeting was synthesized once (pre-warm), though two calls heard it; the
+  // repeated reply "you said good morning" was synthesized once as well.
+  int greeting = 0, reply = 0;
+  for (const auto& v : emulator.requests())
+    for (const auto& m : v.as_object().at("ws_messages").as_array()) {
+      const std::string s(m.as_string());
+      if (s.find("Hello and welcome.") != std::string::npos) ++greeting;
+      if (s.find("You said: good morning") != std::string::npos) ++reply;
+    }
+  EXPECT_EQ(greeting, 1);
+  EXPECT_EQ(reply, 1);
+}
+
+}  // namespace
+}  // namespace vox::test
