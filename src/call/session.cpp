@@ -219,14 +219,19 @@ void CallSession::start_next_reply() {
   auto strand = strand_;
   const std::uint64_t id = r.id;
   speech::TtsCallbacks cb;
-  cb.on_audio = [weak, strand, id](std::span<const std::uint8_t> audio) {
-    asio::post(strand, [weak, id, a = std::vector<std::uint8_t>(audio.begin(), audio.end())] {
+  auto* clock = &svc_.clock;
+  cb.on_audio = [weak, strand, id, clock](std::span<const std::uint8_t> audio) {
+    const auto arrived = clock->now();  // on the engine's thread, before the hop to our strand
+    asio::post(strand, [weak, id, arrived, a = std::vector<std::uint8_t>(audio.begin(), audio.end())] {
       auto self = weak.lock();
       if (!self || self->ended_ || !self->current_ || self->current_->id != id) return;
       Reply& cur = *self->current_;
       if (cur.audio.empty() && cur.turn > 0) {
         auto& rec = self->record(cur.turn);
         if (rec.tts_first_byte_ms < 0) rec.tts_first_byte_ms = self->since_start_ms();
+        if (rec.tts_first_byte_us < 0)
+          rec.tts_first_byte_us =
+              std::chrono::duration_cast<std::chrono::microseconds>(arrived.time_since_epoch()).count();
       }
       cur.audio.insert(cur.audio.end(), a.begin(), a.end());
       self->pump();
@@ -236,6 +241,13 @@ void CallSession::start_next_reply() {
     asio::post(strand, [weak, id, w] {
       auto self = weak.lock();
       if (self && self->current_ && self->current_->id == id) self->current_->words.push_back(w);
+    });
+  };
+  cb.on_request_id = [weak, strand, id](const std::string& rid) {
+    asio::post(strand, [weak, id, rid] {
+      auto self = weak.lock();
+      if (self && self->current_ && self->current_->id == id && self->current_->turn > 0)
+        self->record(self->current_->turn).tts_request_id = rid;
     });
   };
   cb.on_degraded = [weak, strand](const std::string& why) {
@@ -265,12 +277,24 @@ void CallSession::pump() {
   while (r.sent - r.acked < lead_bytes_) {
     const std::size_t avail = r.audio.size() - r.sent;
     if (avail == 0) break;
-    const std::size_t n = std::min(chunk_bytes_, avail);
-    if (n < chunk_bytes_ && !r.synth_done) break;  // wait for a whole chunk while synthesis streams
+    std::size_t n = std::min(chunk_bytes_, avail);
+    if (n < chunk_bytes_ && !r.synth_done) {
+      // While synthesis streams, send whole chunks; but the first audio of a reply goes
+      // out as soon as one 20 ms frame is there.
+      if (r.sent > 0 || n < kFrameBytes) break;
+      n -= n % kFrameBytes;
+    }
     outbox_.send_media(context_.stream_sid, std::span<const std::uint8_t>(r.audio.data() + r.sent, n));
     if (r.sent == 0 && r.turn > 0) {
       auto& rec = record(r.turn);
-      if (rec.first_frame_sent_ms < 0) rec.first_frame_sent_ms = since_start_ms();
+      if (rec.first_frame_sent_ms < 0) {
+        rec.first_frame_sent_ms = since_start_ms();
+        rec.first_frame_us =
+            std::chrono::duration_cast<std::chrono::microseconds>(svc_.clock.now().time_since_epoch()).count();
+        spdlog::info("reply started call_sid={} turn={} tts={} tts_request={} gateway_us={} first_byte_us={} "
+                     "first_frame_us={}", context_.call_sid, r.turn, svc_.tts.name(), rec.tts_request_id,
+                     rec.first_frame_us - rec.tts_first_byte_us, rec.tts_first_byte_us, rec.first_frame_us);
+      }
     }
     r.sent += n;
     std::string name = "reply-" + std::to_string(r.id) + "-" + std::to_string(r.sent);

@@ -56,6 +56,10 @@ struct TurnRecord {
   std::int64_t speech_end_media_ms = -1;  // end of caller speech, by Twilio's media timestamps
   double endpoint_ms = -1, transcript_ms = -1, agent_ms = -1, tts_first_byte_ms = -1, first_frame_sent_ms = -1,
          first_mark_ms = -1;
+  // Steady-clock microseconds (comparable across processes on one host) for tracing the
+  // reply path: provider audio received -> first media frame written.
+  std::int64_t tts_first_byte_us = -1, first_frame_us = -1;
+  std::string tts_request_id;
 };
 
 struct BargeIn {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cmath>
 #include <deque>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -115,6 +116,29 @@ CharTimes align_text(std::string_view text, const std::vector<speech::WordTiming
   for (std::size_t i = text.size(); i-- > 0;)
     if (ct.dur_ms[i] == 0) ct.start_ms[i] = i + 1 < text.size() ? ct.start_ms[i + 1] : total_ms;
   return ct;
+}
+
+// Trims leading and trailing 20 ms frames quieter than a speech level, keeping 100 ms
+// of margin on each side.
+void trim_silence(std::vector<std::uint8_t>& ulaw) {
+  constexpr std::size_t kFrame = 160, kMargin = 800;
+  auto loud = [&](std::size_t at) {
+    double sum = 0;
+    const std::size_t end = std::min(ulaw.size(), at + kFrame);
+    for (std::size_t i = at; i < end; ++i) {
+      const double x = audio::ulaw_decode(ulaw[i]);
+      sum += x * x;
+    }
+    return end > at && std::sqrt(sum / static_cast<double>(end - at)) > 500.0;
+  };
+  std::size_t first = 0;
+  while (first < ulaw.size() && !loud(first)) first += kFrame;
+  if (first >= ulaw.size()) return;  // all quiet: leave it to the recogniser
+  std::size_t last = (ulaw.size() - 1) / kFrame * kFrame;
+  while (last > first && !loud(last)) last -= kFrame;
+  const std::size_t begin = first > kMargin ? first - kMargin : 0;
+  const std::size_t end = std::min(ulaw.size(), last + kFrame + kMargin);
+  ulaw = std::vector<std::uint8_t>(ulaw.begin() + static_cast<long>(begin), ulaw.begin() + static_cast<long>(end));
 }
 
 std::vector<std::int16_t> to_pcm(const std::vector<std::uint8_t>& ulaw) {
@@ -302,8 +326,11 @@ struct ElevenLabsEmulator::Impl : std::enable_shared_from_this<ElevenLabsEmulato
     co_return std::move(st->result);
   }
 
-  // Recognizes 8 kHz μ-law with the embedded engine.
+  // Recognizes 8 kHz μ-law with the embedded engine. Silence around the speech is
+  // trimmed to 100 ms first: a real recogniser ignores it, pocketsphinx's grammar search
+  // sometimes loses a phrase followed by a long silent tail.
   asio::awaitable<speech::SttResult> recognize(std::vector<std::uint8_t> ulaw) {
+    trim_silence(ulaw);
     struct State {
       speech::SttResult result;
       std::unique_ptr<asio::steady_timer> timer;
@@ -980,7 +1007,8 @@ class TtsSocketHandler final : public net::WsHandler, public std::enable_shared_
           m["alignment"] = al;
           m["normalizedAlignment"] = al;
           if (multi_) m["contextId"] = id;
-          if (chunks_sent_++ == 0 || off == 0) em_->record_first_audio("ws-" + id + "-" + std::to_string(request_us), request_us);
+          ++chunks_sent_;
+          if (off == 0) em_->record_first_audio(id, request_us);  // the context id the client chose
           if (fault_ && fault_->after_chunks > 0 && chunks_sent_ - fault_from_chunk_ > fault_->after_chunks) {
             if (fault_->kind == "close") {
               conn_->close(1008, "We are sorry, something went wrong. You are not charged for this request.");
@@ -1047,7 +1075,8 @@ class RealtimeSttHandler final : public net::WsHandler, public std::enable_share
 
   void on_open(std::shared_ptr<net::WsConnection> c) override {
     conn_ = c;
-    session_id_ = "sess_" + std::to_string(now_us());
+    static std::atomic<std::uint64_t> next_session{1};
+    session_id_ = "sess_" + std::to_string(next_session++);
     json::object config{{"sample_rate", rate_}, {"audio_format", audio_format_},
                         {"language_code", language_.empty() ? json::value(nullptr) : json::value(language_)},
                         {"commit_strategy", vad_ ? "vad" : "manual"}, {"vad_silence_threshold_secs", vad_silence_s_},
@@ -1155,10 +1184,16 @@ class RealtimeSttHandler final : public net::WsHandler, public std::enable_share
         auto audio = std::move(self->commits_.front());
         self->commits_.pop_front();
         std::string text;
+        const auto bytes = audio.size();
+        if (const char* dump = std::getenv("VOX_EMULATOR_DUMP_DIR")) {  // debugging aid: the audio of each commit
+          std::ofstream(std::string(dump) + "/" + self->session_id_ + ".ulaw", std::ios::binary)
+              .write(reinterpret_cast<const char*>(audio.data()), static_cast<std::streamsize>(audio.size()));
+        }
         if (audio.size() >= 800) {
           auto r = co_await self->em_->recognize(std::move(audio));
           text = r.text;
         }
+        spdlog::debug("realtime STT commit session={} audio_ms={} text=\"{}\"", self->session_id_, bytes / 8, text);
         if (self->conn_)
           self->conn_->send_text(json::serialize(json::object{{"message_type", "committed_transcript"}, {"text", text}}));
       }

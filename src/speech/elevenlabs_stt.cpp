@@ -114,6 +114,7 @@ class RealtimeStream final : public SttStream {
         }
         using T = elevenlabs::RealtimeMessage::Type;
         if (m.type == T::kPartial) last_partial = m.text;
+        if (m.type != T::kPartial) spdlog::debug("realtime STT message type={} text=\"{}\" committed={}", m.message_type, m.text, committed);
         if ((m.type == T::kCommitted || m.type == T::kCommittedWithTimestamps) && committed && !transcript) {
           transcript = m.text;
           complete();

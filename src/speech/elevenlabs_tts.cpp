@@ -170,6 +170,7 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
   void start_socket(std::shared_ptr<elevenlabs::TtsSocket> sock) {
     socket_ = sock;
     context_id_ = "r" + std::to_string(sh_->next_context++);
+    if (cb_.on_request_id) cb_.on_request_id(context_id_);
     ++sh_->stats->socket_contexts;
     // The socket holds the listener (and so this synthesis) until the context ends.
     auto self = shared_from_this();

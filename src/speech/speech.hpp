@@ -48,6 +48,8 @@ struct TtsCallbacks {
   // Optional: the engine substituted audio (e.g. a fallback engine finished the reply
   // after a provider failure). Runs before on_done; such audio is not cached.
   std::function<void(const std::string& why)> on_degraded;
+  // Optional: the provider's id of this synthesis (request or context id), for tracing.
+  std::function<void(const std::string& id)> on_request_id;
 };
 
 // Cancels a synthesis or transcription in flight; safe from any thread.

@@ -63,6 +63,7 @@ std::shared_ptr<CancelToken> CachingTts::synthesize(TtsRequest request, TtsCallb
   const std::string k = key(request);
   if (auto hit = lookup(k)) {
     // Delivered right here: the caller posts callbacks to its own strand.
+    if (callbacks.on_request_id) callbacks.on_request_id("cache");
     if (callbacks.on_word)
       for (const auto& w : hit->words) callbacks.on_word(w);
     if (callbacks.on_audio && !hit->audio.empty()) callbacks.on_audio(hit->audio);
@@ -85,6 +86,7 @@ std::shared_ptr<CancelToken> CachingTts::synthesize(TtsRequest request, TtsCallb
     collect->entry.words.push_back(w);
     if (f) f(w);
   };
+  wrapped.on_request_id = callbacks.on_request_id;
   wrapped.on_degraded = [collect, f = callbacks.on_degraded](const std::string& why) {
     collect->degraded = true;  // substitute audio is not what this key should give
     if (f) f(why);
