@@ -101,7 +101,7 @@ void CallSession::process_frame(std::span<const std::uint8_t, 160> ulaw, std::in
     return;
   }
   if (utterance_.size() + ulaw.size() <= utterance_cap_) utterance_.insert(utterance_.end(), ulaw.begin(), ulaw.end());
-  if (stt_stream_) stt_stream_->push(ulaw);
+  if (stt_stream_ && utterance_.size() < utterance_cap_) stt_stream_->push(ulaw);
   if (ev == audio::EndpointEvent::kUtteranceEnded) {
     // Hand STT the speech plus a short tail, not the whole silence window.
     const std::int64_t tail_ms = t_ms + 20 - endpointer_.last_speech_end_ms() - svc_.config.endpointing.tail_ms;

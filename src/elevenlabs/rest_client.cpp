@@ -142,6 +142,7 @@ asio::awaitable<void> RestClient::text_to_speech_stream(std::string text, TtsOpt
                                                         std::function<bool(std::string_view)> on_audio) {
   options = with_defaults(std::move(options), config_);
   auto req = request("POST", tts_path("/stream", options));
+  req.read_timeout = std::chrono::seconds(4);
   req.headers.back() = {"accept", "*/*"};
   req.headers.emplace_back("content-type", "application/json");
   req.body = codec::tts_body(text, options);
@@ -176,6 +177,7 @@ asio::awaitable<void> RestClient::text_to_speech_timed_stream(std::string text, 
                                                               std::function<bool(TimedAudio&)> on_piece) {
   options = with_defaults(std::move(options), config_);
   auto req = request("POST", tts_path("/stream/with-timestamps", options));
+  req.read_timeout = std::chrono::seconds(4);  // a reply in progress must not hang on a silent provider
   req.headers.emplace_back("content-type", "application/json");
   req.body = codec::tts_body(text, options);
   req.retry_safe = true;
@@ -183,6 +185,7 @@ asio::awaitable<void> RestClient::text_to_speech_timed_stream(std::string text, 
   bool stop = false;
   auto on_data = [&](std::string_view data) {
     pending.append(data);
+    if (pending.size() > (8u << 20)) throw std::runtime_error("ElevenLabs sent a line over 8 MiB");
     std::size_t pos;
     while ((pos = pending.find('\n')) != std::string::npos) {
       std::string line = pending.substr(0, pos);

@@ -116,9 +116,20 @@ void TtsSocket::fail_all(const std::string& why) {
     if (l.on_error) l.on_error(why);
 }
 
+bool TtsSocket::try_reserve(int max) {
+  int n = active_.load();
+  while (n < max && alive_.load())
+    if (active_.compare_exchange_weak(n, n + 1)) return true;
+  return false;
+}
+
+void TtsSocket::abort() {
+  alive_ = false;
+  asio::post(ws_->executor(), [self = shared_from_this()] { self->ws_->abort(); });
+}
+
 void TtsSocket::start_context(std::string context_id, std::optional<speech::VoiceSettings> settings,
                               std::vector<int> chunk_schedule, Listener listener) {
-  ++active_;
   asio::post(ws_->executor(), [self = shared_from_this(), id = std::move(context_id), settings,
                                schedule = std::move(chunk_schedule), l = std::move(listener)]() mutable {
     if (!self->alive_) {

@@ -36,8 +36,8 @@ class TtsSocket : public std::enable_shared_from_this<TtsSocket> {
   // awaited on a strand; throws ApiError on failure.
   static boost::asio::awaitable<std::shared_ptr<TtsSocket>> connect(const Config& config, TtsSocketKey key);
 
-  // Starts a context: the init message, then `text` split at sentence ends, then a
-  // flush. More text may follow with send_text().
+  // Starts a context (in a slot taken with try_reserve()): sends the init message.
+  // Text follows with send_text().
   void start_context(std::string context_id, std::optional<speech::VoiceSettings> settings,
                      std::vector<int> chunk_schedule, Listener listener);
   void send_text(std::string context_id, std::string text, bool flush);
@@ -45,6 +45,12 @@ class TtsSocket : public std::enable_shared_from_this<TtsSocket> {
   void close_context(std::string context_id);
   // Asks the server to close the connection.
   void close();
+  // Drops the connection at once (a stalled or half-open socket).
+  void abort();
+  // Takes a context slot if fewer than `max` are in use; start_context() uses it and the
+  // end of the context frees it. release() frees a slot that was not used.
+  bool try_reserve(int max);
+  void release() { --active_; }
 
   bool alive() const { return alive_.load(); }
   int active_contexts() const { return active_.load(); }

@@ -264,6 +264,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     res.content_type = std::string(parser.get()[http::field::content_type]);
     for (const auto& f : parser.get()) res.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     const bool stream_body = on_data && res.status >= 200 && res.status < 300;
+    constexpr std::size_t kMaxBody = 64u << 20;  // whole bodies we keep in memory
     std::array<char, 16384> buf;
     while (!parser.is_done()) {
       parser.get().body().data = buf.data();
@@ -287,6 +288,11 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
           co_return a;
         }
       } else {
+        if (res.body.size() + got > kMaxBody) {
+          a.error = TransportError(Kind::kProtocol, "response of " + req.method + " " + u.host + " exceeds " +
+                                                        std::to_string(kMaxBody >> 20) + " MiB");
+          co_return a;
+        }
         res.body.append(buf.data(), got);
       }
     }
@@ -371,7 +377,8 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
   }
 
   asio::awaitable<void> sleep(std::chrono::milliseconds d) {
-    asio::steady_timer t(co_await asio::this_coro::executor);
+    auto exec = co_await asio::this_coro::executor;
+    asio::steady_timer t(exec);
     t.expires_after(d);
     co_await t.async_wait(kTuple);
   }
@@ -483,7 +490,12 @@ class WsClientImpl final : public WsClient, public std::enable_shared_from_this<
                                " failed: " + hec.message() + detail);
     }
     lowest.expires_never();
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    // Pings when idle, and a dead peer is noticed (a half-open socket would otherwise
+    // look alive forever).
+    websocket::stream_base::timeout to = websocket::stream_base::timeout::suggested(beast::role_type::client);
+    to.idle_timeout = std::chrono::seconds(20);
+    to.keep_alive_pings = true;
+    ws_.set_option(to);
   }
 
   asio::awaitable<std::optional<std::string>> read() override {

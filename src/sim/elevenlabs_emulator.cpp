@@ -856,11 +856,14 @@ class TtsSocketHandler final : public net::WsHandler, public std::enable_shared_
     }
     const bool is_new = !contexts_.count(id) || contexts_[id].closed;
     if (multi_ && o.contains("close_context")) {
-      auto& c = contexts_[id];
+      auto it = contexts_.find(id);
+      if (it == contexts_.end() || it->second.closed) return;
+      auto& c = it->second;
       c.closed = true;
-      ++c.generation;
+      ++c.generation;  // stops its generation: no more audio for it
       c.queue.clear();
       c.buffer.clear();
+      if (conn_) conn_->send_text(json::serialize(json::object{{"isFinal", true}, {"contextId", id}}));
       return;
     }
     if (is_new) {
@@ -1030,7 +1033,9 @@ class TtsSocketHandler final : public net::WsHandler, public std::enable_shared_
         }
       }
       it = contexts_.find(id);
-      if (final_after && conn_ && !closed_ && it != contexts_.end() && it->second.generation == gen) {
+      // stream-input: isFinal after the end of input. multi-stream-input sends it when a
+      // context is closed (see close_context), not after a flush.
+      if (!multi_ && final_after && conn_ && !closed_ && it != contexts_.end() && it->second.generation == gen) {
         json::object fin{{"isFinal", true}};
         if (multi_) fin["contextId"] = id;
         conn_->send_text(json::serialize(fin));

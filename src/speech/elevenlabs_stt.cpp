@@ -120,7 +120,13 @@ class RealtimeStream final : public SttStream {
           complete();
         }
         if (m.type == T::kError) {
-          fail("realtime STT " + m.message_type + ": " + m.error);
+          // Silence committed is an empty transcript, not a failure.
+          if (committed && !transcript && m.message_type == "insufficient_audio_activity") {
+            transcript = std::string();
+            complete();
+          } else {
+            fail("realtime STT " + m.message_type + ": " + m.error);
+          }
         }
       }
       if (!transcript) {
@@ -214,10 +220,12 @@ class RealtimeStream final : public SttStream {
 
  private:
   static constexpr std::size_t kBatchBytes = 800;  // 100 ms of 8 kHz μ-law
+  static constexpr std::size_t kMaxAudio = 8000 * 60;  // one minute
 
   void flush_batch() {
     if (batch_.empty()) return;
     asio::post(state_->strand, [s = state_, chunk = std::move(batch_)] {
+      if (s->all_audio.size() + chunk.size() > kMaxAudio) return;  // the endpointer caps utterances; this caps us
       s->all_audio.insert(s->all_audio.end(), chunk.begin(), chunk.end());
       std::string b64;
       base64::append(b64, chunk);

@@ -34,7 +34,7 @@ class WordAligner {
       const int t = a.start_ms[i] + (relative ? chunk_offset_ms : 0);
       const std::string& c = a.chars[i];
       ++chars_;
-      if (c == " " || c == "\n" || c == "\t") {
+      if (c == " " || c == "\n" || c == "\t" || c == "\r") {
         flush(emit);
         continue;
       }
@@ -76,10 +76,12 @@ class Token final : public CancelToken {
   std::function<void()> hook_;
 };
 
+bool is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+
 std::size_t visible_chars(std::string_view s) {
   std::size_t n = 0;
   for (char c : s)
-    if (c != ' ' && c != '\n' && c != '\t') ++n;
+    if (!is_space(c)) ++n;
   return n;
 }
 
@@ -115,11 +117,13 @@ struct ElevenLabsTts::Shared : std::enable_shared_from_this<ElevenLabsTts::Share
       std::lock_guard lock(mu);
       auto& v = sockets[key];
       std::erase_if(v, [](const auto& s) { return !s->alive(); });
+      // The service allows 5 contexts per socket; the slot is taken here, under the lock.
       for (auto& s : v)
-        if (s->active_contexts() < 4) co_return s;
+        if (s->try_reserve(4)) co_return s;
     }
     auto s = co_await elevenlabs::TtsSocket::connect(config, key);
     ++stats->socket_connects;
+    s->try_reserve(4);
     std::lock_guard lock(mu);
     sockets[key].push_back(s);
     co_return s;
@@ -156,7 +160,11 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
     if (sh_->config.tts_transport == "websocket") {
       try {
         auto sock = co_await sh_->socket_for(sh_->key_for(req_.voice_id));
-        if (finished_) co_return;
+        if (finished_ || token_->cancelled()) {
+          sock->release();
+          if (!finished_) finish(std::nullopt);
+          co_return;
+        }
         start_socket(sock);
         co_return;
       } catch (const std::exception& e) {
@@ -173,15 +181,26 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
     if (cb_.on_request_id) cb_.on_request_id(context_id_);
     ++sh_->stats->socket_contexts;
     // The socket holds the listener (and so this synthesis) until the context ends.
+    // Events are tagged with this attempt: anything still queued from the socket after a
+    // switch to REST (or the end) is dropped.
     auto self = shared_from_this();
+    const int attempt = attempt_;
     elevenlabs::TtsSocket::Listener l;
-    l.on_audio = [self](elevenlabs::TtsSocketMessage& m) {
-      asio::post(self->strand_, [self, audio = std::move(m.audio), al = std::move(m.alignment)] {
-        self->deliver(audio, al ? &*al : nullptr);
+    l.on_audio = [self, attempt](elevenlabs::TtsSocketMessage& m) {
+      asio::post(self->strand_, [self, attempt, audio = std::move(m.audio), al = std::move(m.alignment)] {
+        if (attempt == self->attempt_) self->deliver(audio, al ? &*al : nullptr);
       });
     };
-    l.on_final = [self] { asio::post(self->strand_, [self] { self->complete(); }); };
-    l.on_error = [self](std::string why) { asio::post(self->strand_, [self, why] { self->failed(why); }); };
+    l.on_final = [self, attempt] {
+      asio::post(self->strand_, [self, attempt] {
+        if (attempt == self->attempt_) self->complete();
+      });
+    };
+    l.on_error = [self, attempt](std::string why) {
+      asio::post(self->strand_, [self, attempt, why] {
+        if (attempt == self->attempt_) self->failed(why);
+      });
+    };
     std::optional<VoiceSettings> settings = req_.settings;
     sock->start_context(context_id_, settings, sh_->config.chunk_length_schedule, std::move(l));
     auto pieces = elevenlabs::split_sentences(req_.text);
@@ -190,16 +209,34 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
     arm_watchdog();
   }
 
-  // No audio for a while: a stalled provider. Completes if all text was aligned.
+  // The end of a reply on the socket: the service sends isFinal only once a context is
+  // closed, so a reply is complete when its alignment covers the whole text and the
+  // socket has been quiet briefly (or, if no alignment comes at all, quiet for 1 s).
+  // Otherwise silence means a stalled provider.
   void arm_watchdog() {
-    const auto wait = delivered_bytes_ == 0 ? std::chrono::milliseconds(5000) : std::chrono::milliseconds(2500);
-    timer_.expires_after(wait);
-    timer_.async_wait([w = weak_from_this(), gen = ++watch_gen_](boost::system::error_code ec) {
+    const bool aligned_all = aligner_.chars() > 0 && aligned_visible_ >= total_chars_;
+    const bool no_alignment = delivered_bytes_ > 0 && aligner_.chars() == 0;
+    const int wait_ms = delivered_bytes_ == 0 ? 5000 : aligned_all ? 250 : no_alignment ? 1000 : 2500;
+    timer_.expires_after(std::chrono::milliseconds(wait_ms));
+    timer_.async_wait([w = weak_from_this(), gen = ++watch_gen_, wait_ms](boost::system::error_code ec) {
       auto self = w.lock();
-      if (ec || !self || self->finished_ || gen != self->watch_gen_) return;
-      if (self->aligner_.chars() > 0 && self->aligned_visible_ >= self->total_chars_) self->complete();
-      else self->failed("ElevenLabs stalled (no audio for " + std::to_string(self->delivered_bytes_ ? 2500 : 5000) + " ms)");
+      if (ec || !self || self->finished_ || gen != self->watch_gen_ || !self->socket_) return;
+      const bool done = self->delivered_bytes_ > 0 &&
+                        ((self->aligner_.chars() > 0 && self->aligned_visible_ >= self->total_chars_) ||
+                         self->aligner_.chars() == 0);
+      if (done) self->complete();
+      else self->failed("ElevenLabs stalled (no audio for " + std::to_string(wait_ms) + " ms)");
     });
+  }
+
+  void stop_socket_attempt(bool abort_socket) {
+    ++attempt_;
+    ++watch_gen_;
+    timer_.cancel();
+    if (!socket_) return;
+    socket_->close_context(context_id_);
+    if (abort_socket) socket_->abort();  // a stalled socket is not reused
+    socket_.reset();
   }
 
   void deliver(const std::string& audio, const Alignment* al) {
@@ -219,6 +256,11 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
 
   asio::awaitable<void> run_rest() {
     auto self = shared_from_this();
+    if (finished_) co_return;
+    if (token_->cancelled()) {
+      finish(std::nullopt);
+      co_return;
+    }
     ++sh_->stats->rest_requests;
     elevenlabs::TtsOptions opt;
     opt.voice_id = req_.voice_id;
@@ -240,13 +282,13 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
   void cancelled() {
     if (finished_) return;
     ++sh_->stats->cancelled;
-    if (socket_) socket_->close_context(context_id_);
+    stop_socket_attempt(false);
     finish(std::nullopt);
   }
 
   void complete() {
     if (finished_) return;
-    if (socket_) socket_->close_context(context_id_);
+    stop_socket_attempt(false);
     aligner_.flush([this](const WordTiming& w) {
       if (cb_.on_word) cb_.on_word(w);
     });
@@ -262,9 +304,8 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
       return;
     }
     if (socket_) {
-      socket_->close_context(context_id_);
-      socket_.reset();
-      timer_.cancel();
+      const bool stalled = why.find("stalled") != std::string::npos;
+      stop_socket_attempt(stalled);
       if (delivered_bytes_ == 0) {
         spdlog::warn("elevenlabs tts socket failed before audio ({}); retrying over REST", why);
         ++sh_->stats->retries;
@@ -289,6 +330,7 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
     if (cb_.on_degraded) cb_.on_degraded("ElevenLabs failed after " + std::to_string(delivered_bytes_ / 8) + " ms (" + why + "); embedded engine spoke the rest");
     spdlog::warn("elevenlabs tts failed after {} ms of audio ({}); the fallback engine speaks the rest: \"{}\"",
                  delivered_bytes_ / 8, why, rest);
+    stop_socket_attempt(false);
     finished_ = true;  // no more ElevenLabs audio
     const int offset_ms = static_cast<int>(delivered_bytes_ / 8);
     TtsCallbacks fb;
@@ -311,21 +353,18 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
     if (aligned_visible_ == 0) return req_.text;
     std::size_t seen = 0;
     std::size_t i = 0;
-    for (; i < req_.text.size() && seen < aligned_visible_; ++i) {
-      const char c = req_.text[i];
-      if (c != ' ' && c != '\n' && c != '\t') ++seen;
-    }
+    for (; i < req_.text.size() && seen < aligned_visible_; ++i)
+      if (!is_space(req_.text[i])) ++seen;
     // Resume at the next word boundary so a half-spoken word is not repeated oddly.
-    while (i < req_.text.size() && req_.text[i] != ' ') ++i;
-    const auto b = req_.text.find_first_not_of(' ', i);
+    while (i < req_.text.size() && !is_space(req_.text[i])) ++i;
+    const auto b = req_.text.find_first_not_of(" \t\r\n", i);
     return b == std::string::npos ? std::string() : req_.text.substr(b);
   }
 
   void finish(std::optional<std::string> error) {
     if (finished_) return;
+    stop_socket_attempt(false);
     finished_ = true;
-    timer_.cancel();
-    socket_.reset();
     if (cb_.on_done) cb_.on_done(std::move(error));
   }
 
@@ -342,6 +381,7 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
   std::size_t aligned_visible_ = 0;
   std::size_t delivered_bytes_ = 0;
   std::uint64_t watch_gen_ = 0;
+  int attempt_ = 0;
   bool finished_ = false;
 };
 

@@ -37,7 +37,7 @@ class FallbackStt final : public SpeechToText {
       audio_.reserve(8000 * 30);
     }
     void push(std::span<const std::uint8_t> ulaw) override {
-      audio_.insert(audio_.end(), ulaw.begin(), ulaw.end());
+      if (audio_.size() + ulaw.size() <= 8000 * 60) audio_.insert(audio_.end(), ulaw.begin(), ulaw.end());
       inner_->push(ulaw);
     }
     void finish(std::function<void(SttResult)> done) override {

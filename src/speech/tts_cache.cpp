@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>
 
 namespace vox::speech {
 namespace fs = std::filesystem;
@@ -213,7 +214,8 @@ void CachingTts::write_disk(const std::string& k, const Entry& e) {
   put(data, static_cast<std::uint32_t>(e.audio.size()));
   data.append(reinterpret_cast<const char*>(e.audio.data()), e.audio.size());
   const auto path = fs::path(opt_.dir) / (k + ".vxc");
-  const auto tmp = fs::path(opt_.dir) / (k + ".tmp");
+  static std::atomic<std::uint64_t> counter{0};
+  const auto tmp = fs::path(opt_.dir) / (k + "." + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".tmp");
   {
     std::ofstream out(tmp, std::ios::binary);
     out.write(data.data(), static_cast<std::streamsize>(data.size()));
