@@ -91,6 +91,11 @@ asio::awaitable<Voice> RestClient::voice(std::string voice_id) {
   co_return codec::parse_voice(body);
 }
 
+asio::awaitable<speech::VoiceSettings> RestClient::voice_settings(std::string voice_id) {
+  const std::string body = co_await get_json("/v1/voices/" + url_encode(voice_id) + "/settings");
+  co_return codec::parse_voice_settings(body);
+}
+
 asio::awaitable<speech::VoiceSettings> RestClient::default_voice_settings() {
   const std::string body = co_await get_json("/v1/voices/settings/default");
   co_return codec::parse_voice_settings(body);

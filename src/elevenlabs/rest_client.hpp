@@ -20,6 +20,7 @@ class RestClient {
   boost::asio::awaitable<VoicesPage> voices_page(VoicesQuery query);          // GET /v2/voices
   boost::asio::awaitable<std::vector<Voice>> all_voices();                    // every /v2 page
   boost::asio::awaitable<Voice> voice(std::string voice_id);                  // GET /v1/voices/{id}
+  boost::asio::awaitable<speech::VoiceSettings> voice_settings(std::string voice_id);  // GET /v1/voices/{id}/settings
   boost::asio::awaitable<speech::VoiceSettings> default_voice_settings();     // GET /v1/voices/settings/default
   boost::asio::awaitable<std::vector<Model>> models();                        // GET /v1/models
   boost::asio::awaitable<Subscription> subscription();                        // GET /v1/user/subscription

@@ -10,6 +10,8 @@
 #include <boost/json.hpp>
 
 #include <future>
+#include <map>
+#include <set>
 
 #include "audio/formats.hpp"
 #include "audio/g711.hpp"
@@ -175,6 +177,8 @@ TEST(ElevenLabsClient, RestCallsOverTlsConformToTheSpec) {
   EXPECT_EQ(all.size(), 3u);
   auto one = run<elevenlabs::Voice>([&]() { return rest.voice("JBFqnCBsd6RMkjVDRZzb"); });
   EXPECT_EQ(one.name, "George");
+  auto vs = run<speech::VoiceSettings>([&]() { return rest.voice_settings("EXAVITQu4vr4xnSDxMaL"); });
+  EXPECT_DOUBLE_EQ(vs.stability, 0.5);
   auto defaults = run<speech::VoiceSettings>([&]() { return rest.default_voice_settings(); });
   EXPECT_DOUBLE_EQ(defaults.similarity_boost, 0.75);
   auto models = run<std::vector<elevenlabs::Model>>([&]() { return rest.models(); });
@@ -193,7 +197,7 @@ TEST(ElevenLabsClient, RestCallsOverTlsConformToTheSpec) {
   EXPECT_LT(ulaw.size(), 24000u);  // < 3 s
   // The reused TLS connection: one handshake for all of the above.
   EXPECT_EQ(http.stats().connections_opened, 1u);
-  EXPECT_GE(http.stats().connections_reused, 7u);
+  EXPECT_GE(http.stats().connections_reused, 8u);
 
   // STT batch: a WAV of the phrase comes back as text.
   auto spoken = em.espeak().synthesize_blocking("what time is it", kVoice);
@@ -206,7 +210,7 @@ TEST(ElevenLabsClient, RestCallsOverTlsConformToTheSpec) {
   EXPECT_EQ(normalized(tr.text), "what time is it");
   EXPECT_FALSE(tr.words.empty());
 
-  EXPECT_EQ(check_recorded_requests(), 9);  // each one checked against the spec
+  EXPECT_EQ(check_recorded_requests(), 10);  // each one checked against the spec
 }
 
 TEST(ElevenLabsClient, StreamingTtsOverPlainHttpInEveryFormat) {
@@ -561,6 +565,147 @@ TEST(ElevenLabsStt, RealtimeTranscribesWhileStreamingAndFallsBackToBatch) {
   EXPECT_EQ(stt.stats().realtime_fallbacks, 2);
   EXPECT_EQ(check_recorded_requests(), 2);  // the two batch requests, in spec
   em.clear();
+}
+
+}  // namespace
+}  // namespace vox::test
+
+namespace vox::test {
+namespace {
+
+// Reads messages until the socket closes or `until` says stop; returns them.
+std::vector<std::string> read_all(net::WsClient& ws, std::function<bool(const std::string&)> until = {}) {
+  std::vector<std::string> out;
+  Emulator::get().io().run([&]() -> asio::awaitable<bool> {
+    for (;;) {
+      auto m = co_await ws.read();
+      if (!m) break;
+      out.push_back(*m);
+      if (until && until(*m)) break;
+    }
+    co_return true;
+  });
+  return out;
+}
+
+std::shared_ptr<net::WsClient> open_ws(const std::string& path, bool with_key = true) {
+  auto& em = Emulator::get();
+  net::Headers h;
+  if (with_key) h.emplace_back("xi-api-key", "test-key");
+  const std::string url = "ws" + em.http().substr(4) + path;
+  return em.io().run([&]() { return net::WsClient::connect(url, h); });
+}
+
+void send(net::WsClient& ws, std::string msg) {
+  asio::post(ws.executor(), [&ws, msg]() mutable { ws.send(std::move(msg)); });
+}
+
+TEST(ElevenLabsEmulator, StreamInputFlowAudioThenFinalThenClose) {
+  auto ws = open_ws("/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM/stream-input?model_id=eleven_flash_v2_5&output_format=ulaw_8000");
+  send(*ws, R"({"text":" ","voice_settings":{"stability":0.5,"similarity_boost":0.8}})");
+  send(*ws, R"({"text":"Good morning. "})");
+  send(*ws, R"({"text":""})");
+  auto msgs = read_all(*ws);
+  ASSERT_GE(msgs.size(), 2u);
+  std::size_t audio = 0;
+  std::string chars;
+  for (std::size_t i = 0; i + 1 < msgs.size(); ++i) {
+    auto m = elevenlabs::codec::parse_tts_socket_message(msgs[i]);
+    EXPECT_FALSE(m.is_final);
+    audio += m.audio.size();
+    ASSERT_TRUE(m.alignment);
+    for (const auto& c : m.alignment->chars) chars += c;
+    // The emitted spelling is charDurationsMs; times are relative to the chunk.
+    EXPECT_NE(msgs[i].find("charDurationsMs"), std::string::npos);
+  }
+  EXPECT_EQ(chars, "Good morning. ");
+  EXPECT_GT(audio, 4000u);
+  EXPECT_TRUE(elevenlabs::codec::parse_tts_socket_message(msgs.back()).is_final);
+  EXPECT_EQ(ws->close_code(), 1000);  // closed normally after the final message
+}
+
+TEST(ElevenLabsEmulator, StreamInputRejectsChangedVoiceSettingsAndMissingKey) {
+  auto ws = open_ws("/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM/stream-input?output_format=ulaw_8000");
+  send(*ws, R"({"text":" ","voice_settings":{"stability":0.5}})");
+  send(*ws, R"({"text":"Hello. ","voice_settings":{"stability":0.9}})");
+  auto msgs = read_all(*ws);
+  EXPECT_EQ(ws->close_code(), 1008);
+  ASSERT_FALSE(msgs.empty());
+  EXPECT_NE(msgs.back().find("voice_settings"), std::string::npos);
+
+  // No key in the header: the first message must carry it.
+  auto anon = open_ws("/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM/stream-input?output_format=ulaw_8000", false);
+  send(*anon, R"({"text":" "})");
+  read_all(*anon);
+  EXPECT_EQ(anon->close_code(), 1008);
+  auto keyed = open_ws("/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM/stream-input?output_format=ulaw_8000", false);
+  send(*keyed, R"({"text":" ","xi_api_key":"test-key"})");
+  send(*keyed, R"({"text":"Hello there. "})");
+  send(*keyed, R"({"text":""})");
+  auto ok = read_all(*keyed);
+  EXPECT_EQ(keyed->close_code(), 1000);
+  EXPECT_TRUE(elevenlabs::codec::parse_tts_socket_message(ok.back()).is_final);
+}
+
+TEST(ElevenLabsEmulator, InactivityClosesWith1008) {
+  auto ws = open_ws("/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM/stream-input?output_format=ulaw_8000&inactivity_timeout=1");
+  send(*ws, R"({"text":" "})");
+  const auto start = std::chrono::steady_clock::now();
+  auto msgs = read_all(*ws);
+  EXPECT_EQ(ws->close_code(), 1008);
+  EXPECT_NE(ws->close_reason().find("timeout"), std::string::npos) << ws->close_reason();
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(800));
+}
+
+TEST(ElevenLabsEmulator, MultiStreamContextsAreIndependentAndFinalComesOnClose) {
+  auto ws = open_ws("/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM/multi-stream-input?output_format=ulaw_8000");
+  send(*ws, R"({"text":" ","context_id":"a"})");
+  send(*ws, R"({"text":" ","context_id":"b"})");
+  send(*ws, R"({"text":"Good morning. ","context_id":"a","flush":true})");
+  send(*ws, R"({"text":"Thank you very much. ","context_id":"b","flush":true})");
+  std::map<std::string, std::size_t> audio;
+  std::set<std::string> finals;
+  read_all(*ws, [&](const std::string& raw) {
+    auto m = elevenlabs::codec::parse_tts_socket_message(raw);
+    audio[m.context_id] += m.audio.size();
+    if (m.is_final) finals.insert(m.context_id);
+    // Once both have spoken a while, close them; the final for each comes on close.
+    if (audio["a"] > 4000 && audio["b"] > 4000 && finals.empty()) {
+      send(*ws, R"({"context_id":"a","close_context":true})");
+      send(*ws, R"({"context_id":"b","close_context":true})");
+    }
+    return finals.size() == 2;
+  });
+  EXPECT_GT(audio["a"], 4000u);
+  EXPECT_GT(audio["b"], 4000u);
+  EXPECT_EQ(finals, (std::set<std::string>{"a", "b"}));
+  Emulator::get().io().run([&]() -> asio::awaitable<bool> {
+    ws->close();
+    co_return true;
+  });
+}
+
+TEST(ElevenLabsEmulator, RealtimeSttValidatesItsInput) {
+  auto bad = open_ws("/v1/speech-to-text/realtime?model_id=nope&audio_format=ulaw_8000");
+  auto msgs = read_all(*bad);
+  ASSERT_FALSE(msgs.empty());
+  EXPECT_EQ(elevenlabs::codec::parse_realtime_message(msgs.front()).message_type, "invalid_request");
+  EXPECT_EQ(bad->close_code(), 1008);
+
+  auto ws = open_ws("/v1/speech-to-text/realtime?model_id=scribe_v2_realtime&audio_format=ulaw_8000");
+  auto first = read_all(*ws, [](const std::string&) { return true; });
+  ASSERT_EQ(first.size(), 1u);
+  auto started = json::parse(first[0]).as_object();
+  EXPECT_EQ(started.at("message_type").as_string(), "session_started");
+  EXPECT_EQ(started.at("config").as_object().at("sample_rate").as_int64(), 8000);
+  send(*ws, elevenlabs::codec::realtime_audio_chunk("//8=", false, 16000));  // wrong rate
+  auto err = read_all(*ws, [](const std::string&) { return true; });
+  ASSERT_EQ(err.size(), 1u);
+  EXPECT_EQ(elevenlabs::codec::parse_realtime_message(err[0]).message_type, "input_error");
+  Emulator::get().io().run([&]() -> asio::awaitable<bool> {
+    ws->close();
+    co_return true;
+  });
 }
 
 }  // namespace
