@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "call/registry.hpp"
+#include "twilio/signature.hpp"
 #include "twilio/twiml.hpp"
 
 namespace vox::api {
@@ -22,6 +23,53 @@ std::string iso8601_now() {
   char out[48];
   std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms));
   return out;
+}
+
+namespace {
+bool loopback_host(std::string_view host) {
+  return host.rfind("127.", 0) == 0 || host.rfind("localhost", 0) == 0 || host.rfind("[::1]", 0) == 0;
+}
+}  // namespace
+
+std::string public_url(const Config& config, const net::HttpRequest& req, bool websocket) {
+  std::string base = config.base_url;
+  if (base.empty()) {
+    std::string host(req.header("X-Forwarded-Host"));
+    if (host.empty()) host = std::string(req.header("Host"));
+    std::string proto(req.header("X-Forwarded-Proto"));
+    if (proto.empty()) proto = loopback_host(host) ? "http" : "https";
+    base = proto + "://" + host;
+  }
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  if (websocket) {
+    if (base.rfind("https://", 0) == 0) base = "wss://" + base.substr(8);
+    else if (base.rfind("http://", 0) == 0) base = "ws://" + base.substr(7);
+  }
+  return base + req.target;
+}
+
+bool twilio_request_authentic(const Config& config, const net::HttpRequest& req, bool websocket) {
+  if (config.twilio.auth_token.empty() || !config.twilio.validate_signatures) return true;
+  const auto signature = req.header("X-Twilio-Signature");
+  const auto url = public_url(config, req, websocket);
+  bool ok = false;
+  if (!signature.empty()) {
+    const auto ct = req.header("Content-Type");
+    if (ct.find("application/json") != std::string_view::npos) {
+      ok = twilio::validate_signature_json(config.twilio.auth_token, url, req.body, signature);
+    } else {
+      twilio::FormParams params;
+      if (!websocket && req.method == "POST") params = net::parse_form(req.body);
+      ok = twilio::validate_signature(config.twilio.auth_token, url, params, signature);
+      // WebSocket upgrades: Twilio's docs are unclear whether it signs wss:// or https://.
+      if (!ok && websocket) ok = twilio::validate_signature(config.twilio.auth_token, public_url(config, req, false), {}, signature);
+    }
+  }
+  if (!ok)
+    spdlog::warn("twilio signature {} method={} url={} remote={}: refused with 403 (check TWILIO_AUTH_TOKEN and that "
+                 "WEBHOOK_BASE_URL is the public URL Twilio calls)",
+                 signature.empty() ? "missing" : "mismatch", req.method, url, req.remote);
+  return ok;
 }
 
 void add_core_routes(net::Router& router, const RouteContext& ctx) {
@@ -45,12 +93,16 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
     co_return net::HttpResponse::json(200, json::serialize(o));
   });
 
-  // Twilio's voice webhook: answers TwiML that connects the call to our media stream.
-  router.add("POST", "/twilio-voice", [ctx](const net::HttpRequest& req) -> boost::asio::awaitable<net::HttpResponse> {
+  // Twilio's voice webhooks answer TwiML that connects the call to our media stream:
+  // /twilio-voice for inbound calls (the number's "a call comes in" URL) and
+  // /api/v1/elevenlabs-twilio/webhook for calls we place. Status callbacks go elsewhere.
+  auto voice = [ctx](const net::HttpRequest& req) -> boost::asio::awaitable<net::HttpResponse> {
+    if (!twilio_request_authentic(ctx.config, req, false))
+      co_return net::HttpResponse::error(403, "Invalid or missing X-Twilio-Signature");
     const auto form = net::parse_form(req.body);
     const auto call_sid = net::form_value(form, "CallSid");
     if (call_sid.empty()) {
-      spdlog::warn("twilio-voice webhook without CallSid remote={}", req.remote);
+      spdlog::warn("voice webhook without CallSid path={} remote={}", req.path, req.remote);
       co_return net::HttpResponse::error(400, "Missing CallSid: this endpoint expects Twilio's form-encoded voice webhook");
     }
     twilio::StreamTwiml stream;
@@ -69,9 +121,38 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
       const auto v = net::form_value(query, key);
       if (!v.empty()) stream.parameters.emplace_back(key, std::string(v));
     }
-    spdlog::info("incoming call call_sid={} from={} to={} stream_url={}", call_sid, net::form_value(form, "From"),
+    spdlog::info("{} call call_sid={} from={} to={} stream_url={}",
+                 req.path == "/twilio-voice" ? "incoming" : "outbound", call_sid, net::form_value(form, "From"),
                  net::form_value(form, "To"), stream.url);
     co_return net::HttpResponse::text(200, twilio::connect_stream(stream), "text/xml");
+  };
+  router.add("POST", "/twilio-voice", voice);
+  router.add("POST", "/api/v1/elevenlabs-twilio/webhook", voice);
+
+  // Call status callbacks (queued, initiated, ringing, in-progress, completed, busy,
+  // failed, no-answer, canceled): recorded and logged, never TwiML.
+  router.add("POST", "/api/v1/twilio/call-status", [ctx](const net::HttpRequest& req) -> boost::asio::awaitable<net::HttpResponse> {
+    if (!twilio_request_authentic(ctx.config, req, false))
+      co_return net::HttpResponse::error(403, "Invalid or missing X-Twilio-Signature");
+    const auto form = net::parse_form(req.body);
+    const auto call_sid = net::form_value(form, "CallSid");
+    const auto status = net::form_value(form, "CallStatus");
+    if (call_sid.empty() || status.empty())
+      co_return net::HttpResponse::error(400, "Missing CallSid or CallStatus: this endpoint expects Twilio's status callback");
+    if (ctx.call_events) ctx.call_events(std::string(call_sid), std::string(status), std::string(net::form_value(form, "CallDuration")));
+    spdlog::info("call status call_sid={} status={} duration_s={} sequence={}", call_sid, status,
+                 net::form_value(form, "CallDuration"), net::form_value(form, "SequenceNumber"));
+    co_return net::HttpResponse::text(200, "", "text/plain");
+  });
+  // The <Stream statusCallback> (stream-started, stream-stopped, stream-error).
+  router.add("POST", "/api/v1/twilio/stream-status", [ctx](const net::HttpRequest& req) -> boost::asio::awaitable<net::HttpResponse> {
+    if (!twilio_request_authentic(ctx.config, req, false))
+      co_return net::HttpResponse::error(403, "Invalid or missing X-Twilio-Signature");
+    const auto form = net::parse_form(req.body);
+    spdlog::info("stream status call_sid={} stream_sid={} event={} error=\"{}\"", net::form_value(form, "CallSid"),
+                 net::form_value(form, "StreamSid"), net::form_value(form, "StreamEvent"),
+                 net::form_value(form, "StreamError"));
+    co_return net::HttpResponse::text(200, "", "text/plain");
   });
 }
 

@@ -22,10 +22,21 @@ struct RouteContext {
   std::chrono::steady_clock::time_point started;
   // Provider name -> "ok" or what is wrong with it (e.g. a rejected API key).
   std::function<std::map<std::string, std::string>()> provider_status;
+  // Receives Twilio call status callbacks (call sid, status, duration in seconds).
+  std::function<void(const std::string&, const std::string&, const std::string&)> call_events;
 };
 
 // Adds GET /health and POST /twilio-voice to `router`.
 void add_core_routes(net::Router& router, const RouteContext& ctx);
+
+// The URL Twilio requested, as it signed it: the configured public base URL plus the
+// request target, or (without one) rebuilt from Host / X-Forwarded-Proto / -Host.
+// `websocket` gives ws:// or wss://.
+std::string public_url(const Config& config, const net::HttpRequest& req, bool websocket);
+
+// Checks X-Twilio-Signature when an auth token is configured and validation is on;
+// true when the request may proceed. Logs every refusal.
+bool twilio_request_authentic(const Config& config, const net::HttpRequest& req, bool websocket);
 
 // Returns the current UTC time as ISO-8601 with milliseconds and a Z.
 std::string iso8601_now();

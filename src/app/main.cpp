@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "app/commands/call.hpp"
 #include "app/commands/serve.hpp"
 #include "app/commands/sim_caller.hpp"
 #include "app/commands/tools.hpp"
@@ -49,6 +50,22 @@ void add_server_options(CLI::App& cmd, vox::Config& c, int& silence_chunks) {
   cmd.add_option("--max-calls", c.max_calls, "Concurrent calls accepted")->envname("MAX_CALLS")->capture_default_str();
   cmd.add_option("--shutdown-deadline-ms", c.shutdown_deadline_ms, "How long SIGTERM waits for calls to close")
       ->envname("SHUTDOWN_DEADLINE_MS")->capture_default_str();
+}
+
+// Twilio account settings.
+void add_twilio_options(CLI::App& cmd, vox::Config& c) {
+  auto& t = c.twilio;
+  cmd.add_option("--twilio-account-sid", t.account_sid, "Twilio account SID (AC...)")->envname("TWILIO_ACCOUNT_SID");
+  cmd.add_option("--twilio-auth-token", t.auth_token,
+                 "Twilio auth token; when set, X-Twilio-Signature is required on the webhooks and on /media")
+      ->envname("TWILIO_AUTH_TOKEN");
+  cmd.add_option("--twilio-phone-number", t.phone_number, "Default caller id for outbound calls")
+      ->envname("TWILIO_PHONE_NUMBER");
+  cmd.add_option("--twilio-base-url", t.api_base_url, "Twilio REST API base URL")
+      ->envname("TWILIO_BASE_URL")->capture_default_str();
+  cmd.add_option("--validate-signatures", t.validate_signatures,
+                 "Check X-Twilio-Signature when an auth token is set (false only for local experiments)")
+      ->envname("TWILIO_VALIDATE_SIGNATURES")->capture_default_str();
 }
 
 // ElevenLabs and TTS cache settings (serve, say, voices).
@@ -110,6 +127,7 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand("serve", "Run the gateway: Twilio webhook, media streams, speech, agents");
   add_server_options(*serve, config, silence_chunks);
   add_speech_options(*serve, config);
+  add_twilio_options(*serve, config);
   serve->add_option("--port-file", serve_opts.port_file, "Write the bound port to this file once listening");
 
   vox::app::SayOptions say_opts;
@@ -126,6 +144,19 @@ int main(int argc, char** argv) {
   auto* voices = app.add_subcommand("voices", "List the voices of the configured engine");
   voices->add_flag("--json", voices_json, "Print JSON");
   add_speech_options(*voices, config);
+
+  vox::app::CallOptions call_opts;
+  auto* call = app.add_subcommand("call", "Place an outbound call through Twilio to a running voxbridge and follow it to the end");
+  call->add_option("--to", call_opts.to, "Number to call, E.164 (+14155550123), or sip:/client:")->required();
+  call->add_option("--from", call_opts.from, "Caller id (default TWILIO_PHONE_NUMBER)");
+  call->add_option("--voice", call_opts.voice, "Voice for this call");
+  call->add_option("--agent", call_opts.agent, "Agent for this call (echo, script)");
+  call->add_option("--greeting", call_opts.greeting, "Greeting for this call");
+  call->add_option("--server-url", call_opts.server_url,
+                   "Public URL of the voxbridge server Twilio should reach (default WEBHOOK_BASE_URL)");
+  call->add_option("--timeout", call_opts.timeout_s, "Hang up after this many seconds")->capture_default_str();
+  add_twilio_options(*call, config);
+  call->add_option("--base-url", config.base_url, "Same as --server-url")->envname("WEBHOOK_BASE_URL");
 
   auto* emulate = app.add_subcommand("emulate", "Local emulators of the providers, for tests and offline development");
   emulate->require_subcommand(1);
@@ -149,6 +180,20 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   emu_el->add_option("--threads", emu.threads)->capture_default_str();
   emu_el->add_option("--log-level", emu_log)->capture_default_str();
+  vox::app::EmulateTwilioOptions tw;
+  auto* emu_tw = emulate->add_subcommand(
+      "twilio", "A local Twilio: Calls REST API, signed webhooks and status callbacks, and a scripted callee on the "
+                "media stream (see /emulator/calls)");
+  emu_tw->add_option("--host", tw.host)->capture_default_str();
+  emu_tw->add_option("--port,-p", tw.port, "Port (0 picks a free one)")->capture_default_str();
+  emu_tw->add_option("--port-file", tw.port_file, "Write the bound port here once listening");
+  emu_tw->add_option("--account-sid", tw.account_sid)->capture_default_str();
+  emu_tw->add_option("--auth-token", tw.auth_token)->capture_default_str();
+  emu_tw->add_option("--callee-say", tw.callee_say, "A line the called party says (repeat for several turns)");
+  emu_tw->add_option("--voice", tw.voice, "espeak-ng voice of the callee")->capture_default_str();
+  emu_tw->add_option("--stt-grammar", tw.stt_grammar, "Transcribe what the callee hears against these phrases");
+  emu_tw->add_option("--ring-ms", tw.ring_ms)->capture_default_str();
+  emu_tw->add_option("--log-level", emu_log)->capture_default_str();
 
   auto* sim = app.add_subcommand("sim", "Simulators for local testing without a phone network");
   sim->require_subcommand(1);
@@ -167,6 +212,9 @@ int main(int argc, char** argv) {
   caller->add_option("--pause-ms", caller_cmd.caller.pause_ms, "Silence between a reply and the next line")->capture_default_str();
   caller->add_option("--query", caller_cmd.caller.webhook_query, "Query string for the webhook, e.g. agent=script");
   caller->add_option("--from", caller_cmd.caller.from)->capture_default_str();
+  caller->add_option("--auth-token", caller_cmd.caller.auth_token,
+                     "Sign the webhook and the media upgrade with this Twilio auth token, as Twilio does")
+      ->envname("TWILIO_AUTH_TOKEN");
   caller->add_option("--to", caller_cmd.caller.to)->capture_default_str();
   caller->add_option("--record-dir", caller_cmd.record_dir, "Write each heard reply as a WAV file here");
   caller->add_option("--json-out", caller_cmd.json_out, "Also write the JSON summary to this file");
@@ -187,6 +235,14 @@ int main(int argc, char** argv) {
     if (voices->parsed()) {
       vox::setup_logging("warn");
       return vox::app::run_voices(config, voices_json);
+    }
+    if (call->parsed()) {
+      vox::setup_logging("warn");
+      return vox::app::run_call(config, call_opts);
+    }
+    if (emu_tw->parsed()) {
+      vox::setup_logging(emu_log);
+      return vox::app::run_emulate_twilio(tw);
     }
     if (emu_el->parsed()) {
       vox::setup_logging(emu_log);

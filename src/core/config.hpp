@@ -51,6 +51,15 @@ struct ElevenLabsSettings {
   std::string ca_file;                 // extra trusted CA (PEM), e.g. for a test emulator
 };
 
+// Twilio account and webhook security (see README "Security").
+struct TwilioSettings {
+  std::string account_sid;             // TWILIO_ACCOUNT_SID
+  std::string auth_token;              // TWILIO_AUTH_TOKEN: signs webhooks; validated when set
+  std::string phone_number;            // TWILIO_PHONE_NUMBER: default caller id
+  std::string api_base_url = "https://api.twilio.com";
+  bool validate_signatures = true;     // only when auth_token is set
+};
+
 struct TtsCacheSettings {
   bool enabled = true;
   std::size_t memory_mb = 64;
@@ -80,6 +89,7 @@ struct Config {
   TtsSettings tts;
   SttSettings stt;
   ElevenLabsSettings elevenlabs;
+  TwilioSettings twilio;
   TtsCacheSettings tts_cache;
 };
 

@@ -22,6 +22,7 @@
 #include "speech/espeak_tts.hpp"
 #include "speech/sphinx_stt.hpp"
 #include "twilio/media_messages.hpp"
+#include "twilio/signature.hpp"
 
 namespace vox::sim {
 namespace asio = boost::asio;
@@ -320,8 +321,8 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
   st->opt = opt;
   const auto started = Clock::now();
   CallerResult& r = st->result;
-  r.call_sid = random_sid("CA");
-  st->account_sid = random_sid("AC");
+  r.call_sid = opt.call_sid.empty() ? random_sid("CA") : opt.call_sid;
+  st->account_sid = opt.account_sid.empty() ? random_sid("AC") : opt.account_sid;
   st->stream_sid = random_sid("MZ");
   try {
     for (const auto& line : opt.lines) {
@@ -329,7 +330,9 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
       trim_trailing_silence(a);
       st->line_audio.push_back(std::move(a));
     }
-    // 1. The voice webhook, as Twilio posts it.
+    // 1. The voice webhook, as Twilio posts it (unless the TwiML is given).
+    std::string twiml = opt.twiml;
+    if (twiml.empty()) {
     std::string form = "CallSid=" + r.call_sid + "&AccountSid=" + st->account_sid +
                        "&From=" + std::string(opt.from[0] == '+' ? "%2B" + opt.from.substr(1) : opt.from) +
                        "&To=" + std::string(opt.to[0] == '+' ? "%2B" + opt.to.substr(1) : opt.to) +
@@ -337,13 +340,20 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
     std::string url = opt.server_url + opt.webhook_path + (opt.webhook_query.empty() ? "" : "?" + opt.webhook_query);
     net::Headers headers;
     headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+    if (!opt.auth_token.empty())
+      headers.emplace_back("X-Twilio-Signature", twilio::compute_signature(opt.auth_token, url, net::parse_form(form)));
     auto res = co_await net::http_request("POST", url, std::move(headers), form);
     if (res.status != 200) throw std::runtime_error("webhook answered HTTP " + std::to_string(res.status) + ": " + res.body);
-    if (!parse_stream_twiml(res.body, r.stream_url, r.stream_parameters))
-      throw std::runtime_error("webhook TwiML has no <Stream>: " + res.body);
+    twiml = res.body;
+    }
+    if (!parse_stream_twiml(twiml, r.stream_url, r.stream_parameters))
+      throw std::runtime_error("TwiML has no <Stream>: " + twiml);
 
     // 2. The media socket: connected, start, then 20 ms frames.
-    st->ws = co_await net::WsClient::connect(r.stream_url);
+    net::Headers ws_headers;
+    if (!opt.auth_token.empty())  // Twilio signs the Stream url attribute exactly as given
+      ws_headers.emplace_back("X-Twilio-Signature", twilio::compute_signature(opt.auth_token, r.stream_url, {}));
+    st->ws = co_await net::WsClient::connect(r.stream_url, std::move(ws_headers));
     twilio::write_connected(st->out);
     st->ws->send(st->out);
     twilio::Start start;
@@ -364,6 +374,7 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
       timer.expires_at(next);
       co_await timer.async_wait(kTuple);
       if (st->reader_done) break;
+      if (opt.hangup && opt.hangup->load()) break;
       st->tick();
       if (ms_since(started) > opt.max_call_ms) {
         r.error = "call exceeded " + std::to_string(opt.max_call_ms) + " ms";

@@ -7,7 +7,9 @@
 // records what it heard.
 #include <boost/asio/awaitable.hpp>
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <map>
 #include <string>
 #include <vector>
@@ -34,6 +36,13 @@ struct CallerOptions {
   std::string voice = "en-us";      // espeak-ng voice the caller speaks with
   bool hang_up = true;              // send `stop` after the last reply (else wait for the server to close)
   int idle_after_ms = -1;           // >= 0: after the script, stay silent this long without hanging up
+  std::string auth_token;           // non-empty: sign the webhook and the media upgrade as Twilio does
+  // For the Twilio emulator, which fetched the TwiML itself: skip the webhook, use these.
+  std::string twiml;
+  std::string call_sid;
+  std::string account_sid;
+  // Set to true from any thread to hang up now (stop, then close).
+  std::shared_ptr<std::atomic<bool>> hangup;
 };
 
 // A stretch of audio the caller heard: from the start of a reply until its

@@ -15,6 +15,11 @@
 #include "call/registry.hpp"
 #include "net/server.hpp"
 #include "app/commands/engines.hpp"
+#include "twilio/rest_client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 namespace vox::app {
 namespace asio = boost::asio;
@@ -53,6 +58,15 @@ int run_serve(const Config& config, const ServeOptions& options) {
     engines->cache->prewarm(phrases, "");
   }
 
+  // The Twilio REST client, when the account is configured (hang-ups at shutdown).
+  std::unique_ptr<net::HttpClient> twilio_http;
+  std::unique_ptr<twilio::RestClient> twilio;
+  if (!config.twilio.account_sid.empty() && !config.twilio.auth_token.empty()) {
+    twilio_http = std::make_unique<net::HttpClient>(ioc.get_executor());
+    twilio = std::make_unique<twilio::RestClient>(
+        *twilio_http, twilio::RestConfig{config.twilio.account_sid, config.twilio.auth_token, {}, config.twilio.api_base_url});
+  }
+
   call::CallRegistry registry;
   registry.set_limit(static_cast<std::size_t>(config.max_calls));
   call::CallServices services{config, *engines->tts, *engines->stt, registry, SteadyClock::instance()};
@@ -61,7 +75,11 @@ int run_serve(const Config& config, const ServeOptions& options) {
   auto* eng = engines.get();
   api::add_core_routes(router, api::RouteContext{config, registry, engines->tts->name(), engines->stt->name(), started,
                                                  [eng] { return eng->status(); }});
-  router.add_ws("/media", [&](const net::HttpRequest&, net::HttpResponse&) -> std::unique_ptr<net::WsHandler> {
+  router.add_ws("/media", [&](const net::HttpRequest& req, net::HttpResponse& reject) -> std::unique_ptr<net::WsHandler> {
+    if (!api::twilio_request_authentic(config, req, true)) {
+      reject = net::HttpResponse::error(403, "Invalid or missing X-Twilio-Signature");
+      return nullptr;
+    }
     return std::make_unique<call::MediaStreamHandler>(services, *agents);
   });
 
@@ -81,6 +99,11 @@ int run_serve(const Config& config, const ServeOptions& options) {
     std::ofstream(options.port_file + ".tmp") << port << "\n";
     std::rename((options.port_file + ".tmp").c_str(), options.port_file.c_str());
   }
+  if (!config.twilio.auth_token.empty())
+    spdlog::info("twilio: webhook signatures {} (auth token set)",
+                 config.twilio.validate_signatures ? "required" : "NOT checked (--validate-signatures false)");
+  else
+    spdlog::warn("twilio: TWILIO_AUTH_TOKEN not set, so webhook signatures are not checked; set it in production");
   spdlog::info("settings: base_url={} agent={} greeting=\"{}\" talk_timeout_s={} silence_ms={} min_speech_ms={} "
                "vad_mode={} tts_voice={} stt_mode={} max_calls={}",
                config.base_url.empty() ? "(from Host header)" : config.base_url, config.agent, config.greeting,
@@ -97,11 +120,38 @@ int run_serve(const Config& config, const ServeOptions& options) {
     if (ec) return;
     spdlog::info("signal {} received: closing {} live call(s), deadline {} ms", sig, registry.size(),
                  config.shutdown_deadline_ms);
+    // Live calls are completed at Twilio too (Status=completed), as the original service
+    // did, so no call is left ringing on with nobody behind it.
+    auto pending = std::make_shared<std::atomic<int>>(0);
+    if (twilio) {
+      for (auto& call : registry.all()) {
+        const std::string sid = call->context().call_sid;
+        if (sid.empty()) continue;
+        ++*pending;
+        asio::co_spawn(ioc, [&twilio, sid, pending]() -> asio::awaitable<void> {
+          std::optional<std::string> failed;
+          try {
+            co_await twilio->complete_call(sid);
+          } catch (const std::exception& e) {
+            failed = e.what();
+          }
+          if (failed) spdlog::warn("could not complete call {} at Twilio: {}", sid, *failed);
+          else spdlog::info("call {} completed at Twilio", sid);
+          --*pending;
+        }, asio::detached);
+      }
+    }
     server.shutdown();
     for (auto& call : registry.all()) asio::post(call->executor(), [call] { call->end("server shutdown"); });
     asio::co_spawn(
         ioc,
-        [&]() -> asio::awaitable<void> {
+        [&, pending]() -> asio::awaitable<void> {
+          const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.shutdown_deadline_ms);
+          asio::steady_timer wait(ioc);
+          while (pending->load() > 0 && std::chrono::steady_clock::now() < until) {
+            wait.expires_after(std::chrono::milliseconds(10));
+            co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+          }
           const bool clean = co_await server.wait_websockets_closed(std::chrono::milliseconds(config.shutdown_deadline_ms));
           if (!clean) spdlog::warn("shutdown deadline passed with {} socket(s) open; exiting anyway", server.open_websockets());
           else spdlog::info("all calls closed; exiting");

@@ -1,0 +1,35 @@
+#pragma once
+// `voxbridge call` (place an outbound call through Twilio and follow it) and
+// `voxbridge emulate twilio`.
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+
+namespace vox::app {
+
+struct CallOptions {
+  std::string to;
+  std::string from;        // default TWILIO_PHONE_NUMBER
+  std::string voice;
+  std::string agent;
+  std::string greeting;
+  std::string server_url;  // where Twilio reaches our webhooks (default WEBHOOK_BASE_URL)
+  int timeout_s = 600;     // give up (and hang up) after this long
+};
+int run_call(const Config& config, const CallOptions& options);
+
+struct EmulateTwilioOptions {
+  std::string host = "127.0.0.1";
+  int port = 8003;
+  std::string port_file;
+  std::string account_sid = "AC00000000000000000000000000000000";
+  std::string auth_token = "test-auth-token";
+  std::vector<std::string> callee_say;
+  std::string voice = "en-us+Alex";
+  std::string stt_grammar;
+  int ring_ms = 300;
+};
+int run_emulate_twilio(const EmulateTwilioOptions& options);
+
+}  // namespace vox::app
