@@ -31,7 +31,15 @@ class ScriptAgent final : public Agent {
       return;
     }
     const bool last = next_ + 1 == lines_.size();
-    reply(Reply{lines_[next_++], last});
+    Reply r{lines_[next_++], last, {}};
+    // "Let me transfer you. [transfer +14155550123]" says the text, then transfers.
+    if (const auto at = r.text.find("[transfer "); at != std::string::npos && r.text.back() == ']') {
+      r.transfer_to = r.text.substr(at + 10, r.text.size() - at - 11);
+      r.text = r.text.substr(0, at);
+      while (!r.text.empty() && r.text.back() == ' ') r.text.pop_back();
+      r.hangup = false;
+    }
+    reply(std::move(r));
   }
 
  private:

@@ -27,6 +27,7 @@ struct Turn {
 struct Reply {
   std::string text;       // empty: say nothing
   bool hangup = false;    // end the call after `text` has played
+  std::string transfer_to;  // after `text` has played, move the call here (E.164 or sip:)
 };
 
 class Agent {

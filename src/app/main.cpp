@@ -48,6 +48,9 @@ void add_server_options(CLI::App& cmd, vox::Config& c, int& silence_chunks) {
   cmd.add_option("--stt-grammar", c.stt.grammar_file, "Phrase list for grammar mode, one phrase per line")
       ->envname("STT_GRAMMAR_FILE");
   cmd.add_option("--max-calls", c.max_calls, "Concurrent calls accepted")->envname("MAX_CALLS")->capture_default_str();
+  cmd.add_option("--recording-dir", c.recording_dir,
+                 "Record every call here as <CallSid>.wav (stereo: caller left, agent right)")
+      ->envname("RECORDING_DIR");
   cmd.add_option("--shutdown-deadline-ms", c.shutdown_deadline_ms, "How long SIGTERM waits for calls to close")
       ->envname("SHUTDOWN_DEADLINE_MS")->capture_default_str();
 }

@@ -51,7 +51,8 @@ std::optional<PcmAudio> read_wav(const std::string& path) {
   return std::nullopt;
 }
 
-bool write_wav(const std::string& path, std::span<const std::int16_t> samples, int sample_rate) {
+namespace {
+bool write_pcm_wav(const std::string& path, std::span<const std::int16_t> samples, int sample_rate, int channels) {
   std::ofstream out(path, std::ios::binary);
   if (!out) return false;
   const std::uint32_t data_len = static_cast<std::uint32_t>(samples.size() * 2);
@@ -60,15 +61,24 @@ bool write_wav(const std::string& path, std::span<const std::int16_t> samples, i
   out.write("WAVEfmt ", 8);
   put_le(out, 16, 4);
   put_le(out, 1, 2);  // PCM
-  put_le(out, 1, 2);  // mono
+  put_le(out, static_cast<std::uint32_t>(channels), 2);
   put_le(out, static_cast<std::uint32_t>(sample_rate), 4);
-  put_le(out, static_cast<std::uint32_t>(sample_rate * 2), 4);
-  put_le(out, 2, 2);
+  put_le(out, static_cast<std::uint32_t>(sample_rate * 2 * channels), 4);
+  put_le(out, static_cast<std::uint32_t>(2 * channels), 2);
   put_le(out, 16, 2);
   out.write("data", 4);
   put_le(out, data_len, 4);
   for (const std::int16_t s : samples) put_le(out, static_cast<std::uint16_t>(s), 2);
   return static_cast<bool>(out);
+}
+}  // namespace
+
+bool write_wav(const std::string& path, std::span<const std::int16_t> samples, int sample_rate) {
+  return write_pcm_wav(path, samples, sample_rate, 1);
+}
+
+bool write_wav_stereo(const std::string& path, std::span<const std::int16_t> interleaved, int sample_rate) {
+  return write_pcm_wav(path, interleaved, sample_rate, 2);
 }
 
 }  // namespace vox::audio

@@ -5,7 +5,10 @@
 
 #include <algorithm>
 
+#include <filesystem>
+
 #include "audio/g711.hpp"
+#include "audio/wav.hpp"
 #include "call/registry.hpp"
 
 namespace vox::call {
@@ -36,6 +39,11 @@ CallSession::CallSession(CallServices services, asio::any_io_executor strand, Me
       lead_bytes_(static_cast<std::size_t>(std::max(svc_.config.outbound_chunk_ms, svc_.config.outbound_lead_ms)) * 8),
       talk_timer_(strand_) {
   utterance_.reserve(utterance_cap_);
+  recording_ = !svc_.config.recording_dir.empty();
+  if (recording_) {
+    rec_caller_.reserve(8000 * 120);
+    rec_agent_.reserve(8000 * 120);
+  }
 }
 
 CallSession::~CallSession() { svc_.registry.remove(context_.call_sid, this); }
@@ -53,9 +61,48 @@ void CallSession::start() {
   if (!greeting.empty()) enqueue_reply(std::move(greeting), 0, false);
 }
 
+namespace {
+constexpr std::size_t kMaxRecordingBytes = 8000u * 3600;  // an hour per side
+
+// Writes `ulaw` into `track` at byte `at`, padding a gap with silence.
+void place(std::vector<std::uint8_t>& track, std::size_t at, std::span<const std::uint8_t> ulaw) {
+  if (at + ulaw.size() > kMaxRecordingBytes) return;
+  if (track.size() < at + ulaw.size()) track.resize(at + ulaw.size(), audio::kUlawSilence);
+  std::copy(ulaw.begin(), ulaw.end(), track.begin() + static_cast<std::ptrdiff_t>(at));
+}
+}  // namespace
+
+void CallSession::record_agent(std::span<const std::uint8_t> ulaw) {
+  // Twilio plays our audio back to back, from when it arrives: after the previous reply
+  // audio, and not before now.
+  const std::int64_t start = std::max(media_clock_ms_, agent_play_end_ms_);
+  place(rec_agent_, static_cast<std::size_t>(start) * 8, ulaw);
+  agent_play_end_ms_ = start + static_cast<std::int64_t>(ulaw.size() / 8);
+}
+
+void CallSession::write_recording() {
+  std::error_code ec;
+  std::filesystem::create_directories(svc_.config.recording_dir, ec);
+  const std::string name = context_.call_sid.empty() ? context_.stream_sid : context_.call_sid;
+  const auto path = std::filesystem::path(svc_.config.recording_dir) / (name + ".wav");
+  const std::size_t frames = std::max(rec_caller_.size(), rec_agent_.size());
+  std::vector<std::int16_t> pcm(frames * 2);
+  for (std::size_t i = 0; i < frames; ++i) {
+    pcm[2 * i] = audio::ulaw_decode(i < rec_caller_.size() ? rec_caller_[i] : audio::kUlawSilence);
+    pcm[2 * i + 1] = audio::ulaw_decode(i < rec_agent_.size() ? rec_agent_[i] : audio::kUlawSilence);
+  }
+  if (audio::write_wav_stereo(path.string(), pcm, 8000))
+    spdlog::info("recording written call_sid={} path={} seconds={}", context_.call_sid, path.string(), frames / 8000);
+  else
+    spdlog::warn("recording could not be written call_sid={} path={}", context_.call_sid, path.string());
+  rec_caller_ = {};
+  rec_agent_ = {};
+}
+
 void CallSession::on_media(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms) {
   if (ended_) return;
   const std::int64_t base = timestamp_ms >= 0 ? timestamp_ms : media_clock_ms_;
+  if (recording_ && base >= 0) place(rec_caller_, static_cast<std::size_t>(base) * 8, ulaw);
   std::size_t i = 0;
   while (i < ulaw.size()) {
     const std::size_t n = std::min(kFrameBytes - frame_fill_, ulaw.size() - i);
@@ -184,6 +231,10 @@ void CallSession::on_agent_reply(int turn_index, agent::Reply reply) {
   TurnRecord& rec = record(turn_index);
   rec.agent_ms = since_start_ms();
   rec.reply = reply.text;
+  if (reply.text.empty() && !reply.transfer_to.empty()) {
+    enqueue_reply("", turn_index, false, std::move(reply.transfer_to));
+    return;
+  }
   if (reply.text.empty()) {
     if (reply.hangup) {
       if (speaking()) {
@@ -195,15 +246,16 @@ void CallSession::on_agent_reply(int turn_index, agent::Reply reply) {
     }
     return;
   }
-  enqueue_reply(std::move(reply.text), turn_index, reply.hangup);
+  enqueue_reply(std::move(reply.text), turn_index, reply.hangup, std::move(reply.transfer_to));
 }
 
-void CallSession::enqueue_reply(std::string text, int turn, bool hangup) {
+void CallSession::enqueue_reply(std::string text, int turn, bool hangup, std::string transfer_to) {
   Reply r;
   r.id = next_reply_id_++;
   r.turn = turn;
   r.text = std::move(text);
   r.hangup = hangup;
+  r.transfer_to = std::move(transfer_to);
   queued_.push_back(std::move(r));
   if (!current_) start_next_reply();
 }
@@ -285,6 +337,7 @@ void CallSession::pump() {
       n -= n % kFrameBytes;
     }
     outbox_.send_media(context_.stream_sid, std::span<const std::uint8_t>(r.audio.data() + r.sent, n));
+    if (recording_) record_agent(std::span<const std::uint8_t>(r.audio.data() + r.sent, n));
     if (r.sent == 0 && r.turn > 0) {
       auto& rec = record(r.turn);
       if (rec.first_frame_sent_ms < 0) {
@@ -332,7 +385,21 @@ void CallSession::on_mark(std::string_view name) {
 
 void CallSession::finish_reply() {
   const bool hangup = current_->hangup || (hangup_after_reply_ && queued_.empty());
+  const std::string transfer_to = std::move(current_->transfer_to);
   current_.reset();
+  if (!transfer_to.empty()) {
+    // The caller has heard the reply: hand the call to Twilio to dial the target; it
+    // ends our stream, which ends this session.
+    if (svc_.control) {
+      spdlog::info("transferring call_sid={} to={}", context_.call_sid, transfer_to);
+      svc_.control->transfer(context_.call_sid, transfer_to);
+    } else {
+      spdlog::warn("transfer to {} requested but no Twilio account is configured (TWILIO_ACCOUNT_SID, "
+                   "TWILIO_AUTH_TOKEN); ending the call instead call_sid={}", transfer_to, context_.call_sid);
+      outbox_.close("transfer unavailable");
+    }
+    return;
+  }
   pending_marks_.clear();
   arm_talk_timer();
   if (hangup) {
@@ -417,6 +484,7 @@ void CallSession::end(std::string_view reason) {
   queued_.clear();
   talk_timer_.cancel();
   stt_stream_.reset();
+  if (recording_) write_recording();
   svc_.registry.remove(context_.call_sid, this);
   spdlog::info("call ended call_sid={} stream_sid={} reason=\"{}\" turns={} barge_ins={} frames={} tts_fallbacks={} "
                "stt_failures={}", context_.call_sid, context_.stream_sid, reason, turn_counter_, barge_ins_.size(),

@@ -39,12 +39,22 @@ class MediaOutbox {
   virtual void close(std::string_view reason) = 0;
 };
 
+// Acts on the live call at Twilio (REST): used for transfers. Fire and forget; failures
+// are logged by the implementation.
+class CallControl {
+ public:
+  virtual ~CallControl() = default;
+  // Moves the call to `target` (E.164 number or sip: address); Twilio ends our stream.
+  virtual void transfer(const std::string& call_sid, const std::string& target) = 0;
+};
+
 struct CallServices {
   const Config& config;
   speech::TextToSpeech& tts;
   speech::SpeechToText& stt;
   CallRegistry& registry;
   Clock& clock;
+  CallControl* control = nullptr;  // null when no Twilio account is configured
 };
 
 // One turn's timings (milliseconds since the call's start on the session clock,
@@ -111,6 +121,7 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
     int turn = 0;
     std::string text;
     bool hangup = false;
+    std::string transfer_to;
     std::vector<speech::WordTiming> words;
     std::vector<std::uint8_t> audio;  // synthesized μ-law, grows while synthesis streams
     std::size_t sent = 0;             // bytes sent to Twilio
@@ -128,7 +139,7 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   void on_utterance_end(std::int64_t speech_end_ms);
   void on_transcript(int turn_index, speech::SttResult result);
   void on_agent_reply(int turn_index, agent::Reply reply);
-  void enqueue_reply(std::string text, int turn, bool hangup);
+  void enqueue_reply(std::string text, int turn, bool hangup, std::string transfer_to = {});
   void start_next_reply();
   void pump();
   void finish_reply();
@@ -153,6 +164,13 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   std::array<std::uint8_t, 160> frame_buf_{};
   std::size_t frame_fill_ = 0;
   std::int64_t media_clock_ms_ = 0;
+  // Recording (when config.recording_dir is set): both sides as μ-law at media time.
+  std::vector<std::uint8_t> rec_caller_;
+  std::vector<std::uint8_t> rec_agent_;
+  bool recording_ = false;
+  std::int64_t agent_play_end_ms_ = 0;  // where the agent's audio so far ends, in media time
+  void record_agent(std::span<const std::uint8_t> ulaw);
+  void write_recording();
   std::vector<std::uint8_t> preroll_;  // ring of the last preroll_ms of audio
   std::size_t preroll_pos_ = 0;
   std::size_t preroll_fill_ = 0;

@@ -84,6 +84,7 @@ struct Config {
   std::string script_file;
   int outbound_lead_ms = 400;           // audio kept queued at Twilio ahead of playback
   int outbound_chunk_ms = 100;          // audio per outbound media message (one mark each)
+  std::string recording_dir;            // set: each call is written to <dir>/<CallSid>.wav (caller left, agent right)
   EndpointingSettings endpointing;
   VadSettings vad;
   TtsSettings tts;

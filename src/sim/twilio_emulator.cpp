@@ -68,6 +68,8 @@ struct CallRecord {
   json::array callbacks;
   json::array heard;
   std::string fetched_twiml;
+  std::string redirect_twiml;  // set by a live update with Twiml
+  std::string dialed;          // the target of a <Dial> we ran
   std::string error;
   int callback_seq = 0;
   std::shared_ptr<std::atomic<bool>> hangup = std::make_shared<std::atomic<bool>>(false);
@@ -253,6 +255,22 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
         error = "TwiML without <Connect><Stream> (only Stream, Hangup supported in this path)";
       }
     }
+    // A live update with new TwiML replaced the stream: run it (<Dial> is recorded, and
+    // the dialed party is assumed to answer and hang up).
+    {
+      std::lock_guard lock(mu);
+      if (!c->redirect_twiml.empty()) {
+        const auto& t = c->redirect_twiml;
+        for (const char* tag : {"<Number>", "<Sip>"}) {
+          const auto b = t.find(tag);
+          if (b == std::string::npos) continue;
+          const auto start = b + std::string_view(tag).size();
+          c->dialed = t.substr(start, t.find('<', start) - start);
+        }
+        if (t.find("<Dial") != std::string::npos && c->dialed.empty()) c->dialed = "?";
+        error.clear();  // the stream ended because we redirected it
+      }
+    }
     {
       std::lock_guard lock(mu);
       set_status(*c, "completed");
@@ -296,6 +314,8 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
         o["twiml"] = c.fetched_twiml;
         o["heard"] = c.heard;
         o["error"] = c.error;
+        o["redirect_twiml"] = c.redirect_twiml;
+        o["dialed"] = c.dialed;
         arr.push_back(o);
       }
       co_return HttpResponse::json(200, json::serialize(arr));
@@ -365,6 +385,7 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
     // Update.
     const auto form = net::parse_form(req.body);
     const std::string status(net::form_value(form, "Status"));
+    const std::string new_twiml(net::form_value(form, "Twiml"));
     std::optional<HttpResponse> refused;
     json::object answer;
     {
@@ -379,6 +400,13 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
         }
       } else if (!status.empty()) {
         refused = twilio_error(400, 21218, "Invalid status " + status);
+      } else if (!new_twiml.empty()) {
+        if (c->status != "in-progress") {
+          refused = twilio_error(400, 21220, "Call is not in-progress. Cannot redirect.");
+        } else {
+          c->redirect_twiml = new_twiml;  // ends the stream; run_call then runs this TwiML
+          c->hangup->store(true);
+        }
       }
       answer = call_json(*c);
     }

@@ -70,4 +70,14 @@ std::string media_stream_url(std::string_view base_url, std::string_view host_he
   return scheme + "://" + std::string(rest) + std::string(path);
 }
 
+std::string dial(std::string_view target, std::string_view caller_id) {
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Dial";
+  if (!caller_id.empty()) out += " callerId=\"" + xml_escape(caller_id) + "\"";
+  out += ">";
+  if (target.rfind("sip:", 0) == 0) out += "<Sip>" + xml_escape(target) + "</Sip>";
+  else out += "<Number>" + xml_escape(target) + "</Number>";
+  out += "</Dial></Response>";
+  return out;
+}
+
 }  // namespace vox::twilio

@@ -21,6 +21,10 @@ std::string xml_escape(std::string_view s);
 // Returns <Response><Connect><Stream ...>...</Stream></Connect></Response> with the XML declaration.
 std::string connect_stream(const StreamTwiml& stream);
 
+// <Response><Dial><Number>+1…</Number></Dial></Response> (or <Sip> for sip: targets):
+// moves a live call to another party; our stream ends.
+std::string dial(std::string_view target, std::string_view caller_id = {});
+
 // Returns the WebSocket URL of our media endpoint. From the public base URL
 // (http[s]://host[:port][/prefix]) when set: https → wss, http → ws. Otherwise from the
 // request's Host header: ws when X-Forwarded-Proto says http or the host is loopback

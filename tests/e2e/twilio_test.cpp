@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <cmath>
 #include <fstream>
 
 #include "e2e_support.hpp"
@@ -34,10 +35,11 @@ std::unique_ptr<ServerProcess> twilio_emulator(const std::vector<std::string>& c
   return std::make_unique<ServerProcess>(args, std::vector<std::string>{}, "", std::vector<std::string>{"emulate", "twilio"});
 }
 
-std::unique_ptr<ServerProcess> gateway(const ServerProcess& emulator) {
+std::unique_ptr<ServerProcess> gateway(const ServerProcess& emulator, std::vector<std::string> extra = {}) {
   std::vector<std::string> args = {"--stt-mode", "grammar", "--stt-grammar",
                                    grammar_file("vox-e2e-twilio-server.txt", caller_phrases()), "--tts-voice", kVoice,
                                    "--greeting", kGreeting};
+  args.insert(args.end(), extra.begin(), extra.end());
   return std::make_unique<ServerProcess>(
       args, std::vector<std::string>{"TWILIO_ACCOUNT_SID=" + kAccount, "TWILIO_AUTH_TOKEN=" + kToken,
                                      "TWILIO_BASE_URL=" + emulator.url()});
@@ -138,6 +140,68 @@ TEST(TwilioE2E, SigtermCompletesEveryLiveCallAtTwilio) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   for (const auto& c : calls) EXPECT_EQ(c.as_object().at("status").as_string(), "completed");
+}
+
+// Places one call from the emulator to the server's outbound webhook; returns its sid.
+std::string place_call(const ServerProcess& emulator, const ServerProcess& server) {
+  IoThread io;
+  net::HttpClient http(io.context().get_executor());
+  twilio::RestClient rest(http, twilio::RestConfig{kAccount, kToken, {}, emulator.url()});
+  twilio::CreateCall c;
+  c.to = "+15550002222";
+  c.from = "+15550001111";
+  c.url = server.url() + "/api/v1/elevenlabs-twilio/webhook";
+  c.status_callback = server.url() + "/api/v1/twilio/call-status";
+  return io.run([&]() { return rest.create_call(c); }).sid;
+}
+
+TEST(TwilioE2E, TransferEndsOurLegAndTheEmulatorDials) {
+  auto emulator = twilio_emulator({"good morning"});
+  const auto script = grammar_file("vox-e2e-transfer-script.txt", {"Let me transfer you. [transfer +15550009999]"});
+  auto server = gateway(*emulator, {"--agent", "script", "--script", script});
+  const auto sid = place_call(*emulator, *server);
+  auto calls = settled_calls(*emulator, 1);
+  ASSERT_EQ(calls.size(), 1u);
+  const auto& c = calls[0].as_object();
+  EXPECT_EQ(c.at("sid").as_string(), sid);
+  EXPECT_EQ(c.at("status").as_string(), "completed");
+  EXPECT_EQ(c.at("dialed").as_string(), "+15550009999") << json::serialize(c);
+  EXPECT_NE(std::string(c.at("redirect_twiml").as_string()).find("<Dial"), std::string::npos);
+  // The callee heard the reply before the transfer.
+  std::vector<std::string> heard;
+  for (const auto& h : c.at("heard").as_array()) heard.emplace_back(h.as_object().at("transcript").as_string());
+  ASSERT_GE(heard.size(), 2u);
+  EXPECT_TRUE(server->wait_for_log("transferring call_sid=" + sid + " to=+15550009999"));
+  EXPECT_TRUE(server->wait_for_log("call ended call_sid=" + sid));
+}
+
+TEST(TwilioE2E, RecordingHoldsBothSides) {
+  auto emulator = twilio_emulator({"good morning"});
+  const auto dir = std::filesystem::temp_directory_path() / ("vox-rec-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto server = gateway(*emulator, {"--recording-dir", dir.string()});
+  const auto sid = place_call(*emulator, *server);
+  settled_calls(*emulator, 1);
+  ASSERT_TRUE(server->wait_for_log("recording written call_sid=" + sid)) << server->log_tail();
+  std::ifstream in(dir / (sid + ".wav"), std::ios::binary);
+  std::string wav((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(wav.size(), 44u);
+  ASSERT_EQ(wav.substr(0, 4), "RIFF");
+  EXPECT_EQ(static_cast<int>(wav[22]), 2);  // two channels
+  // Energy on each side: the caller's line on the left, greeting and reply on the right.
+  double left = 0, right = 0;
+  const std::size_t n = (wav.size() - 44) / 4;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto* p = reinterpret_cast<const unsigned char*>(wav.data() + 44 + 4 * i);
+    const auto l = static_cast<std::int16_t>(p[0] | (p[1] << 8));
+    const auto r = static_cast<std::int16_t>(p[2] | (p[3] << 8));
+    left += static_cast<double>(l) * l;
+    right += static_cast<double>(r) * r;
+  }
+  EXPECT_GT(n, 8000u * 3);  // several seconds
+  EXPECT_GT(std::sqrt(left / static_cast<double>(n)), 100.0);
+  EXPECT_GT(std::sqrt(right / static_cast<double>(n)), 100.0);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "net/server.hpp"
 #include "app/commands/engines.hpp"
 #include "twilio/rest_client.hpp"
+#include "twilio/twiml.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -67,9 +68,39 @@ int run_serve(const Config& config, const ServeOptions& options) {
         *twilio_http, twilio::RestConfig{config.twilio.account_sid, config.twilio.auth_token, {}, config.twilio.api_base_url});
   }
 
+  // Transfers go through the Twilio REST API (the call is redirected to <Dial>).
+  class TwilioControl final : public call::CallControl {
+   public:
+    TwilioControl(asio::io_context& ioc, twilio::RestClient* rest, std::string caller_id)
+        : ioc_(ioc), rest_(rest), caller_id_(std::move(caller_id)) {}
+    void transfer(const std::string& call_sid, const std::string& target) override {
+      if (!rest_) return;
+      auto* rest = rest_;
+      twilio::UpdateCall u;
+      u.twiml = twilio::dial(target, caller_id_);
+      asio::co_spawn(ioc_, [rest, call_sid, u]() -> asio::awaitable<void> {
+        std::optional<std::string> failed;
+        try {
+          co_await rest->update_call(call_sid, u);
+        } catch (const std::exception& e) {
+          failed = e.what();
+        }
+        if (failed) spdlog::error("transfer of call {} failed at Twilio: {}", call_sid, *failed);
+        else spdlog::info("call {} redirected to <Dial> at Twilio", call_sid);
+      }, asio::detached);
+    }
+
+   private:
+    asio::io_context& ioc_;
+    twilio::RestClient* rest_;
+    std::string caller_id_;
+  };
+  TwilioControl control(ioc, twilio.get(), config.twilio.phone_number);
+
   call::CallRegistry registry;
   registry.set_limit(static_cast<std::size_t>(config.max_calls));
-  call::CallServices services{config, *engines->tts, *engines->stt, registry, SteadyClock::instance()};
+  call::CallServices services{config, *engines->tts, *engines->stt, registry, SteadyClock::instance(),
+                              twilio ? &control : nullptr};
 
   net::Router router;
   auto* eng = engines.get();
