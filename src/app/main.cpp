@@ -62,6 +62,9 @@ void add_twilio_options(CLI::App& cmd, vox::Config& c) {
   cmd.add_option("--twilio-auth-token", t.auth_token,
                  "Twilio auth token; when set, X-Twilio-Signature is required on the webhooks and on /media")
       ->envname("TWILIO_AUTH_TOKEN");
+  cmd.add_option("--twilio-api-key", t.api_key_sid, "API key SID (SK...) for REST calls instead of the auth token")
+      ->envname("TWILIO_API_KEY");
+  cmd.add_option("--twilio-api-secret", t.api_key_secret, "Secret of --twilio-api-key")->envname("TWILIO_API_SECRET");
   cmd.add_option("--twilio-phone-number", t.phone_number, "Default caller id for outbound calls")
       ->envname("TWILIO_PHONE_NUMBER");
   cmd.add_option("--twilio-base-url", t.api_base_url, "Twilio REST API base URL")

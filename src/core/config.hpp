@@ -56,6 +56,8 @@ struct TwilioSettings {
   std::string account_sid;             // TWILIO_ACCOUNT_SID
   std::string auth_token;              // TWILIO_AUTH_TOKEN: signs webhooks; validated when set
   std::string phone_number;            // TWILIO_PHONE_NUMBER: default caller id
+  std::string api_key_sid;             // TWILIO_API_KEY: REST calls with an API key (SK…) instead of the token
+  std::string api_key_secret;          // TWILIO_API_SECRET
   std::string api_base_url = "https://api.twilio.com";
   bool validate_signatures = true;     // only when auth_token is set
 };

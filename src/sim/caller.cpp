@@ -120,6 +120,17 @@ struct CallState {
   }
 
   void start_line() {
+    // "dtmf:12#" presses keys instead of speaking; no reply is awaited.
+    const std::string& line = opt.lines[next_line];
+    if (line.rfind("dtmf:", 0) == 0) {
+      for (char d : line.substr(5)) {
+        twilio::write_dtmf(out, stream_sid, seq++, std::string(1, d));
+        ws->send(out);
+      }
+      ++next_line;
+      set_phase(Phase::kPause);
+      return;
+    }
     mic = line_audio[next_line];
     mic_pos = 0;
     result.turns.push_back(CallerTurn{opt.lines[next_line], -1});
@@ -326,6 +337,10 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
   st->stream_sid = random_sid("MZ");
   try {
     for (const auto& line : opt.lines) {
+      if (line.rfind("dtmf:", 0) == 0) {
+        st->line_audio.emplace_back();
+        continue;
+      }
       auto a = engines.tts.synthesize_blocking(line, opt.voice);
       trim_trailing_silence(a);
       st->line_audio.push_back(std::move(a));

@@ -27,7 +27,7 @@ struct CallerOptions {
   std::string webhook_query;                          // appended to the webhook URL, e.g. "agent=script"
   std::string from = "+15550001111";
   std::string to = "+15550002222";
-  std::vector<std::string> lines;   // what the caller says, one line per turn
+  std::vector<std::string> lines;   // what the caller says, one line per turn; "dtmf:12#" presses keys
   int barge_in_at_ms = -1;          // >= 0: speak each line this far into the reply instead of after it
   int pause_ms = 300;               // silence between the end of a reply and the next line
   int greeting_wait_ms = 4000;      // start talking if no greeting has begun by then

@@ -70,6 +70,7 @@ struct CallRecord {
   std::string fetched_twiml;
   std::string redirect_twiml;  // set by a live update with Twiml
   std::string dialed;          // the target of a <Dial> we ran
+  bool inbound = false;
   std::string error;
   int callback_seq = 0;
   std::shared_ptr<std::atomic<bool>> hangup = std::make_shared<std::atomic<bool>>(false);
@@ -108,7 +109,7 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
                    {"duration", c.end_time.empty() ? json::value(nullptr) : json::value(std::to_string(c.duration_s))},
                    {"price", nullptr},
                    {"price_unit", "USD"},
-                   {"direction", "outbound-api"},
+                   {"direction", c.inbound ? "inbound" : "outbound-api"},
                    {"answered_by", nullptr},
                    {"api_version", "2010-04-01"},
                    {"forwarded_from", nullptr},
@@ -194,6 +195,12 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
   // The life of one call.
   asio::awaitable<void> run_call(std::shared_ptr<CallRecord> c) {
     auto self = shared_from_this();
+    if (c->inbound) {
+      std::lock_guard lock(mu);
+      set_status(*c, "in-progress");
+      c->start_time = rfc2822_now();
+      c->answered_at = std::chrono::steady_clock::now();
+    } else {
     co_await callback(c, "initiated", "initiated");
     {
       std::lock_guard lock(mu);
@@ -210,12 +217,14 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
       c->answered_at = std::chrono::steady_clock::now();
     }
     co_await callback(c, "in-progress", "answered");
+    }
     // Fetch the TwiML (signed), or use the inline one.
     std::string twiml = c->twiml;
     std::string error;
     if (twiml.empty()) {
       twilio::FormParams p = {{"AccountSid", opt.account_sid}, {"ApiVersion", "2010-04-01"}, {"CallSid", c->sid},
-                              {"CallStatus", "in-progress"}, {"Direction", "outbound-api"}, {"From", c->from},
+                              {"CallStatus", c->inbound ? "ringing" : "in-progress"},
+                              {"Direction", c->inbound ? "inbound" : "outbound-api"}, {"From", c->from},
                               {"To", c->to}};
       std::string body;
       for (const auto& [k, v] : p) body += (body.empty() ? "" : "&") + k + "=" + twilio::form_encode(v);
@@ -280,9 +289,35 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
                                            .count());
       c->error = error;
     }
-    if (!error.empty()) spdlog::warn("twilio emulator call {}: {}", c->sid, error);
+    if (!error.empty()) {
+      // Twilio's own warning codes, as its debugger would show them.
+      const char* code = error.find("handshake") != std::string::npos ? "31920 Stream - WebSocket - Handshake Error"
+                         : error.find("11200") != std::string::npos   ? "11200 HTTP retrieval failure"
+                                                                      : "31921 Stream - WebSocket - Close Error";
+      spdlog::warn("twilio emulator call {}: warning {}: {}", c->sid, code, error);
+    }
     transcribe(c, std::move(result.heard));
     co_await callback(c, "completed", "completed");
+  }
+
+  // An inbound call: the number's voice URL is posted (signed), then the call runs like
+  // any other (TwiML, media, callee).
+  std::string ring_inbound(const std::string& voice_url, const std::string& from, const std::string& to) {
+    auto c = std::make_shared<CallRecord>();
+    c->sid = "CA" + random_hex(32);
+    c->to = to;
+    c->from = from;
+    c->url = voice_url;
+    c->inbound = true;
+    c->date_created = rfc2822_now();
+    c->history.push_back(json::string("ringing"));
+    {
+      std::lock_guard lock(mu);
+      calls[c->sid] = c;
+      order.push_back(c->sid);
+    }
+    asio::co_spawn(asio::make_strand(ioc), [self = shared_from_this(), c]() { return self->run_call(c); }, asio::detached);
+    return c->sid;
   }
 
   void transcribe(std::shared_ptr<CallRecord> c, std::vector<HeardSegment> heard) {
@@ -319,6 +354,20 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
         arr.push_back(o);
       }
       co_return HttpResponse::json(200, json::serialize(arr));
+    }
+    if (req.path == "/emulator/inbound") {
+      // {"url": "https://…/twilio-voice", "from": "+1…", "to": "+1…"}
+      boost::system::error_code ec;
+      auto v = json::parse(req.body, ec);
+      if (ec || !v.is_object() || !v.as_object().contains("url"))
+        co_return HttpResponse::error(400, "body must be {\"url\": ..., \"from\": ..., \"to\": ...}");
+      const auto& o = v.as_object();
+      auto get = [&](const char* k, const char* d) {
+        const auto* x = o.if_contains(k);
+        return x && x->is_string() ? std::string(x->as_string()) : std::string(d);
+      };
+      const auto sid = ring_inbound(get("url", ""), get("from", "+15550001111"), get("to", "+15550002222"));
+      co_return HttpResponse::json(201, json::serialize(json::object{{"sid", sid}}));
     }
     if (req.path == "/emulator/requests") {
       std::lock_guard lock(mu);
@@ -489,6 +538,7 @@ void TwilioEmulator::add_routes(net::Router& router) {
   router.add("GET", "/2010-04-01/Accounts/{AccountSid}/Calls.json", h);
   for (const char* m : {"GET", "POST", "DELETE"}) router.add(m, "/2010-04-01/Accounts/{AccountSid}/Calls/{CallJson}", h);
   router.add("GET", "/emulator/calls", h);
+  router.add("POST", "/emulator/inbound", h);
   router.add("GET", "/emulator/requests", h);
   router.add("DELETE", "/emulator/requests", h);
 }

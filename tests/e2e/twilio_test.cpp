@@ -204,5 +204,36 @@ TEST(TwilioE2E, RecordingHoldsBothSides) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(TwilioE2E, InboundCallRungByTheEmulatorWithDtmf) {
+  auto emulator = twilio_emulator({"good morning", "dtmf:42#", "thank you very much"});
+  auto server = gateway(*emulator);
+  const std::string body = "{\"url\":\"" + server->url() + "/twilio-voice\",\"from\":\"+15550003333\",\"to\":\"+15550004444\"}";
+  auto res = http("POST", emulator->url() + "/emulator/inbound", body);
+  ASSERT_EQ(res.status, 201) << res.body;
+  const std::string sid(json::parse(res.body).as_object().at("sid").as_string());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  json::object call;
+  for (;;) {
+    auto calls = emulator_calls(*emulator);
+    ASSERT_EQ(calls.size(), 1u);
+    call = calls[0].as_object();
+    bool transcribed = call.at("status").as_string() == "completed";
+    for (const auto& h : call.at("heard").as_array())
+      if (h.as_object().at("transcript").is_null()) transcribed = false;
+    if (transcribed || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(call.at("direction").as_string(), "inbound");
+  EXPECT_EQ(call.at("status").as_string(), "completed");
+  std::vector<std::string> heard;
+  for (const auto& h : call.at("heard").as_array()) heard.emplace_back(h.as_object().at("transcript").as_string());
+  EXPECT_EQ(heard, (std::vector<std::string>{normalized(kGreeting), "you said good morning", "you said thank you very much"}));
+  // The keys reached the call (and its agent) in order.
+  EXPECT_TRUE(server->wait_for_log("incoming call call_sid=" + sid));
+  EXPECT_TRUE(server->wait_for_log("dtmf call_sid=" + sid + " digit=4"));
+  EXPECT_TRUE(server->wait_for_log("dtmf call_sid=" + sid + " digit=2"));
+  EXPECT_TRUE(server->wait_for_log("dtmf call_sid=" + sid + " digit=#"));
+}
+
 }  // namespace
 }  // namespace vox::test

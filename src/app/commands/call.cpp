@@ -22,8 +22,9 @@ namespace asio = boost::asio;
 
 int run_call(const Config& config, const CallOptions& o) {
   const auto& t = config.twilio;
-  if (t.account_sid.empty() || t.auth_token.empty()) {
-    std::cerr << "voxbridge call: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or --twilio-account-sid/--twilio-auth-token)\n";
+  const bool api_key = !t.api_key_sid.empty() && !t.api_key_secret.empty();
+  if (t.account_sid.empty() || (t.auth_token.empty() && !api_key)) {
+    std::cerr << "voxbridge call: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY + TWILIO_API_SECRET)\n";
     return 2;
   }
   std::string server = o.server_url.empty() ? config.base_url : o.server_url;
@@ -44,7 +45,8 @@ int run_call(const Config& config, const CallOptions& o) {
 
   asio::io_context ioc;
   net::HttpClient http(ioc.get_executor());
-  twilio::RestClient rest(http, twilio::RestConfig{t.account_sid, t.auth_token, {}, t.api_base_url});
+  twilio::RestClient rest(http, twilio::RestConfig{t.account_sid, api_key ? t.api_key_secret : t.auth_token,
+                                                   api_key ? t.api_key_sid : std::string(), t.api_base_url});
   int exit_code = 1;
   std::atomic<bool> interrupted{false};
   asio::signal_set signals(ioc, SIGINT, SIGTERM);

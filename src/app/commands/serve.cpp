@@ -62,10 +62,14 @@ int run_serve(const Config& config, const ServeOptions& options) {
   // The Twilio REST client, when the account is configured (hang-ups at shutdown).
   std::unique_ptr<net::HttpClient> twilio_http;
   std::unique_ptr<twilio::RestClient> twilio;
-  if (!config.twilio.account_sid.empty() && !config.twilio.auth_token.empty()) {
+  const bool api_key = !config.twilio.api_key_sid.empty() && !config.twilio.api_key_secret.empty();
+  if (!config.twilio.account_sid.empty() && (api_key || !config.twilio.auth_token.empty())) {
     twilio_http = std::make_unique<net::HttpClient>(ioc.get_executor());
     twilio = std::make_unique<twilio::RestClient>(
-        *twilio_http, twilio::RestConfig{config.twilio.account_sid, config.twilio.auth_token, {}, config.twilio.api_base_url});
+        *twilio_http, twilio::RestConfig{config.twilio.account_sid,
+                                         api_key ? config.twilio.api_key_secret : config.twilio.auth_token,
+                                         api_key ? config.twilio.api_key_sid : std::string(),
+                                         config.twilio.api_base_url});
   }
 
   // Transfers go through the Twilio REST API (the call is redirected to <Dial>).
