@@ -44,16 +44,27 @@ net::ClientRequest RestClient::request(std::string method, std::string path_and_
   return r;
 }
 
-asio::awaitable<std::string> RestClient::get_json(std::string path_and_query) {
-  auto req = request("GET", std::move(path_and_query));
+asio::awaitable<std::optional<net::HttpResponse>> RestClient::call(
+    net::ClientRequest req, std::function<bool(std::string_view)> on_data) {
   net::HttpResponse res;
+  std::optional<net::TransportError> failed;
   try {
-    res = co_await http_.send(std::move(req));
+    if (on_data) res = co_await http_.send_streaming(std::move(req), std::move(on_data));
+    else res = co_await http_.send(std::move(req));
   } catch (const net::TransportError& e) {
-    throw ApiError(ApiError::Kind::kTransport, 0, "transport", std::string("ElevenLabs unreachable: ") + e.what());
+    failed = e;
+  }
+  if (failed) {
+    if (failed->kind == net::TransportError::Kind::kCancelled) co_return std::nullopt;  // the caller stopped reading
+    throw ApiError(ApiError::Kind::kTransport, 0, "transport", std::string("ElevenLabs unreachable: ") + failed->what());
   }
   if (res.status / 100 != 2) throw codec::parse_error(res.status, res.body);
-  co_return std::move(res.body);
+  co_return res;
+}
+
+asio::awaitable<std::string> RestClient::get_json(std::string path_and_query) {
+  auto res = co_await call(request("GET", std::move(path_and_query)));
+  co_return std::move(res->body);
 }
 
 asio::awaitable<std::vector<Voice>> RestClient::voices() {
@@ -126,66 +137,35 @@ TtsOptions with_defaults(TtsOptions o, const Config& c) {
 }
 }  // namespace
 
-asio::awaitable<std::string> RestClient::text_to_speech(std::string text, TtsOptions options) {
+net::ClientRequest RestClient::tts_request(std::string_view suffix, std::string_view text, TtsOptions options) const {
   options = with_defaults(std::move(options), config_);
-  auto req = request("POST", tts_path("", options));
-  req.headers.back() = {"accept", "*/*"};
+  auto req = request("POST", tts_path(suffix, options));
+  if (suffix.find("with-timestamps") == std::string_view::npos) req.headers.back() = {"accept", "*/*"};
   req.headers.emplace_back("content-type", "application/json");
   req.body = codec::tts_body(text, options);
   req.retry_safe = true;
-  net::HttpResponse res;
-  try {
-    res = co_await http_.send(std::move(req));
-  } catch (const net::TransportError& e) {
-    throw ApiError(ApiError::Kind::kTransport, 0, "transport", std::string("ElevenLabs unreachable: ") + e.what());
-  }
-  if (res.status / 100 != 2) throw codec::parse_error(res.status, res.body);
-  co_return std::move(res.body);
+  // A streamed reply in progress must not hang on a silent provider.
+  if (suffix.rfind("/stream", 0) == 0) req.read_timeout = std::chrono::seconds(4);
+  return req;
+}
+
+asio::awaitable<std::string> RestClient::text_to_speech(std::string text, TtsOptions options) {
+  auto res = co_await call(tts_request("", text, std::move(options)));
+  co_return std::move(res->body);
 }
 
 asio::awaitable<void> RestClient::text_to_speech_stream(std::string text, TtsOptions options,
                                                         std::function<bool(std::string_view)> on_audio) {
-  options = with_defaults(std::move(options), config_);
-  auto req = request("POST", tts_path("/stream", options));
-  req.read_timeout = std::chrono::seconds(4);
-  req.headers.back() = {"accept", "*/*"};
-  req.headers.emplace_back("content-type", "application/json");
-  req.body = codec::tts_body(text, options);
-  req.retry_safe = true;
-  net::HttpResponse res;
-  try {
-    res = co_await http_.send_streaming(std::move(req), std::move(on_audio));
-  } catch (const net::TransportError& e) {
-    if (e.kind == net::TransportError::Kind::kCancelled) co_return;
-    throw ApiError(ApiError::Kind::kTransport, 0, "transport", std::string("ElevenLabs stream failed: ") + e.what());
-  }
-  if (res.status / 100 != 2) throw codec::parse_error(res.status, res.body);
+  co_await call(tts_request("/stream", text, std::move(options)), std::move(on_audio));
 }
 
 asio::awaitable<TimedAudio> RestClient::text_to_speech_timed(std::string text, TtsOptions options) {
-  options = with_defaults(std::move(options), config_);
-  auto req = request("POST", tts_path("/with-timestamps", options));
-  req.headers.emplace_back("content-type", "application/json");
-  req.body = codec::tts_body(text, options);
-  req.retry_safe = true;
-  net::HttpResponse res;
-  try {
-    res = co_await http_.send(std::move(req));
-  } catch (const net::TransportError& e) {
-    throw ApiError(ApiError::Kind::kTransport, 0, "transport", std::string("ElevenLabs unreachable: ") + e.what());
-  }
-  if (res.status / 100 != 2) throw codec::parse_error(res.status, res.body);
-  co_return codec::parse_timed_audio(res.body);
+  auto res = co_await call(tts_request("/with-timestamps", text, std::move(options)));
+  co_return codec::parse_timed_audio(res->body);
 }
 
 asio::awaitable<void> RestClient::text_to_speech_timed_stream(std::string text, TtsOptions options,
                                                               std::function<bool(TimedAudio&)> on_piece) {
-  options = with_defaults(std::move(options), config_);
-  auto req = request("POST", tts_path("/stream/with-timestamps", options));
-  req.read_timeout = std::chrono::seconds(4);  // a reply in progress must not hang on a silent provider
-  req.headers.emplace_back("content-type", "application/json");
-  req.body = codec::tts_body(text, options);
-  req.retry_safe = true;
   std::string pending;
   bool stop = false;
   auto on_data = [&](std::string_view data) {
@@ -204,15 +184,8 @@ asio::awaitable<void> RestClient::text_to_speech_timed_stream(std::string text, 
     }
     return true;
   };
-  net::HttpResponse res;
-  try {
-    res = co_await http_.send_streaming(std::move(req), on_data);
-  } catch (const net::TransportError& e) {
-    if (e.kind == net::TransportError::Kind::kCancelled) co_return;
-    throw ApiError(ApiError::Kind::kTransport, 0, "transport", std::string("ElevenLabs stream failed: ") + e.what());
-  }
-  if (res.status / 100 != 2) throw codec::parse_error(res.status, res.body);
-  if (!stop && pending.find_first_not_of(" \r\n\t") != std::string::npos) {
+  auto res = co_await call(tts_request("/stream/with-timestamps", text, std::move(options)), on_data);
+  if (res && !stop && pending.find_first_not_of(" \r\n\t") != std::string::npos) {
     TimedAudio piece = codec::parse_timed_audio(pending);
     on_piece(piece);
   }
@@ -241,14 +214,8 @@ asio::awaitable<Transcript> RestClient::speech_to_text(std::string audio, SttOpt
   req.headers.emplace_back("content-type", "multipart/form-data; boundary=" + boundary);
   req.body = std::move(body);
   req.retry_safe = true;
-  net::HttpResponse res;
-  try {
-    res = co_await http_.send(std::move(req));
-  } catch (const net::TransportError& e) {
-    throw ApiError(ApiError::Kind::kTransport, 0, "transport", std::string("ElevenLabs unreachable: ") + e.what());
-  }
-  if (res.status / 100 != 2) throw codec::parse_error(res.status, res.body);
-  co_return codec::parse_transcript(res.body);
+  auto res = co_await call(std::move(req));
+  co_return codec::parse_transcript(res->body);
 }
 
 }  // namespace vox::elevenlabs

@@ -45,6 +45,11 @@ class RestClient {
 
  private:
   net::ClientRequest request(std::string method, std::string path_and_query) const;
+  net::ClientRequest tts_request(std::string_view suffix, std::string_view text, TtsOptions options) const;
+  // Sends (streaming the 2xx body to `on_data` when given); throws ApiError; nullopt when
+  // `on_data` stopped the transfer.
+  boost::asio::awaitable<std::optional<net::HttpResponse>> call(net::ClientRequest request,
+                                                               std::function<bool(std::string_view)> on_data = {});
   std::string tts_path(std::string_view suffix, const TtsOptions& o) const;
   boost::asio::awaitable<std::string> get_json(std::string path_and_query);
 

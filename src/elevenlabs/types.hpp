@@ -52,7 +52,10 @@ struct Voice {
   std::optional<speech::VoiceSettings> settings;
 };
 
+// The request structs below are passed by value to coroutines, so none is an aggregate
+// (GCC 12 corrupts aggregate prvalues passed to coroutines; see net::TlsOptions).
 struct VoicesQuery {
+  VoicesQuery() {}
   int page_size = 100;
   std::string next_page_token;
   std::string search;
@@ -93,6 +96,7 @@ struct Alignment {
 };
 
 struct TtsOptions {
+  TtsOptions() {}
   std::string voice_id;
   std::string model_id;
   std::string output_format = "ulaw_8000";
@@ -111,6 +115,7 @@ struct TimedAudio {
 };
 
 struct SttOptions {
+  SttOptions() {}
   std::string model_id = "scribe_v1";
   std::string language_code;
   std::string file_format = "other";  // other | pcm_s16le_16

@@ -69,6 +69,7 @@ struct HttpClientOptions {
 };
 
 struct ClientRequest {
+  ClientRequest() {}  // not an aggregate: see TlsOptions
   std::string method = "GET";
   std::string url;
   Headers headers;

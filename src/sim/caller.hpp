@@ -22,6 +22,7 @@ class PocketsphinxStt;
 namespace vox::sim {
 
 struct CallerOptions {
+  CallerOptions() {}  // not an aggregate: passed by value to a coroutine (see net::TlsOptions)
   std::string server_url = "http://127.0.0.1:8001";  // where the webhook is
   std::string webhook_path = "/twilio-voice";
   std::string webhook_query;                          // appended to the webhook URL, e.g. "agent=script"

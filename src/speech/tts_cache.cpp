@@ -1,5 +1,7 @@
 #include "speech/tts_cache.hpp"
 
+#include "core/hash.hpp"
+
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
@@ -14,18 +16,6 @@ namespace vox::speech {
 namespace fs = std::filesystem;
 
 namespace {
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
 
 template <typename T>
 void put(std::string& out, T v) {

@@ -44,7 +44,9 @@ struct Call {
   bool terminal() const;
 };
 
+// Passed by value to coroutines, so not aggregates (see net::TlsOptions).
 struct CreateCall {
+  CreateCall() {}
   std::string to;
   std::string from;
   std::string url;                      // TwiML URL, or
@@ -60,6 +62,7 @@ struct CreateCall {
 };
 
 struct UpdateCall {
+  UpdateCall() {}
   std::string status;  // completed | canceled
   std::string url;
   std::string twiml;
@@ -67,6 +70,7 @@ struct UpdateCall {
 };
 
 struct ListCalls {
+  ListCalls() {}
   std::string to;
   std::string from;
   std::string status;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/base64.hpp"
+#include "core/hash.hpp"
 
 namespace vox::twilio {
 
@@ -30,18 +31,7 @@ std::string compute_signature(std::string_view auth_token, std::string_view url,
   return out;
 }
 
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
-}
+std::string sha256_hex(std::string_view data) { return vox::sha256_hex(data); }
 
 namespace {
 
