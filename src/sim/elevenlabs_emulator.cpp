@@ -233,9 +233,12 @@ struct ElevenLabsEmulator::Impl : std::enable_shared_from_this<ElevenLabsEmulato
   json::array first_audio;
   std::atomic<int> active{0};
   std::atomic<std::uint64_t> next_id{1};
+  // Latency knobs the admin endpoint changes while generations run.
+  std::atomic<int> ttfb_ms{0}, chunk_interval_ms{0}, stt_delay_ms{0};
 
   Impl(asio::io_context& io, ElevenLabsEmulatorOptions o, speech::TextToSpeech& t, speech::SpeechToText& s)
-      : ioc(io), opt(std::move(o)), tts(t), stt(s) {}
+      : ioc(io), opt(std::move(o)), tts(t), stt(s), ttfb_ms(opt.ttfb_ms), chunk_interval_ms(opt.chunk_interval_ms),
+        stt_delay_ms(opt.stt_delay_ms) {}
 
   bool key_ok(std::string_view key) const {
     for (const auto& k : opt.api_keys)
@@ -346,8 +349,8 @@ struct ElevenLabsEmulator::Impl : std::enable_shared_from_this<ElevenLabsEmulato
     });
     boost::system::error_code ec;
     co_await st->timer->async_wait(asio::redirect_error(kAwait, ec));
-    if (opt.stt_delay_ms > 0) {
-      asio::steady_timer t(exec, std::chrono::milliseconds(opt.stt_delay_ms));
+    if (stt_delay_ms.load() > 0) {
+      asio::steady_timer t(exec, std::chrono::milliseconds(stt_delay_ms.load()));
       co_await t.async_wait(asio::redirect_error(kAwait, ec));
     }
     co_return std::move(st->result);
@@ -578,7 +581,7 @@ struct ElevenLabsEmulator::Impl : std::enable_shared_from_this<ElevenLabsEmulato
       std::atomic<int>& a;
       ~ActiveGuard() { --a; }
     };
-    co_await sleep_ms(opt.ttfb_ms);
+    co_await sleep_ms(ttfb_ms.load());
     auto s = co_await synth(t);
     const int total_ms = static_cast<int>(s.ulaw.size() / 8);
     auto ct = align_text(t, s.words, total_ms);
@@ -645,7 +648,7 @@ struct ElevenLabsEmulator::Impl : std::enable_shared_from_this<ElevenLabsEmulato
           first = false;
           self->record_first_audio(id, request_us);
         } else {
-          co_await self->sleep_ms(self->opt.chunk_interval_ms);
+          co_await self->sleep_ms(self->chunk_interval_ms.load());
         }
         if (!co_await w.write(out)) co_return;
       }
@@ -793,9 +796,9 @@ struct ElevenLabsEmulator::Impl : std::enable_shared_from_this<ElevenLabsEmulato
       auto v = json::parse(req.body, ec);
       if (ec || !v.is_object()) return HttpResponse::error(400, "body must be a JSON object");
       const auto& o = v.as_object();
-      if (const auto* x = o.if_contains("ttfb_ms"); x && x->is_int64()) opt.ttfb_ms = static_cast<int>(x->as_int64());
-      if (const auto* x = o.if_contains("chunk_interval_ms"); x && x->is_int64()) opt.chunk_interval_ms = static_cast<int>(x->as_int64());
-      if (const auto* x = o.if_contains("stt_delay_ms"); x && x->is_int64()) opt.stt_delay_ms = static_cast<int>(x->as_int64());
+      if (const auto* x = o.if_contains("ttfb_ms"); x && x->is_int64()) ttfb_ms = static_cast<int>(x->as_int64());
+      if (const auto* x = o.if_contains("chunk_interval_ms"); x && x->is_int64()) chunk_interval_ms = static_cast<int>(x->as_int64());
+      if (const auto* x = o.if_contains("stt_delay_ms"); x && x->is_int64()) stt_delay_ms = static_cast<int>(x->as_int64());
       return HttpResponse::json(200, R"({"ok":true})");
     }
     return HttpResponse::error(404, "unknown emulator endpoint");
@@ -969,7 +972,7 @@ class TtsSocketHandler final : public net::WsHandler, public std::enable_shared_
       it->second.queue.pop_front();
       const auto trimmed_b = text.find_first_not_of(' ');
       if (trimmed_b != std::string::npos) {
-        co_await em_->sleep_ms(em_->opt.ttfb_ms);
+        co_await em_->sleep_ms(em_->ttfb_ms.load());
         auto s = co_await em_->synth(text.substr(trimmed_b));
         const std::string spoken = text.substr(trimmed_b);
         const int total_ms = static_cast<int>(s.ulaw.size() / 8);
@@ -1029,7 +1032,7 @@ class TtsSocketHandler final : public net::WsHandler, public std::enable_shared_
             }
           }
           if (conn_) conn_->send_text(json::serialize(m));
-          if (off + per < s.ulaw.size()) co_await em_->sleep_ms(em_->opt.chunk_interval_ms);
+          if (off + per < s.ulaw.size()) co_await em_->sleep_ms(em_->chunk_interval_ms.load());
         }
       }
       it = contexts_.find(id);
