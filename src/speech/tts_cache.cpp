@@ -31,7 +31,30 @@ bool get(std::string_view& in, T& v) {
 constexpr std::uint32_t kMagic = 0x31435856;  // "VXC1"
 }  // namespace
 
-CachingTts::CachingTts(TextToSpeech& inner, TtsCacheOptions options) : inner_(inner), opt_(std::move(options)) {
+struct CachingTts::Store {
+  struct Entry {
+    std::vector<std::uint8_t> audio;
+    std::vector<WordTiming> words;
+  };
+  using Lru = std::list<std::pair<std::string, std::shared_ptr<const Entry>>>;
+
+  TtsCacheOptions opt_;
+  mutable std::mutex mu_;
+  Lru lru_;
+  std::unordered_map<std::string, Lru::iterator> index_;
+  TtsCacheStats stats_;
+
+  std::shared_ptr<const Entry> lookup(const std::string& key);
+  void store(const std::string& key, std::shared_ptr<const Entry> entry);
+  void insert_memory(const std::string& key, std::shared_ptr<const Entry> entry);
+  std::shared_ptr<const Entry> read_disk(const std::string& key);
+  void write_disk(const std::string& key, const Entry& entry);
+};
+
+CachingTts::CachingTts(TextToSpeech& inner, TtsCacheOptions options)
+    : inner_(inner), store_(std::make_shared<Store>()) {
+  auto& opt_ = store_->opt_;
+  opt_ = std::move(options);
   if (!opt_.dir.empty()) {
     std::error_code ec;
     fs::create_directories(opt_.dir, ec);
@@ -50,9 +73,9 @@ std::string CachingTts::key(const TtsRequest& r) const {
 }
 
 std::shared_ptr<CancelToken> CachingTts::synthesize(TtsRequest request, TtsCallbacks callbacks) {
-  if (request.text.size() > opt_.max_text_chars) return inner_.synthesize(std::move(request), std::move(callbacks));
+  if (request.text.size() > store_->opt_.max_text_chars) return inner_.synthesize(std::move(request), std::move(callbacks));
   const std::string k = key(request);
-  if (auto hit = lookup(k)) {
+  if (auto hit = store_->lookup(k)) {
     // Delivered right here: the caller posts callbacks to its own strand.
     if (callbacks.on_request_id) callbacks.on_request_id("cache");
     if (callbacks.on_word)
@@ -62,7 +85,7 @@ std::shared_ptr<CancelToken> CachingTts::synthesize(TtsRequest request, TtsCallb
     return std::make_shared<CancelToken>();
   }
   struct Collect {
-    Entry entry;
+    Store::Entry entry;
     std::mutex mu;  // token is set after synthesize() returns, maybe after on_done ran
     std::shared_ptr<CancelToken> token;
     std::atomic<bool> degraded{false};
@@ -82,7 +105,7 @@ std::shared_ptr<CancelToken> CachingTts::synthesize(TtsRequest request, TtsCallb
     collect->degraded = true;  // substitute audio is not what this key should give
     if (f) f(why);
   };
-  wrapped.on_done = [this, collect, k, f = callbacks.on_done](std::optional<std::string> error) {
+  wrapped.on_done = [store = store_, collect, k, f = callbacks.on_done](std::optional<std::string> error) {
     // Only complete, uncancelled, successful audio is worth keeping.
     bool cancelled;
     {
@@ -90,7 +113,7 @@ std::shared_ptr<CancelToken> CachingTts::synthesize(TtsRequest request, TtsCallb
       cancelled = collect->token && collect->token->cancelled();
     }
     if (!error && !cancelled && !collect->degraded && !collect->entry.audio.empty())
-      store(k, std::make_shared<const Entry>(std::move(collect->entry)));
+      store->store(k, std::make_shared<const Store::Entry>(std::move(collect->entry)));
     if (f) f(std::move(error));
   };
   auto token = inner_.synthesize(std::move(request), std::move(wrapped));
@@ -105,7 +128,7 @@ void CachingTts::prewarm(const std::vector<std::string>& phrases, const std::str
     TtsRequest r;
     r.text = p;
     r.voice_id = voice;
-    if (lookup(key(r))) continue;
+    if (store_->lookup(key(r))) continue;
     TtsCallbacks cb;
     cb.on_done = [p](std::optional<std::string> error) {
       if (error) spdlog::warn("tts cache: pre-warming \"{}\" failed: {}", p, *error);
@@ -115,7 +138,7 @@ void CachingTts::prewarm(const std::vector<std::string>& phrases, const std::str
   }
 }
 
-std::shared_ptr<const CachingTts::Entry> CachingTts::lookup(const std::string& k) {
+std::shared_ptr<const CachingTts::Store::Entry> CachingTts::Store::lookup(const std::string& k) {
   {
     std::lock_guard lock(mu_);
     auto it = index_.find(k);
@@ -137,7 +160,7 @@ std::shared_ptr<const CachingTts::Entry> CachingTts::lookup(const std::string& k
   return nullptr;
 }
 
-void CachingTts::store(const std::string& k, std::shared_ptr<const Entry> e) {
+void CachingTts::Store::store(const std::string& k, std::shared_ptr<const Entry> e) {
   {
     std::lock_guard lock(mu_);
     ++stats_.stores;
@@ -146,7 +169,7 @@ void CachingTts::store(const std::string& k, std::shared_ptr<const Entry> e) {
   write_disk(k, *e);
 }
 
-void CachingTts::insert_memory(const std::string& k, std::shared_ptr<const Entry> e) {
+void CachingTts::Store::insert_memory(const std::string& k, std::shared_ptr<const Entry> e) {
   if (e->audio.size() > opt_.memory_bytes) return;
   if (auto it = index_.find(k); it != index_.end()) {
     stats_.memory_bytes -= it->second->second->audio.size();
@@ -166,7 +189,7 @@ void CachingTts::insert_memory(const std::string& k, std::shared_ptr<const Entry
   stats_.entries = lru_.size();
 }
 
-std::shared_ptr<const CachingTts::Entry> CachingTts::read_disk(const std::string& k) {
+std::shared_ptr<const CachingTts::Store::Entry> CachingTts::Store::read_disk(const std::string& k) {
   if (opt_.dir.empty()) return nullptr;
   std::ifstream in(fs::path(opt_.dir) / (k + ".vxc"), std::ios::binary);
   if (!in) return nullptr;
@@ -191,7 +214,7 @@ std::shared_ptr<const CachingTts::Entry> CachingTts::read_disk(const std::string
   return e;
 }
 
-void CachingTts::write_disk(const std::string& k, const Entry& e) {
+void CachingTts::Store::write_disk(const std::string& k, const Entry& e) {
   if (opt_.dir.empty() || e.audio.size() > opt_.disk_bytes) return;
   std::string data;
   put(data, kMagic);
@@ -232,8 +255,8 @@ void CachingTts::write_disk(const std::string& k, const Entry& e) {
 }
 
 TtsCacheStats CachingTts::stats() const {
-  std::lock_guard lock(mu_);
-  return stats_;
+  std::lock_guard lock(store_->mu_);
+  return store_->stats_;
 }
 
 }  // namespace vox::speech

@@ -5,6 +5,7 @@
 // delivered at once, so a cached reply's first frame leaves without waiting on anyone.
 #include <atomic>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -47,24 +48,11 @@ class CachingTts final : public TextToSpeech {
   std::string key(const TtsRequest& request) const;
 
  private:
-  struct Entry {
-    std::vector<std::uint8_t> audio;
-    std::vector<WordTiming> words;
-  };
-  using Lru = std::list<std::pair<std::string, std::shared_ptr<const Entry>>>;
-
-  std::shared_ptr<const Entry> lookup(const std::string& key);
-  void store(const std::string& key, std::shared_ptr<const Entry> entry);
-  void insert_memory(const std::string& key, std::shared_ptr<const Entry> entry);
-  std::shared_ptr<const Entry> read_disk(const std::string& key);
-  void write_disk(const std::string& key, const Entry& entry);
-
+  // Entries and their bounds live in a shared store: a synthesis may finish (and store
+  // its audio) after this object is gone, e.g. a pre-warm still running at shutdown.
+  struct Store;
   TextToSpeech& inner_;
-  TtsCacheOptions opt_;
-  mutable std::mutex mu_;
-  Lru lru_;
-  std::unordered_map<std::string, Lru::iterator> index_;
-  TtsCacheStats stats_;
+  std::shared_ptr<Store> store_;
 };
 
 }  // namespace vox::speech

@@ -55,6 +55,18 @@ class Emulator {
   speech::EspeakTts& espeak() { return tts_; }
   speech::PocketsphinxStt& sphinx() { return stt_; }
 
+  // Closes every WebSocket (so no session is left in a reference cycle at exit) before
+  // the io thread stops.
+  ~Emulator() {
+    plain_->shutdown();
+    tls_->shutdown();
+    io_.run([&]() -> asio::awaitable<bool> {
+      co_await plain_->wait_websockets_closed(std::chrono::seconds(5));
+      co_await tls_->wait_websockets_closed(std::chrono::seconds(5));
+      co_return true;
+    });
+  }
+
   // The admin API.
   json::array requests() {
     auto r = io_.run([&]() { return net::http_request("GET", http() + "/emulator/requests", {}, ""); });
