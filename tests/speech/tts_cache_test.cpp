@@ -4,6 +4,7 @@
 #include "speech/tts_cache.hpp"
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
@@ -24,6 +25,11 @@
 namespace vox::speech {
 namespace {
 namespace fs = std::filesystem;
+
+// spdlog builds its registry on first use; the Debian library is not instrumented, so
+// TSan cannot see that this is thread-safe when two engine threads log first. The
+// server sets up logging before any thread starts; here a static does it.
+const bool kLoggingReady = (spdlog::default_logger(), true);
 
 // Deterministic μ-law for a text: `size` bytes (or 200 + 10 per character) derived from
 // the text, in two chunks, with two word timings.
