@@ -1,3 +1,4 @@
+#include "app/commands/port_file.hpp"
 #include "app/commands/call.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -134,10 +135,7 @@ int run_emulate_twilio(const EmulateTwilioOptions& o) {
   emulator.add_routes(router);
   net::Server server(ioc, std::move(router), net::ServerLimits{});
   const auto port = server.listen(o.host, static_cast<std::uint16_t>(o.port));
-  if (!o.port_file.empty()) {
-    std::ofstream(o.port_file + ".tmp") << port << "\n";
-    std::rename((o.port_file + ".tmp").c_str(), o.port_file.c_str());
-  }
+  write_port_file(o.port_file, port);
   spdlog::info("Twilio emulator listening on http://{}:{} account={} callee lines={}", o.host, port, o.account_sid,
                o.callee_say.size());
   asio::signal_set signals(ioc, SIGINT, SIGTERM);

@@ -1,3 +1,4 @@
+#include "app/commands/port_file.hpp"
 #include "app/commands/serve.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -130,10 +131,7 @@ int run_serve(const Config& config, const ServeOptions& options) {
                      config.port, e.what());
     return 2;
   }
-  if (!options.port_file.empty()) {
-    std::ofstream(options.port_file + ".tmp") << port << "\n";
-    std::rename((options.port_file + ".tmp").c_str(), options.port_file.c_str());
-  }
+  write_port_file(options.port_file, port);
   if (!config.twilio.auth_token.empty())
     spdlog::info("twilio: webhook signatures {} (auth token set)",
                  config.twilio.validate_signatures ? "required" : "NOT checked (--validate-signatures false)");

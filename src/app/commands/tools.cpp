@@ -1,3 +1,4 @@
+#include "app/commands/port_file.hpp"
 #include "app/commands/tools.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -46,10 +47,7 @@ int run_emulate_elevenlabs(const EmulateElevenLabsOptions& o) {
   limits.max_http_body = 64u << 20;
   net::Server server(ioc, std::move(router), limits, tls);
   const auto port = server.listen(o.host, static_cast<std::uint16_t>(o.port));
-  if (!o.port_file.empty()) {
-    std::ofstream(o.port_file + ".tmp") << port << "\n";
-    std::rename((o.port_file + ".tmp").c_str(), o.port_file.c_str());
-  }
+  write_port_file(o.port_file, port);
   spdlog::info("ElevenLabs emulator listening on {}://{}:{} (stt={}, keys={})", tls ? "https" : "http", o.host, port,
                ss.mode, o.api_keys.size());
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
