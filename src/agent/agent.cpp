@@ -31,10 +31,14 @@ class ScriptAgent final : public Agent {
       return;
     }
     const bool last = next_ + 1 == lines_.size();
-    Reply r{lines_[next_++], last, {}};
-    // "Let me transfer you. [transfer +14155550123]" says the text, then transfers.
-    if (const auto at = r.text.find("[transfer "); at != std::string::npos && r.text.back() == ']') {
-      r.transfer_to = r.text.substr(at + 10, r.text.size() - at - 11);
+    Reply r{lines_[next_++], last, {}, {}};
+    // "Let me transfer you. [transfer +14155550123]" says the text, then transfers;
+    // "One moment. [digits 1234#]" says the text, then presses the keys.
+    for (const std::string directive : {"transfer", "digits"}) {
+      const auto at = r.text.find("[" + directive + " ");
+      if (at == std::string::npos || r.text.back() != ']') continue;
+      const auto value = r.text.substr(at + directive.size() + 2, r.text.size() - at - directive.size() - 3);
+      (directive == "transfer" ? r.transfer_to : r.digits) = value;
       r.text = r.text.substr(0, at);
       while (!r.text.empty() && r.text.back() == ' ') r.text.pop_back();
       r.hangup = false;

@@ -15,6 +15,7 @@ struct CallContext {
   std::string from;
   std::string to;
   std::map<std::string, std::string> parameters;  // <Parameter> values from TwiML
+  std::string stream_url;  // the media URL this stream came in on (to resume it after a redirect)
 };
 
 struct Turn {
@@ -28,6 +29,7 @@ struct Reply {
   std::string text;       // empty: say nothing
   bool hangup = false;    // end the call after `text` has played
   std::string transfer_to;  // after `text` has played, move the call here (E.164 or sip:)
+  std::string digits;       // after `text` has played, press these keys (0-9 * # w) and go on talking
 };
 
 class Agent {

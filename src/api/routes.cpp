@@ -107,6 +107,9 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
     }
     twilio::StreamTwiml stream;
     stream.url = twilio::media_stream_url(ctx.config.base_url, req.header("Host"), req.header("X-Forwarded-Proto"));
+    // Stream lifecycle events come back to us (logged), at the public URL of this server.
+    const auto here = public_url(ctx.config, req, false);
+    stream.status_callback = here.substr(0, here.size() - req.target.size()) + "/api/v1/twilio/stream-status";
     for (const char* key : {"From", "To", "Direction", "AccountSid"}) {
       const auto v = net::form_value(form, key);
       if (!v.empty()) {

@@ -199,6 +199,9 @@ int main(int argc, char** argv) {
   emu_tw->add_option("--voice", tw.voice, "espeak-ng voice of the callee")->capture_default_str();
   emu_tw->add_option("--stt-grammar", tw.stt_grammar, "Transcribe what the callee hears against these phrases");
   emu_tw->add_option("--ring-ms", tw.ring_ms)->capture_default_str();
+  emu_tw->add_option("--number", tw.numbers,
+                     "Register a number of the emulated phone network, NUMBER=VOICE_URL: calls to it ring that app "
+                     "and the two legs are bridged (repeat for several; also POST /emulator/numbers)");
   emu_tw->add_option("--log-level", emu_log)->capture_default_str();
 
   auto* sim = app.add_subcommand("sim", "Simulators for local testing without a phone network");

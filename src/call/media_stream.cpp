@@ -7,9 +7,10 @@
 
 namespace vox::call {
 
-MediaStreamHandler::MediaStreamHandler(CallServices services, const agent::AgentFactory& agents)
+MediaStreamHandler::MediaStreamHandler(CallServices services, const agent::AgentFactory& agents, std::string stream_url)
     : svc_(services),
       agents_(agents),
+      stream_url_(std::move(stream_url)),
       parser_(services.config.max_ws_message_bytes),
       payload_(base64::max_decoded_size(services.config.max_ws_message_bytes)) {}
 
@@ -72,14 +73,17 @@ void MediaStreamHandler::on_start(const twilio::Start& start) {
   ctx.call_sid = start.call_sid;
   ctx.stream_sid = start.stream_sid;
   ctx.parameters = start.custom_parameters;
+  ctx.stream_url = stream_url_;
   if (auto it = ctx.parameters.find("from"); it != ctx.parameters.end()) ctx.from = it->second;
   if (auto it = ctx.parameters.find("to"); it != ctx.parameters.end()) ctx.to = it->second;
   if (!start.encoding.empty() && start.encoding != "audio/x-mulaw")
     spdlog::warn("media stream encoding {} is not audio/x-mulaw; treating it as μ-law call_sid={}", start.encoding,
                  call_sid_);
-  std::unique_ptr<agent::Agent> agent;
+  // A new stream of a call whose agent pressed digits carries on with that agent.
+  std::unique_ptr<agent::Agent> agent = svc_.registry.unpark(ctx.call_sid);
+  const bool resumed = agent != nullptr;
   try {
-    agent = agents_.create(ctx);
+    if (!agent) agent = agents_.create(ctx);
   } catch (const std::exception& e) {
     spdlog::error("cannot start call call_sid={}: {}", call_sid_, e.what());
     conn_->close(1011, "agent unavailable");
@@ -95,7 +99,7 @@ void MediaStreamHandler::on_start(const twilio::Start& start) {
   }
   spdlog::info("call started call_sid={} stream_sid={} from={} to={} agent={}", ctx.call_sid, ctx.stream_sid, ctx.from,
                ctx.to, ctx.parameters.count("agent") ? ctx.parameters.at("agent") : "default");
-  session_->start();
+  session_->start(resumed);
 }
 
 void MediaStreamHandler::on_close(std::string_view reason) {

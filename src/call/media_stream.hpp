@@ -15,7 +15,8 @@ namespace vox::call {
 
 class MediaStreamHandler final : public net::WsHandler, public MediaOutbox {
  public:
-  MediaStreamHandler(CallServices services, const agent::AgentFactory& agents);
+  // `stream_url` is the URL this stream was opened on (as Twilio saw it).
+  MediaStreamHandler(CallServices services, const agent::AgentFactory& agents, std::string stream_url = {});
   ~MediaStreamHandler() override;
 
   void on_open(std::shared_ptr<net::WsConnection> connection) override;
@@ -34,6 +35,7 @@ class MediaStreamHandler final : public net::WsHandler, public MediaOutbox {
 
   CallServices svc_;
   const agent::AgentFactory& agents_;
+  std::string stream_url_;
   std::shared_ptr<net::WsConnection> conn_;
   twilio::MessageParser parser_;
   std::vector<std::uint8_t> payload_;

@@ -1,5 +1,7 @@
 #include "call/registry.hpp"
 
+#include "agent/agent.hpp"
+
 namespace vox::call {
 
 bool CallRegistry::add(const std::string& call_sid, std::weak_ptr<CallSession> session) {
@@ -19,6 +21,30 @@ void CallRegistry::remove(const std::string& call_sid, const CallSession* sessio
   if (it == calls_.end()) return;
   auto live = it->second.lock();
   if (!live || live.get() == session) calls_.erase(it);
+}
+
+CallRegistry::CallRegistry() = default;
+CallRegistry::~CallRegistry() = default;
+
+void CallRegistry::expire_parked() {
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(parked_, [&](const auto& kv) { return now - kv.second.since > kParkedFor; });
+}
+
+void CallRegistry::park(const std::string& call_sid, std::unique_ptr<agent::Agent> agent) {
+  std::lock_guard lock(mu_);
+  expire_parked();
+  parked_[call_sid] = Parked{std::move(agent), std::chrono::steady_clock::now()};
+}
+
+std::unique_ptr<agent::Agent> CallRegistry::unpark(const std::string& call_sid) {
+  std::lock_guard lock(mu_);
+  expire_parked();
+  auto it = parked_.find(call_sid);
+  if (it == parked_.end()) return nullptr;
+  auto agent = std::move(it->second.agent);
+  parked_.erase(it);
+  return agent;
 }
 
 std::shared_ptr<CallSession> CallRegistry::find(const std::string& call_sid) const {

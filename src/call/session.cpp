@@ -50,8 +50,13 @@ CallSession::~CallSession() { svc_.registry.remove(context_.call_sid, this); }
 
 double CallSession::since_start_ms() const { return ms_between(started_at_, svc_.clock.now()); }
 
-void CallSession::start() {
+void CallSession::start(bool resumed) {
   arm_talk_timer();
+  if (resumed) {
+    spdlog::info("call resumed call_sid={} stream_sid={}: the agent goes on without a greeting", context_.call_sid,
+                 context_.stream_sid);
+    return;
+  }
   std::string greeting;
   try {
     greeting = agent_->greeting();
@@ -207,6 +212,10 @@ void CallSession::on_transcript(int turn_index, speech::SttResult result) {
   }
   rec.transcript = result.text;
   spdlog::info("caller said call_sid={} turn={} text=\"{}\"", context_.call_sid, turn_index, result.text);
+  if (!agent_) {
+    spdlog::info("turn dropped call_sid={} turn={}: the call is moving to its next stream", context_.call_sid, turn_index);
+    return;
+  }
   agent::Turn turn{turn_index, result.text, {}, false};
   if (last_barge_in_) {
     turn.barged_in = true;
@@ -231,8 +240,8 @@ void CallSession::on_agent_reply(int turn_index, agent::Reply reply) {
   TurnRecord& rec = record(turn_index);
   rec.agent_ms = since_start_ms();
   rec.reply = reply.text;
-  if (reply.text.empty() && !reply.transfer_to.empty()) {
-    enqueue_reply("", turn_index, false, std::move(reply.transfer_to));
+  if (reply.text.empty() && (!reply.transfer_to.empty() || !reply.digits.empty())) {
+    enqueue_reply("", turn_index, false, std::move(reply.transfer_to), std::move(reply.digits));
     return;
   }
   if (reply.text.empty()) {
@@ -246,16 +255,17 @@ void CallSession::on_agent_reply(int turn_index, agent::Reply reply) {
     }
     return;
   }
-  enqueue_reply(std::move(reply.text), turn_index, reply.hangup, std::move(reply.transfer_to));
+  enqueue_reply(std::move(reply.text), turn_index, reply.hangup, std::move(reply.transfer_to), std::move(reply.digits));
 }
 
-void CallSession::enqueue_reply(std::string text, int turn, bool hangup, std::string transfer_to) {
+void CallSession::enqueue_reply(std::string text, int turn, bool hangup, std::string transfer_to, std::string digits) {
   Reply r;
   r.id = next_reply_id_++;
   r.turn = turn;
   r.text = std::move(text);
   r.hangup = hangup;
   r.transfer_to = std::move(transfer_to);
+  r.digits = std::move(digits);
   queued_.push_back(std::move(r));
   if (!current_) start_next_reply();
 }
@@ -386,7 +396,13 @@ void CallSession::on_mark(std::string_view name) {
 void CallSession::finish_reply() {
   const bool hangup = current_->hangup || (hangup_after_reply_ && queued_.empty());
   const std::string transfer_to = std::move(current_->transfer_to);
+  std::string digits = std::move(current_->digits);
   current_.reset();
+  if (!digits.empty() && transfer_to.empty()) {
+    pending_marks_.clear();
+    send_digits(std::move(digits));
+    return;
+  }
   if (!transfer_to.empty()) {
     // The caller has heard the reply: hand the call to Twilio to dial the target; it
     // ends our stream, which ends this session.
@@ -408,6 +424,40 @@ void CallSession::finish_reply() {
     return;
   }
   start_next_reply();
+}
+
+void CallSession::send_digits(std::string digits) {
+  if (!svc_.control || context_.stream_url.empty()) {
+    spdlog::warn("the agent asked to press {} but no Twilio account is configured (TWILIO_ACCOUNT_SID, "
+                 "TWILIO_AUTH_TOKEN); the keys are not sent call_sid={}", digits, context_.call_sid);
+    arm_talk_timer();
+    start_next_reply();
+    return;
+  }
+  // Twilio plays the keys between this stream and the next one; the agent (and where the
+  // conversation stands) waits for that stream in the registry.
+  spdlog::info("sending digits call_sid={} digits={}: the stream resumes after them", context_.call_sid, digits);
+  handing_over_ = true;
+  talk_timer_.cancel();
+  queued_.clear();
+  svc_.registry.park(context_.call_sid, std::move(agent_));
+  std::weak_ptr<CallSession> weak = weak_from_this();
+  auto strand = strand_;
+  auto* registry = &svc_.registry;
+  const std::string call_sid = context_.call_sid;
+  svc_.control->send_digits(context_, digits, [weak, strand, registry, call_sid](bool ok) {
+    if (ok) return;
+    asio::post(strand, [weak, registry, call_sid] {
+      auto self = weak.lock();
+      auto agent = registry->unpark(call_sid);
+      if (!self || self->ended_ || !agent) return;
+      // Twilio refused the update: the call goes on here, without the keys.
+      spdlog::warn("digits not sent call_sid={}: the conversation goes on in this stream", call_sid);
+      self->agent_ = std::move(agent);
+      self->handing_over_ = false;
+      self->arm_talk_timer();
+    });
+  });
 }
 
 bool CallSession::speaking() const { return current_.has_value(); }
@@ -451,6 +501,7 @@ void CallSession::barge_in(std::int64_t t_ms) {
 void CallSession::on_dtmf(std::string_view digit) {
   if (ended_) return;
   spdlog::info("dtmf call_sid={} digit={}", context_.call_sid, digit);
+  if (!agent_) return;
   try {
     agent_->on_dtmf(std::string(digit));
   } catch (const std::exception& e) {

@@ -46,6 +46,11 @@ class CallControl {
   virtual ~CallControl() = default;
   // Moves the call to `target` (E.164 number or sip: address); Twilio ends our stream.
   virtual void transfer(const std::string& call_sid, const std::string& target) = 0;
+  // Presses `digits` on the call (TwiML <Play digits>), then connects a new media stream
+  // to `call.stream_url` with the same parameters. Twilio ends our stream first.
+  // `done(ok)` is called from any thread once Twilio accepted (or refused) the update.
+  virtual void send_digits(const agent::CallContext& call, const std::string& digits,
+                           std::function<void(bool ok)> done) = 0;
 };
 
 struct CallServices {
@@ -96,8 +101,9 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
               agent::CallContext context, std::unique_ptr<agent::Agent> agent);
   ~CallSession();
 
-  // Begins the conversation (greeting, talk timer). Call once, on the strand.
-  void start();
+  // Begins the conversation (greeting, talk timer). Call once, on the strand. A resumed
+  // call (a new stream after the agent pressed digits) is not greeted again.
+  void start(bool resumed = false);
   // One `media` message's μ-law payload (already base64-decoded) at Twilio media time `timestamp_ms`
   // (-1 if absent). Any length; audio is cut into 20 ms frames internally.
   void on_media(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms);
@@ -122,6 +128,7 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
     std::string text;
     bool hangup = false;
     std::string transfer_to;
+    std::string digits;
     std::vector<speech::WordTiming> words;
     std::vector<std::uint8_t> audio;  // synthesized μ-law, grows while synthesis streams
     std::size_t sent = 0;             // bytes sent to Twilio
@@ -139,7 +146,8 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   void on_utterance_end(std::int64_t speech_end_ms);
   void on_transcript(int turn_index, speech::SttResult result);
   void on_agent_reply(int turn_index, agent::Reply reply);
-  void enqueue_reply(std::string text, int turn, bool hangup, std::string transfer_to = {});
+  void enqueue_reply(std::string text, int turn, bool hangup, std::string transfer_to = {}, std::string digits = {});
+  void send_digits(std::string digits);
   void start_next_reply();
   void pump();
   void finish_reply();
@@ -194,6 +202,7 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   boost::asio::steady_timer talk_timer_;
   bool ended_ = false;
   bool hangup_after_reply_ = false;
+  bool handing_over_ = false;  // digits requested: the agent waits in the registry for the next stream
 };
 
 }  // namespace vox::call

@@ -1,4 +1,5 @@
 #include "sim/caller.hpp"
+#include "sim/twiml_reader.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -36,23 +37,6 @@ std::string random_sid(const char* prefix) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string s = prefix;
   for (int i = 0; i < 32; ++i) s.push_back(kHex[gen() % 16]);
-  return s;
-}
-
-std::string xml_unescape(std::string s) {
-  const std::pair<const char*, const char*> table[] = {
-      {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}, {"&amp;", "&"}};
-  for (const auto& [from, to] : table) {
-    std::string out;
-    std::size_t pos = 0, hit;
-    while ((hit = s.find(from, pos)) != std::string::npos) {
-      out.append(s, pos, hit - pos);
-      out += to;
-      pos = hit + std::strlen(from);
-    }
-    out.append(s, pos);
-    s = std::move(out);
-  }
   return s;
 }
 
@@ -191,6 +175,9 @@ struct CallState {
   // One 20 ms tick: play out, echo reached marks, send a mic frame, advance the script.
   void tick() {
     const std::size_t n = std::min<std::size_t>(160, queue.size());
+    std::array<std::uint8_t, 160> heard;
+    heard.fill(audio::kUlawSilence);
+    std::copy_n(queue.begin(), n, heard.begin());
     if (n > 0) {
       if (in_segment) segment.ulaw.insert(segment.ulaw.end(), queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
       queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
@@ -218,6 +205,7 @@ struct CallState {
     twilio::write_inbound_media(out, stream_sid, seq++, chunk++, media_ts, frame);
     media_ts += 20;
     ws->send(out);
+    if (opt.tap) opt.tap(frame, heard);
 
     const bool barge = opt.barge_in_at_ms >= 0 && next_line < opt.lines.size() && in_segment &&
                        segment_played >= static_cast<std::uint64_t>(opt.barge_in_at_ms) * 8;
@@ -279,51 +267,24 @@ asio::awaitable<void> read_loop(std::shared_ptr<CallState> st) {
 }  // namespace
 
 namespace {
-// Returns the value of attribute `name` in the tag text `tag` (`<Tag a="1" b="2"/>`), or nullopt.
-std::optional<std::string> attribute(std::string_view tag, std::string_view name) {
-  std::size_t pos = 0;
-  while ((pos = tag.find(name, pos)) != std::string_view::npos) {
-    const bool starts = pos > 0 && (tag[pos - 1] == ' ' || tag[pos - 1] == '\t' || tag[pos - 1] == '\n');
-    const std::size_t eq = pos + name.size();
-    if (starts && eq + 1 < tag.size() && tag[eq] == '=' && (tag[eq + 1] == '"' || tag[eq + 1] == '\'')) {
-      const char quote = tag[eq + 1];
-      const std::size_t end = tag.find(quote, eq + 2);
-      if (end == std::string_view::npos) return std::nullopt;
-      return xml_unescape(std::string(tag.substr(eq + 2, end - eq - 2)));
-    }
-    pos = eq;
+const TwimlNode* find_stream(const TwimlNode& n) {
+  for (const auto& c : n.children) {
+    if (c.name == "Stream") return &c;
+    if (const auto* s = find_stream(c)) return s;
   }
-  return std::nullopt;
-}
-
-// Returns the text of each `<name ...>` start tag in `xml`, in order.
-std::vector<std::string_view> tags(std::string_view xml, std::string_view name) {
-  std::vector<std::string_view> out;
-  const std::string open = "<" + std::string(name);
-  std::size_t pos = 0;
-  while ((pos = xml.find(open, pos)) != std::string_view::npos) {
-    const std::size_t after = pos + open.size();
-    const std::size_t end = xml.find('>', after);
-    if (end == std::string_view::npos) break;
-    if (after < xml.size() && (xml[after] == ' ' || xml[after] == '/' || xml[after] == '>' || xml[after] == '\n'))
-      out.push_back(xml.substr(pos, end - pos + 1));
-    pos = end;
-  }
-  return out;
+  return nullptr;
 }
 }  // namespace
 
 bool parse_stream_twiml(const std::string& twiml, std::string& url, std::map<std::string, std::string>& parameters) {
-  const auto streams = tags(twiml, "Stream");
-  if (streams.empty()) return false;
-  auto u = attribute(streams.front(), "url");
-  if (!u) return false;
-  url = *u;
-  for (const auto tag : tags(twiml, "Parameter")) {
-    auto name = attribute(tag, "name");
-    auto value = attribute(tag, "value");
-    if (name && value) parameters[*name] = *value;
-  }
+  const auto doc = parse_twiml(twiml);
+  if (!doc.root) return false;
+  const auto* stream = find_stream(*doc.root);
+  if (!stream || stream->attr("url").empty()) return false;
+  url = stream->attr("url");
+  for (const auto& p : stream->children)
+    if (p.name == "Parameter" && p.attrs.contains("name") && p.attrs.contains("value"))
+      parameters[p.attr("name")] = p.attr("value");
   return true;
 }
 
@@ -379,6 +340,7 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
     start.custom_parameters = r.stream_parameters;
     twilio::write_start(st->out, start, st->seq++);
     st->ws->send(st->out);
+    if (opt.on_started) opt.on_started(st->stream_sid);
 
     auto exec = co_await asio::this_coro::executor;
     asio::co_spawn(exec, read_loop(st), asio::detached);
@@ -414,6 +376,7 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
     r.error = e.what();
   }
   r.duration_ms = ms_since(started);
+  r.lines_started = st->next_line;
   r.ok = r.error.empty();
   co_return std::move(r);
 }

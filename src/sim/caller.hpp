@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <memory>
 #include <map>
 #include <string>
@@ -44,6 +46,11 @@ struct CallerOptions {
   std::string account_sid;
   // Set to true from any thread to hang up now (stop, then close).
   std::shared_ptr<std::atomic<bool>> hangup;
+  // Called every 20 ms with what the caller said and what it heard played (the Twilio
+  // emulator forks these to <Start><Stream>s). Runs on the caller's executor.
+  std::function<void(std::span<const std::uint8_t, 160> said, std::span<const std::uint8_t, 160> heard)> tap;
+  // Called with the StreamSid once `start` has been sent.
+  std::function<void(const std::string& stream_sid)> on_started;
 };
 
 // A stretch of audio the caller heard: from the start of a reply until its
@@ -75,6 +82,7 @@ struct CallerResult {
   int close_code = 0;
   double duration_ms = 0;
   std::uint64_t media_bytes_received = 0;
+  std::size_t lines_started = 0;  // script lines begun (spoken or keyed)
 };
 
 struct CallerEngines {

@@ -1,5 +1,6 @@
 #include "sim/twilio_emulator.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -9,7 +10,10 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
+#include <deque>
+#include <optional>
 #include <ctime>
 #include <map>
 #include <mutex>
@@ -17,11 +21,17 @@
 
 #include "core/base64.hpp"
 #include "net/client.hpp"
+#include "audio/g711.hpp"
+#include "audio/mp3.hpp"
+#include "audio/resampler.hpp"
 #include "sim/caller.hpp"
+#include "sim/stream_leg.hpp"
+#include "sim/twiml_reader.hpp"
 #include "speech/espeak_tts.hpp"
 #include "speech/sphinx_stt.hpp"
 #include "twilio/rest_client.hpp"
 #include "twilio/signature.hpp"
+#include "twilio/twiml.hpp"
 
 namespace vox::sim {
 namespace asio = boost::asio;
@@ -67,15 +77,111 @@ struct CallRecord {
   json::array history;
   json::array callbacks;
   json::array heard;
+  json::array verbs;           // each TwiML verb run: {"verb", "detail"}
+  json::array streams;         // each media stream: sid, url, kind, its callbacks and counters
   std::string fetched_twiml;
-  std::string redirect_twiml;  // set by a live update with Twiml
+  std::string redirect_twiml;  // the last live update with Twiml
+  std::string pending_twiml;   // a live update not yet run
+  std::string pending_url;
   std::string dialed;          // the target of a <Dial> we ran
+  std::string digits_played;   // <Play digits> of this call's TwiML
+  std::string digits_heard;    // keys the far end pressed (bridged calls)
+  std::string peer_sid;        // the other leg of a bridged call
   bool inbound = false;
+  bool completing = false;     // hang up: REST Status=completed, the far end hung up, shutdown
   std::string error;
   int callback_seq = 0;
+  std::size_t lines_done = 0;  // callee script lines used by earlier streams
+  int streams_run = 0;
+  // Interrupts the running verb (a live update or a hang-up); shared with the callee.
   std::shared_ptr<std::atomic<bool>> hangup = std::make_shared<std::atomic<bool>>(false);
   std::chrono::steady_clock::time_point answered_at;
 };
+
+// One call's side of the line, touched only on the call's strand.
+struct Side {
+  std::shared_ptr<CallRecord> call;
+  bool bridged = false;
+  std::deque<std::uint8_t> say;                   // <Say>/<Play> audio going out on the line (bridged)
+  std::shared_ptr<StreamLeg> stream;              // the running <Connect><Stream>
+  std::vector<std::pair<std::shared_ptr<StreamLeg>, std::size_t>> forks;  // <Start><Stream>s, index in call.streams
+  std::string dtmf_out;                           // digits on their way to the far end
+  std::vector<HeardSegment> heard;                // what this side's party heard
+  HeardSegment segment;                           // (bridged) the segment being heard
+  int quiet_frames = 0;
+  bool in_segment = false;
+  bool finished = false;
+};
+
+// Two legs joined by the emulator: what one side's app plays is the other's inbound audio.
+struct Bridge {
+  explicit Bridge(asio::any_io_executor ex) : strand(std::move(ex)) {}
+  asio::any_io_executor strand;
+  std::shared_ptr<Side> side[2];
+};
+
+std::string iso8601_now() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Decodes the audio of a <Play> URL to μ-law 8 kHz: WAV (PCM16 or μ-law), raw μ-law, MP3.
+std::optional<std::vector<std::uint8_t>> decode_play_audio(const std::string& body, std::string_view content_type) {
+  const auto* b = reinterpret_cast<const std::uint8_t*>(body.data());
+  auto to_ulaw = [](std::vector<std::int16_t> pcm, int rate) {
+    if (rate != 8000) pcm = audio::resample(pcm, rate, 8000);
+    std::vector<std::uint8_t> out(pcm.size());
+    audio::ulaw_encode(pcm, out);
+    return out;
+  };
+  auto u32 = [&](std::size_t at) { return static_cast<std::uint32_t>(b[at] | b[at + 1] << 8 | b[at + 2] << 16 | b[at + 3] << 24); };
+  auto u16 = [&](std::size_t at) { return static_cast<std::uint16_t>(b[at] | b[at + 1] << 8); };
+  if (body.size() >= 12 && body.compare(0, 4, "RIFF") == 0 && body.compare(8, 4, "WAVE") == 0) {
+    int format = 0, channels = 1, rate = 8000, bits = 16;
+    for (std::size_t at = 12; at + 8 <= body.size();) {
+      const std::string id = body.substr(at, 4);
+      const std::size_t len = u32(at + 4);
+      const std::size_t data = at + 8;
+      if (data + len > body.size() && id != "data") return std::nullopt;
+      if (id == "fmt " && len >= 16) {
+        format = u16(data);
+        channels = std::max<int>(1, u16(data + 2));
+        rate = static_cast<int>(u32(data + 4));
+        bits = u16(data + 14);
+      } else if (id == "data") {
+        const std::size_t n = std::min(len, body.size() - data);
+        if (format == 7 && bits == 8 && rate == 8000) {  // μ-law: first channel
+          std::vector<std::uint8_t> out;
+          for (std::size_t i = 0; i < n; i += static_cast<std::size_t>(channels)) out.push_back(b[data + i]);
+          return out;
+        }
+        if (format == 1 && bits == 16 && rate > 0) {
+          std::vector<std::int16_t> pcm;
+          const std::size_t step = 2 * static_cast<std::size_t>(channels);
+          for (std::size_t i = 0; i + 1 < n; i += step) pcm.push_back(static_cast<std::int16_t>(u16(data + i)));
+          return to_ulaw(std::move(pcm), rate);
+        }
+        return std::nullopt;
+      }
+      at = data + len + (len & 1);
+    }
+    return std::nullopt;
+  }
+  if (content_type.find("mulaw") != std::string_view::npos || content_type.find("audio/basic") != std::string_view::npos)
+    return std::vector<std::uint8_t>(b, b + body.size());
+  if (content_type.find("mpeg") != std::string_view::npos || content_type.find("mp3") != std::string_view::npos) {
+    int rate = 0;
+    auto pcm = audio::decode_mp3(std::span(b, body.size()), rate);
+    if (pcm.empty() || rate <= 0) return std::nullopt;
+    return to_ulaw(std::move(pcm), rate);
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -192,7 +298,437 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
     co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
 
-  // The life of one call.
+  static bool interrupted(const CallRecord& c) { return c.hangup->load(); }
+
+  void note_verb(CallRecord& c, const std::string& verb, const std::string& detail) {
+    std::lock_guard lock(mu);
+    c.verbs.push_back(json::object{{"verb", verb}, {"detail", detail}});
+  }
+
+  twilio::FormParams call_params(const CallRecord& c, const std::string& call_status) const {
+    return {{"AccountSid", opt.account_sid}, {"ApiVersion", "2010-04-01"}, {"CallSid", c.sid},
+            {"CallStatus", call_status}, {"Direction", c.inbound ? "inbound" : "outbound-api"},
+            {"From", c.from}, {"To", c.to}};
+  }
+
+  // Requests TwiML from `url` (signed, with the call's parameters, as Twilio does);
+  // returns "" and sets `error` on failure (Twilio error 11200).
+  asio::awaitable<std::string> fetch_twiml(std::shared_ptr<CallRecord> c, std::string url, std::string method,
+                                           std::string call_status, std::string& error) {
+    const auto p = call_params(*c, call_status);
+    std::string form;
+    for (const auto& [k, v] : p) form += (form.empty() ? "" : "&") + k + "=" + twilio::form_encode(v);
+    net::Headers h;
+    std::string target = url;
+    std::string body;
+    if (method == "GET") {
+      target += (url.find('?') == std::string::npos ? "?" : "&") + form;
+      h.emplace_back("X-Twilio-Signature", twilio::compute_signature(opt.auth_token, target, {}));
+    } else {
+      method = "POST";
+      body = form;
+      h.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+      h.emplace_back("X-Twilio-Signature", twilio::compute_signature(opt.auth_token, url, p));
+    }
+    try {
+      auto res = co_await net::http_request(method, target, std::move(h), body, std::chrono::seconds(10));
+      if (res.status == 200) co_return res.body;
+      error = "TwiML URL " + url + " answered " + std::to_string(res.status) + " (Twilio error 11200)";
+    } catch (const std::exception& e) {
+      error = "TwiML URL " + url + " unreachable (Twilio error 11200): " + e.what();
+    }
+    co_return std::string();
+  }
+
+  // A <Stream statusCallback> event (stream-started, stream-stopped, stream-error), signed.
+  asio::awaitable<void> stream_callback(std::shared_ptr<CallRecord> c, std::size_t index, std::string event,
+                                        std::string stream_error) {
+    std::string url, method, sid, name;
+    {
+      std::lock_guard lock(mu);
+      const auto& s = c->streams.at(index).as_object();
+      url = std::string(s.at("status_callback").as_string());
+      method = std::string(s.at("status_callback_method").as_string());
+      sid = std::string(s.at("sid").as_string());
+      name = std::string(s.at("name").as_string());
+    }
+    if (url.empty()) co_return;
+    twilio::FormParams p = {{"AccountSid", opt.account_sid}, {"CallSid", c->sid}, {"StreamSid", sid},
+                            {"StreamName", name.empty() ? sid : name}, {"StreamEvent", event},
+                            {"Timestamp", iso8601_now()}};
+    if (!stream_error.empty()) p.emplace_back("StreamError", stream_error);
+    std::string form;
+    for (const auto& [k, v] : p) form += (form.empty() ? "" : "&") + k + "=" + twilio::form_encode(v);
+    net::Headers h;
+    std::string target = url, body;
+    if (method == "GET") {
+      target += (url.find('?') == std::string::npos ? "?" : "&") + form;
+      h.emplace_back("X-Twilio-Signature", twilio::compute_signature(opt.auth_token, target, {}));
+    } else {
+      method = "POST";
+      body = form;
+      h.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+      h.emplace_back("X-Twilio-Signature", twilio::compute_signature(opt.auth_token, url, p));
+    }
+    int status = 0;
+    std::string err;
+    try {
+      status = (co_await net::http_request(method, target, std::move(h), body, std::chrono::seconds(5))).status;
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+    std::lock_guard lock(mu);
+    c->streams.at(index).as_object()["callbacks"].as_array().push_back(
+        json::object{{"event", event}, {"response_status", status}, {"error", err}});
+  }
+
+  // Adds a stream to the call's record; returns its index.
+  std::size_t add_stream(CallRecord& c, const TwimlNode& stream, const std::string& kind, const std::string& sid) {
+    std::lock_guard lock(mu);
+    json::object params;
+    for (const auto& p : stream.children)
+      if (p.name == "Parameter") params[p.attr("name")] = p.attr("value");
+    c.streams.push_back(json::object{{"sid", sid}, {"kind", kind}, {"url", stream.attr("url")},
+                                     {"name", stream.attr("name")}, {"track", stream.attr("track", "inbound_track")},
+                                     {"parameters", params}, {"status_callback", stream.attr("statusCallback")},
+                                     {"status_callback_method", stream.attr("statusCallbackMethod", "POST")},
+                                     {"callbacks", json::array{}}, {"error", ""}});
+    ++c.streams_run;
+    return c.streams.size() - 1;
+  }
+
+  void record_stream_end(CallRecord& c, std::size_t index, const StreamLegStats& st, const std::string& error) {
+    std::lock_guard lock(mu);
+    auto& o = c.streams.at(index).as_object();
+    o["frames_sent"] = st.frames_sent;
+    o["bytes_received"] = st.bytes_received;
+    o["marks_received"] = st.marks_received;
+    o["marks_echoed"] = st.marks_echoed;
+    o["clears"] = st.clears;
+    o["dtmf_sent"] = st.dtmf_sent;
+    o["protocol_errors"] = st.protocol_errors;
+    o["close_code"] = st.close_code;
+    if (!error.empty()) o["error"] = error;
+  }
+
+  StreamLegOptions leg_options(const CallRecord& c, const TwimlNode& stream, bool bidirectional) const {
+    StreamLegOptions lo;
+    lo.url = stream.attr("url");
+    lo.name = stream.attr("name");
+    lo.auth_token = opt.auth_token;
+    lo.account_sid = opt.account_sid;
+    lo.call_sid = c.sid;
+    lo.bidirectional = bidirectional;
+    lo.track = stream.attr("track", "inbound_track");
+    for (const auto& p : stream.children)
+      if (p.name == "Parameter") lo.parameters[p.attr("name")] = p.attr("value");
+    return lo;
+  }
+
+  // <Start><Stream>: a fork of the line to the app; returns when it is open (or failed).
+  asio::awaitable<void> start_fork(std::shared_ptr<Side> side, const TwimlNode& stream) {
+    auto c = side->call;
+    auto lo = leg_options(*c, stream, false);
+    std::shared_ptr<StreamLeg> leg;
+    std::string err;
+    try {
+      leg = co_await StreamLeg::open(lo);
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+    const auto index = add_stream(*c, stream, "start", leg ? leg->stream_sid() : "");
+    if (!leg) {
+      spdlog::warn("twilio emulator call {}: warning 31920 Stream - WebSocket - Handshake Error: {}", c->sid, err);
+      record_stream_end(*c, index, {}, err);
+      co_await stream_callback(c, index, "stream-error", err);
+      co_return;
+    }
+    side->forks.emplace_back(leg, index);
+    co_await stream_callback(c, index, "stream-started", "");
+  }
+
+  asio::awaitable<void> stop_fork(std::shared_ptr<Side> side, std::size_t at) {
+    auto [leg, index] = side->forks.at(at);
+    side->forks.erase(side->forks.begin() + static_cast<std::ptrdiff_t>(at));
+    leg->stop();
+    record_stream_end(*side->call, index, leg->stats(), "");
+    co_await stream_callback(side->call, index, "stream-stopped", "");
+  }
+
+  // Feeds the forks of an unbridged call: what the callee said and what it heard.
+  static void feed_forks(Side& side, std::span<const std::uint8_t, 160> said, std::span<const std::uint8_t, 160> heard) {
+    for (auto& [leg, index] : side.forks) leg->send_frame(said, heard);
+  }
+
+  // Plays `ulaw` to the far end in real time (a <Say>, <Play> or <Pause>); it is heard
+  // as one segment when `heard` is set. Stops early when the call is interrupted.
+  asio::awaitable<void> play_audio(std::shared_ptr<Side> side, std::vector<std::uint8_t> ulaw, bool heard) {
+    auto& c = *side->call;
+    if (side->bridged) {
+      side->say.insert(side->say.end(), ulaw.begin(), ulaw.end());
+      while (!side->say.empty() && !interrupted(c)) co_await sleep_ms(20);
+      side->say.clear();
+      co_return;
+    }
+    auto exec = co_await asio::this_coro::executor;
+    asio::steady_timer timer(exec);
+    auto next = std::chrono::steady_clock::now();
+    HeardSegment seg;
+    std::array<std::uint8_t, 160> silence, frame;
+    silence.fill(audio::kUlawSilence);
+    for (std::size_t at = 0; at < ulaw.size() && !interrupted(c); at += 160) {
+      frame.fill(audio::kUlawSilence);
+      const auto n = std::min<std::size_t>(160, ulaw.size() - at);
+      std::copy_n(ulaw.begin() + static_cast<std::ptrdiff_t>(at), n, frame.begin());
+      feed_forks(*side, silence, frame);
+      if (heard) seg.ulaw.insert(seg.ulaw.end(), frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(n));
+      next += std::chrono::milliseconds(20);
+      timer.expires_at(next);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    if (heard && !seg.ulaw.empty()) side->heard.push_back(std::move(seg));
+  }
+
+  // <Connect><Stream>: the bidirectional media stream; blocks until it ends.
+  asio::awaitable<void> connect_stream(std::shared_ptr<Side> side, const TwimlNode& stream, std::string& error) {
+    auto c = side->call;
+    if (!side->bridged) {
+      // The scripted callee speaks Twilio's side of the stream itself.
+      CallerOptions co;
+      twilio::StreamTwiml st;
+      st.url = stream.attr("url");
+      for (const auto& p : stream.children)
+        if (p.name == "Parameter") st.parameters.emplace_back(p.attr("name"), p.attr("value"));
+      co.twiml = twilio::connect_stream(st);
+      co.call_sid = c->sid;
+      co.account_sid = opt.account_sid;
+      co.from = c->from;
+      co.to = c->to;
+      std::size_t index = 0;
+      {
+        std::lock_guard lock(mu);
+        const auto done = std::min(c->lines_done, opt.callee_lines.size());
+        co.lines.assign(opt.callee_lines.begin() + static_cast<std::ptrdiff_t>(done), opt.callee_lines.end());
+        // A stream resumed after a redirect greets nobody: the callee goes on sooner.
+        if (c->streams_run > 0) co.greeting_wait_ms = 1500;
+      }
+      index = add_stream(*c, stream, "connect", "");
+      co.voice = opt.voice;
+      co.auth_token = opt.auth_token;
+      co.hangup = c->hangup;
+      co.hang_up = true;
+      co.tap = [side](std::span<const std::uint8_t, 160> said, std::span<const std::uint8_t, 160> heard) {
+        feed_forks(*side, said, heard);
+      };
+      auto self = shared_from_this();
+      co.on_started = [self, c, index](const std::string& stream_sid) {
+        {
+          std::lock_guard lock(self->mu);
+          c->streams.at(index).as_object()["sid"] = stream_sid;
+        }
+        asio::co_spawn(self->ioc, self->stream_callback(c, index, "stream-started", ""), asio::detached);
+      };
+      auto result = co_await run_caller(co, CallerEngines{tts});
+      {
+        std::lock_guard lock(mu);
+        c->lines_done += result.lines_started;
+        auto& o = c->streams.at(index).as_object();
+        o["marks_received"] = result.marks_received;
+        o["marks_echoed"] = result.marks_echoed;
+        o["clears"] = result.clears;
+        o["bytes_received"] = result.media_bytes_received;
+        if (!result.ok) o["error"] = result.error;
+      }
+      for (auto& h : result.heard) side->heard.push_back(std::move(h));
+      const bool failed = !result.ok && !interrupted(*c);
+      if (failed) error = result.error;
+      // (Named, not ?: temporaries: GCC 12 frees those twice in a coroutine call.)
+      std::string event = "stream-stopped", why;
+      if (failed) {
+        event = "stream-error";
+        why = result.error;
+      }
+      co_await stream_callback(c, index, std::move(event), std::move(why));
+      co_return;
+    }
+    auto lo = leg_options(*c, stream, true);
+    std::shared_ptr<StreamLeg> leg;
+    std::string err;
+    try {
+      leg = co_await StreamLeg::open(lo);
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+    const auto index = add_stream(*c, stream, "connect", leg ? leg->stream_sid() : "");
+    if (!leg) {
+      error = "media stream handshake failed: " + err;
+      record_stream_end(*c, index, {}, err);
+      co_await stream_callback(c, index, "stream-error", err);
+      co_return;
+    }
+    side->stream = leg;
+    co_await stream_callback(c, index, "stream-started", "");
+    while (!leg->closed() && !interrupted(*c)) co_await sleep_ms(20);
+    leg->stop();
+    side->stream.reset();
+    record_stream_end(*c, index, leg->stats(), "");
+    co_await stream_callback(c, index, "stream-stopped", "");
+  }
+
+  // Runs TwiML documents until the call ends: `doc`, then whatever <Redirect>, a
+  // <Connect action> or a live update leads to.
+  asio::awaitable<void> run_twiml(std::shared_ptr<Side> side, std::string doc, std::string& error) {
+    auto c = side->call;
+    for (int documents = 0; !doc.empty() && documents < 50; ++documents) {
+      const auto parsed = parse_twiml(doc);
+      doc.clear();
+      if (!parsed.root) {
+        error = "12100 Document parse failure: " + parsed.error;
+        break;
+      }
+      bool end = false;
+      for (const auto& verb : parsed.root->children) {
+        if (interrupted(*c)) break;
+        const std::string& name = verb.name;
+        if (name == "Say") {
+          note_verb(*c, name, verb.text);
+          auto ulaw = tts.synthesize_blocking(verb.text, opt.voice);
+          const int loops = std::max(1, std::atoi(verb.attr("loop", "1").c_str()));
+          for (int i = 0; i < loops && !interrupted(*c); ++i) co_await play_audio(side, ulaw, true);
+        } else if (name == "Play" && !verb.attr("digits").empty()) {
+          const auto digits = verb.attr("digits");
+          note_verb(*c, name, "digits=" + digits);
+          {
+            std::lock_guard lock(mu);
+            c->digits_played += digits;
+          }
+          if (side->bridged) {
+            for (char d : digits)
+              if (d != 'w' && d != 'W') side->dtmf_out += d;
+            while (!side->dtmf_out.empty() && !interrupted(*c)) co_await sleep_ms(20);
+          } else {
+            // The callee hears the tones: ~100 ms each, 500 ms per 'w'.
+            std::size_t ms = 0;
+            for (char d : digits) ms += (d == 'w' || d == 'W') ? 500 : 100;
+            co_await play_audio(side, std::vector<std::uint8_t>(ms * 8, audio::kUlawSilence), false);
+          }
+        } else if (name == "Play") {
+          note_verb(*c, name, verb.text);
+          std::optional<std::vector<std::uint8_t>> ulaw;
+          std::string why;
+          try {
+            auto res = co_await net::http_request("GET", verb.text, {}, "", std::chrono::seconds(10));
+            if (res.status != 200) why = "answered " + std::to_string(res.status);
+            else if (!(ulaw = decode_play_audio(res.body, res.content_type))) why = "is not WAV, μ-law or MP3 audio";
+          } catch (const std::exception& e) {
+            why = e.what();
+          }
+          if (!ulaw) {
+            spdlog::warn("twilio emulator call {}: warning 13227 <Play> {}: {}", c->sid, verb.text, why);
+            continue;
+          }
+          const int loops = std::max(1, std::atoi(verb.attr("loop", "1").c_str()));
+          for (int i = 0; i < loops && !interrupted(*c); ++i) co_await play_audio(side, *ulaw, true);
+        } else if (name == "Pause") {
+          const int seconds = std::max(0, std::atoi(verb.attr("length", "1").c_str()));
+          note_verb(*c, name, std::to_string(seconds));
+          co_await play_audio(side, std::vector<std::uint8_t>(static_cast<std::size_t>(seconds) * 8000, audio::kUlawSilence),
+                              false);
+        } else if (name == "Hangup" || name == "Reject") {
+          note_verb(*c, name, "");
+          end = true;
+          break;
+        } else if (name == "Redirect") {
+          note_verb(*c, name, verb.text);
+          doc = co_await fetch_twiml(c, verb.text, verb.attr("method", "POST"), "in-progress", error);
+          break;
+        } else if (name == "Dial") {
+          // The dialed party is assumed to answer and hang up; our part of the call ends.
+          std::string target = verb.text;
+          for (const auto& ch : verb.children)
+            if (ch.name == "Number" || ch.name == "Sip" || ch.name == "Client") target = ch.text;
+          note_verb(*c, name, target);
+          {
+            std::lock_guard lock(mu);
+            c->dialed = target.empty() ? "?" : target;
+          }
+          end = true;
+          break;
+        } else if (name == "Connect") {
+          const auto* stream = verb.child("Stream");
+          if (!stream) {
+            note_verb(*c, name, "");
+            spdlog::warn("twilio emulator call {}: <Connect> without <Stream> is not emulated", c->sid);
+            continue;
+          }
+          note_verb(*c, "Connect", stream->attr("url"));
+          co_await connect_stream(side, *stream, error);
+          if (!error.empty()) {
+            end = true;
+            break;
+          }
+          if (!interrupted(*c) && !verb.attr("action").empty()) {
+            doc = co_await fetch_twiml(c, verb.attr("action"), verb.attr("method", "POST"), "in-progress", error);
+            break;
+          }
+        } else if (name == "Start") {
+          if (const auto* stream = verb.child("Stream")) {
+            note_verb(*c, "Start", stream->attr("url"));
+            co_await start_fork(side, *stream);
+          }
+        } else if (name == "Stop") {
+          if (const auto* stream = verb.child("Stream")) {
+            note_verb(*c, "Stop", stream->attr("name"));
+            for (std::size_t i = 0; i < side->forks.size(); ++i)
+              if (side->forks[i].first->options().name == stream->attr("name")) {
+                co_await stop_fork(side, i);
+                break;
+              }
+          }
+        } else {
+          note_verb(*c, name, "");
+          spdlog::warn("twilio emulator call {}: warning 12200 Schema validation warning: <{}> is not emulated", c->sid,
+                       name);
+        }
+      }
+      // A live update replaces whatever was left of the document.
+      std::string pending_twiml, pending_url;
+      {
+        std::lock_guard lock(mu);
+        if (!c->completing && (!c->pending_twiml.empty() || !c->pending_url.empty())) {
+          pending_twiml = std::move(c->pending_twiml);
+          pending_url = std::move(c->pending_url);
+          c->pending_twiml.clear();
+          c->pending_url.clear();
+          c->hangup->store(false);
+          error.clear();  // the stream ended because it was redirected
+        }
+      }
+      if (!pending_twiml.empty()) doc = pending_twiml;
+      else if (!pending_url.empty()) doc = co_await fetch_twiml(c, pending_url, "POST", "in-progress", error);
+      else if (end) break;
+    }
+    while (!side->forks.empty()) co_await stop_fork(side, side->forks.size() - 1);
+  }
+
+  void complete(CallRecord& c, const std::string& error) {
+    std::lock_guard lock(mu);
+    if (c.status != "canceled" && c.status != "failed") set_status(c, "completed");
+    c.end_time = rfc2822_now();
+    c.duration_s = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - c.answered_at).count());
+    c.error = error;
+    if (!error.empty()) {
+      // Twilio's own warning codes, as its debugger would show them.
+      const char* code = error.find("handshake") != std::string::npos ? "31920 Stream - WebSocket - Handshake Error"
+                         : error.find("11200") != std::string::npos   ? "11200 HTTP retrieval failure"
+                         : error.find("12100") != std::string::npos   ? "12100 Document parse failure"
+                                                                      : "31921 Stream - WebSocket - Close Error";
+      spdlog::warn("twilio emulator call {}: warning {}: {}", c.sid, code, error);
+    }
+  }
+
+  // The life of one call with a scripted far end.
   asio::awaitable<void> run_call(std::shared_ptr<CallRecord> c) {
     auto self = shared_from_this();
     if (c->inbound) {
@@ -201,103 +737,183 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
       c->start_time = rfc2822_now();
       c->answered_at = std::chrono::steady_clock::now();
     } else {
+      if (!co_await ring(c)) co_return;
+      co_await sleep_ms(opt.ring_ms);
+      if (!co_await answer(c)) co_return;
+    }
+    std::string error;
+    std::string twiml = c->twiml;
+    std::string fetch_status = c->inbound ? "ringing" : "in-progress";
+    if (twiml.empty()) twiml = co_await fetch_twiml(c, c->url, c->method, std::move(fetch_status), error);
+    {
+      std::lock_guard lock(mu);
+      c->fetched_twiml = twiml;
+    }
+    auto side = std::make_shared<Side>();
+    side->call = c;
+    if (error.empty()) co_await run_twiml(side, twiml, error);
+    complete(*c, error);
+    transcribe(c, std::move(side->heard));
+    co_await callback(c, "completed", "completed");
+  }
+
+  // initiated → ringing; false when the call was canceled meanwhile.
+  asio::awaitable<bool> ring(std::shared_ptr<CallRecord> c) {
     co_await callback(c, "initiated", "initiated");
     {
       std::lock_guard lock(mu);
-      if (c->status == "canceled") co_return;
+      if (c->status == "canceled") co_return false;
       set_status(*c, "ringing");
     }
     co_await callback(c, "ringing", "ringing");
-    co_await sleep_ms(opt.ring_ms);
+    co_return true;
+  }
+
+  asio::awaitable<bool> answer(std::shared_ptr<CallRecord> c) {
     {
       std::lock_guard lock(mu);
-      if (c->status == "canceled") co_return;
+      if (c->status == "canceled") co_return false;
       set_status(*c, "in-progress");
       c->start_time = rfc2822_now();
       c->answered_at = std::chrono::steady_clock::now();
     }
     co_await callback(c, "in-progress", "answered");
-    }
-    // Fetch the TwiML (signed), or use the inline one.
-    std::string twiml = c->twiml;
-    std::string error;
-    if (twiml.empty()) {
-      twilio::FormParams p = {{"AccountSid", opt.account_sid}, {"ApiVersion", "2010-04-01"}, {"CallSid", c->sid},
-                              {"CallStatus", c->inbound ? "ringing" : "in-progress"},
-                              {"Direction", c->inbound ? "inbound" : "outbound-api"}, {"From", c->from},
-                              {"To", c->to}};
-      std::string body;
-      for (const auto& [k, v] : p) body += (body.empty() ? "" : "&") + k + "=" + twilio::form_encode(v);
-      net::Headers h = {{"Content-Type", "application/x-www-form-urlencoded"},
-                        {"X-Twilio-Signature", twilio::compute_signature(opt.auth_token, c->url, p)}};
-      try {
-        auto res = co_await net::http_request("POST", c->url, std::move(h), body, std::chrono::seconds(10));
-        if (res.status != 200) error = "TwiML URL answered " + std::to_string(res.status) + " (Twilio error 11200)";
-        else twiml = res.body;
-      } catch (const std::exception& e) {
-        error = std::string("TwiML URL unreachable (Twilio error 11200): ") + e.what();
-      }
-    }
-    {
-      std::lock_guard lock(mu);
-      c->fetched_twiml = twiml;
-    }
-    CallerResult result;
-    if (error.empty()) {
-      std::string stream_url;
-      std::map<std::string, std::string> params;
-      if (parse_stream_twiml(twiml, stream_url, params)) {
-        CallerOptions co;
-        co.twiml = twiml;
-        co.call_sid = c->sid;
-        co.account_sid = opt.account_sid;
-        co.from = c->from;
-        co.to = c->to;
-        co.lines = opt.callee_lines;
-        co.voice = opt.voice;
-        co.auth_token = opt.auth_token;
-        co.hangup = c->hangup;
-        co.hang_up = true;
-        result = co_await run_caller(co, CallerEngines{tts});
-        if (!result.ok && !c->hangup->load()) error = result.error;
-      } else if (twiml.find("<Hangup") == std::string::npos) {
-        error = "TwiML without <Connect><Stream> (only Stream, Hangup supported in this path)";
-      }
-    }
-    // A live update with new TwiML replaced the stream: run it (<Dial> is recorded, and
-    // the dialed party is assumed to answer and hang up).
-    {
-      std::lock_guard lock(mu);
-      if (!c->redirect_twiml.empty()) {
-        const auto& t = c->redirect_twiml;
-        for (const char* tag : {"<Number>", "<Sip>"}) {
-          const auto b = t.find(tag);
-          if (b == std::string::npos) continue;
-          const auto start = b + std::string_view(tag).size();
-          c->dialed = t.substr(start, t.find('<', start) - start);
+    co_return true;
+  }
+
+  // The media clock of a bridged call: every 20 ms each side's app output (its stream's
+  // playout, else its <Say>/<Play> audio, else silence) becomes the other side's inbound
+  // audio; pending digits are delivered one per tick.
+  asio::awaitable<void> tick_bridge(std::shared_ptr<Bridge> b) {
+    auto exec = co_await asio::this_coro::executor;
+    asio::steady_timer timer(exec);
+    auto next = std::chrono::steady_clock::now();
+    std::array<std::uint8_t, 160> frame[2];
+    bool sound[2];
+    while (!b->side[0]->finished || !b->side[1]->finished) {
+      next += std::chrono::milliseconds(20);
+      timer.expires_at(next);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      for (int i = 0; i < 2; ++i) {
+        auto& s = *b->side[i];
+        if (s.stream && !s.stream->closed()) {
+          sound[i] = s.stream->play(frame[i]);
+        } else {
+          const auto n = std::min<std::size_t>(160, s.say.size());
+          frame[i].fill(audio::kUlawSilence);
+          std::copy_n(s.say.begin(), n, frame[i].begin());
+          s.say.erase(s.say.begin(), s.say.begin() + static_cast<std::ptrdiff_t>(n));
+          sound[i] = n > 0;
         }
-        if (t.find("<Dial") != std::string::npos && c->dialed.empty()) c->dialed = "?";
-        error.clear();  // the stream ended because we redirected it
+      }
+      for (int i = 0; i < 2; ++i) {
+        auto& s = *b->side[i];
+        auto& peer = *b->side[1 - i];
+        if (s.stream) s.stream->send_frame(frame[1 - i], frame[i]);
+        for (auto& [leg, index] : s.forks) leg->send_frame(frame[1 - i], frame[i]);
+        if (!peer.dtmf_out.empty()) {
+          const char d = peer.dtmf_out.front();
+          peer.dtmf_out.erase(0, 1);
+          if (s.stream) s.stream->send_dtmf(d);
+          std::lock_guard lock(mu);
+          s.call->digits_heard += d;
+        }
+        // What this side hears, cut into segments at 500 ms without sound.
+        if (sound[1 - i]) {
+          s.in_segment = true;
+          s.quiet_frames = 0;
+        }
+        if (s.in_segment) {
+          s.segment.ulaw.insert(s.segment.ulaw.end(), frame[1 - i].begin(), frame[1 - i].end());
+          if (!sound[1 - i] && ++s.quiet_frames >= 25) {
+            s.segment.ulaw.resize(s.segment.ulaw.size() - 24 * 160);
+            s.heard.push_back(std::move(s.segment));
+            s.segment = HeardSegment{};
+            s.in_segment = false;
+          }
+        }
       }
     }
+    for (auto& s : b->side)
+      if (s->in_segment && !s->segment.ulaw.empty()) s->heard.push_back(std::move(s->segment));
+  }
+
+  asio::awaitable<void> run_side(std::shared_ptr<Bridge> b, int i, std::string doc) {
+    auto side = b->side[i];
+    std::string error;
+    co_await run_twiml(side, std::move(doc), error);
+    side->finished = true;
+    // One side hanging up ends the other.
+    auto& peer = *b->side[1 - i];
     {
       std::lock_guard lock(mu);
-      set_status(*c, "completed");
-      c->end_time = rfc2822_now();
-      c->duration_s = static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(
-                                           std::chrono::steady_clock::now() - c->answered_at)
-                                           .count());
-      c->error = error;
+      peer.call->completing = true;
     }
+    peer.call->hangup->store(true);
+    {
+      std::lock_guard lock(mu);
+      if (side->call->error.empty()) side->call->error = error;
+    }
+  }
+
+  // A call placed to a number registered here: ring its app, bridge the two legs.
+  asio::awaitable<void> run_bridged(std::shared_ptr<Bridge> b) {
+    auto caller = b->side[0]->call;
+    auto callee = b->side[1]->call;
+    if (!co_await ring(caller)) co_return;
+    std::string error;
+    const auto callee_twiml = co_await fetch_twiml(callee, callee->url, "POST", "ringing", error);
+    const bool rejected = callee_twiml.empty() || callee_twiml.find("<Reject") != std::string::npos;
+    {
+      std::lock_guard lock(mu);
+      callee->fetched_twiml = callee_twiml;
+      if (rejected) {
+        set_status(*callee, "failed");
+        set_status(*caller, "failed");
+        caller->error = callee->error = error.empty() ? "the called app rejected the call" : error;
+      } else {
+        set_status(*callee, "in-progress");
+        callee->start_time = rfc2822_now();
+        callee->answered_at = std::chrono::steady_clock::now();
+      }
+    }
+    if (rejected) {
+      spdlog::warn("twilio emulator call {}: the called number's app did not answer: {}", caller->sid, caller->error);
+      co_await callback(caller, "failed", "completed");
+      co_return;
+    }
+    if (!co_await answer(caller)) co_return;
+    std::string caller_twiml = caller->twiml;
+    if (caller_twiml.empty()) caller_twiml = co_await fetch_twiml(caller, caller->url, caller->method, "in-progress", error);
+    {
+      std::lock_guard lock(mu);
+      caller->fetched_twiml = caller_twiml;
+    }
+    auto self = shared_from_this();
+    asio::co_spawn(b->strand, tick_bridge(b), asio::detached);
+    asio::co_spawn(b->strand, run_side(b, 1, callee_twiml), asio::detached);
     if (!error.empty()) {
-      // Twilio's own warning codes, as its debugger would show them.
-      const char* code = error.find("handshake") != std::string::npos ? "31920 Stream - WebSocket - Handshake Error"
-                         : error.find("11200") != std::string::npos   ? "11200 HTTP retrieval failure"
-                                                                      : "31921 Stream - WebSocket - Close Error";
-      spdlog::warn("twilio emulator call {}: warning {}: {}", c->sid, code, error);
+      std::lock_guard lock(mu);
+      caller->error = error;
+      b->side[0]->finished = true;
+      callee->completing = true;
+      callee->hangup->store(true);
+    } else {
+      co_await run_side(b, 0, caller_twiml);
     }
-    transcribe(c, std::move(result.heard));
-    co_await callback(c, "completed", "completed");
+    while (!b->side[1]->finished) co_await sleep_ms(20);
+    for (int i = 0; i < 2; ++i) {
+      auto& s = *b->side[i];
+      std::string err;
+      {
+        std::lock_guard lock(mu);
+        err = s.call->error;
+      }
+      complete(*s.call, err);
+    }
+    co_await sleep_ms(40);  // the ticker's last round closes the segments being heard
+    for (int i = 0; i < 2; ++i) transcribe(b->side[i]->call, std::move(b->side[i]->heard));
+    co_await callback(caller, "completed", "completed");
   }
 
   // An inbound call: the number's voice URL is posted (signed), then the call runs like
@@ -321,18 +937,20 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
   }
 
   void transcribe(std::shared_ptr<CallRecord> c, std::vector<HeardSegment> heard) {
+    std::size_t first = 0;
     {
       std::lock_guard lock(mu);
+      first = c->heard.size();
       for (std::size_t i = 0; i < heard.size(); ++i)
         c->heard.push_back(json::object{{"audio_ms", heard[i].ulaw.size() / 8}, {"cleared", heard[i].cleared},
-                                        {"transcript", nullptr}});
+                                        {"transcript", stt ? json::value(nullptr) : json::value("")}});
     }
     if (!stt) return;
     for (std::size_t i = 0; i < heard.size(); ++i) {
       auto self = shared_from_this();
-      stt->transcribe(speech::SttRequest{std::move(heard[i].ulaw), {}}, [self, c, i](speech::SttResult r) {
+      stt->transcribe(speech::SttRequest{std::move(heard[i].ulaw), {}}, [self, c, i, first](speech::SttResult r) {
         std::lock_guard lock(self->mu);
-        c->heard[i].as_object()["transcript"] = speech::PocketsphinxStt::normalize(r.text);
+        c->heard[first + i].as_object()["transcript"] = speech::PocketsphinxStt::normalize(r.text);
       });
     }
   }
@@ -351,22 +969,53 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
         o["error"] = c.error;
         o["redirect_twiml"] = c.redirect_twiml;
         o["dialed"] = c.dialed;
+        o["verbs"] = c.verbs;
+        o["streams"] = c.streams;
+        o["digits_played"] = c.digits_played;
+        o["digits_heard"] = c.digits_heard;
+        o["peer_sid"] = c.peer_sid;
         arr.push_back(o);
       }
       co_return HttpResponse::json(200, json::serialize(arr));
     }
+    if (req.path == "/emulator/numbers") {
+      // {"number": "+1…", "voice_url": "https://…/twilio-voice"}: calls to the number ring that app.
+      if (req.method == "POST") {
+        boost::system::error_code ec;
+        auto v = json::parse(req.body, ec);
+        const auto* o = ec ? nullptr : v.if_object();
+        const auto* number = o ? o->if_contains("number") : nullptr;
+        const auto* url = o ? o->if_contains("voice_url") : nullptr;
+        if (!number || !number->is_string() || !url || !url->is_string() || !twilio::is_e164(number->as_string()))
+          co_return HttpResponse::error(400, "body must be {\"number\": \"+E.164\", \"voice_url\": \"http…\"}");
+        std::lock_guard lock(mu);
+        opt.numbers[std::string(number->as_string())] = std::string(url->as_string());
+      }
+      std::lock_guard lock(mu);
+      json::array arr;
+      for (const auto& [n, u] : opt.numbers) arr.push_back(json::object{{"number", n}, {"voice_url", u}});
+      co_return HttpResponse::json(req.method == "POST" ? 201 : 200, json::serialize(arr));
+    }
     if (req.path == "/emulator/inbound") {
-      // {"url": "https://…/twilio-voice", "from": "+1…", "to": "+1…"}
+      // {"url": "https://…/twilio-voice", "from": "+1…", "to": "+1…"}; without "url" the
+      // registered number "to" is rung.
       boost::system::error_code ec;
       auto v = json::parse(req.body, ec);
-      if (ec || !v.is_object() || !v.as_object().contains("url"))
+      if (ec || !v.is_object())
         co_return HttpResponse::error(400, "body must be {\"url\": ..., \"from\": ..., \"to\": ...}");
       const auto& o = v.as_object();
       auto get = [&](const char* k, const char* d) {
         const auto* x = o.if_contains(k);
         return x && x->is_string() ? std::string(x->as_string()) : std::string(d);
       };
-      const auto sid = ring_inbound(get("url", ""), get("from", "+15550001111"), get("to", "+15550002222"));
+      std::string url = get("url", "");
+      const auto to = get("to", "+15550002222");
+      if (url.empty()) {
+        std::lock_guard lock(mu);
+        if (auto it = opt.numbers.find(to); it != opt.numbers.end()) url = it->second;
+      }
+      if (url.empty()) co_return HttpResponse::error(400, "give \"url\", or a \"to\" registered at /emulator/numbers");
+      const auto sid = ring_inbound(url, get("from", "+15550001111"), to);
       co_return HttpResponse::json(201, json::serialize(json::object{{"sid", sid}}));
     }
     if (req.path == "/emulator/requests") {
@@ -435,6 +1084,7 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
     const auto form = net::parse_form(req.body);
     const std::string status(net::form_value(form, "Status"));
     const std::string new_twiml(net::form_value(form, "Twiml"));
+    const std::string new_url(net::form_value(form, "Url"));
     std::optional<HttpResponse> refused;
     json::object answer;
     {
@@ -443,17 +1093,20 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
         if (c->status == "queued" || c->status == "ringing") {
           set_status(*c, "canceled");
         } else if (c->status == "in-progress") {
-          c->hangup->store(true);  // the media session ends; run_call completes the call
+          c->completing = true;  // the running verb ends; run_call completes the call
+          c->hangup->store(true);
         } else if (status == "completed") {
           refused = twilio_error(400, 21220, "Call is not in-progress. Cannot redirect.");
         }
       } else if (!status.empty()) {
         refused = twilio_error(400, 21218, "Invalid status " + status);
-      } else if (!new_twiml.empty()) {
+      } else if (!new_twiml.empty() || !new_url.empty()) {
         if (c->status != "in-progress") {
           refused = twilio_error(400, 21220, "Call is not in-progress. Cannot redirect.");
         } else {
-          c->redirect_twiml = new_twiml;  // ends the stream; run_call then runs this TwiML
+          // Ends the running verb (a stream is closed); the call then runs the new TwiML.
+          if (!new_twiml.empty()) c->redirect_twiml = c->pending_twiml = new_twiml;
+          else c->pending_url = new_url;
           c->hangup->store(true);
         }
       }
@@ -501,13 +1154,36 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
       record_request(req, 400);
       return twilio_error(400, 21205, "Url parameter is required.");
     }
+    if (const auto m = net::form_value(form, "Method"); m == "GET") c->method = "GET";
     c->sid = "CA" + random_hex(32);
     c->date_created = rfc2822_now();
     c->history.push_back(json::string("queued"));
+    std::shared_ptr<Bridge> bridge;
     {
       std::lock_guard lock(mu);
       calls[c->sid] = c;
       order.push_back(c->sid);
+      if (auto it = opt.numbers.find(c->to); it != opt.numbers.end()) {
+        // A number of this phone network: its app answers, and the two legs are bridged.
+        auto callee = std::make_shared<CallRecord>();
+        callee->sid = "CA" + random_hex(32);
+        callee->to = c->to;
+        callee->from = c->from;
+        callee->url = it->second;
+        callee->inbound = true;
+        callee->date_created = c->date_created;
+        callee->history.push_back(json::string("ringing"));
+        callee->peer_sid = c->sid;
+        c->peer_sid = callee->sid;
+        calls[callee->sid] = callee;
+        order.push_back(callee->sid);
+        bridge = std::make_shared<Bridge>(asio::make_strand(ioc));
+        for (int i = 0; i < 2; ++i) {
+          bridge->side[i] = std::make_shared<Side>();
+          bridge->side[i]->call = i == 0 ? c : callee;
+          bridge->side[i]->bridged = true;
+        }
+      }
     }
     record_request(req, 201);
     json::object answer;
@@ -515,7 +1191,10 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
       std::lock_guard lock(mu);
       answer = call_json(*c);
     }
-    asio::co_spawn(asio::make_strand(ioc), [self = shared_from_this(), c]() { return self->run_call(c); }, asio::detached);
+    if (bridge)
+      asio::co_spawn(bridge->strand, [self = shared_from_this(), bridge]() { return self->run_bridged(bridge); }, asio::detached);
+    else
+      asio::co_spawn(asio::make_strand(ioc), [self = shared_from_this(), c]() { return self->run_call(c); }, asio::detached);
     return HttpResponse::json(201, json::serialize(answer));
   }
 };
@@ -528,7 +1207,10 @@ TwilioEmulator::~TwilioEmulator() = default;
 
 void TwilioEmulator::hang_up_all() {
   std::lock_guard lock(impl_->mu);
-  for (auto& [sid, c] : impl_->calls) c->hangup->store(true);
+  for (auto& [sid, c] : impl_->calls) {
+    c->completing = true;
+    c->hangup->store(true);
+  }
 }
 
 void TwilioEmulator::add_routes(net::Router& router) {
@@ -539,6 +1221,8 @@ void TwilioEmulator::add_routes(net::Router& router) {
   for (const char* m : {"GET", "POST", "DELETE"}) router.add(m, "/2010-04-01/Accounts/{AccountSid}/Calls/{CallJson}", h);
   router.add("GET", "/emulator/calls", h);
   router.add("POST", "/emulator/inbound", h);
+  router.add("GET", "/emulator/numbers", h);
+  router.add("POST", "/emulator/numbers", h);
   router.add("GET", "/emulator/requests", h);
   router.add("DELETE", "/emulator/requests", h);
 }

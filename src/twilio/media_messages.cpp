@@ -241,11 +241,13 @@ void write_start(std::string& out, const Start& s, std::int64_t seq) {
 }
 
 void write_inbound_media(std::string& out, std::string_view stream_sid, std::int64_t seq, std::int64_t chunk,
-                         std::int64_t timestamp_ms, std::span<const std::uint8_t> ulaw) {
+                         std::int64_t timestamp_ms, std::span<const std::uint8_t> ulaw, std::string_view track) {
   out.clear();
   out += R"({"event":"media","sequenceNumber":")";
   out += std::to_string(seq);
-  out += R"(","media":{"track":"inbound","chunk":")";
+  out += R"(","media":{"track":")";
+  out += track;
+  out += R"(","chunk":")";
   out += std::to_string(chunk);
   out += R"(","timestamp":")";
   out += std::to_string(timestamp_ms);

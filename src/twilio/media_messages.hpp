@@ -87,7 +87,8 @@ void write_clear(std::string& out, std::string_view stream_sid);
 void write_connected(std::string& out);
 void write_start(std::string& out, const Start& start, std::int64_t sequence_number);
 void write_inbound_media(std::string& out, std::string_view stream_sid, std::int64_t sequence_number,
-                         std::int64_t chunk, std::int64_t timestamp_ms, std::span<const std::uint8_t> ulaw);
+                         std::int64_t chunk, std::int64_t timestamp_ms, std::span<const std::uint8_t> ulaw,
+                         std::string_view track = "inbound");
 void write_mark_echo(std::string& out, std::string_view stream_sid, std::int64_t sequence_number,
                      std::string_view name);
 void write_dtmf(std::string& out, std::string_view stream_sid, std::int64_t sequence_number, std::string_view digit);

@@ -21,9 +21,9 @@ std::string xml_escape(std::string_view s) {
   return out;
 }
 
-std::string connect_stream(const StreamTwiml& stream) {
-  std::string out = R"(<?xml version="1.0" encoding="UTF-8"?>)";
-  out += "<Response><Connect><Stream url=\"" + xml_escape(stream.url) + "\"";
+namespace {
+std::string stream_element(const StreamTwiml& stream) {
+  std::string out = "<Stream url=\"" + xml_escape(stream.url) + "\"";
   if (!stream.name.empty()) out += " name=\"" + xml_escape(stream.name) + "\"";
   if (!stream.status_callback.empty())
     out += " statusCallback=\"" + xml_escape(stream.status_callback) + "\" statusCallbackMethod=\"POST\"";
@@ -35,8 +35,18 @@ std::string connect_stream(const StreamTwiml& stream) {
       out += "<Parameter name=\"" + xml_escape(k) + "\" value=\"" + xml_escape(v) + "\"/>";
     out += "</Stream>";
   }
-  out += "</Connect></Response>";
   return out;
+}
+}  // namespace
+
+std::string connect_stream(const StreamTwiml& stream) {
+  return R"(<?xml version="1.0" encoding="UTF-8"?>)" "<Response><Connect>" + stream_element(stream) +
+         "</Connect></Response>";
+}
+
+std::string play_digits_then_connect(std::string_view digits, const StreamTwiml& stream) {
+  return R"(<?xml version="1.0" encoding="UTF-8"?>)" "<Response><Play digits=\"" + xml_escape(digits) +
+         "\"/><Connect>" + stream_element(stream) + "</Connect></Response>";
 }
 
 namespace {

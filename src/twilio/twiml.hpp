@@ -21,6 +21,10 @@ std::string xml_escape(std::string_view s);
 // Returns <Response><Connect><Stream ...>...</Stream></Connect></Response> with the XML declaration.
 std::string connect_stream(const StreamTwiml& stream);
 
+// <Response><Play digits="…"/><Connect><Stream …/></Connect></Response>: presses keys on
+// a live call, then reconnects its media stream.
+std::string play_digits_then_connect(std::string_view digits, const StreamTwiml& stream);
+
 // <Response><Dial><Number>+1…</Number></Dial></Response> (or <Sip> for sip: targets):
 // moves a live call to another party; our stream ends.
 std::string dial(std::string_view target, std::string_view caller_id = {});

@@ -130,6 +130,15 @@ int run_emulate_twilio(const EmulateTwilioOptions& o) {
   eo.callee_lines = o.callee_say;
   eo.voice = o.voice;
   eo.ring_ms = o.ring_ms;
+  for (const auto& n : o.numbers) {
+    const auto eq = n.find('=');
+    if (eq == std::string::npos || !twilio::is_e164(n.substr(0, eq))) {
+      std::cerr << "--number wants NUMBER=VOICE_URL with an E.164 number, e.g. "
+                   "+15550009999=http://127.0.0.1:8001/twilio-voice (got '" << n << "')\n";
+      return 2;
+    }
+    eo.numbers[n.substr(0, eq)] = n.substr(eq + 1);
+  }
   sim::TwilioEmulator emulator(ioc, eo, tts, stt.get());
   net::Router router;
   emulator.add_routes(router);

@@ -29,6 +29,7 @@ struct EmulateTwilioOptions {
   std::string voice = "en-us+Alex";
   std::string stt_grammar;
   int ring_ms = 300;
+  std::vector<std::string> numbers;  // "+15550009999=http://127.0.0.1:8001/twilio-voice"
 };
 int run_emulate_twilio(const EmulateTwilioOptions& options);
 

@@ -95,6 +95,34 @@ int run_serve(const Config& config, const ServeOptions& options) {
       }, asio::detached);
     }
 
+    void send_digits(const agent::CallContext& call, const std::string& digits,
+                     std::function<void(bool ok)> done) override {
+      if (!rest_) return done(false);
+      // The same stream again, with the same parameters; its status callback beside it.
+      twilio::StreamTwiml stream;
+      stream.url = call.stream_url;
+      for (const auto& [k, v] : call.parameters) stream.parameters.emplace_back(k, v);
+      std::string http = call.stream_url;
+      if (http.rfind("wss://", 0) == 0) http = "https://" + http.substr(6);
+      else if (http.rfind("ws://", 0) == 0) http = "http://" + http.substr(5);
+      if (const auto at = http.rfind("/media"); at != std::string::npos)
+        stream.status_callback = http.substr(0, at) + "/api/v1/twilio/stream-status";
+      twilio::UpdateCall u;
+      u.twiml = twilio::play_digits_then_connect(digits, stream);
+      auto* rest = rest_;
+      asio::co_spawn(ioc_, [rest, call_sid = call.call_sid, u, done = std::move(done)]() -> asio::awaitable<void> {
+        std::optional<std::string> failed;
+        try {
+          co_await rest->update_call(call_sid, u);
+        } catch (const std::exception& e) {
+          failed = e.what();
+        }
+        if (failed) spdlog::error("sending digits on call {} failed at Twilio: {}", call_sid, *failed);
+        else spdlog::info("call {} redirected to <Play digits> and a new stream at Twilio", call_sid);
+        done(!failed);
+      }, asio::detached);
+    }
+
    private:
     asio::io_context& ioc_;
     twilio::RestClient* rest_;
@@ -116,7 +144,7 @@ int run_serve(const Config& config, const ServeOptions& options) {
       reject = net::HttpResponse::error(403, "Invalid or missing X-Twilio-Signature");
       return nullptr;
     }
-    return std::make_unique<call::MediaStreamHandler>(services, *agents);
+    return std::make_unique<call::MediaStreamHandler>(services, *agents, api::public_url(config, req, true));
   });
 
   net::ServerLimits limits;
