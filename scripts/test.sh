@@ -11,6 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
+# Tests run in parallel: most end-to-end tests wait on real-time audio, not the CPU.
+# Every test uses its own ports (0 = any free one) and its own temporary files.
+TEST_JOBS=${TEST_JOBS:-4}
 # ccache: hash paths relative to the checkout, so a fresh clone elsewhere reuses the cache.
 export CCACHE_BASEDIR="$PWD"
 started=$(date +%s)
@@ -38,7 +41,7 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build -j"$JOBS"
 
 step "running tests (release)"
-run_ctest ctest --test-dir build --output-on-failure --timeout 300
+run_ctest ctest --test-dir build --output-on-failure --timeout 300 -j"$TEST_JOBS"
 
 if [ "${SKIP_SANITIZERS:-0}" != "1" ]; then
   step "configuring and building with ASan + UBSan"
@@ -49,7 +52,7 @@ if [ "${SKIP_SANITIZERS:-0}" != "1" ]; then
   # Leak detection is on; tests/lsan.supp only mutes the system speech libraries.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600
+    run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j"$(( TEST_JOBS > 3 ? 3 : TEST_JOBS ))"
 fi
 
 if [ "${SKIP_SANITIZERS:-0}" != "1" ] && [ "${SKIP_TSAN:-0}" != "1" ]; then
@@ -61,8 +64,8 @@ if [ "${SKIP_SANITIZERS:-0}" != "1" ] && [ "${SKIP_TSAN:-0}" != "1" ]; then
   # The e2e servers run the TSan binary too; a race report makes a server exit non-zero,
   # which fails the test that started it.
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-    run_ctest ctest --test-dir build-tsan --output-on-failure --timeout 600 \
-      -R 'SessionTest|Conversation.TwentyConcurrent|Conversation.BargeIn|Lifecycle|BadInput|ElevenLabsTts|ElevenLabsStt|HttpClient|TtsCache'
+    run_ctest ctest --test-dir build-tsan --output-on-failure --timeout 600 -j2 \
+      -R 'SessionTest|Conversation.TwentyConcurrent|Conversation.BargeIn|Lifecycle|BadInput|ElevenLabsTts|ElevenLabsStt|HttpClient|TtsCache|StreamLeg|PhoneNetwork'
 fi
 
 step "all tests passed"

@@ -1,5 +1,6 @@
 // CallSession with fake engines and a recording outbox: outbound pacing by marks,
-// endOfPlayback, barge-in bookkeeping, turn flow, hang-up. No sockets; the session's
+// endOfPlayback, barge-in bookkeeping, turn flow, hang-up, digits (parking the agent for
+// the call's next stream) and resumed streams. No sockets; the session's
 // strand runs on a private io_context that the test drives with poll().
 #include "call/session.hpp"
 
@@ -7,6 +8,12 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
+
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "audio/g711.hpp"
 #include "audio/signal.hpp"
@@ -88,6 +95,43 @@ struct Outbox final : MediaOutbox {
   std::string closed;
 };
 
+// Turn 1: "one moment", then press 12#; later turns: "turn N".
+class DigitsAgent final : public agent::Agent {
+ public:
+  explicit DigitsAgent(std::string greeting) : greeting_(std::move(greeting)) {}
+  std::string greeting() override { return greeting_; }
+  void on_turn(const agent::Turn&, std::function<void(agent::Reply)> reply) override {
+    ++turns;
+    if (turns == 1)
+      reply(agent::Reply{"one moment", false, "", "12#"});
+    else
+      reply(agent::Reply{"turn " + std::to_string(turns), false, "", ""});
+  }
+  int turns = 0;
+
+ private:
+  std::string greeting_;
+};
+
+// Records what the session asks of Twilio; keeps the last `done` for the test to call.
+class FakeControl final : public CallControl {
+ public:
+  struct DigitsRequest {
+    std::string call_sid, digits, stream_url;
+  };
+  void transfer(const std::string& call_sid, const std::string& target) override {
+    transfers.push_back(call_sid + "->" + target);
+  }
+  void send_digits(const agent::CallContext& call, const std::string& digits,
+                   std::function<void(bool ok)> done_cb) override {
+    digits_requests.push_back(DigitsRequest{call.call_sid, digits, call.stream_url});
+    done = std::move(done_cb);
+  }
+  std::vector<std::string> transfers;
+  std::vector<DigitsRequest> digits_requests;
+  std::function<void(bool ok)> done;
+};
+
 class SessionTest : public ::testing::Test {
  protected:
   void SetUp() override { config_.talk_timeout_s = 0; }
@@ -99,6 +143,24 @@ class SessionTest : public ::testing::Test {
     auto s = std::make_shared<CallSession>(CallServices{config_, tts_, stt_, registry_, clock_},
                                            boost::asio::make_strand(ioc_), outbox_, ctx, std::move(agent));
     return s;
+  }
+  static constexpr const char* kStreamUrl = "wss://gw.example.com/media?agent=digits";
+  // A session of call CA1 whose agent is a DigitsAgent (also in digits_agent_), with
+  // `control` (may be null) and `stream_url`; its outbox is outbox_ unless given.
+  std::shared_ptr<CallSession> make_digits(CallControl* control, std::string stream_url = kStreamUrl,
+                                           std::string greeting = "", MediaOutbox* outbox = nullptr) {
+    auto agent = std::make_unique<DigitsAgent>(std::move(greeting));
+    digits_agent_ = agent.get();
+    agent::CallContext ctx{"CA1", "MZ1", "+1", "+2", {}, std::move(stream_url)};
+    return std::make_shared<CallSession>(CallServices{config_, tts_, stt_, registry_, clock_, control},
+                                         boost::asio::make_strand(ioc_), outbox ? *outbox : outbox_, ctx,
+                                         std::move(agent));
+  }
+  // One caller utterance: a little silence, `speech`, then enough silence to end it.
+  void say(CallSession& s, const std::vector<std::uint8_t>& speech, std::int64_t& t) {
+    feed(s, silence(300), t);
+    feed(s, speech, t);
+    feed(s, silence(config_.endpointing.silence_ms + 100), t);
   }
   void run() {
     ioc_.restart();
@@ -128,7 +190,10 @@ class SessionTest : public ::testing::Test {
   ManualClock clock_;
   boost::asio::io_context ioc_;
   Outbox outbox_;
+  // After ioc_: its stored `done` holds the session's strand, which must go before ioc_.
+  FakeControl control_;
   EchoAgent* agent_ = nullptr;
+  DigitsAgent* digits_agent_ = nullptr;
   std::size_t acked_ = 0;
 };
 
@@ -247,6 +312,156 @@ TEST_F(SessionTest, EndStopsEverythingAndIgnoresLaterInput) {
   run();
   EXPECT_EQ(outbox_.events.size(), events);
   EXPECT_TRUE(s->ended());
+}
+
+TEST_F(SessionTest, DigitsAreSentAfterTheReplyHasPlayedAndTheAgentWaitsForTheNextStream) {
+  speech::EspeakTts espeak(TtsSettings{});
+  const auto speech = espeak.synthesize_blocking("I would like to book a table please");
+  auto s = make_digits(&control_);
+  s->start();
+  std::int64_t t = 0;
+  say(*s, speech, t);
+  ASSERT_EQ(tts_.requests.size(), 1u);
+  EXPECT_EQ(tts_.requests[0], "one moment");
+  EXPECT_TRUE(control_.digits_requests.empty()) << "no keys before the reply has played";
+  ack_all(*s);
+  ASSERT_EQ(std::count(outbox_.marks.begin(), outbox_.marks.end(), "endOfPlayback"), 1);
+  EXPECT_EQ(outbox_.media_bytes, 2u * 250 * 8) << "the whole reply was sent before the keys";
+  ASSERT_EQ(control_.digits_requests.size(), 1u);
+  EXPECT_EQ(control_.digits_requests[0].digits, "12#");
+  EXPECT_EQ(control_.digits_requests[0].call_sid, "CA1");
+  EXPECT_EQ(control_.digits_requests[0].stream_url, kStreamUrl);
+  ASSERT_TRUE(static_cast<bool>(control_.done));
+  EXPECT_TRUE(control_.transfers.empty());
+  EXPECT_TRUE(outbox_.closed.empty()) << "Twilio ends the stream, not us";
+  EXPECT_FALSE(s->ended());
+  // The agent is parked for the call's next stream (put back after looking).
+  {
+    auto parked = registry_.unpark("CA1");
+    ASSERT_NE(parked.get(), nullptr);
+    EXPECT_EQ(parked.get(), digits_agent_);
+    registry_.park("CA1", std::move(parked));
+  }
+  // Twilio accepts; the caller talks before the stream is replaced: the turn is dropped.
+  control_.done(true);
+  run();
+  const auto events = outbox_.events.size();
+  say(*s, speech, t);
+  EXPECT_EQ(digits_agent_->turns, 1) << "the parked agent must not be asked";
+  EXPECT_EQ(tts_.requests.size(), 1u);
+  EXPECT_EQ(outbox_.events.size(), events);
+  ASSERT_EQ(s->turns().size(), 2u);
+  EXPECT_TRUE(s->turns()[1].reply.empty());
+  EXPECT_TRUE(outbox_.closed.empty());
+  EXPECT_EQ(control_.digits_requests.size(), 1u);
+  // Still parked after done(true).
+  auto parked = registry_.unpark("CA1");
+  ASSERT_NE(parked.get(), nullptr);
+  EXPECT_EQ(parked.get(), digits_agent_);
+}
+
+TEST_F(SessionTest, RefusedDigitsGiveTheAgentBackAndTheCallGoesOn) {
+  speech::EspeakTts espeak(TtsSettings{});
+  const auto speech = espeak.synthesize_blocking("I would like to book a table please");
+  auto s = make_digits(&control_);
+  s->start();
+  std::int64_t t = 0;
+  say(*s, speech, t);
+  ack_all(*s);
+  ASSERT_EQ(control_.digits_requests.size(), 1u);
+  ASSERT_TRUE(static_cast<bool>(control_.done));
+  // Twilio refuses the update; the callback hops to the session's strand.
+  control_.done(false);
+  run();
+  EXPECT_EQ(registry_.unpark("CA1").get(), nullptr) << "the session took its agent back";
+  const auto bytes = outbox_.media_bytes;
+  say(*s, speech, t);
+  EXPECT_EQ(digits_agent_->turns, 2);
+  ASSERT_EQ(tts_.requests.size(), 2u);
+  EXPECT_EQ(tts_.requests[1], "turn 2");
+  ASSERT_EQ(s->turns().size(), 2u);
+  EXPECT_EQ(s->turns()[1].reply, "turn 2");
+  EXPECT_GT(outbox_.media_bytes, bytes) << "the second reply is spoken in this stream";
+  ack_all(*s);
+  EXPECT_EQ(std::count(outbox_.marks.begin(), outbox_.marks.end(), "endOfPlayback"), 2);
+  EXPECT_EQ(control_.digits_requests.size(), 1u);
+  EXPECT_TRUE(outbox_.closed.empty());
+  EXPECT_FALSE(s->ended());
+}
+
+// A digits reply whose keys cannot be sent (no Twilio account, or no stream URL to come
+// back to) plays, parks nothing, and the next turn is answered in the same stream.
+TEST_F(SessionTest, DigitsWithoutCallControlAreSkippedAndTheCallGoesOn) {
+  speech::EspeakTts espeak(TtsSettings{});
+  const auto speech = espeak.synthesize_blocking("I would like to book a table please");
+  auto s = make_digits(/*control=*/nullptr);
+  s->start();
+  std::int64_t t = 0;
+  say(*s, speech, t);
+  ASSERT_EQ(tts_.requests.size(), 1u);
+  EXPECT_EQ(tts_.requests[0], "one moment");
+  ack_all(*s);
+  EXPECT_EQ(outbox_.media_bytes, 2u * 250 * 8);
+  EXPECT_EQ(std::count(outbox_.marks.begin(), outbox_.marks.end(), "endOfPlayback"), 1);
+  EXPECT_EQ(registry_.unpark("CA1").get(), nullptr);
+  say(*s, speech, t);
+  EXPECT_EQ(digits_agent_->turns, 2);
+  ASSERT_EQ(tts_.requests.size(), 2u);
+  EXPECT_EQ(tts_.requests[1], "turn 2");
+  ASSERT_EQ(s->turns().size(), 2u);
+  EXPECT_EQ(s->turns()[1].reply, "turn 2");
+  EXPECT_GT(outbox_.media_bytes, 2u * 250 * 8);
+  EXPECT_TRUE(outbox_.closed.empty());
+  EXPECT_FALSE(s->ended());
+}
+
+TEST_F(SessionTest, DigitsWithoutAStreamUrlAreSkippedAndTheCallGoesOn) {
+  speech::EspeakTts espeak(TtsSettings{});
+  const auto speech = espeak.synthesize_blocking("I would like to book a table please");
+  auto s = make_digits(&control_, /*stream_url=*/"");
+  s->start();
+  std::int64_t t = 0;
+  say(*s, speech, t);
+  ASSERT_EQ(tts_.requests.size(), 1u);
+  ack_all(*s);
+  EXPECT_EQ(outbox_.media_bytes, 2u * 250 * 8);
+  EXPECT_TRUE(control_.digits_requests.empty()) << "without a URL the call could not resume";
+  EXPECT_EQ(registry_.unpark("CA1").get(), nullptr);
+  say(*s, speech, t);
+  EXPECT_EQ(digits_agent_->turns, 2);
+  ASSERT_EQ(tts_.requests.size(), 2u);
+  EXPECT_EQ(tts_.requests[1], "turn 2");
+  ASSERT_EQ(s->turns().size(), 2u);
+  EXPECT_EQ(s->turns()[1].reply, "turn 2");
+  EXPECT_TRUE(outbox_.closed.empty());
+  EXPECT_FALSE(s->ended());
+}
+
+TEST_F(SessionTest, ResumedStreamIsNotGreetedButAFreshOneIs) {
+  speech::EspeakTts espeak(TtsSettings{});
+  const auto speech = espeak.synthesize_blocking("I would like to book a table please");
+  auto resumed = make_digits(&control_, kStreamUrl, "welcome to the bistro");
+  resumed->start(/*resumed=*/true);
+  run();
+  EXPECT_TRUE(tts_.requests.empty());
+  EXPECT_TRUE(outbox_.events.empty());
+  EXPECT_EQ(outbox_.media_bytes, 0u);
+  // The resumed conversation still answers the caller.
+  std::int64_t t = 0;
+  say(*resumed, speech, t);
+  ASSERT_EQ(tts_.requests.size(), 1u);
+  EXPECT_EQ(tts_.requests[0], "one moment");
+  EXPECT_GT(outbox_.media_bytes, 0u);
+  // The same kind of agent on a new call's stream is greeted.
+  Outbox fresh_outbox;
+  auto fresh = make_digits(&control_, kStreamUrl, "welcome to the bistro", &fresh_outbox);
+  fresh->start();
+  run();
+  ASSERT_EQ(tts_.requests.size(), 2u);
+  EXPECT_EQ(tts_.requests[1], "welcome to the bistro");
+  EXPECT_GT(fresh_outbox.media_bytes, 0u);
+  ASSERT_FALSE(fresh_outbox.events.empty());
+  EXPECT_EQ(fresh_outbox.events[0], "media:800");
 }
 
 }  // namespace

@@ -6,6 +6,9 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -72,11 +75,18 @@ inline std::vector<std::string> heard_phrases() {
   return out;
 }
 
-// Writes the server's phrase list to `path` and returns the path.
-inline std::string write_server_grammar(const std::string& path) {
+// Writes `lines` to a temporary file named `name`, unique to this process (tests run in
+// parallel); returns its path.
+inline std::string grammar_file(const std::string& name, const std::vector<std::string>& lines) {
+  const auto path = (std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "-" + name)).string();
   std::ofstream out(path);
-  for (const auto& p : caller_phrases()) out << p << "\n";
+  for (const auto& l : lines) out << l << "\n";
   return path;
+}
+
+// Writes the server's phrase list to a temporary file named like `path`; returns its path.
+inline std::string write_server_grammar(const std::string& path) {
+  return grammar_file(std::filesystem::path(path).filename().string(), caller_phrases());
 }
 
 struct Engines {

@@ -17,25 +17,19 @@ namespace vox::test {
 namespace {
 namespace json = boost::json;
 
-std::string temp_file(const std::string& name, const std::vector<std::string>& lines) {
-  const auto path = (std::filesystem::temp_directory_path() / name).string();
-  std::ofstream out(path);
-  for (const auto& l : lines) out << l << "\n";
-  return path;
-}
 
 // The emulator speaks replies ("you said ...", greetings) and hears callers.
 std::string emulator_grammar() {
   static const std::string path = [] {
     auto p = caller_phrases();
     for (const auto& h : heard_phrases()) p.push_back(h);
-    return temp_file("vox-e2e-emulator-grammar.txt", p);
+    return grammar_file("vox-e2e-emulator-grammar.txt", p);
   }();
   return path;
 }
 
 std::string server_grammar() {
-  static const std::string path = temp_file("vox-e2e-el-server-grammar.txt", caller_phrases());
+  static const std::string path = grammar_file("vox-e2e-el-server-grammar.txt", caller_phrases());
   return path;
 }
 

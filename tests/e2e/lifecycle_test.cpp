@@ -34,7 +34,8 @@ TEST(Lifecycle, WebhookAnswersTwimlThatConnectsTheStream) {
   const std::string port = std::to_string(server.port());
   EXPECT_EQ(res.body,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Connect><Stream url=\"ws://127.0.0.1:" + port +
-                "/media\"><Parameter name=\"from\" value=\"+15551234567\"/><Parameter name=\"to\" "
+                "/media\" statusCallback=\"http://127.0.0.1:" + port +
+                "/api/v1/twilio/stream-status\" statusCallbackMethod=\"POST\"><Parameter name=\"from\" value=\"+15551234567\"/><Parameter name=\"to\" "
                 "value=\"+15557654321\"/><Parameter name=\"direction\" value=\"inbound\"/><Parameter "
                 "name=\"accountSid\" value=\"AC1\"/><Parameter name=\"agent\" value=\"echo\"/></Stream></Connect></Response>");
 }
@@ -44,7 +45,10 @@ TEST(Lifecycle, WebhookUsesThePublicBaseUrlAndEscapesXml) {
   auto res = http("POST", server.url() + "/twilio-voice", "CallSid=CA1&From=%3Cx%26y%3E%22",
                   {{"Content-Type", "application/x-www-form-urlencoded"}});
   ASSERT_EQ(res.status, 200);
-  EXPECT_NE(res.body.find("<Stream url=\"wss://gw.example.com/media\">"), std::string::npos) << res.body;
+  EXPECT_NE(res.body.find("<Stream url=\"wss://gw.example.com/media\" "
+                          "statusCallback=\"https://gw.example.com/api/v1/twilio/stream-status\""),
+            std::string::npos)
+      << res.body;
   EXPECT_NE(res.body.find("value=\"&lt;x&amp;y&gt;&quot;\""), std::string::npos) << res.body;
 }
 

@@ -10,65 +10,11 @@
 #include <cmath>
 #include <fstream>
 
-#include "e2e_support.hpp"
-#include "server_process.hpp"
-#include "twilio/rest_client.hpp"
+#include "twilio_support.hpp"
 
 namespace vox::test {
 namespace {
 namespace json = boost::json;
-
-const std::string kAccount = "AC0123456789abcdef0123456789abcdef";
-const std::string kToken = "e2e-twilio-token";
-
-std::string grammar_file(const std::string& name, const std::vector<std::string>& lines) {
-  const auto path = (std::filesystem::temp_directory_path() / name).string();
-  std::ofstream out(path);
-  for (const auto& l : lines) out << l << "\n";
-  return path;
-}
-
-std::unique_ptr<ServerProcess> twilio_emulator(const std::vector<std::string>& callee_lines) {
-  std::vector<std::string> args = {"--account-sid", kAccount, "--auth-token", kToken, "--voice", kVoice,
-                                   "--stt-grammar", grammar_file("vox-e2e-twilio-heard.txt", heard_phrases())};
-  for (const auto& l : callee_lines) args.insert(args.end(), {"--callee-say", l});
-  return std::make_unique<ServerProcess>(args, std::vector<std::string>{}, "", std::vector<std::string>{"emulate", "twilio"});
-}
-
-std::unique_ptr<ServerProcess> gateway(const ServerProcess& emulator, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"--stt-mode", "grammar", "--stt-grammar",
-                                   grammar_file("vox-e2e-twilio-server.txt", caller_phrases()), "--tts-voice", kVoice,
-                                   "--greeting", kGreeting};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return std::make_unique<ServerProcess>(
-      args, std::vector<std::string>{"TWILIO_ACCOUNT_SID=" + kAccount, "TWILIO_AUTH_TOKEN=" + kToken,
-                                     "TWILIO_BASE_URL=" + emulator.url()});
-}
-
-json::array emulator_calls(const ServerProcess& emulator) {
-  return json::parse(http("GET", emulator.url() + "/emulator/calls").body).as_array();
-}
-
-// Waits until the emulator has transcribed everything its calls heard.
-json::array settled_calls(const ServerProcess& emulator, std::size_t n) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  for (;;) {
-    auto calls = emulator_calls(emulator);
-    bool done = calls.size() == n;
-    for (const auto& c : calls) {
-      const auto& o = c.as_object();
-      if (o.at("status").as_string() != "completed") done = false;
-      for (const auto& h : o.at("heard").as_array())
-        if (h.as_object().at("transcript").is_null()) done = false;
-      bool completed_cb = false;
-      for (const auto& cb : o.at("callbacks").as_array())
-        if (cb.as_object().at("event").as_string() == "completed") completed_cb = true;
-      if (!completed_cb) done = false;
-    }
-    if (done || std::chrono::steady_clock::now() > deadline) return calls;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-}
 
 TEST(TwilioE2E, OutboundCallConversesAndReportsItsStatus) {
   auto emulator = twilio_emulator({"good morning", "thank you very much"});
@@ -140,19 +86,6 @@ TEST(TwilioE2E, SigtermCompletesEveryLiveCallAtTwilio) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   for (const auto& c : calls) EXPECT_EQ(c.as_object().at("status").as_string(), "completed");
-}
-
-// Places one call from the emulator to the server's outbound webhook; returns its sid.
-std::string place_call(const ServerProcess& emulator, const ServerProcess& server) {
-  IoThread io;
-  net::HttpClient http(io.context().get_executor());
-  twilio::RestClient rest(http, twilio::RestConfig{kAccount, kToken, {}, emulator.url()});
-  twilio::CreateCall c;
-  c.to = "+15550002222";
-  c.from = "+15550001111";
-  c.url = server.url() + "/api/v1/elevenlabs-twilio/webhook";
-  c.status_callback = server.url() + "/api/v1/twilio/call-status";
-  return io.run([&]() { return rest.create_call(c); }).sid;
 }
 
 TEST(TwilioE2E, TransferEndsOurLegAndTheEmulatorDials) {

@@ -2,11 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "net/http_types.hpp"
+#include "sim/twiml_reader.hpp"
 
 namespace vox::twilio {
 namespace {
@@ -83,6 +85,95 @@ TEST(Twiml, DropsControlCharactersXmlForbids) {
   EXPECT_EQ(connect_stream(s), std::string(kDecl) +
                                    R"(<Response><Connect><Stream url="wss://h/media">)"
                                    R"(<Parameter name="k" value="value"/></Stream></Connect></Response>)");
+}
+
+// --- play_digits_then_connect ------------------------------------------------------------
+
+TEST(Twiml, PlayDigitsThenConnectIsExact) {
+  StreamTwiml s;
+  s.url = "wss://gw.example.com/media";
+  s.status_callback = "https://gw.example.com/stream-status";
+  s.parameters = {{"callSid", "CA1"}, {"note", R"(a<b & "c")"}};
+  const std::string xml = play_digits_then_connect("12w#", s);
+  EXPECT_EQ(xml, std::string(kDecl) +
+                     R"(<Response><Play digits="12w#"/><Connect><Stream url="wss://gw.example.com/media" )"
+                     R"(statusCallback="https://gw.example.com/stream-status" statusCallbackMethod="POST">)"
+                     R"(<Parameter name="callSid" value="CA1"/>)"
+                     R"(<Parameter name="note" value="a&lt;b &amp; &quot;c&quot;"/>)"
+                     R"(</Stream></Connect></Response>)");
+}
+
+TEST(Twiml, PlayDigitsComesBeforeTheConnect) {
+  StreamTwiml s;
+  s.url = "wss://gw.example.com/media";
+  s.status_callback = "https://gw.example.com/stream-status";
+  s.parameters = {{"agent", "script"}};
+  const std::string xml = play_digits_then_connect("12w#", s);
+  EXPECT_EQ(xml.rfind(kDecl, 0), 0u) << xml;
+  const auto play = xml.find(R"(<Play digits="12w#"/>)");
+  const auto connect = xml.find(R"(<Connect><Stream url="wss://gw.example.com/media")");
+  const auto callback = xml.find(R"(statusCallback="https://gw.example.com/stream-status")");
+  const auto param = xml.find(R"(<Parameter name="agent" value="script"/>)");
+  ASSERT_NE(play, std::string::npos) << xml;
+  ASSERT_NE(connect, std::string::npos) << xml;
+  ASSERT_NE(callback, std::string::npos) << xml;
+  ASSERT_NE(param, std::string::npos) << xml;
+  EXPECT_LT(play, connect);
+  EXPECT_LT(connect, callback);
+  EXPECT_LT(callback, param);
+}
+
+TEST(Twiml, PlayDigitsThenConnectEscapesAndWithoutParametersSelfCloses) {
+  StreamTwiml s;
+  s.url = "wss://h/media?a=1&b=2";
+  const std::string xml = play_digits_then_connect(R"(1"<&>)", s);
+  EXPECT_EQ(xml, std::string(kDecl) + R"(<Response><Play digits="1&quot;&lt;&amp;&gt;"/>)"
+                                      R"(<Connect><Stream url="wss://h/media?a=1&amp;b=2"/></Connect></Response>)");
+  const auto doc = sim::parse_twiml(xml);
+  ASSERT_TRUE(doc.root) << doc.error;
+  ASSERT_NE(doc.root->child("Play"), nullptr);
+  EXPECT_EQ(doc.root->child("Play")->attr("digits"), R"(1"<&>)");
+  ASSERT_NE(doc.root->child("Connect"), nullptr);
+  const auto* stream = doc.root->child("Connect")->child("Stream");
+  ASSERT_NE(stream, nullptr);
+  EXPECT_EQ(stream->attr("url"), "wss://h/media?a=1&b=2");
+  EXPECT_TRUE(stream->children.empty());
+}
+
+TEST(Twiml, PlayDigitsThenConnectParsesBackAsTwilioReadsIt) {
+  StreamTwiml s;
+  s.url = "wss://gw.example.com/media";
+  s.name = "leg-2";
+  s.status_callback = "https://gw.example.com/stream-status";
+  s.parameters = {{"from", "+15550001111"}, {"note", R"(Tom & "Jerry" <cat's>)"}};
+  const auto doc = sim::parse_twiml(play_digits_then_connect("12w#", s));
+  ASSERT_TRUE(doc.root) << doc.error;
+  const sim::TwimlNode& r = *doc.root;
+  EXPECT_EQ(r.name, "Response");
+  ASSERT_EQ(r.children.size(), 2u);
+
+  const sim::TwimlNode& play = r.children[0];
+  EXPECT_EQ(play.name, "Play");
+  EXPECT_EQ(play.attrs, (std::map<std::string, std::string>{{"digits", "12w#"}}));
+  EXPECT_TRUE(play.children.empty());
+  EXPECT_EQ(play.text, "");
+
+  const sim::TwimlNode& connect = r.children[1];
+  EXPECT_EQ(connect.name, "Connect");
+  ASSERT_EQ(connect.children.size(), 1u);
+  const sim::TwimlNode& stream = connect.children[0];
+  EXPECT_EQ(stream.name, "Stream");
+  EXPECT_EQ(stream.attr("url"), "wss://gw.example.com/media");
+  EXPECT_EQ(stream.attr("name"), "leg-2");
+  EXPECT_EQ(stream.attr("statusCallback"), "https://gw.example.com/stream-status");
+  EXPECT_EQ(stream.attr("statusCallbackMethod"), "POST");
+  ASSERT_EQ(stream.children.size(), 2u);
+  EXPECT_EQ(stream.children[0].name, "Parameter");
+  EXPECT_EQ(stream.children[0].attr("name"), "from");
+  EXPECT_EQ(stream.children[0].attr("value"), "+15550001111");
+  EXPECT_EQ(stream.children[1].name, "Parameter");
+  EXPECT_EQ(stream.children[1].attr("name"), "note");
+  EXPECT_EQ(stream.children[1].attr("value"), R"(Tom & "Jerry" <cat's>)");
 }
 
 // --- media_stream_url ---------------------------------------------------------------------

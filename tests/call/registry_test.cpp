@@ -1,0 +1,90 @@
+// CallRegistry::park / unpark: a call's agent kept across the call's media streams.
+// (Expiry after kParkedFor is not tested: it runs on the real steady clock.)
+#include "call/registry.hpp"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "agent/agent.hpp"
+
+namespace vox::call {
+namespace {
+
+class NamedAgent final : public agent::Agent {
+ public:
+  explicit NamedAgent(std::string name) : name_(std::move(name)) {}
+  std::string greeting() override { return name_; }
+  void on_turn(const agent::Turn&, std::function<void(agent::Reply)> reply) override { reply(agent::Reply{name_}); }
+
+ private:
+  std::string name_;
+};
+
+std::unique_ptr<agent::Agent> make_agent(const std::string& name) { return std::make_unique<NamedAgent>(name); }
+
+TEST(CallRegistryPark, UnparkOfAnUnknownSidIsNull) {
+  CallRegistry registry;
+  EXPECT_EQ(registry.unpark("CA00000000000000000000000000000001").get(), nullptr);
+  EXPECT_EQ(registry.unpark("").get(), nullptr);
+}
+
+TEST(CallRegistryPark, UnparkReturnsTheParkedAgentExactlyOnce) {
+  CallRegistry registry;
+  auto agent = make_agent("first");
+  const agent::Agent* raw = agent.get();
+  registry.park("CA1", std::move(agent));
+  auto back = registry.unpark("CA1");
+  ASSERT_NE(back.get(), nullptr);
+  EXPECT_EQ(back.get(), raw);
+  EXPECT_EQ(back->greeting(), "first");
+  EXPECT_EQ(registry.unpark("CA1").get(), nullptr);
+}
+
+TEST(CallRegistryPark, ParkingTwiceForTheSameSidReplacesTheFirst) {
+  CallRegistry registry;
+  auto second = make_agent("second");
+  const agent::Agent* raw_second = second.get();
+  registry.park("CA1", make_agent("first"));
+  registry.park("CA1", std::move(second));
+  auto back = registry.unpark("CA1");
+  ASSERT_NE(back.get(), nullptr);
+  EXPECT_EQ(back.get(), raw_second);
+  EXPECT_EQ(back->greeting(), "second");
+  EXPECT_EQ(registry.unpark("CA1").get(), nullptr);  // the first is gone, not queued behind
+}
+
+TEST(CallRegistryPark, SidsAreIndependent) {
+  CallRegistry registry;
+  auto a = make_agent("a");
+  auto b = make_agent("b");
+  const agent::Agent* raw_a = a.get();
+  const agent::Agent* raw_b = b.get();
+  registry.park("CAa", std::move(a));
+  registry.park("CAb", std::move(b));
+  EXPECT_EQ(registry.unpark("CAc").get(), nullptr);
+  EXPECT_EQ(registry.unpark("caa").get(), nullptr);  // sids are case-sensitive
+  auto back_b = registry.unpark("CAb");
+  ASSERT_NE(back_b.get(), nullptr);
+  EXPECT_EQ(back_b.get(), raw_b);
+  EXPECT_EQ(registry.unpark("CAb").get(), nullptr);
+  auto back_a = registry.unpark("CAa");  // untouched by the other sid's unpark
+  ASSERT_NE(back_a.get(), nullptr);
+  EXPECT_EQ(back_a.get(), raw_a);
+  EXPECT_EQ(registry.unpark("CAa").get(), nullptr);
+}
+
+TEST(CallRegistryPark, ParkedAgentsAreNotLiveCalls) {
+  CallRegistry registry;
+  registry.park("CA1", make_agent("x"));
+  EXPECT_EQ(registry.size(), 0u);
+  EXPECT_FALSE(registry.find("CA1"));
+  EXPECT_TRUE(registry.all().empty());
+  EXPECT_NE(registry.unpark("CA1").get(), nullptr);
+}
+
+}  // namespace
+}  // namespace vox::call
