@@ -52,7 +52,7 @@ if [ "${SKIP_SANITIZERS:-0}" != "1" ]; then
   # Leak detection is on; tests/lsan.supp only mutes the system speech libraries.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j"$(( TEST_JOBS > 3 ? 3 : TEST_JOBS ))"
+    run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j"$(( TEST_JOBS > 2 ? 2 : TEST_JOBS ))"
 fi
 
 if [ "${SKIP_SANITIZERS:-0}" != "1" ] && [ "${SKIP_TSAN:-0}" != "1" ]; then

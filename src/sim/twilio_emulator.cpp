@@ -118,6 +118,7 @@ struct Bridge {
   explicit Bridge(asio::any_io_executor ex) : strand(std::move(ex)) {}
   asio::any_io_executor strand;
   std::shared_ptr<Side> side[2];
+  bool ticker_done = false;
 };
 
 std::string iso8601_now() {
@@ -254,11 +255,27 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
     c.history.push_back(json::string(s));
   }
 
+  // Sends `params` to an app's `url` as Twilio does: a form-encoded POST signed over the
+  // URL and the parameters, or a GET with them in the query, signed over the full URL.
+  asio::awaitable<net::HttpResponse> twilio_request(std::string url, std::string method, twilio::FormParams params,
+                                                    std::chrono::milliseconds timeout) {
+    std::string form;
+    for (const auto& [k, v] : params) form += (form.empty() ? "" : "&") + k + "=" + twilio::form_encode(v);
+    net::Headers h;
+    if (method == "GET") {
+      url += (url.find('?') == std::string::npos ? "?" : "&") + form;
+      h.emplace_back("X-Twilio-Signature", twilio::compute_signature(opt.auth_token, url, {}));
+      co_return co_await net::http_request("GET", url, std::move(h), "", timeout);
+    }
+    h.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+    h.emplace_back("X-Twilio-Signature", twilio::compute_signature(opt.auth_token, url, params));
+    co_return co_await net::http_request("POST", url, std::move(h), std::move(form), timeout);
+  }
+
   // A status callback, signed like Twilio's, for `event` (also the CallStatus).
   asio::awaitable<void> callback(std::shared_ptr<CallRecord> c, std::string call_status, std::string event) {
     std::string url;
-    net::Headers headers;
-    std::string body;
+    twilio::FormParams p;
     {
       std::lock_guard lock(mu);
       if (c->status_callback.empty()) co_return;
@@ -266,7 +283,7 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
                           std::find(c->events.begin(), c->events.end(), event) != c->events.end();
       if (!wanted) co_return;
       url = c->status_callback;
-      twilio::FormParams p = {{"AccountSid", opt.account_sid}, {"ApiVersion", "2010-04-01"}, {"CallSid", c->sid},
+      p = {{"AccountSid", opt.account_sid}, {"ApiVersion", "2010-04-01"}, {"CallSid", c->sid},
                               {"CallStatus", call_status}, {"Direction", "outbound-api"}, {"From", c->from},
                               {"To", c->to}, {"Timestamp", rfc2822_now()}, {"CallbackSource", "call-progress-events"},
                               {"SequenceNumber", std::to_string(c->callback_seq++)}};
@@ -274,14 +291,11 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
         p.emplace_back("CallDuration", std::to_string(c->duration_s));
         p.emplace_back("Duration", std::to_string((c->duration_s + 59) / 60));
       }
-      for (const auto& [k, v] : p) body += (body.empty() ? "" : "&") + k + "=" + twilio::form_encode(v);
-      headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
-      headers.emplace_back("X-Twilio-Signature", twilio::compute_signature(opt.auth_token, url, p));
     }
     int status = 0;
     std::string err;
     try {
-      auto res = co_await net::http_request("POST", url, std::move(headers), body, std::chrono::seconds(5));
+      auto res = co_await twilio_request(url, "POST", std::move(p), std::chrono::seconds(5));
       status = res.status;
     } catch (const std::exception& e) {
       err = e.what();
@@ -315,23 +329,9 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
   // returns "" and sets `error` on failure (Twilio error 11200).
   asio::awaitable<std::string> fetch_twiml(std::shared_ptr<CallRecord> c, std::string url, std::string method,
                                            std::string call_status, std::string& error) {
-    const auto p = call_params(*c, call_status);
-    std::string form;
-    for (const auto& [k, v] : p) form += (form.empty() ? "" : "&") + k + "=" + twilio::form_encode(v);
-    net::Headers h;
-    std::string target = url;
-    std::string body;
-    if (method == "GET") {
-      target += (url.find('?') == std::string::npos ? "?" : "&") + form;
-      h.emplace_back("X-Twilio-Signature", twilio::compute_signature(opt.auth_token, target, {}));
-    } else {
-      method = "POST";
-      body = form;
-      h.emplace_back("Content-Type", "application/x-www-form-urlencoded");
-      h.emplace_back("X-Twilio-Signature", twilio::compute_signature(opt.auth_token, url, p));
-    }
+    auto p = call_params(*c, call_status);
     try {
-      auto res = co_await net::http_request(method, target, std::move(h), body, std::chrono::seconds(10));
+      auto res = co_await twilio_request(url, method, std::move(p), std::chrono::seconds(10));
       if (res.status == 200) co_return res.body;
       error = "TwiML URL " + url + " answered " + std::to_string(res.status) + " (Twilio error 11200)";
     } catch (const std::exception& e) {
@@ -357,23 +357,10 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
                             {"StreamName", name.empty() ? sid : name}, {"StreamEvent", event},
                             {"Timestamp", iso8601_now()}};
     if (!stream_error.empty()) p.emplace_back("StreamError", stream_error);
-    std::string form;
-    for (const auto& [k, v] : p) form += (form.empty() ? "" : "&") + k + "=" + twilio::form_encode(v);
-    net::Headers h;
-    std::string target = url, body;
-    if (method == "GET") {
-      target += (url.find('?') == std::string::npos ? "?" : "&") + form;
-      h.emplace_back("X-Twilio-Signature", twilio::compute_signature(opt.auth_token, target, {}));
-    } else {
-      method = "POST";
-      body = form;
-      h.emplace_back("Content-Type", "application/x-www-form-urlencoded");
-      h.emplace_back("X-Twilio-Signature", twilio::compute_signature(opt.auth_token, url, p));
-    }
     int status = 0;
     std::string err;
     try {
-      status = (co_await net::http_request(method, target, std::move(h), body, std::chrono::seconds(5))).status;
+      status = (co_await twilio_request(url, method, std::move(p), std::chrono::seconds(5))).status;
     } catch (const std::exception& e) {
       err = e.what();
     }
@@ -425,24 +412,33 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
     return lo;
   }
 
-  // <Start><Stream>: a fork of the line to the app; returns when it is open (or failed).
-  asio::awaitable<void> start_fork(std::shared_ptr<Side> side, const TwimlNode& stream) {
-    auto c = side->call;
-    auto lo = leg_options(*c, stream, false);
+  // Opens a stream to an app and records it in the call; on a failed handshake (Twilio
+  // warning 31920) records that, sends `stream-error`, sets `err` and returns null.
+  asio::awaitable<std::shared_ptr<StreamLeg>> open_leg(std::shared_ptr<CallRecord> c, const TwimlNode& stream,
+                                                       bool bidirectional, std::size_t& index, std::string& err) {
+    auto lo = leg_options(*c, stream, bidirectional);
     std::shared_ptr<StreamLeg> leg;
-    std::string err;
     try {
       leg = co_await StreamLeg::open(lo);
     } catch (const std::exception& e) {
       err = e.what();
     }
-    const auto index = add_stream(*c, stream, "start", leg ? leg->stream_sid() : "");
+    index = add_stream(*c, stream, bidirectional ? "connect" : "start", leg ? leg->stream_sid() : "");
     if (!leg) {
       spdlog::warn("twilio emulator call {}: warning 31920 Stream - WebSocket - Handshake Error: {}", c->sid, err);
       record_stream_end(*c, index, {}, err);
       co_await stream_callback(c, index, "stream-error", err);
-      co_return;
     }
+    co_return leg;
+  }
+
+  // <Start><Stream>: a fork of the line to the app; returns when it is open (or failed).
+  asio::awaitable<void> start_fork(std::shared_ptr<Side> side, const TwimlNode& stream) {
+    auto c = side->call;
+    std::size_t index = 0;
+    std::string err;
+    auto leg = co_await open_leg(c, stream, false, index, err);
+    if (!leg) co_return;
     side->forks.emplace_back(leg, index);
     co_await stream_callback(c, index, "stream-started", "");
   }
@@ -551,19 +547,11 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
       co_await stream_callback(c, index, std::move(event), std::move(why));
       co_return;
     }
-    auto lo = leg_options(*c, stream, true);
-    std::shared_ptr<StreamLeg> leg;
+    std::size_t index = 0;
     std::string err;
-    try {
-      leg = co_await StreamLeg::open(lo);
-    } catch (const std::exception& e) {
-      err = e.what();
-    }
-    const auto index = add_stream(*c, stream, "connect", leg ? leg->stream_sid() : "");
+    auto leg = co_await open_leg(c, stream, true, index, err);
     if (!leg) {
       error = "media stream handshake failed: " + err;
-      record_stream_end(*c, index, {}, err);
-      co_await stream_callback(c, index, "stream-error", err);
       co_return;
     }
     side->stream = leg;
@@ -836,6 +824,7 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
     }
     for (auto& s : b->side)
       if (s->in_segment && !s->segment.ulaw.empty()) s->heard.push_back(std::move(s->segment));
+    b->ticker_done = true;
   }
 
   asio::awaitable<void> run_side(std::shared_ptr<Bridge> b, int i, std::string doc) {
@@ -911,7 +900,7 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
       }
       complete(*s.call, err);
     }
-    co_await sleep_ms(40);  // the ticker's last round closes the segments being heard
+    while (!b->ticker_done) co_await sleep_ms(20);  // its last round closes the segments being heard
     for (int i = 0; i < 2; ++i) transcribe(b->side[i]->call, std::move(b->side[i]->heard));
     co_await callback(caller, "completed", "completed");
   }
