@@ -13,12 +13,12 @@
 #include <cmath>
 #include <deque>
 #include <future>
-#include <random>
 #include <thread>
 
 #include "audio/g711.hpp"
 #include "core/base64.hpp"
 #include "net/client.hpp"
+#include "sim/sid.hpp"
 #include "net/http_types.hpp"
 #include "speech/espeak_tts.hpp"
 #include "speech/sphinx_stt.hpp"
@@ -32,13 +32,6 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-std::string random_sid(const char* prefix) {
-  static thread_local std::mt19937_64 gen(std::random_device{}());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s = prefix;
-  for (int i = 0; i < 32; ++i) s.push_back(kHex[gen() % 16]);
-  return s;
-}
 
 // Returns [first, last) of the samples louder than a quiet line (|x| >= 300).
 std::pair<std::size_t, std::size_t> sound_bounds(const std::vector<std::uint8_t>& ulaw) {

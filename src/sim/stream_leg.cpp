@@ -4,31 +4,21 @@
 #include <boost/asio/detached.hpp>
 #include <spdlog/spdlog.h>
 
-#include <random>
 
 #include "audio/g711.hpp"
 #include "core/base64.hpp"
 #include "net/client.hpp"
+#include "sim/sid.hpp"
 #include "twilio/media_messages.hpp"
 #include "twilio/signature.hpp"
 
 namespace vox::sim {
 namespace asio = boost::asio;
 
-namespace {
-std::string new_stream_sid() {
-  thread_local std::mt19937_64 gen(std::random_device{}());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s = "MZ";
-  for (int i = 0; i < 32; ++i) s.push_back(kHex[gen() % 16]);
-  return s;
-}
-}  // namespace
-
 asio::awaitable<std::shared_ptr<StreamLeg>> StreamLeg::open(StreamLegOptions o) {
   std::shared_ptr<StreamLeg> leg(new StreamLeg());
   leg->opt_ = std::move(o);
-  leg->stream_sid_ = new_stream_sid();
+  leg->stream_sid_ = random_sid("MZ");
   net::Headers headers;
   if (!leg->opt_.auth_token.empty())
     headers.emplace_back("X-Twilio-Signature", twilio::compute_signature(leg->opt_.auth_token, leg->opt_.url, {}));

@@ -17,14 +17,16 @@
 #include <ctime>
 #include <map>
 #include <mutex>
-#include <random>
 
+#include "api/routes.hpp"
 #include "core/base64.hpp"
 #include "net/client.hpp"
 #include "audio/g711.hpp"
 #include "audio/mp3.hpp"
 #include "audio/resampler.hpp"
+#include "audio/wav.hpp"
 #include "sim/caller.hpp"
+#include "sim/sid.hpp"
 #include "sim/stream_leg.hpp"
 #include "sim/twiml_reader.hpp"
 #include "speech/espeak_tts.hpp"
@@ -41,13 +43,6 @@ using net::HttpResponse;
 
 namespace {
 
-std::string random_hex(std::size_t n) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static const char* hex = "0123456789abcdef";
-  std::string s;
-  for (std::size_t i = 0; i < n; ++i) s += hex[rng() % 16];
-  return s;
-}
 
 std::string rfc2822_now() {
   const std::time_t t = std::time(nullptr);
@@ -121,63 +116,26 @@ struct Bridge {
   bool ticker_done = false;
 };
 
-std::string iso8601_now() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // Decodes the audio of a <Play> URL to μ-law 8 kHz: WAV (PCM16 or μ-law), raw μ-law, MP3.
 std::optional<std::vector<std::uint8_t>> decode_play_audio(const std::string& body, std::string_view content_type) {
-  const auto* b = reinterpret_cast<const std::uint8_t*>(body.data());
+  const std::span bytes(reinterpret_cast<const std::uint8_t*>(body.data()), body.size());
   auto to_ulaw = [](std::vector<std::int16_t> pcm, int rate) {
     if (rate != 8000) pcm = audio::resample(pcm, rate, 8000);
     std::vector<std::uint8_t> out(pcm.size());
     audio::ulaw_encode(pcm, out);
     return out;
   };
-  auto u32 = [&](std::size_t at) { return static_cast<std::uint32_t>(b[at] | b[at + 1] << 8 | b[at + 2] << 16 | b[at + 3] << 24); };
-  auto u16 = [&](std::size_t at) { return static_cast<std::uint16_t>(b[at] | b[at + 1] << 8); };
-  if (body.size() >= 12 && body.compare(0, 4, "RIFF") == 0 && body.compare(8, 4, "WAVE") == 0) {
-    int format = 0, channels = 1, rate = 8000, bits = 16;
-    for (std::size_t at = 12; at + 8 <= body.size();) {
-      const std::string id = body.substr(at, 4);
-      const std::size_t len = u32(at + 4);
-      const std::size_t data = at + 8;
-      if (data + len > body.size() && id != "data") return std::nullopt;
-      if (id == "fmt " && len >= 16) {
-        format = u16(data);
-        channels = std::max<int>(1, u16(data + 2));
-        rate = static_cast<int>(u32(data + 4));
-        bits = u16(data + 14);
-      } else if (id == "data") {
-        const std::size_t n = std::min(len, body.size() - data);
-        if (format == 7 && bits == 8 && rate == 8000) {  // μ-law: first channel
-          std::vector<std::uint8_t> out;
-          for (std::size_t i = 0; i < n; i += static_cast<std::size_t>(channels)) out.push_back(b[data + i]);
-          return out;
-        }
-        if (format == 1 && bits == 16 && rate > 0) {
-          std::vector<std::int16_t> pcm;
-          const std::size_t step = 2 * static_cast<std::size_t>(channels);
-          for (std::size_t i = 0; i + 1 < n; i += step) pcm.push_back(static_cast<std::int16_t>(u16(data + i)));
-          return to_ulaw(std::move(pcm), rate);
-        }
-        return std::nullopt;
-      }
-      at = data + len + (len & 1);
-    }
-    return std::nullopt;
+  if (body.size() >= 4 && body.compare(0, 4, "RIFF") == 0) {
+    auto wav = audio::parse_wav(bytes);
+    if (!wav || wav->sample_rate <= 0) return std::nullopt;
+    return to_ulaw(std::move(wav->samples), wav->sample_rate);
   }
   if (content_type.find("mulaw") != std::string_view::npos || content_type.find("audio/basic") != std::string_view::npos)
-    return std::vector<std::uint8_t>(b, b + body.size());
+    return std::vector<std::uint8_t>(bytes.begin(), bytes.end());
   if (content_type.find("mpeg") != std::string_view::npos || content_type.find("mp3") != std::string_view::npos) {
     int rate = 0;
-    auto pcm = audio::decode_mp3(std::span(b, body.size()), rate);
+    auto pcm = audio::decode_mp3(bytes, rate);
     if (pcm.empty() || rate <= 0) return std::nullopt;
     return to_ulaw(std::move(pcm), rate);
   }
@@ -355,7 +313,7 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
     if (url.empty()) co_return;
     twilio::FormParams p = {{"AccountSid", opt.account_sid}, {"CallSid", c->sid}, {"StreamSid", sid},
                             {"StreamName", name.empty() ? sid : name}, {"StreamEvent", event},
-                            {"Timestamp", iso8601_now()}};
+                            {"Timestamp", api::iso8601_now()}};
     if (!stream_error.empty()) p.emplace_back("StreamError", stream_error);
     int status = 0;
     std::string err;
@@ -909,7 +867,7 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
   // any other (TwiML, media, callee).
   std::string ring_inbound(const std::string& voice_url, const std::string& from, const std::string& to) {
     auto c = std::make_shared<CallRecord>();
-    c->sid = "CA" + random_hex(32);
+    c->sid = random_sid("CA");
     c->to = to;
     c->from = from;
     c->url = voice_url;
@@ -1144,7 +1102,7 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
       return twilio_error(400, 21205, "Url parameter is required.");
     }
     if (const auto m = net::form_value(form, "Method"); m == "GET") c->method = "GET";
-    c->sid = "CA" + random_hex(32);
+    c->sid = random_sid("CA");
     c->date_created = rfc2822_now();
     c->history.push_back(json::string("queued"));
     std::shared_ptr<Bridge> bridge;
@@ -1155,7 +1113,7 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
       if (auto it = opt.numbers.find(c->to); it != opt.numbers.end()) {
         // A number of this phone network: its app answers, and the two legs are bridged.
         auto callee = std::make_shared<CallRecord>();
-        callee->sid = "CA" + random_hex(32);
+        callee->sid = random_sid("CA");
         callee->to = c->to;
         callee->from = c->from;
         callee->url = it->second;

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "audio/g711.hpp"
+#include "audio/wav.hpp"
 #include "core/base64.hpp"
 #include "net/router.hpp"
 #include "net/server.hpp"
@@ -151,7 +152,9 @@ class TapApp {
   TapApp() {
     // "you said thank you very much" as 8 kHz PCM16 WAV.
     const auto ulaw = Engines::get().tts.synthesize_blocking("you said thank you very much", kVoice);
-    wav_ = wav_bytes(ulaw);
+    std::vector<std::int16_t> pcm(ulaw.size());
+    audio::ulaw_decode(ulaw, pcm);
+    wav_ = audio::wav_bytes(pcm, 8000);
     net::Router router;
     router.add("GET", "/tone.wav", [this](const net::HttpRequest&) -> boost::asio::awaitable<net::HttpResponse> {
       co_return net::HttpResponse::text(200, wav_, "audio/x-wav");
@@ -200,30 +203,6 @@ class TapApp {
     void on_close(std::string_view) override {}
     TapApp& app;
   };
-
-  static std::string wav_bytes(const std::vector<std::uint8_t>& ulaw) {
-    std::string out = "RIFF";
-    auto put32 = [&](std::uint32_t v) {
-      for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-    };
-    auto put16 = [&](std::uint16_t v) {
-      out.push_back(static_cast<char>(v & 0xFF));
-      out.push_back(static_cast<char>(v >> 8));
-    };
-    put32(static_cast<std::uint32_t>(36 + ulaw.size() * 2));
-    out += "WAVEfmt ";
-    put32(16);
-    put16(1);  // PCM
-    put16(1);
-    put32(8000);
-    put32(16000);
-    put16(2);
-    put16(16);
-    out += "data";
-    put32(static_cast<std::uint32_t>(ulaw.size() * 2));
-    for (const auto u : ulaw) put16(static_cast<std::uint16_t>(audio::ulaw_decode(u)));
-    return out;
-  }
 
   IoThread io_;
   std::unique_ptr<net::Server> server_;
