@@ -65,7 +65,21 @@ std::vector<std::string> read_lines(const std::string& path) {
   return out;
 }
 
+// Says nothing by itself: replies come from the control API (REST /stream, a client
+// WebSocket), which speaks into the call directly.
+class ExternalAgent final : public Agent {
+ public:
+  std::string greeting() override { return {}; }
+  void on_turn(const Turn&, std::function<void(Reply)>) override {}
+};
+
 }  // namespace
+
+bool AgentFactory::built_in(const std::string& name) {
+  for (const auto& n : names())
+    if (n == name) return true;
+  return false;
+}
 
 AgentFactory::AgentFactory(AgentSettings settings) : settings_(std::move(settings)) {
   if (!settings_.script_file.empty()) script_lines_ = read_lines(settings_.script_file);
@@ -77,12 +91,13 @@ std::unique_ptr<Agent> AgentFactory::create(const CallContext& call) const {
   std::string greeting = settings_.greeting;
   if (auto it = call.parameters.find("greeting"); it != call.parameters.end()) greeting = it->second;
   if (name == "echo") return std::make_unique<EchoAgent>(greeting);
+  if (name == "external") return std::make_unique<ExternalAgent>();
   if (name == "script") {
     if (settings_.script_file.empty())
       throw std::invalid_argument("agent 'script' needs a script file: set SCRIPT_FILE or --script");
     return std::make_unique<ScriptAgent>(greeting, script_lines_);
   }
-  throw std::invalid_argument("unknown agent '" + name + "' (known: echo, script)");
+  throw std::invalid_argument("unknown agent '" + name + "' (known: echo, script, external)");
 }
 
 }  // namespace vox::agent

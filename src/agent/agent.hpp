@@ -16,6 +16,8 @@ struct CallContext {
   std::string to;
   std::map<std::string, std::string> parameters;  // <Parameter> values from TwiML
   std::string stream_url;  // the media URL this stream came in on (to resume it after a redirect)
+  std::string tenant;      // the company the call belongs to ("" when none claimed it)
+  std::string agent_id;    // the customer's agent id (control API), "" for built-in routing
 };
 
 struct Turn {
@@ -48,14 +50,16 @@ struct AgentSettings {
   std::string script_file;
 };
 
-// Creates agents by name: "echo" (default) and "script".
+// Creates agents by name: "echo" (default), "script", and "external" (silent: the
+// call is driven from outside, over the control API or a client WebSocket).
 class AgentFactory {
  public:
   explicit AgentFactory(AgentSettings settings);
   // Returns the agent named by the call's `agent` parameter or the default; throws
   // std::invalid_argument with a readable message for unknown names or bad scripts.
   std::unique_ptr<Agent> create(const CallContext& call) const;
-  static std::vector<std::string> names() { return {"echo", "script"}; }
+  static std::vector<std::string> names() { return {"echo", "script", "external"}; }
+  static bool built_in(const std::string& name);
 
  private:
   AgentSettings settings_;

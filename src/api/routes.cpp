@@ -120,7 +120,7 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
     }
     // Per-number choices may ride on the webhook URL's query (?agent=script&voice=en).
     const auto query = net::parse_form(req.query);
-    for (const char* key : {"agent", "voice", "greeting", "language"}) {
+    for (const char* key : {"agent", "voice", "greeting", "language", "tenant", "agent_id"}) {
       const auto v = net::form_value(query, key);
       if (!v.empty()) stream.parameters.emplace_back(key, std::string(v));
     }

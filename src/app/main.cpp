@@ -47,6 +47,21 @@ void add_server_options(CLI::App& cmd, vox::Config& c, int& silence_chunks) {
       ->envname("STT_MODE")->check(CLI::IsMember({"lm", "grammar"}))->capture_default_str();
   cmd.add_option("--stt-grammar", c.stt.grammar_file, "Phrase list for grammar mode, one phrase per line")
       ->envname("STT_GRAMMAR_FILE");
+  cmd.add_option("--api-key", c.api_keys,
+                 "Control API key as tenant:key (repeat, or VOX_API_KEYS=a:k1,b:k2); none = open API (local use)")
+      ->envname("VOX_API_KEYS")
+      ->delimiter(',');
+  cmd.add_option("--api-keys-file", c.api_keys_file, "File of control API keys, one 'tenant key' per line")
+      ->envname("VOX_API_KEYS_FILE");
+  cmd.add_option("--store", c.store_path, "SQLite call store (created on first start)")
+      ->envname("VOX_STORE")
+      ->capture_default_str();
+  cmd.add_option("--max-text-chars", c.max_text_chars, "Longest text the control API speaks or synthesizes at once")
+      ->envname("MAX_TEXT_CHARS")
+      ->capture_default_str();
+  cmd.add_option("--max-client-sockets", c.max_client_sockets_per_key, "Open client WebSockets per company key")
+      ->envname("MAX_CLIENT_SOCKETS")
+      ->capture_default_str();
   cmd.add_option("--max-calls", c.max_calls, "Concurrent calls accepted")->envname("MAX_CALLS")->capture_default_str();
   cmd.add_option("--recording-dir", c.recording_dir,
                  "Record every call here as <CallSid>.wav (stereo: caller left, agent right)")

@@ -76,6 +76,21 @@ void MediaStreamHandler::on_start(const twilio::Start& start) {
   ctx.stream_url = stream_url_;
   if (auto it = ctx.parameters.find("from"); it != ctx.parameters.end()) ctx.from = it->second;
   if (auto it = ctx.parameters.find("to"); it != ctx.parameters.end()) ctx.to = it->second;
+  // What the control API registered for this call (owner, agent, voice), if anything;
+  // else a trusted <Parameter> may name the tenant and agent.
+  const auto record = svc_.registry.record(ctx.call_sid);
+  if (record) {
+    ctx.tenant = record->tenant;
+    ctx.agent_id = record->agent_id;
+    if (ctx.from.empty()) ctx.from = record->from;
+    if (ctx.to.empty()) ctx.to = record->to;
+  } else {
+    if (auto it = ctx.parameters.find("tenant"); it != ctx.parameters.end()) ctx.tenant = it->second;
+    if (auto it = ctx.parameters.find("agent_id"); it != ctx.parameters.end()) ctx.agent_id = it->second;
+  }
+  // A customer's own agent id means the call is driven from outside (client socket/REST).
+  if (!ctx.agent_id.empty() && !ctx.parameters.count("agent"))
+    ctx.parameters["agent"] = agent::AgentFactory::built_in(ctx.agent_id) ? ctx.agent_id : "external";
   if (!start.encoding.empty() && start.encoding != "audio/x-mulaw")
     spdlog::warn("media stream encoding {} is not audio/x-mulaw; treating it as μ-law call_sid={}", start.encoding,
                  call_sid_);
@@ -90,6 +105,8 @@ void MediaStreamHandler::on_start(const twilio::Start& start) {
     return;
   }
   session_ = std::make_shared<CallSession>(svc_, conn_->executor(), *this, ctx, std::move(agent));
+  if (record && !record->voice_id.empty()) session_->set_voice(record->voice_id, record->voice_settings);
+  else if (record) session_->set_voice(session_->voice_id(), record->voice_settings);
   if (!svc_.registry.add(ctx.call_sid, session_)) {
     spdlog::warn("call refused call_sid={}: already live or the call limit ({}) is reached", call_sid_,
                  svc_.config.max_calls);
@@ -99,7 +116,11 @@ void MediaStreamHandler::on_start(const twilio::Start& start) {
   }
   spdlog::info("call started call_sid={} stream_sid={} from={} to={} agent={}", ctx.call_sid, ctx.stream_sid, ctx.from,
                ctx.to, ctx.parameters.count("agent") ? ctx.parameters.at("agent") : "default");
+  svc_.registry.update_record(ctx.call_sid, [](CallRecord& r) { r.status = "in-progress"; });
   session_->start(resumed);
+  if (svc_.on_session_started) svc_.on_session_started(session_);
+  // Text the control API sent before the stream started is spoken now.
+  for (auto& text : svc_.registry.take_pending_texts(ctx.call_sid)) session_->say(std::move(text));
 }
 
 void MediaStreamHandler::on_close(std::string_view reason) {

@@ -1,5 +1,7 @@
 #include "call/registry.hpp"
 
+#include <utility>
+
 #include "agent/agent.hpp"
 
 namespace vox::call {
@@ -59,6 +61,48 @@ std::vector<std::shared_ptr<CallSession>> CallRegistry::all() const {
   for (auto& [sid, weak] : calls_)
     if (auto s = weak.lock()) out.push_back(std::move(s));
   return out;
+}
+
+CallRegistry::Registered CallRegistry::register_call(CallRecord record) {
+  std::lock_guard lock(mu_);
+  record.since = std::chrono::steady_clock::now();
+  auto it = records_.find(record.call_sid);
+  if (it != records_.end()) {
+    if (it->second.tenant != record.tenant) return Registered::other_tenant;
+    record.pending_texts = std::move(it->second.pending_texts);
+    if (record.created_at.empty()) record.created_at = it->second.created_at;
+    it->second = std::move(record);
+    return Registered::updated;
+  }
+  if (records_.size() >= record_limit_) {
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(records_, [&](const auto& kv) {
+      auto live = calls_.find(kv.first);
+      return (live == calls_.end() || live->second.expired()) && now - kv.second.since > kRecordTtl;
+    });
+    if (records_.size() >= record_limit_) return Registered::full;
+  }
+  records_.emplace(record.call_sid, std::move(record));
+  return Registered::created;
+}
+
+std::optional<CallRecord> CallRegistry::record(const std::string& call_sid) const {
+  std::lock_guard lock(mu_);
+  auto it = records_.find(call_sid);
+  if (it == records_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> CallRegistry::take_pending_texts(const std::string& call_sid) {
+  std::lock_guard lock(mu_);
+  auto it = records_.find(call_sid);
+  if (it == records_.end()) return {};
+  return std::exchange(it->second.pending_texts, {});
+}
+
+void CallRegistry::forget_record(const std::string& call_sid) {
+  std::lock_guard lock(mu_);
+  records_.erase(call_sid);
 }
 
 std::size_t CallRegistry::size() const {

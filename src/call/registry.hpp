@@ -9,9 +9,28 @@
 #include <unordered_map>
 #include <vector>
 
+#include "speech/speech.hpp"
+
 namespace vox::call {
 
 class CallSession;
+
+// What the control plane knows about a call before and while its media stream runs:
+// who owns it, which agent and voice it gets, and text waiting to be spoken.
+struct CallRecord {
+  std::string call_sid;
+  std::string tenant;
+  std::string agent_id;
+  std::string voice_id;  // "" = the engine's default
+  speech::VoiceSettings voice_settings;
+  std::string direction;  // inbound | outbound-api
+  std::string status;     // registered | initiated | ringing | in-progress | completed | ...
+  std::string from, to;
+  std::string created_at;  // ISO-8601
+  std::string metadata_json;
+  std::vector<std::string> pending_texts;  // spoken once the stream starts
+  std::chrono::steady_clock::time_point since{};
+};
 
 }  // namespace vox::call
 namespace vox::agent {
@@ -36,6 +55,27 @@ class CallRegistry {
   void park(const std::string& call_sid, std::unique_ptr<agent::Agent> agent);
   std::unique_ptr<agent::Agent> unpark(const std::string& call_sid);
 
+  // Control-plane records. Registering fails (returns false) when the sid is held by
+  // another tenant, or when `record_limit` records are held (stale ones are dropped
+  // first: not live and older than `kRecordTtl`).
+  static constexpr std::chrono::minutes kRecordTtl{30};
+  enum class Registered { created, updated, other_tenant, full };
+  Registered register_call(CallRecord record);
+  std::optional<CallRecord> record(const std::string& call_sid) const;
+  // Applies `change` to the record if there is one; returns whether there was.
+  template <typename F>
+  bool update_record(const std::string& call_sid, F&& change) {
+    std::lock_guard lock(mu_);
+    auto it = records_.find(call_sid);
+    if (it == records_.end()) return false;
+    change(it->second);
+    return true;
+  }
+  // Returns and clears the record's queued texts.
+  std::vector<std::string> take_pending_texts(const std::string& call_sid);
+  void forget_record(const std::string& call_sid);
+  void set_record_limit(std::size_t limit) { record_limit_ = limit; }
+
   CallRegistry();
   ~CallRegistry();
 
@@ -48,6 +88,8 @@ class CallRegistry {
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::weak_ptr<CallSession>> calls_;
   std::unordered_map<std::string, Parked> parked_;
+  std::unordered_map<std::string, CallRecord> records_;
+  std::size_t record_limit_ = 20000;
   std::size_t limit_ = 100000;
 };
 

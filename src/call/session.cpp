@@ -37,7 +37,8 @@ CallSession::CallSession(CallServices services, asio::any_io_executor strand, Me
       utterance_cap_(static_cast<std::size_t>(svc_.config.endpointing.max_utterance_ms + 1000) * 8),
       chunk_bytes_(static_cast<std::size_t>(std::max(20, svc_.config.outbound_chunk_ms)) * 8),
       lead_bytes_(static_cast<std::size_t>(std::max(svc_.config.outbound_chunk_ms, svc_.config.outbound_lead_ms)) * 8),
-      talk_timer_(strand_) {
+      talk_timer_(strand_),
+      voice_id_(param_or(context_, "voice", "")) {
   utterance_.reserve(utterance_cap_);
   recording_ = !svc_.config.recording_dir.empty();
   if (recording_) {
@@ -52,6 +53,12 @@ double CallSession::since_start_ms() const { return ms_between(started_at_, svc_
 
 void CallSession::start(bool resumed) {
   arm_talk_timer();
+  {
+    CallEvent e;
+    e.kind = CallEvent::Kind::started;
+    e.detail = resumed ? "resumed" : "";
+    emit(e);
+  }
   if (resumed) {
     spdlog::info("call resumed call_sid={} stream_sid={}: the agent goes on without a greeting", context_.call_sid,
                  context_.stream_sid);
@@ -63,7 +70,73 @@ void CallSession::start(bool resumed) {
   } catch (const std::exception& e) {
     spdlog::error("agent greeting failed call_sid={} error={}", context_.call_sid, e.what());
   }
-  if (!greeting.empty()) enqueue_reply(std::move(greeting), 0, false);
+  if (!greeting.empty()) {
+    greeted_ = true;
+    enqueue_reply(std::move(greeting), 0, false);
+  }
+}
+
+void CallSession::emit(const CallEvent& event) {
+  if (svc_.journal) svc_.journal->on_event(context_, event);
+  for (const auto& o : observers_) o->on_event(context_, event);
+}
+
+void CallSession::add_observer(std::shared_ptr<CallObserver> observer) { observers_.push_back(std::move(observer)); }
+
+void CallSession::remove_observer(const CallObserver* observer) {
+  std::erase_if(observers_, [observer](const auto& o) { return o.get() == observer; });
+}
+
+std::uint64_t CallSession::say(std::string text) {
+  const std::uint64_t id = next_reply_id_;
+  enqueue_reply(std::move(text), 0, false);
+  return id;
+}
+
+void CallSession::report_cut(const Reply& r, int heard_ms, const std::string& heard) {
+  CallEvent e;
+  e.kind = CallEvent::Kind::reply_finished;
+  e.turn = r.turn;
+  e.reply_id = r.id;
+  e.text = r.text;
+  e.heard = heard;
+  e.heard_ms = heard_ms;
+  e.interrupted = true;
+  e.start_ms = static_cast<std::int64_t>(r.started_ms);
+  e.end_ms = static_cast<std::int64_t>(since_start_ms());
+  emit(e);
+}
+
+bool CallSession::stop_speaking() {
+  if (ended_) return false;
+  const bool any = current_.has_value() || !queued_.empty();
+  if (current_) {
+    Reply& r = *current_;
+    const int heard_ms = static_cast<int>(r.acked / 8);
+    if (r.sent > 0) {
+      outbox_.send_clear(context_.stream_sid);
+      ++stats_.clears_sent;
+    }
+    if (r.token) r.token->cancel();
+    report_cut(r, heard_ms, heard_words(r, heard_ms));
+    spdlog::info("speech stopped by the control API call_sid={} reply={} heard_ms={}", context_.call_sid, r.id, heard_ms);
+    current_.reset();
+  }
+  queued_.clear();
+  pending_marks_.clear();
+  arm_talk_timer();
+  return any;
+}
+
+void CallSession::set_voice(std::string voice_id, speech::VoiceSettings settings) {
+  voice_id_ = std::move(voice_id);
+  voice_settings_ = settings;
+}
+
+void CallSession::hang_up(std::string_view reason) {
+  if (ended_) return;
+  outbox_.close(reason);
+  end(reason);
 }
 
 namespace {
@@ -173,6 +246,7 @@ void CallSession::on_utterance_end(std::int64_t speech_end_ms) {
   TurnRecord rec;
   rec.index = turn;
   rec.speech_end_media_ms = speech_end_ms;
+  rec.speech_start_media_ms = endpointer_.speech_start_ms();
   rec.endpoint_ms = since_start_ms();
   turns_.push_back(rec);
   speech::SttRequest req{std::move(utterance_), param_or(context_, "language", "")};
@@ -204,6 +278,11 @@ void CallSession::on_transcript(int turn_index, speech::SttResult result) {
     ++stats_.stt_failures;
     spdlog::warn("speech recognition failed call_sid={} turn={} engine={} error={}", context_.call_sid, turn_index,
                  svc_.stt.name(), result.error);
+    CallEvent e;
+    e.kind = CallEvent::Kind::stt_failure;
+    e.turn = turn_index;
+    e.detail = result.error;
+    emit(e);
     return;
   }
   if (result.text.empty()) {
@@ -211,6 +290,15 @@ void CallSession::on_transcript(int turn_index, speech::SttResult result) {
     return;
   }
   rec.transcript = result.text;
+  {
+    CallEvent e;
+    e.kind = CallEvent::Kind::transcript;
+    e.turn = turn_index;
+    e.text = result.text;
+    e.start_ms = rec.speech_start_media_ms;
+    e.end_ms = rec.speech_end_media_ms;
+    emit(e);
+  }
   spdlog::info("caller said call_sid={} turn={} text=\"{}\"", context_.call_sid, turn_index, result.text);
   if (!agent_) {
     spdlog::info("turn dropped call_sid={} turn={}: the call is moving to its next stream", context_.call_sid, turn_index);
@@ -276,7 +364,7 @@ void CallSession::start_next_reply() {
   queued_.pop_front();
   Reply& r = *current_;
   r.audio.reserve(8000 * 8);
-  speech::TtsRequest req{r.text, param_or(context_, "voice", ""), {}};
+  speech::TtsRequest req{r.text, voice_id_, voice_settings_};
   std::weak_ptr<CallSession> weak = weak_from_this();
   auto strand = strand_;
   const std::uint64_t id = r.id;
@@ -318,18 +406,39 @@ void CallSession::start_next_reply() {
       if (!self) return;
       ++self->stats_.tts_degraded;
       spdlog::warn("speech provider degraded call_sid={} event=tts_fallback detail=\"{}\"", self->context_.call_sid, why);
+      CallEvent e;
+      e.kind = CallEvent::Kind::provider_fallback;
+      e.detail = why;
+      self->emit(e);
     });
   };
   cb.on_done = [weak, strand, id](std::optional<std::string> error) {
     asio::post(strand, [weak, id, error = std::move(error)] {
       auto self = weak.lock();
       if (!self || self->ended_ || !self->current_ || self->current_->id != id) return;
-      if (error) spdlog::warn("speech synthesis failed call_sid={} error={}", self->context_.call_sid, *error);
+      if (error) {
+        spdlog::warn("speech synthesis failed call_sid={} error={}", self->context_.call_sid, *error);
+        CallEvent e;
+        e.kind = CallEvent::Kind::reply_failed;
+        e.turn = self->current_->turn;
+        e.reply_id = id;
+        e.text = self->current_->text;
+        e.detail = *error;
+        self->emit(e);
+      }
       self->current_->synth_done = true;
       self->pump();
     });
   };
   spdlog::info("agent says call_sid={} turn={} text=\"{}\"", context_.call_sid, r.turn, r.text);
+  {
+    CallEvent e;
+    e.kind = CallEvent::Kind::reply_started;
+    e.turn = r.turn;
+    e.reply_id = r.id;
+    e.text = r.text;
+    emit(e);
+  }
   r.token = svc_.tts.synthesize(std::move(req), std::move(cb));
 }
 
@@ -346,7 +455,10 @@ void CallSession::pump() {
       if (r.sent > 0 || n < kFrameBytes) break;
       n -= n % kFrameBytes;
     }
-    outbox_.send_media(context_.stream_sid, std::span<const std::uint8_t>(r.audio.data() + r.sent, n));
+    const std::span<const std::uint8_t> chunk(r.audio.data() + r.sent, n);
+    outbox_.send_media(context_.stream_sid, chunk);
+    for (const auto& o : observers_) o->on_audio(context_, chunk);
+    if (r.sent == 0) r.started_ms = since_start_ms();
     if (recording_) record_agent(std::span<const std::uint8_t>(r.audio.data() + r.sent, n));
     if (r.sent == 0 && r.turn > 0) {
       auto& rec = record(r.turn);
@@ -394,6 +506,18 @@ void CallSession::on_mark(std::string_view name) {
 }
 
 void CallSession::finish_reply() {
+  {
+    CallEvent e;
+    e.kind = CallEvent::Kind::reply_finished;
+    e.turn = current_->turn;
+    e.reply_id = current_->id;
+    e.text = current_->text;
+    e.heard = current_->text;
+    e.heard_ms = static_cast<int>(current_->audio.size() / 8);
+    e.start_ms = static_cast<std::int64_t>(current_->started_ms);
+    e.end_ms = static_cast<std::int64_t>(since_start_ms());
+    emit(e);
+  }
   const bool hangup = current_->hangup || (hangup_after_reply_ && queued_.empty());
   const std::string transfer_to = std::move(current_->transfer_to);
   std::string digits = std::move(current_->digits);
@@ -491,6 +615,18 @@ void CallSession::barge_in(std::int64_t t_ms) {
   ++stats_.clears_sent;
   if (r.token) r.token->cancel();
   spdlog::info("barge-in call_sid={} heard_ms={} heard=\"{}\"", context_.call_sid, b.heard_ms, b.heard);
+  {
+    CallEvent e;
+    e.kind = CallEvent::Kind::barge_in;
+    e.turn = r.turn;
+    e.reply_id = r.id;
+    e.text = r.text;
+    e.heard = b.heard;
+    e.heard_ms = b.heard_ms;
+    e.start_ms = t_ms;
+    emit(e);
+  }
+  report_cut(r, b.heard_ms, b.heard);
   barge_ins_.push_back(b);
   last_barge_in_ = std::move(b);
   current_.reset();
@@ -501,6 +637,13 @@ void CallSession::barge_in(std::int64_t t_ms) {
 void CallSession::on_dtmf(std::string_view digit) {
   if (ended_) return;
   spdlog::info("dtmf call_sid={} digit={}", context_.call_sid, digit);
+  {
+    CallEvent e;
+    e.kind = CallEvent::Kind::dtmf;
+    e.text = std::string(digit);
+    e.start_ms = media_clock_ms_;
+    emit(e);
+  }
   if (!agent_) return;
   try {
     agent_->on_dtmf(std::string(digit));
@@ -537,6 +680,14 @@ void CallSession::end(std::string_view reason) {
   stt_stream_.reset();
   if (recording_) write_recording();
   svc_.registry.remove(context_.call_sid, this);
+  {
+    CallEvent e;
+    e.kind = CallEvent::Kind::ended;
+    e.detail = std::string(reason);
+    e.end_ms = static_cast<std::int64_t>(since_start_ms());
+    emit(e);
+  }
+  observers_.clear();
   spdlog::info("call ended call_sid={} stream_sid={} reason=\"{}\" turns={} barge_ins={} frames={} tts_fallbacks={} "
                "stt_failures={}", context_.call_sid, context_.stream_sid, reason, turn_counter_, barge_ins_.size(),
                stats_.frames, stats_.tts_degraded, stats_.stt_failures);

@@ -19,6 +19,7 @@
 #include "agent/agent.hpp"
 #include "audio/endpointer.hpp"
 #include "audio/vad.hpp"
+#include "call/events.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "speech/speech.hpp"
@@ -26,6 +27,7 @@
 namespace vox::call {
 
 class CallRegistry;
+class CallSession;
 
 // Where a session's outbound Media Streams messages go (the WebSocket in production,
 // a recorder in tests). Called on the session's strand.
@@ -60,6 +62,10 @@ struct CallServices {
   CallRegistry& registry;
   Clock& clock;
   CallControl* control = nullptr;  // null when no Twilio account is configured
+  // Sees every call's events (the call store). Called on each call's strand.
+  CallObserver* journal = nullptr;
+  // Runs on the call's strand once a stream's session has started (client sockets bind here).
+  std::function<void(const std::shared_ptr<CallSession>&)> on_session_started;
 };
 
 // One turn's timings (milliseconds since the call's start on the session clock,
@@ -68,7 +74,8 @@ struct TurnRecord {
   int index = 0;
   std::string transcript;
   std::string reply;
-  std::int64_t speech_end_media_ms = -1;  // end of caller speech, by Twilio's media timestamps
+  std::int64_t speech_start_media_ms = -1;  // start of caller speech, by Twilio's media timestamps
+  std::int64_t speech_end_media_ms = -1;    // end of caller speech
   double endpoint_ms = -1, transcript_ms = -1, agent_ms = -1, tts_first_byte_ms = -1, first_frame_sent_ms = -1,
          first_mark_ms = -1;
   // Steady-clock microseconds (comparable across processes on one host) for tracing the
@@ -112,6 +119,24 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   // The stream is over (Twilio `stop`, socket loss, shutdown). Idempotent.
   void end(std::string_view reason);
 
+  // Control from outside (REST, client WebSocket): call these on the strand.
+  // Speaks `text` after whatever is queued; returns the reply's id.
+  std::uint64_t say(std::string text);
+  // Stops the reply being spoken (Twilio `clear`) and drops the queued ones; returns
+  // whether anything was playing or queued.
+  bool stop_speaking();
+  // The voice of the next reply on.
+  void set_voice(std::string voice_id, speech::VoiceSettings settings);
+  const std::string& voice_id() const { return voice_id_; }
+  const speech::VoiceSettings& voice_settings() const { return voice_settings_; }
+  // Replies playing or waiting.
+  std::size_t audio_queue_size() const { return queued_.size() + (current_ ? 1 : 0); }
+  bool greeted() const { return greeted_; }
+  // Ends the stream from our side (the call then goes on with Twilio's next verb).
+  void hang_up(std::string_view reason);
+  void add_observer(std::shared_ptr<CallObserver> observer);
+  void remove_observer(const CallObserver* observer);
+
   const agent::CallContext& context() const { return context_; }
   const SessionStats& stats() const { return stats_; }
   const std::vector<TurnRecord>& turns() const { return turns_; }
@@ -136,12 +161,16 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
     bool synth_done = false;
     bool end_mark_sent = false;
     std::shared_ptr<speech::CancelToken> token;
+    double started_ms = -1;  // call time of the first frame sent
   };
   struct PendingMark {
     std::string name;
     std::size_t end_pos;
   };
 
+  void emit(const CallEvent& event);
+  // Reports the current reply as cut after `heard_ms` of audio.
+  void report_cut(const Reply& r, int heard_ms, const std::string& heard);
   void process_frame(std::span<const std::uint8_t, 160> ulaw, std::int64_t t_ms);
   void on_utterance_end(std::int64_t speech_end_ms);
   void on_transcript(int turn_index, speech::SttResult result);
@@ -203,6 +232,10 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   bool ended_ = false;
   bool hangup_after_reply_ = false;
   bool handing_over_ = false;  // digits requested: the agent waits in the registry for the next stream
+  bool greeted_ = false;
+  std::string voice_id_;
+  speech::VoiceSettings voice_settings_;
+  std::vector<std::shared_ptr<CallObserver>> observers_;
 };
 
 }  // namespace vox::call

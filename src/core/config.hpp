@@ -86,6 +86,12 @@ struct Config {
   std::string script_file;
   int outbound_lead_ms = 400;           // audio kept queued at Twilio ahead of playback
   int outbound_chunk_ms = 100;          // audio per outbound media message (one mark each)
+  // Control API (see README "Control API").
+  std::vector<std::string> api_keys;    // "tenant:key" entries (VOX_API_KEYS, comma-separated)
+  std::string api_keys_file;            // one "tenant key" per line
+  std::string store_path = "voxbridge.db";  // SQLite call store
+  std::size_t max_text_chars = 5000;    // per text to speak
+  int max_client_sockets_per_key = 20;  // open client WebSockets per company key
   std::string recording_dir;            // set: each call is written to <dir>/<CallSid>.wav (caller left, agent right)
   EndpointingSettings endpointing;
   VadSettings vad;

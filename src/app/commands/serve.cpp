@@ -11,7 +11,12 @@
 #include <thread>
 
 #include "agent/agent.hpp"
+#include "api/client_socket.hpp"
+#include "api/control.hpp"
 #include "api/routes.hpp"
+#include "app/commands/voice_catalog.hpp"
+#include "store/call_store.hpp"
+#include "store/journal.hpp"
 #include "call/media_stream.hpp"
 #include "call/registry.hpp"
 #include "net/server.hpp"
@@ -52,6 +57,24 @@ int run_serve(const Config& config, const ServeOptions& options) {
     spdlog::critical("cannot start: {}", e.what());
     return 2;
   }
+  // Control API keys and the call store.
+  api::Tenants tenants;
+  std::unique_ptr<store::CallStore> store;
+  try {
+    tenants = api::Tenants::load(config.api_keys, config.api_keys_file);
+    store = std::make_unique<store::CallStore>(config.store_path);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 2;
+  }
+  spdlog::info("call store: {} (schema version {})", config.store_path, store->schema_version());
+  if (tenants.open())
+    spdlog::warn("control API: NO API KEYS CONFIGURED, so /api/v1/elevenlabs-twilio/* and the client WebSocket are "
+                 "OPEN to anyone who can reach this port. Fine on your own machine; in production set VOX_API_KEYS "
+                 "(tenant:key,...) or --api-keys-file");
+  else
+    spdlog::info("control API: {} company key(s) loaded; requests need X-API-KEY or Authorization: Bearer", tenants.size());
+  store::CallJournal journal(*store);
   check_elevenlabs(*engines, config, ioc);
   if (engines->elevenlabs_tts) engines->elevenlabs_tts->warm_up();
   if (engines->cache) {
@@ -133,12 +156,35 @@ int run_serve(const Config& config, const ServeOptions& options) {
   call::CallRegistry registry;
   registry.set_limit(static_cast<std::size_t>(config.max_calls));
   call::CallServices services{config, *engines->tts, *engines->stt, registry, SteadyClock::instance(),
-                              twilio ? &control : nullptr};
+                              twilio ? &control : nullptr, &journal};
+  api::ClientHub hub;
+  services.on_session_started = [&hub](const std::shared_ptr<call::CallSession>& s) { hub.session_started(s); };
+
+  std::unique_ptr<api::VoiceCatalog> voices;
+  if (engines->http && !config.elevenlabs.api_key.empty())
+    voices = std::make_unique<ElevenLabsVoices>(*engines->http, elevenlabs_config(config.elevenlabs));
+  else
+    voices = std::make_unique<EmbeddedVoices>(*engines->tts);
 
   net::Router router;
   auto* eng = engines.get();
+  auto* st = store.get();
   api::add_core_routes(router, api::RouteContext{config, registry, engines->tts->name(), engines->stt->name(), started,
-                                                 [eng] { return eng->status(); }});
+                                                 [eng] { return eng->status(); },
+                                                 [&registry, st](const std::string& sid, const std::string& status,
+                                                                 const std::string&) {
+                                                   registry.update_record(sid, [&](call::CallRecord& r) { r.status = status; });
+                                                   const bool over = status == "completed" || status == "busy" ||
+                                                                     status == "failed" || status == "no-answer" ||
+                                                                     status == "canceled";
+                                                   if (over) registry.forget_record(sid);
+                                                   st->set_status(sid, status, over);
+                                                   st->add_event(sid, "status", status);
+                                                 }});
+  const api::ControlServices control_services{config, tenants, registry, *store, *engines->tts, *voices, twilio.get(),
+                                              &hub, eleven, [eng] { return eng->status(); }};
+  hub.set_services(&control_services);
+  api::add_control_routes(router, control_services);
   router.add_ws("/media", [&](const net::HttpRequest& req, net::HttpResponse& reject) -> std::unique_ptr<net::WsHandler> {
     if (!api::twilio_request_authentic(config, req, true)) {
       reject = net::HttpResponse::error(403, "Invalid or missing X-Twilio-Signature");

@@ -1,0 +1,463 @@
+#include "api/client_socket.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "api/control_codec.hpp"
+#include "api/routes.hpp"
+#include "audio/g711.hpp"
+#include "call/registry.hpp"
+#include "call/session.hpp"
+#include "core/base64.hpp"
+#include "store/call_store.hpp"
+
+namespace vox::api {
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+std::string message(json::object o) {
+  o["timestamp"] = iso8601_now();
+  return json::serialize(o);
+}
+
+// The CallSid in a peer id "twilio_<CallSid>_<anything>", or "".
+std::string peer_call_sid(std::string_view peer) {
+  constexpr std::string_view prefix = "twilio_";
+  if (peer.substr(0, prefix.size()) != prefix) return {};
+  peer.remove_prefix(prefix.size());
+  const auto end = peer.find('_');
+  return std::string(peer.substr(0, end));
+}
+
+bool safe_segment(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (const char c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || c == '/') return false;
+  return true;
+}
+}  // namespace
+
+// One client socket's link to its call: observes the call's events (on the call's
+// strand) and writes them to the socket (whose writer is thread-safe).
+class ClientLink final : public call::CallObserver, public std::enable_shared_from_this<ClientLink> {
+ public:
+  ClientLink(ClientHub& hub, std::string peer_id, std::string key, Principal who, std::string agent_id, bool pcm)
+      : hub_(hub), peer_id_(std::move(peer_id)), key_(std::move(key)), who_(std::move(who)),
+        agent_id_(std::move(agent_id)), pcm_(pcm), wanted_sid_(peer_call_sid(peer_id_)) {}
+
+  void send(std::string text) {
+    std::shared_ptr<net::WsConnection> c;
+    {
+      std::lock_guard lock(mu_);
+      c = conn_;
+    }
+    if (c) c->send_text(std::move(text));
+  }
+
+  // Returns whether this socket wants `session` (on the call's strand).
+  bool wants(const call::CallSession& session) const {
+    std::lock_guard lock(mu_);
+    if (closed_ || !session_.expired()) return false;
+    const auto& ctx = session.context();
+    if (!who_.may_access(ctx.tenant)) return false;
+    if (!wanted_sid_.empty()) return ctx.call_sid == wanted_sid_;
+    return !ctx.agent_id.empty() && ctx.agent_id == agent_id_;
+  }
+
+  // Attaches to the session; call on its strand.
+  void bind(const std::shared_ptr<call::CallSession>& session) {
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) return;
+      session_ = session;
+      wanted_sid_ = session->context().call_sid;  // a resumed stream of this call binds again
+    }
+    session->add_observer(shared_from_this());
+    spdlog::info("client socket bound peer_id={} call_sid={} tenant={}", peer_id_, session->context().call_sid, who_.tenant);
+    send(message({{"type", "call_bound"}, {"call_sid", session->context().call_sid}}));
+  }
+
+  bool names_call() const {
+    std::lock_guard lock(mu_);
+    return !wanted_sid_.empty();
+  }
+  std::string wanted_sid() const {
+    std::lock_guard lock(mu_);
+    return wanted_sid_;
+  }
+
+  std::shared_ptr<call::CallSession> session() const {
+    std::lock_guard lock(mu_);
+    return session_.lock();
+  }
+
+  void on_event(const agent::CallContext& call, const call::CallEvent& e) override {
+    using K = call::CallEvent::Kind;
+    switch (e.kind) {
+      case K::transcript:
+        send(message({{"type", "transcript"}, {"text", e.text}, {"is_final", true}, {"turn", e.turn}}));
+        break;
+      case K::reply_started:
+        send(message({{"type", "synthesis_started"}, {"text", e.text}}));
+        break;
+      case K::reply_finished:
+        send(message({{"type", "synthesis_finished"}, {"text", e.text}, {"interrupted", e.interrupted}, {"heard", e.heard}}));
+        break;
+      case K::reply_failed:
+        send(message({{"type", "synthesis_error"}, {"text", e.text}, {"error", e.detail}}));
+        break;
+      case K::barge_in:
+        send(message({{"type", "barge_in"}, {"heard", e.heard}, {"heard_ms", e.heard_ms}, {"reply", e.text}}));
+        break;
+      case K::dtmf:
+        send(message({{"type", "dtmf"}, {"digit", e.text}}));
+        break;
+      case K::ended: {
+        send(message({{"type", "call_ended"}, {"call_sid", call.call_sid}, {"reason", e.detail}}));
+        {
+          std::lock_guard lock(mu_);
+          session_.reset();
+        }
+        // A later stream of the same call (after keys were pressed) binds again.
+        hub_.wait(shared_from_this());
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  void on_audio(const agent::CallContext&, std::span<const std::uint8_t> ulaw) override {
+    json::object o{{"type", "audio"}, {"format", pcm_ ? "pcm_16000" : "ulaw_8000"}};
+    std::string data;
+    if (!pcm_) {
+      base64::append(data, ulaw);
+    } else {
+      // μ-law 8 kHz → PCM16 LE 16 kHz by linear interpolation (for browsers' AudioContext).
+      pcm_buf_.resize(ulaw.size() * 4);
+      std::size_t k = 0;
+      for (const std::uint8_t b : ulaw) {
+        const std::int16_t s = audio::ulaw_decode(b);
+        const auto mid = static_cast<std::int16_t>((static_cast<int>(last_) + s) / 2);
+        for (const std::int16_t v : {mid, s}) {
+          pcm_buf_[k++] = static_cast<std::uint8_t>(v & 0xff);
+          pcm_buf_[k++] = static_cast<std::uint8_t>((v >> 8) & 0xff);
+        }
+        last_ = s;
+      }
+      base64::append(data, pcm_buf_);
+    }
+    o["data"] = data;
+    send(message(std::move(o)));
+  }
+
+  ClientHub& hub_;
+  const std::string peer_id_;
+  const std::string key_;
+  const Principal who_;
+  const std::string agent_id_;
+  const bool pcm_;
+
+  mutable std::mutex mu_;
+  std::shared_ptr<net::WsConnection> conn_;
+  std::weak_ptr<call::CallSession> session_;
+  std::string wanted_sid_;
+  bool closed_ = false;
+
+ private:
+  // Touched only on the bound call's strand.
+  std::vector<std::uint8_t> pcm_buf_;
+  std::int16_t last_ = 0;
+};
+
+class ClientSocket final : public net::WsHandler {
+ public:
+  ClientSocket(ClientHub& hub, std::shared_ptr<ClientLink> link) : hub_(hub), link_(std::move(link)) {}
+
+  void on_open(std::shared_ptr<net::WsConnection> connection) override {
+    {
+      std::lock_guard lock(link_->mu_);
+      link_->conn_ = std::move(connection);
+    }
+    const std::string sid = link_->wanted_sid();
+    link_->send(message({{"type", "connection_established"},
+                         {"peer_id", link_->peer_id_},
+                         {"call_sid", sid.empty() ? json::value(nullptr) : json::value(sid)}}));
+    // The named call may be live already; otherwise wait for it (or for the agent's next call).
+    if (!sid.empty()) {
+      if (auto session = hub_.svc_->registry.find(sid)) {
+        auto link = link_;
+        asio::post(session->executor(), [link, session] {
+          if (!session->ended() && link->wants(*session)) link->bind(session);
+          else link->hub_.wait(link);
+        });
+        return;
+      }
+    }
+    hub_.wait(link_);
+  }
+
+  void on_text(std::string_view text) override {
+    if (text.size() > hub_.svc_->config.max_ws_message_bytes) {
+      link_->send(message({{"type", "error"},
+                           {"detail", "Message of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
+                                          std::to_string(hub_.svc_->config.max_ws_message_bytes)}}));
+      return;
+    }
+    boost::system::error_code ec;
+    auto v = json::parse(text, ec);
+    if (ec || !v.is_object()) return error("Malformed message: send a JSON object with a \"type\"");
+    const auto& o = v.as_object();
+    const auto* type = o.if_contains("type");
+    if (!type || !type->is_string()) return error("Message has no \"type\"");
+    const std::string t(type->as_string());
+    if (t == "ping") return link_->send(message({{"type", "pong"}}));
+    if (t == "text") return on_speak(o);
+    if (t == "control") {
+      const auto* a = o.if_contains("action");
+      const std::string action = a && a->is_string() ? std::string(a->as_string()) : std::string();
+      return on_control(action, o);
+    }
+    error("Unknown message type '" + t.substr(0, 40) + "' (known: text, control, ping)");
+  }
+
+  void on_close(std::string_view) override {
+    {
+      std::lock_guard lock(link_->mu_);
+      link_->closed_ = true;
+      link_->conn_.reset();
+    }
+    hub_.forget(link_.get());
+    if (auto session = link_->session()) {
+      auto link = link_;
+      asio::post(session->executor(), [session, link] { session->remove_observer(link.get()); });
+    }
+  }
+
+ private:
+  void error(const std::string& detail) { link_->send(message({{"type", "error"}, {"detail", detail}})); }
+
+  void control_response(const std::string& action, bool ok, const std::string& err = {}) {
+    json::object o{{"type", "control_response"}, {"action", action}, {"success", ok}};
+    if (!err.empty()) o["error"] = err;
+    link_->send(message(std::move(o)));
+  }
+
+  void on_speak(const json::object& o) {
+    std::string text;
+    try {
+      text = string_field(o, "text");
+      check_text(text, hub_.svc_->config.max_text_chars);
+    } catch (const ApiError& e) {
+      link_->send(message({{"type", "synthesis_error"}, {"text", text.substr(0, 200)}, {"error", e.what()}}));
+      return;
+    }
+    auto session = link_->session();
+    if (!session) {
+      link_->send(message({{"type", "synthesis_error"},
+                           {"text", text},
+                           {"error", "No call is bound to this socket yet: wait for call_bound"}}));
+      return;
+    }
+    asio::post(session->executor(), [session, text = std::move(text)]() mutable {
+      if (!session->ended()) session->say(std::move(text));
+    });
+  }
+
+  void on_control(const std::string& action, const json::object& o) {
+    auto session = link_->session();
+    if (action != "stop_synthesis" && action != "update_voice" && action != "get_call_info" && action != "hangup")
+      return control_response(action, false,
+                              "Unknown action (known: stop_synthesis, update_voice, get_call_info, hangup)");
+    if (!session) return control_response(action, false, "No call is bound to this socket yet");
+    auto link = link_;
+    if (action == "stop_synthesis") {
+      asio::post(session->executor(), [session, link] {
+        session->stop_speaking();
+        link->send(message({{"type", "control_response"}, {"action", "stop_synthesis"}, {"success", true}}));
+      });
+      return;
+    }
+    if (action == "hangup") {
+      asio::post(session->executor(), [session, link] {
+        session->hang_up("ended by the client socket");
+        link->send(message({{"type", "control_response"}, {"action", "hangup"}, {"success", true}}));
+      });
+      return;
+    }
+    const ControlServices* svc = hub_.svc_;
+    if (action == "update_voice") {
+      std::string voice_id;
+      SettingsPatch patch;
+      try {
+        voice_id = string_field(o, "voice_id");
+        if (auto p = settings_field(o, "voice_settings")) patch = *p;
+      } catch (const ApiError& e) {
+        return control_response(action, false, e.what());
+      }
+      asio::co_spawn(
+          link->conn_->executor(),
+          [svc, session, link, voice_id, patch]() -> asio::awaitable<void> {
+            bool ok = voice_id.empty();
+            std::string err;
+            if (!ok) {
+              try {
+                ok = co_await svc->voices.exists(voice_id);
+                if (!ok) err = "Invalid voice ID: " + voice_id;
+              } catch (const std::exception& e) {
+                err = std::string("Could not check the voice: ") + e.what();
+              }
+            }
+            if (!ok) {
+              link->send(message({{"type", "control_response"}, {"action", "update_voice"}, {"success", false}, {"error", err}}));
+              co_return;
+            }
+            asio::post(session->executor(), [svc, session, link, voice_id, patch] {
+              const std::string v = voice_id.empty() ? session->voice_id() : voice_id;
+              const auto s = patch.apply(session->voice_settings());
+              session->set_voice(v, s);
+              const std::string sid = session->context().call_sid;
+              svc->registry.update_record(sid, [&](call::CallRecord& r) {
+                r.voice_id = v;
+                r.voice_settings = s;
+              });
+              svc->store.set_voice(sid, v, settings_text(s));
+              link->send(message({{"type", "control_response"},
+                                  {"action", "update_voice"},
+                                  {"success", true},
+                                  {"voice_id", v},
+                                  {"voice_settings", settings_json(s)}}));
+            });
+          },
+          asio::detached);
+      return;
+    }
+    // get_call_info
+    const std::string sid = session->context().call_sid;
+    asio::co_spawn(
+        link->conn_->executor(),
+        [svc, link, sid]() -> asio::awaitable<void> {
+          json::object info;
+          std::string err;
+          try {
+            info = co_await call_info(*svc, sid, link->who_);
+          } catch (const std::exception& e) {
+            err = e.what();
+          }
+          json::object o{{"type", "control_response"}, {"action", "get_call_info"}, {"success", err.empty()}};
+          if (err.empty()) o["call_info"] = std::move(info);
+          else o["error"] = err;
+          link->send(message(std::move(o)));
+        },
+        asio::detached);
+  }
+
+  ClientHub& hub_;
+  std::shared_ptr<ClientLink> link_;
+};
+
+std::unique_ptr<net::WsHandler> ClientHub::open(const net::HttpRequest& req, net::HttpResponse& reject) {
+  const std::string peer(req.param("peer_id"));
+  const std::string key(req.param("company_api_key"));
+  const std::string agent_id(req.param("agent_id"));
+  if (!safe_segment(peer) || !safe_segment(key) || !safe_segment(agent_id)) {
+    reject = net::HttpResponse::error(400, "peer_id, company_api_key and agent_id must be 1 to 128 characters");
+    return nullptr;
+  }
+  Principal who{std::string(Tenants::kLocal), true};
+  if (!svc_->tenants.open()) {
+    auto tenant = svc_->tenants.tenant_for(key);
+    if (!tenant) {
+      spdlog::warn("client socket refused: invalid company API key remote={}", req.remote);
+      reject = net::HttpResponse::error(401, "Invalid API key");
+      return nullptr;
+    }
+    who = Principal{std::move(*tenant), false};
+  }
+  const auto format = std::string(net::form_value(net::parse_form(req.query), "audio_format"));
+  if (!format.empty() && format != "ulaw_8000" && format != "pcm_16000") {
+    reject = net::HttpResponse::error(400, "audio_format must be ulaw_8000 or pcm_16000");
+    return nullptr;
+  }
+  // A socket naming another company's call learns nothing about it.
+  if (const auto sid = peer_call_sid(peer); !sid.empty()) {
+    std::string owner;
+    bool known = false;
+    if (auto s = svc_->registry.find(sid)) known = true, owner = s->context().tenant;
+    else if (auto r = svc_->registry.record(sid)) known = true, owner = r->tenant;
+    if (known && !who.may_access(owner)) {
+      reject = net::HttpResponse::error(404, "Call not found");
+      return nullptr;
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    int& n = sockets_per_key_[who.open ? std::string(Tenants::kLocal) : who.tenant];
+    if (n >= svc_->config.max_client_sockets_per_key) {
+      reject = net::HttpResponse::error(429, "Too many open WebSockets for this API key (limit " +
+                                                 std::to_string(svc_->config.max_client_sockets_per_key) + ")");
+      return nullptr;
+    }
+    ++n;
+  }
+  auto link = std::make_shared<ClientLink>(*this, peer, key, who, agent_id, format == "pcm_16000");
+  spdlog::info("client socket opened peer_id={} agent_id={} tenant={} remote={}", peer, agent_id, who.tenant, req.remote);
+  return std::make_unique<ClientSocket>(*this, std::move(link));
+}
+
+void ClientHub::wait(const std::shared_ptr<ClientLink>& link) {
+  std::lock_guard lock(mu_);
+  {
+    std::lock_guard l(link->mu_);
+    if (link->closed_) return;
+  }
+  for (const auto& w : waiting_)
+    if (w.lock() == link) return;
+  waiting_.push_back(link);
+}
+
+void ClientHub::forget(const ClientLink* link) {
+  std::lock_guard lock(mu_);
+  std::erase_if(waiting_, [link](const auto& w) {
+    auto l = w.lock();
+    return !l || l.get() == link;
+  });
+  auto it = sockets_per_key_.find(link->who_.open ? std::string(Tenants::kLocal) : link->who_.tenant);
+  if (it != sockets_per_key_.end() && --it->second <= 0) sockets_per_key_.erase(it);
+}
+
+void ClientHub::session_started(const std::shared_ptr<call::CallSession>& session) {
+  std::vector<std::shared_ptr<ClientLink>> bind;
+  {
+    std::lock_guard lock(mu_);
+    bool agent_taken = false;
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      auto link = it->lock();
+      if (!link) {
+        it = waiting_.erase(it);
+        continue;
+      }
+      // Every socket naming this call binds; of those waiting for the agent's next call, one.
+      const bool by_sid = link->names_call();
+      if (link->wants(*session) && (by_sid || !agent_taken)) {
+        if (!by_sid) agent_taken = true;
+        bind.push_back(std::move(link));
+        it = waiting_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& link : bind) link->bind(session);
+}
+
+std::size_t ClientHub::waiting() const {
+  std::lock_guard lock(mu_);
+  return waiting_.size();
+}
+
+}  // namespace vox::api

@@ -1,0 +1,50 @@
+#pragma once
+// The client WebSocket of the control API:
+//   /api/v1/webrtc/twilio-elevenlabs-stream/{peer_id}/{company_api_key}/{agent_id}
+// A socket binds to one call: peer_id "twilio_<CallSid>_<anything>" names it; any other
+// peer_id takes the next call routed to `agent_id` for that company. Until then it waits
+// and answers pings. Once bound it can speak into the call, stop speech, change the
+// voice and read the call's info, and it receives the call's audio, transcripts,
+// barge-ins, keys and end, so a client can be the call's agent over this one socket.
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "api/control.hpp"
+#include "net/router.hpp"
+
+namespace vox::call {
+class CallSession;
+}
+
+namespace vox::api {
+
+class ClientLink;
+
+class ClientHub {
+ public:
+  ClientHub() = default;
+  // `services` must outlive the hub's sockets; set before the server starts.
+  void set_services(const ControlServices* services) { svc_ = services; }
+
+  // The upgrade handler: validates the path, key and limits, or fills `reject`.
+  std::unique_ptr<net::WsHandler> open(const net::HttpRequest& req, net::HttpResponse& reject);
+  // A call's stream started (on its strand): binds the sockets waiting for it.
+  void session_started(const std::shared_ptr<call::CallSession>& session);
+  std::size_t waiting() const;
+
+ private:
+  friend class ClientLink;
+  friend class ClientSocket;
+  void wait(const std::shared_ptr<ClientLink>& link);
+  void forget(const ClientLink* link);
+
+  const ControlServices* svc_ = nullptr;
+  mutable std::mutex mu_;
+  std::vector<std::weak_ptr<ClientLink>> waiting_;
+  std::map<std::string, int> sockets_per_key_;
+};
+
+}  // namespace vox::api

@@ -1,0 +1,76 @@
+#pragma once
+// The control API of the ElevenLabs–Twilio integration (base path
+// /api/v1/elevenlabs-twilio): voices, calls placed and registered, speech into live
+// calls, voice changes, the call store's history. Handlers parse JSON into structs at
+// the edge (control_codec), check the caller's tenant, and act on calls on their strands.
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/tenants.hpp"
+#include "core/config.hpp"
+#include "net/router.hpp"
+
+namespace vox::call {
+class CallRegistry;
+}
+namespace vox::speech {
+class TextToSpeech;
+}
+namespace vox::store {
+class CallStore;
+}
+namespace vox::twilio {
+class RestClient;
+}
+
+namespace vox::api {
+
+class ClientHub;
+
+// The voices of the active TTS engine (ElevenLabs' library, or the embedded voices).
+class VoiceCatalog {
+ public:
+  struct Voice {
+    std::string voice_id, name, category, description;
+    std::map<std::string, std::string> labels;
+  };
+  virtual ~VoiceCatalog() = default;
+  // Throws std::runtime_error when the provider cannot be asked.
+  virtual boost::asio::awaitable<std::vector<Voice>> list() = 0;
+  // Returns whether `voice_id` exists ("" always does: the default voice).
+  virtual boost::asio::awaitable<bool> exists(std::string voice_id) = 0;
+};
+
+struct ControlServices {
+  const Config& config;
+  const Tenants& tenants;
+  call::CallRegistry& registry;
+  store::CallStore& store;
+  speech::TextToSpeech& tts;
+  VoiceCatalog& voices;
+  twilio::RestClient* twilio = nullptr;  // null: no Twilio account configured
+  ClientHub* hub = nullptr;
+  bool elevenlabs_configured = false;
+  // Provider name -> "ok" or what is wrong (for /health).
+  std::function<std::map<std::string, std::string>()> provider_status;
+};
+
+// Adds every control route (and /openapi.json, /docs) to `router`. `services` must
+// outlive the router.
+void add_control_routes(net::Router& router, const ControlServices& services);
+
+// Returns the principal of a request, or throws ApiError 401 when keys are configured and
+// the request has no valid one.
+Principal authenticate(const Tenants& tenants, const net::HttpRequest& req);
+
+// Returns the GET /calls/{sid} object (live session, registry, then store); throws
+// ApiError 404 when the call is unknown or belongs to another tenant.
+boost::asio::awaitable<boost::json::object> call_info(const ControlServices& svc, std::string call_sid, Principal who);
+
+}  // namespace vox::api

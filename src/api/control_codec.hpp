@@ -1,0 +1,71 @@
+#pragma once
+// JSON ⇄ structs for the control API (REST and client WebSocket). Parsing validates
+// types and ranges and throws ApiError with the status and a detail that says what to fix.
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "speech/speech.hpp"
+
+namespace vox::api {
+
+// An error answered as {"detail": ...} with `status`.
+class ApiError : public std::runtime_error {
+ public:
+  ApiError(int status, const std::string& detail) : std::runtime_error(detail), status(status) {}
+  int status;
+};
+
+// Voice settings as sent by a client: only the fields it gave.
+struct SettingsPatch {
+  std::optional<double> stability, similarity_boost, style, speed;
+  std::optional<bool> use_speaker_boost;
+  bool empty() const { return !stability && !similarity_boost && !style && !speed && !use_speaker_boost; }
+  speech::VoiceSettings apply(speech::VoiceSettings base) const;
+};
+
+// Parses a JSON request body that must be an object (400 otherwise).
+boost::json::object parse_object(std::string_view body);
+// Returns obj[key] as a string; "" when absent or null; 400 when another type.
+std::string string_field(const boost::json::object& obj, std::string_view key);
+// Parses a voice settings object; 400 for unknown types or values outside their range.
+SettingsPatch parse_settings(const boost::json::value& v);
+std::optional<SettingsPatch> settings_field(const boost::json::object& obj, std::string_view key);
+
+boost::json::object settings_json(const speech::VoiceSettings& s);
+std::string settings_text(const speech::VoiceSettings& s);
+// Parses settings written by settings_text (stored calls); defaults for what is missing.
+speech::VoiceSettings settings_from_text(std::string_view text);
+
+// Checks a text to speak: 400 when empty, too long (`max_chars` characters) or not UTF-8.
+void check_text(std::string_view text, std::size_t max_chars);
+// Returns the number of characters (UTF-8 code points) of `text`.
+std::size_t utf8_length(std::string_view text);
+
+struct CreateCallRequest {
+  std::string to_number, from_number, webhook_url, voice_id, agent_id;
+  std::optional<SettingsPatch> voice_settings;
+  std::string metadata_json;  // "" when absent
+};
+CreateCallRequest parse_create_call(std::string_view body);
+
+struct IncomingCallRequest {
+  std::string call_sid, from_number, to_number, company_api_key, agent_id, voice_id;
+  std::optional<SettingsPatch> voice_settings;
+};
+IncomingCallRequest parse_incoming_call(std::string_view body);
+
+struct SynthesizeRequest {
+  std::string text, voice_id;
+  std::optional<SettingsPatch> voice_settings;
+};
+SynthesizeRequest parse_synthesize(std::string_view body, std::size_t max_chars);
+
+// A Twilio CallSid: "CA" and 32 hex digits.
+bool is_call_sid(std::string_view sid);
+
+}  // namespace vox::api

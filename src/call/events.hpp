@@ -1,0 +1,49 @@
+#pragma once
+// What happens in a call, as the control plane sees it: transcripts, replies, barge-ins,
+// keys, the end. Observers (the call store, client WebSockets) receive these on the
+// call's strand and must not block: they queue work elsewhere.
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "agent/agent.hpp"
+
+namespace vox::call {
+
+struct CallEvent {
+  enum class Kind {
+    started,            // the media stream started (text: "resumed" for a resumed stream)
+    transcript,         // the caller said `text` (final) in turn `turn`
+    reply_started,      // synthesis of reply `reply_id` (`text`) began
+    reply_finished,     // reply played to the end, or was cut (`interrupted`, `heard`)
+    reply_failed,       // synthesis failed (`detail`)
+    barge_in,           // the caller spoke over a reply: `heard` of `text`, `heard_ms`
+    dtmf,               // the caller pressed `text`
+    provider_fallback,  // a provider failed and another engine took over (`detail`)
+    stt_failure,        // recognition of turn `turn` failed (`detail`)
+    ended,              // the stream ended (`detail` is the reason)
+  };
+  Kind kind = Kind::started;
+  int turn = 0;             // conversation turn (0: greeting or text from the control API)
+  std::uint64_t reply_id = 0;
+  std::string text;
+  std::string heard;
+  std::string detail;
+  bool interrupted = false;
+  int heard_ms = 0;
+  // Milliseconds since the stream started (caller speech: Twilio media time).
+  std::int64_t start_ms = -1, end_ms = -1;
+};
+
+std::string_view to_string(CallEvent::Kind kind);
+
+class CallObserver {
+ public:
+  virtual ~CallObserver() = default;
+  virtual void on_event(const agent::CallContext& call, const CallEvent& event) = 0;
+  // Outbound audio exactly as sent to Twilio (μ-law 8 kHz). Only called while the
+  // observer is attached to the session (never for the global journal).
+  virtual void on_audio(const agent::CallContext& /*call*/, std::span<const std::uint8_t> /*ulaw*/) {}
+};
+
+}  // namespace vox::call
