@@ -240,6 +240,11 @@ int main(int argc, char** argv) {
                      "Sign the webhook and the media upgrade with this Twilio auth token, as Twilio does")
       ->envname("TWILIO_AUTH_TOKEN");
   caller->add_option("--to", caller_cmd.caller.to)->capture_default_str();
+  caller->add_option("--call-sid", caller_cmd.caller.call_sid,
+                     "CallSid of the simulated call (default: random; e.g. one registered with POST /calls/incoming)");
+  caller->add_option("--webhook-path", caller_cmd.caller.webhook_path, "Path of the voice webhook")->capture_default_str();
+  caller->add_option("--idle-after-ms", caller_cmd.caller.idle_after_ms,
+                     "After the last line, stay on the line silent this long (then hang up)");
   caller->add_option("--record-dir", caller_cmd.record_dir, "Write each heard reply as a WAV file here");
   caller->add_option("--json-out", caller_cmd.json_out, "Also write the JSON summary to this file");
   caller->add_option("--log-level", caller_log)->capture_default_str();

@@ -89,7 +89,8 @@ void CallSession::remove_observer(const CallObserver* observer) {
 
 std::uint64_t CallSession::say(std::string text) {
   const std::uint64_t id = next_reply_id_;
-  enqueue_reply(std::move(text), 0, false);
+  // Spoken for the control API: it answers the caller's latest turn (0 before any).
+  enqueue_reply(std::move(text), turn_counter_, false);
   return id;
 }
 

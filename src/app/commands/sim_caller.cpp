@@ -15,6 +15,10 @@ namespace vox::app {
 namespace json = boost::json;
 
 int run_sim_caller(const SimCallerCommand& cmd) {
+  if (!cmd.caller.call_sid.empty() && cmd.calls > 1) {
+    std::cerr << "sim caller: --call-sid names one call; drop it or use --calls 1\n";
+    return 2;
+  }
   speech::EspeakTts tts(TtsSettings{});
   std::vector<std::string> phrases = cmd.expect;
   std::cerr << "sim caller: " << cmd.calls << " call(s) to " << cmd.caller.server_url << cmd.caller.webhook_path
