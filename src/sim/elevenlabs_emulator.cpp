@@ -385,7 +385,9 @@ struct ElevenLabsEmulator::Impl : std::enable_shared_from_this<ElevenLabsEmulato
   json::array all_voices() const {
     return json::array{voice_json("21m00Tcm4TlvDq8ikWAM", "Rachel", "american"),
                        voice_json("EXAVITQu4vr4xnSDxMaL", "Sarah", "american"),
-                       voice_json("JBFqnCBsd6RMkjVDRZzb", "George", "british")};
+                       voice_json("JBFqnCBsd6RMkjVDRZzb", "George", "british"),
+                       // The default voice in the documentation of the service voxbridge replaces.
+                       voice_json("IKne3meq5aSn9XLyUdCD", "Charlie", "australian")};
   }
 
   bool voice_exists(std::string_view id) const {
