@@ -63,12 +63,14 @@ net::HttpHandler route(const ControlServices& svc, Handler h, bool needs_auth = 
   };
 }
 
-// Runs `fn` on the session's strand and returns its result.
+// Runs `fn` on the session's strand and returns its result (not a coroutine itself, so
+// nothing is copied into a coroutine frame here).
 template <typename F>
 auto on_strand(const std::shared_ptr<call::CallSession>& session, F fn) -> asio::awaitable<decltype(fn())> {
   using R = decltype(fn());
-  co_return co_await asio::co_spawn(
-      session->executor(), [session, fn = std::move(fn)]() mutable -> asio::awaitable<R> { co_return fn(); }, asio::use_awaitable);
+  return asio::co_spawn(
+      session->executor(), [session, fn = std::move(fn)]() mutable -> asio::awaitable<R> { co_return fn(); },
+      asio::use_awaitable);
 }
 
 std::string base_of(const Config& config, const net::HttpRequest& req) {
@@ -108,8 +110,8 @@ Found find_call(const ControlServices& svc, const std::string& sid, const Princi
   return f;
 }
 
-asio::awaitable<void> require_voice(const ControlServices& svc, const std::string& voice_id) {
-  if (voice_id.empty()) co_return;
+// Returns whether the voice exists; 502 when the provider cannot be asked.
+asio::awaitable<bool> voice_known(const ControlServices& svc, const std::string& voice_id) {
   bool ok = false;
   std::optional<std::string> failed;
   try {
@@ -118,7 +120,12 @@ asio::awaitable<void> require_voice(const ControlServices& svc, const std::strin
     failed = e.what();
   }
   if (failed) throw ApiError(502, "Could not check the voice with the speech provider: " + *failed);
-  if (!ok) throw ApiError(404, "Invalid voice ID: " + voice_id);
+  co_return ok;
+}
+
+asio::awaitable<void> require_voice(const ControlServices& svc, const std::string& voice_id) {
+  if (voice_id.empty()) co_return;
+  if (!co_await voice_known(svc, voice_id)) throw ApiError(404, "Invalid voice ID: " + voice_id);
 }
 
 json::value null_or(const std::string& s) { return s.empty() ? json::value(nullptr) : json::value(s); }
@@ -315,14 +322,7 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
 
   router.add("GET", base + "/voices/{voice_id}/validate", route(svc, [&svc](const net::HttpRequest& req, const Principal&) -> asio::awaitable<net::HttpResponse> {
     const std::string voice_id(req.param("voice_id"));
-    bool ok = false;
-    std::optional<std::string> failed;
-    try {
-      ok = co_await svc.voices.exists(voice_id);
-    } catch (const std::exception& e) {
-      failed = e.what();
-    }
-    if (failed) throw ApiError(502, "Could not check the voice with the speech provider: " + *failed);
+    const bool ok = co_await voice_known(svc, voice_id);
     co_return json_response(200, json::object{{"voice_id", voice_id}, {"valid", ok}});
   }));
 

@@ -6,24 +6,14 @@
 #include <ctime>
 
 #include "call/registry.hpp"
+#include "core/time.hpp"
 #include "twilio/signature.hpp"
 #include "twilio/twiml.hpp"
 
 namespace vox::api {
 namespace json = boost::json;
 
-std::string iso8601_now() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms));
-  return out;
-}
+std::string iso8601_now() { return vox::iso8601_now(); }
 
 namespace {
 bool loopback_host(std::string_view host) {

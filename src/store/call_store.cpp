@@ -3,24 +3,14 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
-#include <chrono>
-#include <ctime>
 #include <stdexcept>
+
+#include "core/time.hpp"
 
 namespace vox::store {
 namespace {
 
-std::string now_iso() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[48];
-  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms));
-  return buf;
-}
+std::string now_iso() { return iso8601_now(); }
 
 // A prepared statement, finalized on scope exit; binds by 1-based position.
 class Stmt {
