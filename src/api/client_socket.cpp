@@ -326,6 +326,7 @@ class ClientSocket final : public net::WsHandler {
                 r.voice_settings = s;
               });
               svc->store.set_voice(sid, v, settings_text(s));
+              svc->store.add_event(sid, "voice_updated", v);
               link->send(message({{"type", "control_response"},
                                   {"action", "update_voice"},
                                   {"success", true},

@@ -50,7 +50,10 @@ net::HttpHandler route(const ControlServices& svc, Handler h, bool needs_auth = 
   return [&svc, h = std::move(h), needs_auth](const net::HttpRequest& req) -> asio::awaitable<net::HttpResponse> {
     std::optional<net::HttpResponse> failed;
     try {
-      Principal who = needs_auth ? authenticate(svc.tenants, req) : Principal{std::string(Tenants::kLocal), true};
+      Principal who;
+      who.tenant = Tenants::kLocal;
+      who.open = true;
+      if (needs_auth) who = authenticate(svc.tenants, req);
       co_return co_await h(req, who);
     } catch (const ApiError& e) {
       if (e.status == 401) spdlog::warn("control API {} {} refused: {} remote={}", req.method, req.path, e.what(), req.remote);
@@ -63,14 +66,47 @@ net::HttpHandler route(const ControlServices& svc, Handler h, bool needs_auth = 
   };
 }
 
-// Runs `fn` on the session's strand and returns its result (not a coroutine itself, so
-// nothing is copied into a coroutine frame here).
+// The result of work posted to a call's strand, awaited by a handler on its own strand.
+// (No coroutine lambdas or captured closures cross into coroutine frames here: GCC 12
+// mishandles those.)
+template <typename R>
+class StrandResult : public std::enable_shared_from_this<StrandResult<R>> {
+ public:
+  explicit StrandResult(asio::any_io_executor here) : timer_(std::move(here)) {
+    timer_.expires_at(asio::steady_timer::time_point::max());
+  }
+  void set(R value) {
+    {
+      std::lock_guard lock(mu_);
+      value_ = std::move(value);
+    }
+    auto self = this->shared_from_this();
+    asio::post(timer_.get_executor(), [self] { self->timer_.cancel(); });
+  }
+  // Returns the value once set (resumes on the awaiting handler's strand).
+  asio::awaitable<R> get() {
+    for (;;) {
+      {
+        std::lock_guard lock(mu_);
+        if (value_) co_return std::move(*value_);
+      }
+      co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
+
+ private:
+  asio::steady_timer timer_;
+  std::mutex mu_;
+  std::optional<R> value_;
+};
+
+// Posts `fn` to the session's strand; await `->get()` on the returned object for its result.
 template <typename F>
-auto on_strand(const std::shared_ptr<call::CallSession>& session, F fn) -> asio::awaitable<decltype(fn())> {
-  using R = decltype(fn());
-  return asio::co_spawn(
-      session->executor(), [session, fn = std::move(fn)]() mutable -> asio::awaitable<R> { co_return fn(); },
-      asio::use_awaitable);
+auto run_on(const std::shared_ptr<call::CallSession>& session, asio::any_io_executor here, F fn) {
+  using R = std::invoke_result_t<F&>;
+  auto result = std::make_shared<StrandResult<R>>(std::move(here));
+  asio::post(session->executor(), [result, fn = std::move(fn)]() mutable { result->set(fn()); });
+  return result;
 }
 
 std::string base_of(const Config& config, const net::HttpRequest& req) {
@@ -125,10 +161,17 @@ asio::awaitable<bool> voice_known(const ControlServices& svc, const std::string&
 
 asio::awaitable<void> require_voice(const ControlServices& svc, const std::string& voice_id) {
   if (voice_id.empty()) co_return;
-  if (!co_await voice_known(svc, voice_id)) throw ApiError(404, "Invalid voice ID: " + voice_id);
+  const bool known = co_await voice_known(svc, voice_id);
+  if (!known) throw ApiError(404, "Invalid voice ID: " + voice_id);
+}
+
+// Twilio's final call statuses (and ours for an ended stream).
+bool terminal_status(std::string_view s) {
+  return s == "completed" || s == "busy" || s == "failed" || s == "no-answer" || s == "canceled";
 }
 
 json::value null_or(const std::string& s) { return s.empty() ? json::value(nullptr) : json::value(s); }
+json::value null_or_value(const std::optional<std::string>& s) { return s ? json::value(*s) : json::value(nullptr); }
 
 json::value metadata_value(const std::string& text) {
   if (text.empty()) return json::object{};
@@ -142,7 +185,11 @@ json::value metadata_value(const std::string& text) {
 // The GET /calls/{sid} object (also the WebSocket's get_call_info).
 asio::awaitable<json::object> call_info(const ControlServices& svc, std::string sid, Principal who) {
   Found f = find_call(svc, sid, who, true);
+  // Not an aggregate: it travels through a coroutine's return (see net::TlsOptions).
   struct LiveView {
+    LiveView() = default;
+    LiveView(std::string v, speech::VoiceSettings s, std::size_t q, bool g)
+        : voice_id(std::move(v)), settings(s), queue(q), greeted(g) {}
     std::string voice_id;
     speech::VoiceSettings settings;
     std::size_t queue = 0;
@@ -151,9 +198,11 @@ asio::awaitable<json::object> call_info(const ControlServices& svc, std::string 
   std::optional<LiveView> live;
   if (f.live) {
     auto session = f.live;
-    live = co_await on_strand(session, [session] {
+    const auto here = co_await asio::this_coro::executor;
+    auto pending = run_on(session, here, [session] {
       return LiveView{session->voice_id(), session->voice_settings(), session->audio_queue_size(), session->greeted()};
     });
+    live = co_await pending->get();
   }
   std::string voice_id, status, created_at, direction, to, from, agent_id, ended_at, metadata;
   speech::VoiceSettings settings;
@@ -294,7 +343,10 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
     o["active_integrations"] = svc.registry.size();
     o["elevenlabs_configured"] = svc.elevenlabs_configured;
     o["twilio_configured"] = svc.twilio != nullptr;
-    o["store"] = svc.store.write_errors() == 0 ? "ok" : "write errors: " + std::to_string(svc.store.write_errors());
+    const auto write_errors = svc.store.write_errors();
+    std::string store_state = "ok";
+    if (write_errors > 0) store_state = "write errors: " + std::to_string(write_errors);
+    o["store"] = store_state;
     if (svc.provider_status)
       for (const auto& [name, state] : svc.provider_status())
         if (state != "ok" && state != "checking") o["status"] = "degraded";
@@ -337,7 +389,8 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
       throw ApiError(400, "Invalid from_number '" + from + "': use E.164, e.g. +14155550123");
     if (!svc.twilio) throw ApiError(503, "Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN");
     co_await require_voice(svc, body.voice_id);
-    const speech::VoiceSettings settings = body.voice_settings ? body.voice_settings->apply({}) : speech::VoiceSettings{};
+    speech::VoiceSettings settings;
+    if (body.voice_settings) settings = body.voice_settings->apply(settings);
     const std::string here = base_of(svc.config, req);
     twilio::CreateCall create;
     create.to = body.to_number;
@@ -358,8 +411,11 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
     try {
       placed = co_await svc.twilio->create_call(create);
     } catch (const twilio::TwilioError& e) {
-      failed = ApiError(e.status == 400 || e.status == 0 ? 400 : 502,
-                        "Twilio refused the call: " + std::string(e.what()) + (e.code ? " (code " + std::to_string(e.code) + ")" : ""));
+      std::string detail = "Twilio refused the call: " + std::string(e.what());
+      if (e.code) detail += " (code " + std::to_string(e.code) + ")";
+      int status = 502;
+      if (e.status == 400 || e.status == 0) status = 400;
+      failed = ApiError(status, detail);
     } catch (const std::exception& e) {
       failed = ApiError(502, "Could not reach Twilio: " + std::string(e.what()));
     }
@@ -411,9 +467,12 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
     rec.tenant = who.tenant;
     rec.agent_id = body.agent_id;
     rec.voice_id = body.voice_id;
-    rec.voice_settings = body.voice_settings ? body.voice_settings->apply({}) : speech::VoiceSettings{};
+    if (body.voice_settings) rec.voice_settings = body.voice_settings->apply(rec.voice_settings);
     rec.direction = "inbound";
+    // Registering a live call again changes its voice and agent, not its state.
+    const bool live = svc.registry.find(body.call_sid) != nullptr;
     rec.status = "registered";
+    if (live) rec.status = "in-progress";
     rec.from = body.from_number;
     rec.to = body.to_number;
     rec.created_at = iso8601_now();
@@ -437,7 +496,7 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
     sc.status = rec.status;
     sc.created_at = rec.created_at;
     svc.store.upsert_call(sc);
-    svc.store.add_event(rec.call_sid, "status", "registered");
+    svc.store.add_event(rec.call_sid, "status", rec.status);
     twilio::StreamTwiml stream;
     stream.url = twilio::media_stream_url(svc.config.base_url, req.header("Host"), req.header("X-Forwarded-Proto"));
     stream.status_callback = base_of(svc.config, req) + "/api/v1/twilio/stream-status";
@@ -452,13 +511,21 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
 
   router.add("POST", base + "/calls/{call_sid}/synthesize", route(svc, [&svc](const net::HttpRequest& req, const Principal& who) -> asio::awaitable<net::HttpResponse> {
     const std::string sid(req.param("call_sid"));
-    Found f = find_call(svc, sid, who, false);
+    Found f = find_call(svc, sid, who, true);
     const SynthesizeRequest body = parse_synthesize(req.body, svc.config.max_text_chars);
     co_await require_voice(svc, body.voice_id);
     speech::TtsRequest tts;
     tts.text = body.text;
-    tts.voice_id = body.voice_id.empty() && f.record ? f.record->voice_id : body.voice_id;
-    speech::VoiceSettings settings = f.record ? f.record->voice_settings : speech::VoiceSettings{};
+    std::string call_voice;
+    speech::VoiceSettings settings;
+    if (f.record) {
+      call_voice = f.record->voice_id;
+      settings = f.record->voice_settings;
+    } else if (f.stored) {
+      call_voice = f.stored->voice_id;
+      settings = settings_from_text(f.stored->voice_settings_json);
+    }
+    tts.voice_id = body.voice_id.empty() ? call_voice : body.voice_id;
     if (body.voice_settings) settings = body.voice_settings->apply(settings);
     tts.settings = settings;
     const auto ulaw = co_await synthesize_all(svc.tts, std::move(tts));
@@ -477,13 +544,15 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
     bool queued = false;
     if (f.live) {
       auto session = f.live;
-      const bool spoken = co_await on_strand(session, [session, text]() mutable {
+      const auto here = co_await asio::this_coro::executor;
+      auto pending = run_on(session, here, [session, text]() mutable {
         if (session->ended()) return false;
         session->say(std::move(text));
         return true;
       });
+      const bool spoken = co_await pending->get();
       if (!spoken) throw ApiError(409, "Call " + sid + " has ended");
-    } else if (f.record) {
+    } else if (f.record && !terminal_status(f.record->status)) {
       bool full = false;
       svc.registry.update_record(sid, [&](call::CallRecord& r) {
         if (r.pending_texts.size() >= 20) full = true;
@@ -503,7 +572,9 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
     Found f = find_call(svc, sid, who, true);
     if (f.live) {
       auto session = f.live;
-      co_await on_strand(session, [session] { return session->stop_speaking(); });
+      const auto here = co_await asio::this_coro::executor;
+      auto pending = run_on(session, here, [session] { return session->stop_speaking(); });
+      co_await pending->get();
     }
     if (f.record) svc.registry.take_pending_texts(sid);
     co_return json_response(200, json::object{{"call_sid", sid}, {"status", "stopped"}});
@@ -522,7 +593,8 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
     if (req.body.find_first_not_of(" \t\r\n") != std::string::npos) {
       const auto o = parse_object(req.body);
       // The body is the settings object itself; a wrapped {"voice_settings": {...}} is accepted too.
-      patch = parse_settings(o.contains("voice_settings") ? o.at("voice_settings") : json::value(o));
+      if (o.contains("voice_settings")) patch = parse_settings(o.at("voice_settings"));
+      else patch = parse_settings(json::value(o));
     }
     std::string voice_id = query_value(req, "voice_id");
     co_await require_voice(svc, voice_id);
@@ -537,12 +609,14 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
     }
     if (f.live) {
       auto session = f.live;
-      auto applied = co_await on_strand(session, [session, patch, voice_id] {
+      const auto here = co_await asio::this_coro::executor;
+      auto pending = run_on(session, here, [session, patch, voice_id] {
         std::string v = voice_id.empty() ? session->voice_id() : voice_id;
         const auto s = patch.apply(session->voice_settings());
         session->set_voice(v, s);
         return std::make_pair(v, s);
       });
+      auto applied = co_await pending->get();
       current_voice = applied.first;
       settings = applied.second;
     } else {
@@ -573,10 +647,12 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
     }
     if (f.live) {
       auto session = f.live;
-      co_await on_strand(session, [session] {
+      const auto here = co_await asio::this_coro::executor;
+      auto pending = run_on(session, here, [session] {
         session->hang_up("ended by the control API");
         return true;
       });
+      co_await pending->get();
     }
     svc.registry.forget_record(sid);
     svc.store.set_status(sid, "completed", true);
@@ -587,7 +663,7 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
 
   router.add("GET", base + "/calls", route(svc, [&svc](const net::HttpRequest& req, const Principal& who) -> asio::awaitable<net::HttpResponse> {
     store::CallQuery q;
-    q.tenant = who.open ? "" : who.tenant;
+    if (!who.open) q.tenant = who.tenant;
     q.status = query_value(req, "status");
     q.agent_id = query_value(req, "agent_id");
     q.direction = query_value(req, "direction");
@@ -610,7 +686,7 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
                                    {"text", t.text},
                                    {"start_ms", t.start_ms},
                                    {"end_ms", t.end_ms},
-                                   {"heard", t.heard ? json::value(*t.heard) : json::value(nullptr)},
+                                   {"heard", null_or_value(t.heard)},
                                    {"interrupted", t.interrupted},
                                    {"at", t.at}});
     }

@@ -40,6 +40,9 @@ std::string_view request_key(const net::HttpRequest& req);
 
 // Who is calling the control API.
 struct Principal {
+  // Not an aggregate: it is passed by value to coroutines (see net::TlsOptions).
+  Principal() = default;
+  Principal(std::string t, bool o) : tenant(std::move(t)), open(o) {}
   std::string tenant;
   bool open = false;  // no keys configured: sees every call
   // Returns whether this principal may see and touch a call owned by `owner`.

@@ -117,8 +117,9 @@ void MediaStreamHandler::on_start(const twilio::Start& start) {
   spdlog::info("call started call_sid={} stream_sid={} from={} to={} agent={}", ctx.call_sid, ctx.stream_sid, ctx.from,
                ctx.to, ctx.parameters.count("agent") ? ctx.parameters.at("agent") : "default");
   svc_.registry.update_record(ctx.call_sid, [](CallRecord& r) { r.status = "in-progress"; });
-  session_->start(resumed);
+  // Client sockets bind first, so they see the greeting too.
   if (svc_.on_session_started) svc_.on_session_started(session_);
+  session_->start(resumed);
   // Text the control API sent before the stream started is spoken now.
   for (auto& text : svc_.registry.take_pending_texts(ctx.call_sid)) session_->say(std::move(text));
 }

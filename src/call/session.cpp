@@ -681,6 +681,7 @@ void CallSession::end(std::string_view reason) {
   stt_stream_.reset();
   if (recording_) write_recording();
   svc_.registry.remove(context_.call_sid, this);
+  svc_.registry.update_record(context_.call_sid, [](CallRecord& r) { r.status = "completed"; });
   {
     CallEvent e;
     e.kind = CallEvent::Kind::ended;

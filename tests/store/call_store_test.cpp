@@ -1,0 +1,761 @@
+// CallStore: the SQLite call store (migrations, queued writes, reads, paging) and
+// CallJournal, which turns a call's events into its rows.
+#include "store/call_store.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "agent/agent.hpp"
+#include "call/events.hpp"
+#include "store/journal.hpp"
+
+namespace vox::store {
+namespace {
+
+// A database path unique to this process (ctest runs tests in parallel processes) and
+// test; the file and its WAL companions are removed before and after.
+class TempDb {
+ public:
+  explicit TempDb(const std::string& name)
+      : path_((std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "-" + name + ".db")).string()) {
+    remove();
+  }
+  ~TempDb() { remove(); }
+  TempDb(const TempDb&) = delete;
+  TempDb& operator=(const TempDb&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  void remove() const {
+    std::error_code ec;
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) std::filesystem::remove(path_ + suffix, ec);
+  }
+  std::string path_;
+};
+
+// Runs `sql` on its own connection to `path` (outside the store); fails the test on error.
+void exec_sql(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  const std::string msg = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK) << msg;
+}
+
+// Returns the rows of schema_migrations as "version" strings, in order.
+std::vector<std::string> recorded_migrations(const std::string& path) {
+  std::vector<std::string> out;
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    ADD_FAILURE() << "cannot open " << path;
+    return out;
+  }
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT version, applied_at FROM schema_migrations ORDER BY version", -1, &st, nullptr) ==
+      SQLITE_OK) {
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      out.push_back(std::to_string(sqlite3_column_int64(st, 0)));
+      const auto* at = sqlite3_column_text(st, 1);
+      EXPECT_TRUE(at && *at) << "migration " << out.back() << " has no applied_at";
+    }
+  } else {
+    ADD_FAILURE() << "no schema_migrations table: " << sqlite3_errmsg(db);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+StoredCall full_call(const std::string& sid) {
+  StoredCall c;
+  c.call_sid = sid;
+  c.tenant = "acme";
+  c.agent_id = "agent-1";
+  c.voice_id = "IKne3meq5aSn9XLyUdCD";
+  c.voice_settings_json = R"({"stability":0.7})";
+  c.from = "+15550001111";
+  c.to = "+15550002222";
+  c.direction = "outbound-api";
+  c.status = "initiated";
+  c.metadata_json = R"({"customer_id":"12345"})";
+  return c;
+}
+
+std::vector<std::string> sids(const std::vector<StoredCall>& calls) {
+  std::vector<std::string> out;
+  for (const auto& c : calls) out.push_back(c.call_sid);
+  return out;
+}
+
+TEST(CallStoreTest, AFreshFileIsCreatedAndMigratedToVersionOne) {
+  TempDb db("store-fresh");
+  ASSERT_FALSE(std::filesystem::exists(db.path()));
+  {
+    CallStore store(db.path());
+    EXPECT_EQ(store.path(), db.path());
+    EXPECT_EQ(store.schema_version(), 1);
+    EXPECT_TRUE(std::filesystem::exists(db.path()));
+    EXPECT_EQ(store.write_errors(), 0u);
+    EXPECT_FALSE(store.call("CA00000000000000000000000000000001"));
+  }
+  EXPECT_EQ(recorded_migrations(db.path()), std::vector<std::string>{"1"});
+}
+
+TEST(CallStoreTest, ReopeningKeepsTheDataAndTheVersion) {
+  TempDb db("store-reopen");
+  const std::string sid = "CA00000000000000000000000000000002";
+  {
+    CallStore store(db.path());
+    store.upsert_call(full_call(sid));
+    StoredTurn t;
+    t.index = 1;
+    t.speaker = "caller";
+    t.text = "hello there";
+    store.add_turn(sid, t);
+    store.add_event(sid, "status", "initiated");
+    // No flush: the destructor commits everything queued.
+  }
+  CallStore store(db.path());
+  EXPECT_EQ(store.schema_version(), 1);
+  const auto c = store.call(sid);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->tenant, "acme");
+  EXPECT_EQ(c->status, "initiated");
+  ASSERT_EQ(store.transcript(sid).size(), 1u);
+  EXPECT_EQ(store.transcript(sid)[0].text, "hello there");
+  ASSERT_EQ(store.events(sid).size(), 1u);
+  EXPECT_EQ(store.events(sid)[0].kind, "status");
+  EXPECT_EQ(store.write_errors(), 0u);
+  EXPECT_EQ(recorded_migrations(db.path()), std::vector<std::string>{"1"});  // not migrated twice
+}
+
+TEST(CallStoreTest, UpsertInsertsThenUpdatesOnlyTheFieldsGiven) {
+  TempDb db("store-upsert");
+  CallStore store(db.path());
+  const std::string sid = "CA00000000000000000000000000000003";
+  store.upsert_call(full_call(sid));
+  store.flush();
+  const auto first = store.call(sid);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->call_sid, sid);
+  EXPECT_EQ(first->tenant, "acme");
+  EXPECT_EQ(first->agent_id, "agent-1");
+  EXPECT_EQ(first->voice_id, "IKne3meq5aSn9XLyUdCD");
+  EXPECT_EQ(first->voice_settings_json, R"({"stability":0.7})");
+  EXPECT_EQ(first->from, "+15550001111");
+  EXPECT_EQ(first->to, "+15550002222");
+  EXPECT_EQ(first->direction, "outbound-api");
+  EXPECT_EQ(first->status, "initiated");
+  EXPECT_EQ(first->metadata_json, R"({"customer_id":"12345"})");
+  EXPECT_FALSE(first->created_at.empty());
+  EXPECT_FALSE(first->updated_at.empty());
+  EXPECT_TRUE(first->ended_at.empty());
+
+  // Only the status: every other stored value stays, metadata included.
+  StoredCall status_only;
+  status_only.call_sid = sid;
+  status_only.status = "in-progress";
+  store.upsert_call(status_only);
+  store.flush();
+  const auto second = store.call(sid);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, "in-progress");
+  EXPECT_EQ(second->tenant, "acme");
+  EXPECT_EQ(second->agent_id, "agent-1");
+  EXPECT_EQ(second->voice_id, "IKne3meq5aSn9XLyUdCD");
+  EXPECT_EQ(second->voice_settings_json, R"({"stability":0.7})");
+  EXPECT_EQ(second->from, "+15550001111");
+  EXPECT_EQ(second->to, "+15550002222");
+  EXPECT_EQ(second->direction, "outbound-api");
+  EXPECT_EQ(second->metadata_json, R"({"customer_id":"12345"})");
+  EXPECT_EQ(second->created_at, first->created_at);
+  EXPECT_TRUE(second->ended_at.empty());
+
+  // Given fields replace the stored ones.
+  StoredCall changes;
+  changes.call_sid = sid;
+  changes.agent_id = "agent-2";
+  changes.to = "+15550003333";
+  changes.metadata_json = R"({"call_type":"support"})";
+  store.upsert_call(changes);
+  store.flush();
+  const auto third = store.call(sid);
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->agent_id, "agent-2");
+  EXPECT_EQ(third->to, "+15550003333");
+  EXPECT_EQ(third->metadata_json, R"({"call_type":"support"})");
+  EXPECT_EQ(third->tenant, "acme");
+  EXPECT_EQ(third->status, "in-progress");
+  EXPECT_EQ(third->from, "+15550001111");
+  EXPECT_EQ(store.write_errors(), 0u);
+}
+
+TEST(CallStoreTest, AGivenCreatedAtIsKept) {
+  TempDb db("store-created-at");
+  CallStore store(db.path());
+  StoredCall c = full_call("CA00000000000000000000000000000004");
+  c.created_at = "2024-01-01T12:00:00.000Z";
+  store.upsert_call(c);
+  store.flush();
+  const auto got = store.call(c.call_sid);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->created_at, "2024-01-01T12:00:00.000Z");
+}
+
+TEST(CallStoreTest, SetStatusEndedSetsEndedAtOnceAndKeepsIt) {
+  TempDb db("store-ended");
+  CallStore store(db.path());
+  const std::string sid = "CA00000000000000000000000000000005";
+  store.upsert_call(full_call(sid));
+  store.set_status(sid, "ringing", false);
+  store.flush();
+  auto c = store.call(sid);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->status, "ringing");
+  EXPECT_TRUE(c->ended_at.empty());
+
+  store.set_status(sid, "completed", true);
+  store.flush();
+  c = store.call(sid);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->status, "completed");
+  ASSERT_FALSE(c->ended_at.empty());
+  const std::string ended_at = c->ended_at;
+  EXPECT_EQ(c->tenant, "acme");  // set_status touches the status only
+
+  // Later status updates (a late callback, a second end) keep the first end time.
+  store.set_status(sid, "in-progress", false);
+  store.set_status(sid, "failed", true);
+  store.flush();
+  c = store.call(sid);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->status, "failed");
+  EXPECT_EQ(c->ended_at, ended_at);
+  EXPECT_EQ(store.write_errors(), 0u);
+}
+
+TEST(CallStoreTest, SetStatusOfAnUnknownSidCreatesItsRow) {
+  TempDb db("store-unknown-status");
+  CallStore store(db.path());
+  const std::string sid = "CA00000000000000000000000000000006";
+  store.set_status(sid, "completed", true);
+  store.flush();
+  const auto c = store.call(sid);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->call_sid, sid);
+  EXPECT_EQ(c->status, "completed");
+  EXPECT_FALSE(c->ended_at.empty());
+  EXPECT_FALSE(c->created_at.empty());
+  EXPECT_EQ(c->tenant, "");
+  EXPECT_EQ(c->agent_id, "");
+  EXPECT_EQ(c->metadata_json, "");
+  EXPECT_EQ(store.write_errors(), 0u);
+}
+
+TEST(CallStoreTest, SetVoiceReplacesTheVoiceAndItsSettings) {
+  TempDb db("store-voice");
+  CallStore store(db.path());
+  const std::string sid = "CA00000000000000000000000000000007";
+  store.upsert_call(full_call(sid));
+  store.set_voice(sid, "21m00Tcm4TlvDq8ikWAM", R"({"stability":0.9})");
+  store.flush();
+  auto c = store.call(sid);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->voice_id, "21m00Tcm4TlvDq8ikWAM");
+  EXPECT_EQ(c->voice_settings_json, R"({"stability":0.9})");
+  EXPECT_EQ(c->tenant, "acme");
+  store.set_voice(sid, "EXAVITQu4vr4xnSDxMaL", "");  // "" clears the settings
+  store.flush();
+  c = store.call(sid);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->voice_id, "EXAVITQu4vr4xnSDxMaL");
+  EXPECT_EQ(c->voice_settings_json, "");
+  EXPECT_EQ(store.write_errors(), 0u);
+}
+
+TEST(CallStoreTest, TranscriptKeepsOrderHeardInterruptedAndTimes) {
+  TempDb db("store-transcript");
+  CallStore store(db.path());
+  const std::string sid = "CA00000000000000000000000000000008";
+  const std::string other = "CA00000000000000000000000000000009";
+  store.upsert_call(full_call(sid));
+
+  StoredTurn greeting;
+  greeting.index = 0;
+  greeting.speaker = "agent";
+  greeting.text = "Hello and welcome.";
+  greeting.start_ms = 0;
+  greeting.end_ms = 1500;
+  greeting.at = "2024-01-01T12:00:00.000Z";
+  StoredTurn caller;
+  caller.index = 1;
+  caller.speaker = "caller";
+  caller.text = "hello there";
+  caller.start_ms = 2100;
+  caller.end_ms = 2900;
+  StoredTurn cut;
+  cut.index = 1;
+  cut.speaker = "agent";
+  cut.text = "You said hello there, and that is a fine thing to say.";
+  cut.start_ms = 3200;
+  cut.end_ms = 3900;
+  cut.heard = "You said hello";
+  cut.interrupted = true;
+  StoredTurn cut_at_once;  // cut before a word was heard: heard is "", not null
+  cut_at_once.index = 2;
+  cut_at_once.speaker = "agent";
+  cut_at_once.text = "Sorry?";
+  cut_at_once.heard = "";
+  cut_at_once.interrupted = true;
+
+  store.add_turn(sid, greeting);
+  store.add_turn(other, caller);  // another call's turn in between
+  store.add_turn(sid, caller);
+  store.add_turn(sid, cut);
+  store.add_turn(sid, cut_at_once);
+  store.flush();
+
+  const auto turns = store.transcript(sid);
+  ASSERT_EQ(turns.size(), 4u);
+  EXPECT_EQ(turns[0].index, 0);
+  EXPECT_EQ(turns[0].speaker, "agent");
+  EXPECT_EQ(turns[0].text, "Hello and welcome.");
+  EXPECT_EQ(turns[0].start_ms, 0);
+  EXPECT_EQ(turns[0].end_ms, 1500);
+  EXPECT_FALSE(turns[0].heard.has_value());
+  EXPECT_FALSE(turns[0].interrupted);
+  EXPECT_EQ(turns[0].at, "2024-01-01T12:00:00.000Z");
+
+  EXPECT_EQ(turns[1].index, 1);
+  EXPECT_EQ(turns[1].speaker, "caller");
+  EXPECT_EQ(turns[1].text, "hello there");
+  EXPECT_EQ(turns[1].start_ms, 2100);
+  EXPECT_EQ(turns[1].end_ms, 2900);
+  EXPECT_FALSE(turns[1].heard.has_value());
+  EXPECT_FALSE(turns[1].interrupted);
+  EXPECT_FALSE(turns[1].at.empty());  // stamped when written
+
+  EXPECT_EQ(turns[2].index, 1);
+  EXPECT_EQ(turns[2].speaker, "agent");
+  ASSERT_TRUE(turns[2].heard.has_value());
+  EXPECT_EQ(*turns[2].heard, "You said hello");
+  EXPECT_TRUE(turns[2].interrupted);
+  EXPECT_EQ(turns[2].start_ms, 3200);
+  EXPECT_EQ(turns[2].end_ms, 3900);
+
+  EXPECT_EQ(turns[3].index, 2);
+  ASSERT_TRUE(turns[3].heard.has_value());
+  EXPECT_EQ(*turns[3].heard, "");
+  EXPECT_TRUE(turns[3].interrupted);
+  EXPECT_EQ(turns[3].start_ms, -1);  // unknown times stay unknown
+  EXPECT_EQ(turns[3].end_ms, -1);
+
+  ASSERT_EQ(store.transcript(other).size(), 1u);
+  EXPECT_TRUE(store.transcript("CA0000000000000000000000000000000a").empty());
+  EXPECT_EQ(store.write_errors(), 0u);
+}
+
+TEST(CallStoreTest, EventsKeepTheirOrder) {
+  TempDb db("store-events");
+  CallStore store(db.path());
+  const std::string sid = "CA0000000000000000000000000000000b";
+  store.add_event(sid, "status", "initiated");
+  store.add_event("CA0000000000000000000000000000000c", "status", "other call");
+  store.add_event(sid, "stream_started", "MZ1");
+  store.add_event(sid, "dtmf", "5");
+  store.add_event(sid, "stream_ended", "");
+  store.flush();
+  const auto events = store.events(sid);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].kind, "status");
+  EXPECT_EQ(events[0].detail, "initiated");
+  EXPECT_EQ(events[1].kind, "stream_started");
+  EXPECT_EQ(events[1].detail, "MZ1");
+  EXPECT_EQ(events[2].kind, "dtmf");
+  EXPECT_EQ(events[2].detail, "5");
+  EXPECT_EQ(events[3].kind, "stream_ended");
+  EXPECT_EQ(events[3].detail, "");
+  for (const auto& e : events) EXPECT_FALSE(e.at.empty());
+  EXPECT_TRUE(store.events("CA0000000000000000000000000000000d").empty());
+  EXPECT_EQ(store.write_errors(), 0u);
+}
+
+class CallStoreQuery : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // created_at decides the order (newest first).
+    add("CA01", "a", "completed", "x", "inbound", "2024-01-01T00:00:01.000Z");
+    add("CA02", "a", "in-progress", "y", "outbound-api", "2024-01-01T00:00:02.000Z");
+    add("CA03", "b", "completed", "x", "inbound", "2024-01-01T00:00:03.000Z");
+    add("CA04", "a", "completed", "x", "outbound-api", "2024-01-01T00:00:04.000Z");
+    add("CA05", "a", "completed", "x", "inbound", "2024-01-01T00:00:05.000Z");
+    store.flush();
+  }
+  void add(const std::string& sid, const std::string& tenant, const std::string& status, const std::string& agent,
+           const std::string& direction, const std::string& created_at) {
+    StoredCall c;
+    c.call_sid = sid;
+    c.tenant = tenant;
+    c.status = status;
+    c.agent_id = agent;
+    c.direction = direction;
+    c.created_at = created_at;
+    store.upsert_call(c);
+  }
+  std::vector<std::string> query(CallQuery q, bool& more) { return sids(store.calls(q, more)); }
+  std::vector<std::string> query(CallQuery q) {
+    bool more = true;
+    auto out = query(std::move(q), more);
+    EXPECT_FALSE(more);
+    return out;
+  }
+
+  TempDb db{"store-query-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())};
+  CallStore store{db.path()};
+};
+
+using Sids = std::vector<std::string>;
+
+TEST_F(CallStoreQuery, EmptyFiltersListEveryCallNewestFirst) {
+  EXPECT_EQ(query({}), (Sids{"CA05", "CA04", "CA03", "CA02", "CA01"}));
+}
+
+TEST_F(CallStoreQuery, FiltersByTenantStatusAgentAndDirection) {
+  CallQuery q;
+  q.tenant = "a";
+  EXPECT_EQ(query(q), (Sids{"CA05", "CA04", "CA02", "CA01"}));
+  q.status = "completed";
+  EXPECT_EQ(query(q), (Sids{"CA05", "CA04", "CA01"}));
+  q.direction = "inbound";
+  EXPECT_EQ(query(q), (Sids{"CA05", "CA01"}));
+  q.agent_id = "y";
+  EXPECT_EQ(query(q), Sids{});
+
+  CallQuery by_agent;
+  by_agent.agent_id = "y";
+  EXPECT_EQ(query(by_agent), Sids{"CA02"});
+  CallQuery by_direction;
+  by_direction.direction = "inbound";
+  EXPECT_EQ(query(by_direction), (Sids{"CA05", "CA03", "CA01"}));
+  CallQuery by_status;
+  by_status.status = "in-progress";
+  EXPECT_EQ(query(by_status), Sids{"CA02"});
+  CallQuery other_tenant;
+  other_tenant.tenant = "b";
+  EXPECT_EQ(query(other_tenant), Sids{"CA03"});
+  CallQuery nobody;
+  nobody.tenant = "c";
+  EXPECT_EQ(query(nobody), Sids{});
+}
+
+TEST_F(CallStoreQuery, PagesWithLimitOffsetAndHasMore) {
+  CallQuery q;
+  q.limit = 2;
+  bool more = false;
+  EXPECT_EQ(query(q, more), (Sids{"CA05", "CA04"}));
+  EXPECT_TRUE(more);
+  q.offset = 2;
+  EXPECT_EQ(query(q, more), (Sids{"CA03", "CA02"}));
+  EXPECT_TRUE(more);
+  q.offset = 4;
+  EXPECT_EQ(query(q, more), Sids{"CA01"});
+  EXPECT_FALSE(more);
+  q.offset = 3;  // the page ends exactly at the last row
+  EXPECT_EQ(query(q, more), (Sids{"CA02", "CA01"}));
+  EXPECT_FALSE(more);
+  q.offset = 5;
+  EXPECT_EQ(query(q, more), Sids{});
+  EXPECT_FALSE(more);
+
+  CallQuery exact;
+  exact.limit = 5;
+  EXPECT_EQ(query(exact, more).size(), 5u);
+  EXPECT_FALSE(more);
+  exact.limit = 4;
+  EXPECT_EQ(query(exact, more).size(), 4u);
+  EXPECT_TRUE(more);
+}
+
+TEST_F(CallStoreQuery, EqualCreationTimesListTheLaterInsertFirst) {
+  add("CA06", "a", "completed", "x", "inbound", "2024-01-01T00:00:09.000Z");
+  add("CA07", "a", "completed", "x", "inbound", "2024-01-01T00:00:09.000Z");
+  store.flush();
+  CallQuery q;
+  q.limit = 3;
+  bool more = false;
+  EXPECT_EQ(query(q, more), (Sids{"CA07", "CA06", "CA05"}));
+  EXPECT_TRUE(more);
+}
+
+TEST(CallStoreTest, FlushMakesEveryQueuedWriteVisible) {
+  TempDb db("store-flush");
+  CallStore store(db.path());
+  const std::string sid = "CA0000000000000000000000000000000e";
+  store.upsert_call(full_call(sid));
+  for (int i = 0; i < 300; ++i) store.add_event(sid, "dtmf", std::to_string(i % 10));
+  store.set_status(sid, "completed", true);
+  store.flush();
+  const auto events = store.events(sid);
+  ASSERT_EQ(events.size(), 300u);
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(events[static_cast<std::size_t>(i)].detail, std::to_string(i % 10));
+  const auto c = store.call(sid);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->status, "completed");
+  store.flush();  // nothing queued: returns at once
+  EXPECT_EQ(store.write_errors(), 0u);
+}
+
+TEST(CallStoreTest, APathInAMissingDirectoryThrowsNamingThePath) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            (std::to_string(::getpid()) + "-no-such-directory") / "calls.db")
+                               .string();
+  ASSERT_FALSE(std::filesystem::exists(std::filesystem::path(path).parent_path()));
+  try {
+    CallStore store(path);
+    FAIL() << "opened " << path;
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(path).parent_path()));
+}
+
+TEST(CallStoreTest, AStoreWithANewerSchemaRefusesToOpen) {
+  TempDb db("store-newer-schema");
+  exec_sql(db.path(),
+           "CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, applied_at TEXT);"
+           "INSERT INTO schema_migrations(version, applied_at) VALUES (99, '2030-01-01T00:00:00Z');");
+  try {
+    CallStore store(db.path());
+    FAIL() << "opened a store of schema version 99";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("upgrade"), std::string::npos) << what;
+    EXPECT_NE(what.find("99"), std::string::npos) << what;
+    EXPECT_NE(what.find(db.path()), std::string::npos) << what;
+  }
+  // Nothing was migrated: the newer store is left as it was.
+  EXPECT_EQ(recorded_migrations(db.path()), std::vector<std::string>{"99"});
+}
+
+// ---- CallJournal ------------------------------------------------------------------
+
+using Kind = call::CallEvent::Kind;
+
+agent::CallContext journal_context() {
+  agent::CallContext ctx;
+  ctx.call_sid = "CA1f00000000000000000000000000000f";
+  ctx.stream_sid = "MZ1f00000000000000000000000000000f";
+  ctx.tenant = "acme";
+  ctx.agent_id = "agent456";
+  ctx.from = "+15550001111";
+  ctx.to = "+15550002222";
+  ctx.parameters["direction"] = "inbound";
+  return ctx;
+}
+
+call::CallEvent event(Kind kind) {
+  call::CallEvent e;
+  e.kind = kind;
+  return e;
+}
+
+TEST(CallStoreJournal, StartedWritesTheCallInProgressWithItsOwner) {
+  TempDb db("journal-started");
+  CallStore store(db.path());
+  CallJournal journal(store);
+  const auto ctx = journal_context();
+  journal.on_event(ctx, event(Kind::started));
+  store.flush();
+  const auto c = store.call(ctx.call_sid);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->status, "in-progress");
+  EXPECT_EQ(c->tenant, "acme");
+  EXPECT_EQ(c->agent_id, "agent456");
+  EXPECT_EQ(c->from, "+15550001111");
+  EXPECT_EQ(c->to, "+15550002222");
+  EXPECT_EQ(c->direction, "inbound");
+  EXPECT_TRUE(c->ended_at.empty());
+  const auto events = store.events(ctx.call_sid);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, "stream_started");
+  EXPECT_NE(events[0].detail.find(ctx.stream_sid), std::string::npos) << events[0].detail;
+  EXPECT_EQ(store.write_errors(), 0u);
+}
+
+TEST(CallStoreJournal, StartedKeepsWhatTheControlApiRegistered) {
+  TempDb db("journal-registered");
+  CallStore store(db.path());
+  auto ctx = journal_context();
+  StoredCall registered;
+  registered.call_sid = ctx.call_sid;
+  registered.tenant = "acme";
+  registered.voice_id = "IKne3meq5aSn9XLyUdCD";
+  registered.status = "registered";
+  registered.metadata_json = R"({"customer_id":"12345"})";
+  store.upsert_call(registered);
+  CallJournal journal(store);
+  ctx.parameters.erase("direction");
+  journal.on_event(ctx, event(Kind::started));
+  store.flush();
+  const auto c = store.call(ctx.call_sid);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->status, "in-progress");
+  EXPECT_EQ(c->voice_id, "IKne3meq5aSn9XLyUdCD");
+  EXPECT_EQ(c->metadata_json, R"({"customer_id":"12345"})");
+  EXPECT_EQ(c->agent_id, "agent456");
+}
+
+TEST(CallStoreJournal, ACallsEventsBecomeTurnsEventsAndItsEnd) {
+  TempDb db("journal-call");
+  CallStore store(db.path());
+  CallJournal journal(store);
+  const auto ctx = journal_context();
+  journal.on_event(ctx, event(Kind::started));
+
+  auto said = event(Kind::transcript);
+  said.turn = 1;
+  said.text = "hello there";
+  said.start_ms = 1200;
+  said.end_ms = 2000;
+  journal.on_event(ctx, said);
+
+  auto started = event(Kind::reply_started);  // not journaled
+  started.turn = 1;
+  started.text = "You said hello there";
+  journal.on_event(ctx, started);
+
+  auto barge = event(Kind::barge_in);
+  barge.turn = 1;
+  barge.text = "You said hello there";
+  barge.heard = "You said";
+  barge.heard_ms = 640;
+  journal.on_event(ctx, barge);
+
+  auto cut = event(Kind::reply_finished);
+  cut.turn = 1;
+  cut.text = "You said hello there";
+  cut.heard = "You said";
+  cut.interrupted = true;
+  cut.start_ms = 2300;
+  cut.end_ms = 2940;
+  journal.on_event(ctx, cut);
+
+  auto whole = event(Kind::reply_finished);  // played to the end: no heard
+  whole.turn = 2;
+  whole.text = "Goodbye.";
+  whole.heard = "Goodbye.";
+  whole.start_ms = 4000;
+  whole.end_ms = 4800;
+  journal.on_event(ctx, whole);
+
+  auto key = event(Kind::dtmf);
+  key.text = "5";
+  journal.on_event(ctx, key);
+
+  auto fallback = event(Kind::provider_fallback);
+  fallback.detail = "elevenlabs tts failed; espeak-ng took over";
+  journal.on_event(ctx, fallback);
+
+  auto failed = event(Kind::reply_failed);
+  failed.detail = "engine down";
+  journal.on_event(ctx, failed);
+
+  auto stt = event(Kind::stt_failure);
+  stt.turn = 3;
+  stt.detail = "timeout";
+  journal.on_event(ctx, stt);
+
+  auto ended = event(Kind::ended);
+  ended.detail = "stop";
+  journal.on_event(ctx, ended);
+  store.flush();
+
+  const auto turns = store.transcript(ctx.call_sid);
+  ASSERT_EQ(turns.size(), 3u);
+  EXPECT_EQ(turns[0].speaker, "caller");
+  EXPECT_EQ(turns[0].index, 1);
+  EXPECT_EQ(turns[0].text, "hello there");
+  EXPECT_EQ(turns[0].start_ms, 1200);
+  EXPECT_EQ(turns[0].end_ms, 2000);
+  EXPECT_FALSE(turns[0].heard.has_value());
+  EXPECT_FALSE(turns[0].interrupted);
+  EXPECT_EQ(turns[1].speaker, "agent");
+  EXPECT_EQ(turns[1].index, 1);
+  EXPECT_EQ(turns[1].text, "You said hello there");
+  ASSERT_TRUE(turns[1].heard.has_value());
+  EXPECT_EQ(*turns[1].heard, "You said");
+  EXPECT_TRUE(turns[1].interrupted);
+  EXPECT_EQ(turns[1].start_ms, 2300);
+  EXPECT_EQ(turns[1].end_ms, 2940);
+  EXPECT_EQ(turns[2].speaker, "agent");
+  EXPECT_EQ(turns[2].index, 2);
+  EXPECT_EQ(turns[2].text, "Goodbye.");
+  EXPECT_FALSE(turns[2].heard.has_value());
+  EXPECT_FALSE(turns[2].interrupted);
+
+  const auto events = store.events(ctx.call_sid);
+  std::vector<std::string> kinds;
+  for (const auto& e : events) kinds.push_back(e.kind);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"stream_started", "barge_in", "dtmf", "provider_fallback", "error", "error",
+                                             "stream_ended"}));
+  ASSERT_EQ(events.size(), 7u);
+  EXPECT_NE(events[1].detail.find("heard_ms=640"), std::string::npos) << events[1].detail;
+  EXPECT_NE(events[1].detail.find("You said"), std::string::npos) << events[1].detail;
+  EXPECT_EQ(events[2].detail, "5");
+  EXPECT_EQ(events[3].detail, "elevenlabs tts failed; espeak-ng took over");
+  EXPECT_NE(events[4].detail.find("engine down"), std::string::npos) << events[4].detail;
+  EXPECT_NE(events[5].detail.find("turn 3"), std::string::npos) << events[5].detail;
+  EXPECT_NE(events[5].detail.find("timeout"), std::string::npos) << events[5].detail;
+  EXPECT_EQ(events[6].detail, "stop");
+
+  const auto c = store.call(ctx.call_sid);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->status, "completed");
+  EXPECT_FALSE(c->ended_at.empty());
+  EXPECT_EQ(c->tenant, "acme");
+  EXPECT_EQ(store.write_errors(), 0u);
+}
+
+TEST(CallStoreJournal, AResumedStreamSaysSo) {
+  TempDb db("journal-resumed");
+  CallStore store(db.path());
+  CallJournal journal(store);
+  const auto ctx = journal_context();
+  auto resumed = event(Kind::started);
+  resumed.detail = "resumed";
+  journal.on_event(ctx, resumed);
+  store.flush();
+  const auto events = store.events(ctx.call_sid);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].detail, "resumed " + ctx.stream_sid);
+}
+
+TEST(CallStoreJournal, EventsWithoutACallSidAreIgnored) {
+  TempDb db("journal-no-sid");
+  CallStore store(db.path());
+  CallJournal journal(store);
+  auto ctx = journal_context();
+  ctx.call_sid.clear();
+  for (const Kind k : {Kind::started, Kind::transcript, Kind::reply_finished, Kind::dtmf, Kind::ended})
+    journal.on_event(ctx, event(k));
+  store.flush();
+  bool more = true;
+  EXPECT_TRUE(store.calls({}, more).empty());
+  EXPECT_FALSE(more);
+  EXPECT_TRUE(store.events("").empty());
+  EXPECT_TRUE(store.transcript("").empty());
+  EXPECT_EQ(store.write_errors(), 0u);
+}
+
+}  // namespace
+}  // namespace vox::store
