@@ -82,7 +82,7 @@ TEST(Tools, SayAndVoicesThroughElevenLabs) {
   auto v = run_tool(env, "voices --json");
   ASSERT_EQ(v.code, 0) << v.output;
   auto arr = boost::json::parse(v.output).as_array();
-  ASSERT_EQ(arr.size(), 3u);
+  ASSERT_EQ(arr.size(), 4u);
   EXPECT_EQ(arr[0].as_object().at("voice_id").as_string(), "21m00Tcm4TlvDq8ikWAM");
   auto wrong = run_tool("ELEVENLABS_API_KEY=nope ELEVENLABS_BASE_URL=" + emulator.url(), "voices");
   EXPECT_EQ(wrong.code, 1);

@@ -175,7 +175,7 @@ TEST(ElevenLabsClient, RestCallsOverTlsConformToTheSpec) {
   elevenlabs::RestClient rest(http, config_for(em.https()));
 
   auto voices = run<std::vector<elevenlabs::Voice>>([&]() { return rest.voices(); });
-  ASSERT_EQ(voices.size(), 3u);
+  ASSERT_EQ(voices.size(), 4u);
   EXPECT_EQ(voices[0].voice_id, "21m00Tcm4TlvDq8ikWAM");
   // Paging through /v2/voices two at a time.
   elevenlabs::VoicesQuery q;
@@ -184,9 +184,9 @@ TEST(ElevenLabsClient, RestCallsOverTlsConformToTheSpec) {
   EXPECT_EQ(page.voices.size(), 2u);
   EXPECT_TRUE(page.has_more);
   ASSERT_TRUE(page.total_count);
-  EXPECT_EQ(*page.total_count, 3);
+  EXPECT_EQ(*page.total_count, 4);
   auto all = run<std::vector<elevenlabs::Voice>>([&]() { return rest.all_voices(); });
-  EXPECT_EQ(all.size(), 3u);
+  EXPECT_EQ(all.size(), 4u);
   auto one = run<elevenlabs::Voice>([&]() { return rest.voice("JBFqnCBsd6RMkjVDRZzb"); });
   EXPECT_EQ(one.name, "George");
   auto vs = run<speech::VoiceSettings>([&]() { return rest.voice_settings("EXAVITQu4vr4xnSDxMaL"); });
