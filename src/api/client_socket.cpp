@@ -12,7 +12,6 @@
 #include "call/registry.hpp"
 #include "call/session.hpp"
 #include "core/base64.hpp"
-#include "store/call_store.hpp"
 
 namespace vox::api {
 namespace asio = boost::asio;
@@ -320,13 +319,7 @@ class ClientSocket final : public net::WsHandler {
               const std::string v = voice_id.empty() ? session->voice_id() : voice_id;
               const auto s = patch.apply(session->voice_settings());
               session->set_voice(v, s);
-              const std::string sid = session->context().call_sid;
-              svc->registry.update_record(sid, [&](call::CallRecord& r) {
-                r.voice_id = v;
-                r.voice_settings = s;
-              });
-              svc->store.set_voice(sid, v, settings_text(s));
-              svc->store.add_event(sid, "voice_updated", v);
+              record_voice_change(*svc, session->context().call_sid, v, s);
               link->send(message({{"type", "control_response"},
                                   {"action", "update_voice"},
                                   {"success", true},

@@ -15,6 +15,7 @@
 #include "api/tenants.hpp"
 #include "core/config.hpp"
 #include "net/router.hpp"
+#include "speech/speech.hpp"
 
 namespace vox::call {
 class CallRegistry;
@@ -68,6 +69,11 @@ void add_control_routes(net::Router& router, const ControlServices& services);
 // Returns the principal of a request, or throws ApiError 401 when keys are configured and
 // the request has no valid one.
 Principal authenticate(const Tenants& tenants, const net::HttpRequest& req);
+
+// Records a call's new voice (registry record, store, and a "voice_updated" event); the
+// live session is changed by the caller, on its strand.
+void record_voice_change(const ControlServices& svc, const std::string& call_sid, const std::string& voice_id,
+                         const speech::VoiceSettings& settings);
 
 // Returns the GET /calls/{sid} object (live session, registry, then store); throws
 // ApiError 404 when the call is unknown or belongs to another tenant.

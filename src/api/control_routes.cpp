@@ -134,16 +134,45 @@ Found find_call(const ControlServices& svc, const std::string& sid, const Princi
   f.record = svc.registry.record(sid);
   if (f.live) f.tenant = f.live->context().tenant;
   else if (f.record) f.tenant = f.record->tenant;
-  if (!f.live && !f.record && with_store) {
+  if (with_store) {
     svc.store.flush();
     f.stored = svc.store.call(sid);
-    if (f.stored) f.tenant = f.stored->tenant;
-  } else if (with_store) {
-    svc.store.flush();
-    f.stored = svc.store.call(sid);
+    if (f.stored && !f.live && !f.record) f.tenant = f.stored->tenant;
   }
   if ((!f.live && !f.record && !f.stored) || !who.may_access(f.tenant)) throw ApiError(404, "Call not found");
   return f;
+}
+
+}  // namespace
+
+void record_voice_change(const ControlServices& svc, const std::string& call_sid, const std::string& voice_id,
+                         const speech::VoiceSettings& settings) {
+  svc.registry.update_record(call_sid, [&](call::CallRecord& r) {
+    r.voice_id = voice_id;
+    r.voice_settings = settings;
+  });
+  svc.store.set_voice(call_sid, voice_id, settings_text(settings));
+  svc.store.add_event(call_sid, "voice_updated", voice_id);
+}
+
+namespace {
+
+// Writes a call the control API just placed or registered into the store, with its status event.
+void store_registered(const ControlServices& svc, const call::CallRecord& rec) {
+  store::StoredCall sc;
+  sc.call_sid = rec.call_sid;
+  sc.tenant = rec.tenant;
+  sc.agent_id = rec.agent_id;
+  sc.voice_id = rec.voice_id;
+  sc.voice_settings_json = settings_text(rec.voice_settings);
+  sc.from = rec.from;
+  sc.to = rec.to;
+  sc.direction = rec.direction;
+  sc.status = rec.status;
+  sc.created_at = rec.created_at;
+  sc.metadata_json = rec.metadata_json;
+  svc.store.upsert_call(sc);
+  svc.store.add_event(rec.call_sid, "status", rec.status);
 }
 
 // Returns whether the voice exists; 502 when the provider cannot be asked.
@@ -163,11 +192,6 @@ asio::awaitable<void> require_voice(const ControlServices& svc, const std::strin
   if (voice_id.empty()) co_return;
   const bool known = co_await voice_known(svc, voice_id);
   if (!known) throw ApiError(404, "Invalid voice ID: " + voice_id);
-}
-
-// Twilio's final call statuses (and ours for an ended stream).
-bool terminal_status(std::string_view s) {
-  return s == "completed" || s == "busy" || s == "failed" || s == "no-answer" || s == "canceled";
 }
 
 json::value null_or(const std::string& s) { return s.empty() ? json::value(nullptr) : json::value(s); }
@@ -433,20 +457,7 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
     rec.created_at = iso8601_now();
     rec.metadata_json = body.metadata_json;
     svc.registry.register_call(rec);
-    store::StoredCall sc;
-    sc.call_sid = rec.call_sid;
-    sc.tenant = rec.tenant;
-    sc.agent_id = rec.agent_id;
-    sc.voice_id = rec.voice_id;
-    sc.voice_settings_json = settings_text(settings);
-    sc.from = from;
-    sc.to = rec.to;
-    sc.direction = rec.direction;
-    sc.status = rec.status;
-    sc.created_at = rec.created_at;
-    sc.metadata_json = rec.metadata_json;
-    svc.store.upsert_call(sc);
-    svc.store.add_event(rec.call_sid, "status", "initiated");
+    store_registered(svc, rec);
     spdlog::info("control API placed call call_sid={} tenant={} to={} agent_id={} voice={}", rec.call_sid, rec.tenant,
                  rec.to, rec.agent_id, rec.voice_id);
     co_return json_response(200, json::object{{"call_sid", rec.call_sid},     {"status", "initiated"},
@@ -484,19 +495,7 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
       default:
         break;
     }
-    store::StoredCall sc;
-    sc.call_sid = rec.call_sid;
-    sc.tenant = rec.tenant;
-    sc.agent_id = rec.agent_id;
-    sc.voice_id = rec.voice_id;
-    sc.voice_settings_json = settings_text(rec.voice_settings);
-    sc.from = rec.from;
-    sc.to = rec.to;
-    sc.direction = rec.direction;
-    sc.status = rec.status;
-    sc.created_at = rec.created_at;
-    svc.store.upsert_call(sc);
-    svc.store.add_event(rec.call_sid, "status", rec.status);
+    store_registered(svc, rec);
     twilio::StreamTwiml stream;
     stream.url = twilio::media_stream_url(svc.config.base_url, req.header("Host"), req.header("X-Forwarded-Proto"));
     stream.status_callback = base_of(svc.config, req) + "/api/v1/twilio/stream-status";
@@ -552,7 +551,7 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
       });
       const bool spoken = co_await pending->get();
       if (!spoken) throw ApiError(409, "Call " + sid + " has ended");
-    } else if (f.record && !terminal_status(f.record->status)) {
+    } else if (f.record && !twilio::is_terminal_status(f.record->status)) {
       bool full = false;
       svc.registry.update_record(sid, [&](call::CallRecord& r) {
         if (r.pending_texts.size() >= 20) full = true;
@@ -623,12 +622,7 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
       settings = patch.apply(settings);
       if (!voice_id.empty()) current_voice = voice_id;
     }
-    svc.registry.update_record(sid, [&](call::CallRecord& r) {
-      r.voice_id = current_voice;
-      r.voice_settings = settings;
-    });
-    svc.store.set_voice(sid, current_voice, settings_text(settings));
-    svc.store.add_event(sid, "voice_updated", current_voice);
+    record_voice_change(svc, sid, current_voice, settings);
     co_return json_response(200, json::object{{"call_sid", sid}, {"status", "updated"}, {"voice_id", current_voice},
                                               {"voice_settings", settings_json(settings)}});
   }));

@@ -35,8 +35,6 @@ struct CallEvent {
   std::int64_t start_ms = -1, end_ms = -1;
 };
 
-std::string_view to_string(CallEvent::Kind kind);
-
 class CallObserver {
  public:
   virtual ~CallObserver() = default;

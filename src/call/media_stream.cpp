@@ -105,8 +105,11 @@ void MediaStreamHandler::on_start(const twilio::Start& start) {
     return;
   }
   session_ = std::make_shared<CallSession>(svc_, conn_->executor(), *this, ctx, std::move(agent));
-  if (record && !record->voice_id.empty()) session_->set_voice(record->voice_id, record->voice_settings);
-  else if (record) session_->set_voice(session_->voice_id(), record->voice_settings);
+  if (record) {
+    // The registered voice, else the one the stream's parameters named.
+    std::string voice = record->voice_id.empty() ? session_->voice_id() : record->voice_id;
+    session_->set_voice(std::move(voice), record->voice_settings);
+  }
   if (!svc_.registry.add(ctx.call_sid, session_)) {
     spdlog::warn("call refused call_sid={}: already live or the call limit ({}) is reached", call_sid_,
                  svc_.config.max_calls);

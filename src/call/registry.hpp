@@ -55,9 +55,10 @@ class CallRegistry {
   void park(const std::string& call_sid, std::unique_ptr<agent::Agent> agent);
   std::unique_ptr<agent::Agent> unpark(const std::string& call_sid);
 
-  // Control-plane records. Registering fails (returns false) when the sid is held by
-  // another tenant, or when `record_limit` records are held (stale ones are dropped
-  // first: not live and older than `kRecordTtl`).
+  // Control-plane records. Registering a sid again by the same tenant updates it (queued
+  // texts kept); it is refused (`other_tenant`) when another tenant holds the sid, and
+  // (`full`) when `record_limit` records are held even after dropping stale ones (not
+  // live and older than `kRecordTtl`).
   static constexpr std::chrono::minutes kRecordTtl{30};
   enum class Registered { created, updated, other_tenant, full };
   Registered register_call(CallRecord record);

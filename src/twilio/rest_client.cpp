@@ -8,10 +8,11 @@ namespace vox::twilio {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-bool Call::terminal() const {
-  return status == "completed" || status == "busy" || status == "failed" || status == "no-answer" ||
-         status == "canceled";
+bool is_terminal_status(std::string_view s) {
+  return s == "completed" || s == "busy" || s == "failed" || s == "no-answer" || s == "canceled";
 }
+
+bool Call::terminal() const { return is_terminal_status(status); }
 
 bool is_e164(std::string_view n) {
   if (n.size() < 9 || n.size() > 16 || n[0] != '+' || n[1] == '0') return false;

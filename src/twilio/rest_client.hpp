@@ -99,6 +99,8 @@ class RestClient {
   RestConfig config_;
 };
 
+// True for Twilio's final call statuses: completed, busy, failed, no-answer, canceled.
+bool is_terminal_status(std::string_view status);
 // E.164: "+" and 8 to 15 digits, no leading zero.
 bool is_e164(std::string_view number);
 // A call target Twilio accepts: E.164, sip:..., or client:...

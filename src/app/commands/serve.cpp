@@ -174,9 +174,7 @@ int run_serve(const Config& config, const ServeOptions& options) {
                                                  [&registry, st](const std::string& sid, const std::string& status,
                                                                  const std::string&) {
                                                    registry.update_record(sid, [&](call::CallRecord& r) { r.status = status; });
-                                                   const bool over = status == "completed" || status == "busy" ||
-                                                                     status == "failed" || status == "no-answer" ||
-                                                                     status == "canceled";
+                                                   const bool over = twilio::is_terminal_status(status);
                                                    if (over) registry.forget_record(sid);
                                                    st->set_status(sid, status, over);
                                                    st->add_event(sid, "status", status);
