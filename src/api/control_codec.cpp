@@ -126,13 +126,6 @@ void check_text(std::string_view text, std::size_t max_chars) {
                             std::to_string(max_chars) + " (split it into several requests)");
 }
 
-bool is_call_sid(std::string_view sid) {
-  if (sid.size() != 34 || sid.substr(0, 2) != "CA") return false;
-  for (const char c : sid.substr(2))
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
-  return true;
-}
-
 CreateCallRequest parse_create_call(std::string_view body) {
   const auto o = parse_object(body);
   CreateCallRequest r;

@@ -65,7 +65,4 @@ struct SynthesizeRequest {
 };
 SynthesizeRequest parse_synthesize(std::string_view body, std::size_t max_chars);
 
-// A Twilio CallSid: "CA" and 32 hex digits.
-bool is_call_sid(std::string_view sid);
-
 }  // namespace vox::api

@@ -401,22 +401,5 @@ TEST(ControlCodec, SynthesizeChecksItsText) {
   EXPECT_EQ(api_error_of([] { parse_synthesize(R"({"text": "too long"})", 3); }).status, 400);
 }
 
-// ---- CallSids -------------------------------------------------------------------------
-
-TEST(ControlCodec, IsCallSidWantsCaAndThirtyTwoHexDigits) {
-  EXPECT_TRUE(is_call_sid("CA" + std::string(32, '0')));
-  EXPECT_TRUE(is_call_sid("CA0123456789abcdef0123456789abcdef"));
-  EXPECT_TRUE(is_call_sid("CA0123456789ABCDEF0123456789ABCDEF"));
-  EXPECT_FALSE(is_call_sid(""));
-  EXPECT_FALSE(is_call_sid("CA"));
-  EXPECT_FALSE(is_call_sid("CA1234567890abcdef"));  // the documentation's placeholder
-  EXPECT_FALSE(is_call_sid("CA" + std::string(31, '0')));
-  EXPECT_FALSE(is_call_sid("CA" + std::string(33, '0')));
-  EXPECT_FALSE(is_call_sid("ca" + std::string(32, '0')));
-  EXPECT_FALSE(is_call_sid("MZ" + std::string(32, '0')));
-  EXPECT_FALSE(is_call_sid("CA0123456789abcdef0123456789abcdeg"));
-  EXPECT_FALSE(is_call_sid("CA0123456789abcdef0123456789abcde "));
-}
-
 }  // namespace
 }  // namespace vox::api
