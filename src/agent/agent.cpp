@@ -3,6 +3,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "agent/webhook_agent.hpp"
+
 namespace vox::agent {
 namespace {
 
@@ -81,8 +83,10 @@ bool AgentFactory::built_in(const std::string& name) {
   return false;
 }
 
-AgentFactory::AgentFactory(AgentSettings settings) : settings_(std::move(settings)) {
+AgentFactory::AgentFactory(AgentSettings settings, net::HttpClient* http) : settings_(std::move(settings)), http_(http) {
   if (!settings_.script_file.empty()) script_lines_ = read_lines(settings_.script_file);
+  if (!settings_.webhook.url.empty() && !http_)
+    throw std::invalid_argument("the webhook agent needs an HTTP client");
 }
 
 std::unique_ptr<Agent> AgentFactory::create(const CallContext& call) const {
@@ -92,12 +96,17 @@ std::unique_ptr<Agent> AgentFactory::create(const CallContext& call) const {
   if (auto it = call.parameters.find("greeting"); it != call.parameters.end()) greeting = it->second;
   if (name == "echo") return std::make_unique<EchoAgent>(greeting);
   if (name == "external") return std::make_unique<ExternalAgent>();
+  if (name == "webhook") {
+    if (settings_.webhook.url.empty() || !http_)
+      throw std::invalid_argument("agent 'webhook' needs a URL: set AGENT_WEBHOOK_URL or --agent-webhook-url");
+    return make_webhook_agent(*http_, settings_.webhook, call, greeting);
+  }
   if (name == "script") {
     if (settings_.script_file.empty())
       throw std::invalid_argument("agent 'script' needs a script file: set SCRIPT_FILE or --script");
     return std::make_unique<ScriptAgent>(greeting, script_lines_);
   }
-  throw std::invalid_argument("unknown agent '" + name + "' (known: echo, script, external)");
+  throw std::invalid_argument("unknown agent '" + name + "' (known: echo, script, webhook, external)");
 }
 
 }  // namespace vox::agent

@@ -7,6 +7,10 @@
 #include <string>
 #include <vector>
 
+namespace vox::net {
+class HttpClient;
+}
+
 namespace vox::agent {
 
 struct CallContext {
@@ -32,6 +36,7 @@ struct Reply {
   bool hangup = false;    // end the call after `text` has played
   std::string transfer_to;  // after `text` has played, move the call here (E.164 or sip:)
   std::string digits;       // after `text` has played, press these keys (0-9 * # w) and go on talking
+  bool more = false;        // a part of a streamed reply: more parts follow (only `text` is used)
 };
 
 class Agent {
@@ -39,30 +44,44 @@ class Agent {
   virtual ~Agent() = default;
   // Returns the greeting spoken when the stream starts ("" for none).
   virtual std::string greeting() = 0;
-  // Answers a turn; `reply` may be called later, from any thread, exactly once.
+  // Answers a turn; `reply` may be called later, from any thread: once, or for a reply
+  // streamed in parts, with `more = true` for every part but the last.
   virtual void on_turn(const Turn& turn, std::function<void(Reply)> reply) = 0;
   virtual void on_dtmf(const std::string& /*digit*/) {}
+};
+
+// The "webhook" agent: each final transcript is POSTed to `url` as JSON and the answer
+// is spoken (see webhook_agent.hpp).
+struct WebhookSettings {
+  std::string url;
+  int timeout_ms = 8000;  // no answer (or no progress of a streamed one) for this long: fallback
+  std::string fallback_text = "Sorry, I could not get an answer just now. Could you say that again?";
+  std::string secret;     // set: requests carry X-Voxbridge-Signature (hex HMAC-SHA256 of the body)
 };
 
 struct AgentSettings {
   std::string default_agent = "echo";
   std::string greeting;
   std::string script_file;
+  WebhookSettings webhook;
 };
 
-// Creates agents by name: "echo" (default), "script", and "external" (silent: the
-// call is driven from outside, over the control API or a client WebSocket).
+// Creates agents by name: "echo" (default), "script", "webhook" (asks an HTTP endpoint)
+// and "external" (silent: the call is driven from outside, over the control API, a
+// client WebSocket or /generate).
 class AgentFactory {
  public:
-  explicit AgentFactory(AgentSettings settings);
+  // `http` is used by the webhook agent (required when webhook.url is set).
+  explicit AgentFactory(AgentSettings settings, net::HttpClient* http = nullptr);
   // Returns the agent named by the call's `agent` parameter or the default; throws
   // std::invalid_argument with a readable message for unknown names or bad scripts.
   std::unique_ptr<Agent> create(const CallContext& call) const;
-  static std::vector<std::string> names() { return {"echo", "script", "external"}; }
+  static std::vector<std::string> names() { return {"echo", "script", "webhook", "external"}; }
   static bool built_in(const std::string& name);
 
  private:
   AgentSettings settings_;
+  net::HttpClient* http_ = nullptr;
   std::vector<std::string> script_lines_;
 };
 

@@ -14,6 +14,7 @@
 #include "api/control.hpp"
 #include "api/control_codec.hpp"
 #include "api/routes.hpp"
+#include "api/strand_wait.hpp"
 #include "api/web_assets.hpp"
 #include "audio/g711.hpp"
 #include "audio/mp3.hpp"
@@ -66,47 +67,10 @@ net::HttpHandler route(const ControlServices& svc, Handler h, bool needs_auth = 
   };
 }
 
-// The result of work posted to a call's strand, awaited by a handler on its own strand.
-// (No coroutine lambdas or captured closures cross into coroutine frames here: GCC 12
-// mishandles those.)
-template <typename R>
-class StrandResult : public std::enable_shared_from_this<StrandResult<R>> {
- public:
-  explicit StrandResult(asio::any_io_executor here) : timer_(std::move(here)) {
-    timer_.expires_at(asio::steady_timer::time_point::max());
-  }
-  void set(R value) {
-    {
-      std::lock_guard lock(mu_);
-      value_ = std::move(value);
-    }
-    auto self = this->shared_from_this();
-    asio::post(timer_.get_executor(), [self] { self->timer_.cancel(); });
-  }
-  // Returns the value once set (resumes on the awaiting handler's strand).
-  asio::awaitable<R> get() {
-    for (;;) {
-      {
-        std::lock_guard lock(mu_);
-        if (value_) co_return std::move(*value_);
-      }
-      co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-  }
-
- private:
-  asio::steady_timer timer_;
-  std::mutex mu_;
-  std::optional<R> value_;
-};
-
 // Posts `fn` to the session's strand; await `->get()` on the returned object for its result.
 template <typename F>
 auto run_on(const std::shared_ptr<call::CallSession>& session, asio::any_io_executor here, F fn) {
-  using R = std::invoke_result_t<F&>;
-  auto result = std::make_shared<StrandResult<R>>(std::move(here));
-  asio::post(session->executor(), [result, fn = std::move(fn)]() mutable { result->set(fn()); });
-  return result;
+  return api::run_on(session->executor(), std::move(here), std::move(fn));
 }
 
 std::string base_of(const Config& config, const net::HttpRequest& req) {

@@ -8,6 +8,7 @@
 #include "app/commands/call.hpp"
 #include "app/commands/serve.hpp"
 #include "app/commands/sim_caller.hpp"
+#include "app/commands/talk.hpp"
 #include "app/commands/tools.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
@@ -29,9 +30,27 @@ void add_server_options(CLI::App& cmd, vox::Config& c, int& silence_chunks) {
       ->envname("TALK_TIMEOUT")->capture_default_str();
   cmd.add_option("--greeting", c.greeting, "What the agent says when a call starts (\"\" for nothing)")
       ->envname("GREETING")->capture_default_str();
-  cmd.add_option("--agent", c.agent, "Default agent: echo (repeats the caller) or script (lines from --script)")
-      ->envname("AGENT")->check(CLI::IsMember({"echo", "script"}))->capture_default_str();
+  cmd.add_option("--agent", c.agent,
+                 "Default agent: echo (repeats the caller), script (lines from --script), webhook (asks "
+                 "--agent-webhook-url) or external (silent: driven by the control API, a client WebSocket or "
+                 "/generate). A call's `agent` parameter or the control API's agent_id can choose another")
+      ->envname("AGENT")->check(CLI::IsMember({"echo", "script", "webhook", "external"}))->capture_default_str();
   cmd.add_option("--script", c.script_file, "Script agent's file: one reply per line")->envname("SCRIPT_FILE");
+  cmd.add_option("--agent-webhook-url", c.agent_webhook_url,
+                 "Webhook agent: each final transcript is POSTed here as JSON {call_sid, text, turn, ...}; the answer "
+                 "(JSON {\"text\": ...}, NDJSON or plain text, streamed or not) is spoken")
+      ->envname("AGENT_WEBHOOK_URL");
+  cmd.add_option("--agent-webhook-timeout-ms", c.agent_webhook_timeout_ms,
+                 "Webhook agent: no answer (or no progress) for this long speaks the fallback phrase")
+      ->envname("AGENT_WEBHOOK_TIMEOUT_MS")->check(CLI::Range(100, 120000))->capture_default_str();
+  cmd.add_option("--agent-fallback", c.agent_fallback_text, "Webhook agent: what to say when the webhook fails")
+      ->envname("AGENT_FALLBACK_TEXT")->capture_default_str();
+  cmd.add_option("--agent-webhook-secret", c.agent_webhook_secret,
+                 "Webhook agent: sign each request body (X-Voxbridge-Signature: hex HMAC-SHA256 with this secret)")
+      ->envname("AGENT_WEBHOOK_SECRET");
+  cmd.add_option("--generate-api-key", c.generate_api_key,
+                 "Key of the turn API GET /generate (clients send it as X-API-KEY); unset = /generate answers 503")
+      ->envname("API_KEY");
   cmd.add_option("--silence-ms", c.endpointing.silence_ms, "Trailing silence that ends an utterance")
       ->envname("SILENCE_MS")->capture_default_str();
   cmd.add_option("--silence-chunks", silence_chunks,
@@ -179,6 +198,42 @@ int main(int argc, char** argv) {
   add_twilio_options(*call, config);
   call->add_option("--base-url", config.base_url, "Same as --server-url")->envname("WEBHOOK_BASE_URL");
 
+  vox::app::TalkOptions talk_opts;
+  std::string talk_log = "warn";
+  int talk_silence_chunks = -1;
+  auto* talk = app.add_subcommand(
+      "talk",
+      "Test a phone agent with scripted conversations: call it through Twilio, play each scenario turn, check "
+      "the replies.\n\n"
+      "Each scenario (YAML or JSON, see README \"Testing phone agents\") lists what to say and what the replies\n"
+      "must contain. voxbridge talk places the call (--to, --from) with Twilio, waits for the agent to speak\n"
+      "first, then plays the turns and records the replies through a voxbridge server's GET /generate:\n"
+      "the one at --server, or one run in-process (then Twilio must reach it: --public-url, e.g. an ngrok URL).\n"
+      "Progress goes to the terminal; --report and --junit write results; the exit code is 1 when an\n"
+      "expectation fails. SIGINT/SIGTERM complete the calls at Twilio before exiting.\n\n"
+      "  voxbridge talk --scenario examples/scenarios/greeting.yaml --to +15550009999 --from +15550001111\n"
+      "  voxbridge talk --scenarios examples/scenarios --concurrency 4 --junit results.xml --to +1555...");
+  talk->add_option("--scenario", talk_opts.scenario_files, "A scenario file (repeat for several)");
+  talk->add_option("--scenarios", talk_opts.scenarios_dir, "Run every *.yaml, *.yml and *.json scenario in this directory");
+  talk->add_option("--to", talk_opts.to, "Number of the phone agent under test (E.164), unless a scenario names one");
+  talk->add_option("--from", talk_opts.from, "Caller id (default TWILIO_PHONE_NUMBER)");
+  talk->add_option("--server", talk_opts.server,
+                   "URL of a running voxbridge server to drive the calls through (its API_KEY: --generate-api-key); "
+                   "default: run one in-process");
+  talk->add_option("--public-url", talk_opts.public_url,
+                   "URL Twilio reaches the driving server at (default: the server URL; for real Twilio and an "
+                   "in-process server, a tunnel such as ngrok to --port)")
+      ->envname("WEBHOOK_BASE_URL");
+  talk->add_option("--concurrency,-j", talk_opts.concurrency, "Scenarios run at once")
+      ->check(CLI::Range(1, 256))->capture_default_str();
+  talk->add_option("--report", talk_opts.report_json, "Write the results as JSON here");
+  talk->add_option("--junit", talk_opts.junit, "Write the results as JUnit XML here (one test case per scenario)");
+  talk->add_option("--transcripts", talk_opts.transcripts_dir, "Write each scenario's transcript to DIR/<name>.txt");
+  add_server_options(*talk, config, talk_silence_chunks);
+  add_speech_options(*talk, config);
+  add_twilio_options(*talk, config);
+  talk->get_option("--log-level")->default_str("warn");
+
   auto* emulate = app.add_subcommand("emulate", "Local emulators of the providers, for tests and offline development");
   emulate->require_subcommand(1);
   vox::app::EmulateElevenLabsOptions emu;
@@ -256,6 +311,16 @@ int main(int argc, char** argv) {
       if (silence_chunks > 0) config.endpointing.silence_ms = silence_chunks * 20;
       vox::setup_logging(config.log_level);
       return vox::app::run_serve(config, serve_opts);
+    }
+    if (talk->parsed()) {
+      if (talk_silence_chunks > 0) config.endpointing.silence_ms = talk_silence_chunks * 20;
+      if (talk->get_option("--log-level")->count() == 0) config.log_level = talk_log;
+      // The in-process server listens on loopback, on a free port, unless told otherwise.
+      if (talk->get_option("--host")->count() == 0) config.host = "127.0.0.1";
+      if (talk->get_option("--port")->count() == 0) config.port = 0;
+      talk_opts.in_process_store_given = talk->get_option("--store")->count() > 0;
+      vox::setup_logging(config.log_level);
+      return vox::app::run_talk(config, talk_opts);
     }
     if (say->parsed()) {
       vox::setup_logging(say_log);

@@ -13,6 +13,7 @@ namespace vox::call {
 struct CallEvent {
   enum class Kind {
     started,            // the media stream started (text: "resumed" for a resumed stream)
+    speech_started,     // the caller began to speak (`start_ms`, media time); no transcript yet
     transcript,         // the caller said `text` (final) in turn `turn`
     reply_started,      // synthesis of reply `reply_id` (`text`) began
     reply_finished,     // reply played to the end, or was cut (`interrupted`, `heard`)
@@ -30,6 +31,7 @@ struct CallEvent {
   std::string heard;
   std::string detail;
   bool interrupted = false;
+  bool resuming = false;    // ended: the call goes on in a new stream (the agent pressed keys)
   int heard_ms = 0;
   // Milliseconds since the stream started (caller speech: Twilio media time).
   std::int64_t start_ms = -1, end_ms = -1;

@@ -38,6 +38,7 @@ CallSession::CallSession(CallServices services, asio::any_io_executor strand, Me
       chunk_bytes_(static_cast<std::size_t>(std::max(20, svc_.config.outbound_chunk_ms)) * 8),
       lead_bytes_(static_cast<std::size_t>(std::max(svc_.config.outbound_chunk_ms, svc_.config.outbound_lead_ms)) * 8),
       talk_timer_(strand_),
+      talk_timeout_(std::chrono::seconds(std::max(0, svc_.config.talk_timeout_s))),
       voice_id_(param_or(context_, "voice", "")) {
   utterance_.reserve(utterance_cap_);
   recording_ = !svc_.config.recording_dir.empty();
@@ -221,6 +222,12 @@ void CallSession::process_frame(std::span<const std::uint8_t, 160> ulaw, std::in
       // Realtime engines hear the utterance while it is spoken.
       stt_stream_ = svc_.stt.open_stream();
       if (stt_stream_) stt_stream_->push(utterance_);
+      {
+        CallEvent e;
+        e.kind = CallEvent::Kind::speech_started;
+        e.start_ms = endpointer_.speech_start_ms();
+        emit(e);
+      }
       if (speaking()) barge_in(endpointer_.speech_start_ms());
       arm_talk_timer();
     }
@@ -327,8 +334,13 @@ void CallSession::on_transcript(int turn_index, speech::SttResult result) {
 void CallSession::on_agent_reply(int turn_index, agent::Reply reply) {
   if (ended_) return;
   TurnRecord& rec = record(turn_index);
-  rec.agent_ms = since_start_ms();
-  rec.reply = reply.text;
+  if (rec.agent_ms < 0) rec.agent_ms = since_start_ms();
+  if (!reply.text.empty()) rec.reply += rec.reply.empty() ? reply.text : " " + reply.text;
+  if (reply.more) {
+    // A part of a streamed reply: spoken now, while the agent goes on answering.
+    if (!reply.text.empty()) enqueue_reply(std::move(reply.text), turn_index, false);
+    return;
+  }
   if (reply.text.empty() && (!reply.transfer_to.empty() || !reply.digits.empty())) {
     enqueue_reply("", turn_index, false, std::move(reply.transfer_to), std::move(reply.digits));
     return;
@@ -653,9 +665,15 @@ void CallSession::on_dtmf(std::string_view digit) {
   }
 }
 
+void CallSession::set_talk_timeout(std::chrono::milliseconds timeout) {
+  talk_timeout_ = timeout;
+  if (timeout.count() <= 0) talk_timer_.cancel();
+  else arm_talk_timer();
+}
+
 void CallSession::arm_talk_timer() {
-  if (ended_ || svc_.config.talk_timeout_s <= 0) return;
-  talk_timer_.expires_after(std::chrono::seconds(svc_.config.talk_timeout_s));
+  if (ended_ || talk_timeout_.count() <= 0) return;
+  talk_timer_.expires_after(talk_timeout_);
   std::weak_ptr<CallSession> weak = weak_from_this();
   talk_timer_.async_wait([weak](boost::system::error_code ec) {
     if (ec) return;  // re-armed or cancelled
@@ -665,7 +683,7 @@ void CallSession::arm_talk_timer() {
       self->arm_talk_timer();  // not idle: someone is talking
       return;
     }
-    spdlog::info("talk timeout call_sid={} idle_s={}", self->context_.call_sid, self->svc_.config.talk_timeout_s);
+    spdlog::info("talk timeout call_sid={} idle_s={}", self->context_.call_sid, self->talk_timeout_.count() / 1000.0);
     self->outbox_.close("talk timeout");
     self->end("talk timeout");
   });
@@ -686,6 +704,7 @@ void CallSession::end(std::string_view reason) {
     CallEvent e;
     e.kind = CallEvent::Kind::ended;
     e.detail = std::string(reason);
+    e.resuming = handing_over_;
     e.end_ms = static_cast<std::int64_t>(since_start_ms());
     emit(e);
   }

@@ -132,6 +132,9 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   // Replies playing or waiting.
   std::size_t audio_queue_size() const { return queued_.size() + (current_ ? 1 : 0); }
   bool greeted() const { return greeted_; }
+  // The idle time after which the call is ended (replaces --talk-timeout for this call;
+  // 0 = never); the idle clock restarts now.
+  void set_talk_timeout(std::chrono::milliseconds timeout);
   // Ends the stream from our side (the call then goes on with Twilio's next verb).
   void hang_up(std::string_view reason);
   void add_observer(std::shared_ptr<CallObserver> observer);
@@ -229,6 +232,7 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   std::vector<BargeIn> barge_ins_;
   SessionStats stats_;
   boost::asio::steady_timer talk_timer_;
+  std::chrono::milliseconds talk_timeout_;
   bool ended_ = false;
   bool hangup_after_reply_ = false;
   bool handing_over_ = false;  // digits requested: the agent waits in the registry for the next stream

@@ -82,8 +82,15 @@ struct Config {
   std::size_t max_http_body_bytes = 1024 * 1024;
   int max_calls = 500;
   std::string greeting = "Hello! I am the voxbridge echo agent. Say something.";
-  std::string agent = "echo";           // echo | script
+  std::string agent = "echo";           // echo | script | webhook | external
   std::string script_file;
+  // The webhook agent (see README "Agents").
+  std::string agent_webhook_url;
+  int agent_webhook_timeout_ms = 8000;
+  std::string agent_fallback_text = "Sorry, I could not get an answer just now. Could you say that again?";
+  std::string agent_webhook_secret;     // set: X-Voxbridge-Signature on each request
+  // The turn API GET /generate (see README "Turn API"): X-API-KEY must equal this; unset = refused.
+  std::string generate_api_key;
   int outbound_lead_ms = 400;           // audio kept queued at Twilio ahead of playback
   int outbound_chunk_ms = 100;          // audio per outbound media message (one mark each)
   // Control API (see README "Control API").

@@ -1,13 +1,11 @@
 #include "core/hash.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 namespace vox {
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+namespace {
+std::string to_hex(const unsigned char* md, unsigned len) {
   static const char* hex = "0123456789abcdef";
   std::string out;
   out.reserve(2 * len);
@@ -16,6 +14,22 @@ std::string sha256_hex(std::string_view data) {
     out += hex[md[i] & 15];
   }
   return out;
+}
+}  // namespace
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  return to_hex(md, len);
+}
+
+std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), md, &len);
+  return to_hex(md, len);
 }
 
 }  // namespace vox

@@ -8,4 +8,7 @@ namespace vox {
 // Lowercase hex SHA-256 of `data`.
 std::string sha256_hex(std::string_view data);
 
+// Lowercase hex HMAC-SHA256 of `data` keyed by `key` (signatures of our outbound webhooks).
+std::string hmac_sha256_hex(std::string_view key, std::string_view data);
+
 }  // namespace vox

@@ -412,6 +412,8 @@ HttpClientStats HttpClient::stats() const {
 
 const HttpClientOptions& HttpClient::options() const { return impl_->opt; }
 
+boost::asio::any_io_executor HttpClient::executor() const { return impl_->exec; }
+
 namespace {
 asio::awaitable<HttpResponse> one_request(std::string method, std::string url, Headers headers, std::string body,
                                           std::chrono::milliseconds timeout, TlsOptions tls) {

@@ -106,6 +106,8 @@ class HttpClient {
 
   HttpClientStats stats() const;
   const HttpClientOptions& options() const;
+  // The executor requests run on (to spawn work that uses this client).
+  boost::asio::any_io_executor executor() const;
 
   struct Impl;
 

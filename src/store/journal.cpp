@@ -59,10 +59,11 @@ void CallJournal::on_event(const agent::CallContext& call, const call::CallEvent
       store_.add_event(sid, "error", "recognition failed in turn " + std::to_string(e.turn) + ": " + e.detail);
       break;
     case Kind::ended:
-      store_.add_event(sid, "stream_ended", e.detail);
-      store_.set_status(sid, "completed", true);
+      store_.add_event(sid, "stream_ended", e.resuming ? e.detail + " (resumes after keys)" : e.detail);
+      if (!e.resuming) store_.set_status(sid, "completed", true);
       break;
     case Kind::reply_started:
+    case Kind::speech_started:
       break;
   }
 }

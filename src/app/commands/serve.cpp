@@ -7,12 +7,15 @@
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <fstream>
 #include <thread>
 
 #include "agent/agent.hpp"
 #include "api/client_socket.hpp"
 #include "api/control.hpp"
+#include "api/generate.hpp"
+#include "call/turns.hpp"
 #include "api/routes.hpp"
 #include "app/commands/voice_catalog.hpp"
 #include "store/call_store.hpp"
@@ -49,10 +52,28 @@ int run_serve(const Config& config, const ServeOptions& options) {
                  "for ElevenLabs)", config.tts.voice, config.stt.mode);
   std::unique_ptr<Engines> engines;
   std::unique_ptr<agent::AgentFactory> agents;
+  // The webhook agent's requests (one pool of keep-alive connections, no retries: a
+  // turn is not safe to repeat).
+  std::unique_ptr<net::HttpClient> agent_http;
+  if (!config.agent_webhook_url.empty()) {
+    net::HttpClientOptions o;
+    o.retry.max_attempts = 1;
+    o.read_timeout = std::chrono::milliseconds(config.agent_webhook_timeout_ms);
+    agent_http = std::make_unique<net::HttpClient>(ioc.get_executor(), o);
+  }
   try {
     engines = build_engines(config, ioc, threads);
-    agents = std::make_unique<agent::AgentFactory>(
-        agent::AgentSettings{config.agent, config.greeting, config.script_file});
+    agent::AgentSettings agent_settings;
+    agent_settings.default_agent = config.agent;
+    agent_settings.greeting = config.greeting;
+    agent_settings.script_file = config.script_file;
+    agent_settings.webhook.url = config.agent_webhook_url;
+    agent_settings.webhook.timeout_ms = config.agent_webhook_timeout_ms;
+    agent_settings.webhook.fallback_text = config.agent_fallback_text;
+    agent_settings.webhook.secret = config.agent_webhook_secret;
+    agents = std::make_unique<agent::AgentFactory>(agent_settings, agent_http.get());
+    if (config.agent == "webhook" && config.agent_webhook_url.empty())
+      throw std::invalid_argument("--agent webhook needs --agent-webhook-url (AGENT_WEBHOOK_URL)");
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return 2;
@@ -158,7 +179,13 @@ int run_serve(const Config& config, const ServeOptions& options) {
   call::CallServices services{config, *engines->tts, *engines->stt, registry, SteadyClock::instance(),
                               twilio ? &control : nullptr, &journal};
   api::ClientHub hub;
-  services.on_session_started = [&hub](const std::shared_ptr<call::CallSession>& s) { hub.session_started(s); };
+  // The turn API follows calls only when it is enabled (API_KEY).
+  call::TurnHub turns;
+  const bool turn_api = !config.generate_api_key.empty();
+  services.on_session_started = [&hub, &turns, turn_api](const std::shared_ptr<call::CallSession>& s) {
+    hub.session_started(s);
+    if (turn_api) turns.session_started(s);
+  };
 
   std::unique_ptr<api::VoiceCatalog> voices;
   if (engines->http && !config.elevenlabs.api_key.empty())
@@ -171,8 +198,9 @@ int run_serve(const Config& config, const ServeOptions& options) {
   auto* st = store.get();
   api::add_core_routes(router, api::RouteContext{config, registry, engines->tts->name(), engines->stt->name(), started,
                                                  [eng] { return eng->status(); },
-                                                 [&registry, st](const std::string& sid, const std::string& status,
+                                                 [&registry, st, &turns](const std::string& sid, const std::string& status,
                                                                  const std::string&) {
+                                                   turns.call_status(sid, status);
                                                    registry.update_record(sid, [&](call::CallRecord& r) { r.status = status; });
                                                    const bool over = twilio::is_terminal_status(status);
                                                    if (over) registry.forget_record(sid);
@@ -183,6 +211,7 @@ int run_serve(const Config& config, const ServeOptions& options) {
                                               &hub, eleven, [eng] { return eng->status(); }};
   hub.set_services(&control_services);
   api::add_control_routes(router, control_services);
+  api::add_generate_route(router, config, turns);
   router.add_ws("/media", [&](const net::HttpRequest& req, net::HttpResponse& reject) -> std::unique_ptr<net::WsHandler> {
     if (!api::twilio_request_authentic(config, req, true)) {
       reject = net::HttpResponse::error(403, "Invalid or missing X-Twilio-Signature");
@@ -204,6 +233,7 @@ int run_serve(const Config& config, const ServeOptions& options) {
     return 2;
   }
   write_port_file(options.port_file, port);
+  if (turn_api) spdlog::info("turn API: GET /generate enabled (X-API-KEY must equal API_KEY)");
   if (!config.twilio.auth_token.empty())
     spdlog::info("twilio: webhook signatures {} (auth token set)",
                  config.twilio.validate_signatures ? "required" : "NOT checked (--validate-signatures false)");
@@ -218,13 +248,13 @@ int run_serve(const Config& config, const ServeOptions& options) {
                "threads={} agent={}",
                config.host, port, threads, config.agent);
 
-  // SIGINT/SIGTERM: stop accepting, close every call's socket, exit within the deadline.
-  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  // SIGINT/SIGTERM (or the embedding program): stop accepting, close every call's
+  // socket, exit within the deadline.
   int exit_code = 0;
-  signals.async_wait([&](boost::system::error_code ec, int sig) {
-    if (ec) return;
-    spdlog::info("signal {} received: closing {} live call(s), deadline {} ms", sig, registry.size(),
-                 config.shutdown_deadline_ms);
+  std::atomic<bool> stopping{false};
+  std::function<void(const std::string&)> shut_down = [&](const std::string& why) {
+    if (stopping.exchange(true)) return;
+    spdlog::info("{}: closing {} live call(s), deadline {} ms", why, registry.size(), config.shutdown_deadline_ms);
     // Live calls are completed at Twilio too (Status=completed), as the original service
     // did, so no call is left ringing on with nobody behind it.
     auto pending = std::make_shared<std::atomic<int>>(0);
@@ -247,6 +277,7 @@ int run_serve(const Config& config, const ServeOptions& options) {
       }
     }
     server.shutdown();
+    turns.shutdown();
     for (auto& call : registry.all()) asio::post(call->executor(), [call] { call->end("server shutdown"); });
     asio::co_spawn(
         ioc,
@@ -263,7 +294,17 @@ int run_serve(const Config& config, const ServeOptions& options) {
           ioc.stop();
         },
         asio::detached);
-  });
+  };
+  asio::signal_set signals(ioc);
+  if (options.handle_signals) {
+    signals.add(SIGINT);
+    signals.add(SIGTERM);
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+      if (!ec) shut_down("signal " + std::to_string(sig) + " received");
+    });
+  }
+  if (options.on_listening)
+    options.on_listening(port, [&ioc, &shut_down] { asio::post(ioc, [&shut_down] { shut_down("stop requested"); }); });
 
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });

@@ -1,5 +1,7 @@
 #pragma once
 // `voxbridge serve`: the composition root of the gateway.
+#include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/config.hpp"
@@ -8,6 +10,10 @@ namespace vox::app {
 
 struct ServeOptions {
   std::string port_file;  // write the bound port here once listening (tests use --port 0)
+  bool handle_signals = true;  // false when embedded: the embedding program stops it
+  // Called once listening, with the port and a function that stops the server
+  // gracefully (callable from any thread; run_serve then returns).
+  std::function<void(std::uint16_t port, std::function<void()> stop)> on_listening;
 };
 
 // Runs the server until SIGINT/SIGTERM; returns the process exit code.

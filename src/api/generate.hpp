@@ -1,0 +1,51 @@
+#pragma once
+// The turn API of the phone-call tester voxbridge replaces (see README "Turn API"):
+//   GET /generate?client=..&sid=CA..&first=true|false&timeout=S&input=TEXT&talk_timeout=S
+// with header X-API-KEY. One request is one turn of a call: play `input` into the call
+// (if given), wait until Twilio has played it (its mark came back), then wait up to
+// `timeout` seconds for what the other side says, and answer it:
+//   200 {"response": "<what they said>", "latency_ms": .., "playback_ms": .., "skipped": [..]}
+//   200 {"response": "call ended: ...", "ended": true, "reason": "hung_up|talk_timeout|error|shutdown", "detail": ..}
+//   204 nothing said within `timeout`
+//   400 bad parameters; 403 wrong key; 404 unknown sid (first=true and input first wait
+//   up to `timeout` for a call that has not reached us yet); 409 another /generate is waiting
+//   on the call; 502 our speech synthesis failed; 503 API_KEY not configured.
+// Any number of calls at once, each by its own sid.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/config.hpp"
+#include "net/router.hpp"
+
+namespace vox::call {
+class TurnHub;
+}
+
+namespace vox::api {
+
+struct GenerateQuery {
+  GenerateQuery() {}  // not an aggregate: passed to coroutines (see net::TlsOptions)
+  std::string client;
+  std::string sid;
+  bool first = false;
+  std::chrono::milliseconds timeout{30000};
+  std::string input;  // "" = nothing to say this turn
+  std::optional<std::chrono::milliseconds> talk_timeout;
+};
+
+// The longest `timeout` accepted, and the longest wait for our own input to play.
+inline constexpr std::chrono::seconds kMaxGenerateTimeout{600};
+inline constexpr std::chrono::seconds kMaxPlaybackWait{600};
+
+// Parses the query string; throws ApiError(400) naming the bad parameter.
+GenerateQuery parse_generate_query(std::string_view query, std::size_t max_input_chars);
+
+// Parses a bool the way the original (FastAPI) did: true/false, 1/0, yes/no, on/off
+// (any case); nullopt otherwise.
+std::optional<bool> parse_bool(std::string_view s);
+
+void add_generate_route(net::Router& router, const Config& config, call::TurnHub& turns);
+
+}  // namespace vox::api

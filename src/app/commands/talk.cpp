@@ -1,0 +1,251 @@
+#include "app/commands/talk.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "app/commands/serve.hpp"
+#include "net/client.hpp"
+#include "talk/report.hpp"
+#include "talk/runner.hpp"
+#include "talk/scenario.hpp"
+#include "twilio/rest_client.hpp"
+
+namespace vox::app {
+namespace asio = boost::asio;
+
+namespace {
+
+// Progress lines on stderr, one per event, prefixed by the scenario (they interleave
+// when scenarios run in parallel).
+class TerminalProgress final : public talk::Progress {
+ public:
+  explicit TerminalProgress(std::size_t scenarios) : total_(scenarios) {}
+  void started(const talk::Scenario& s, const std::string& call_sid) override {
+    print(s.name, "calling (" + call_sid + "), " + std::to_string(s.turns.size()) + " turn(s)");
+  }
+  void turn(const talk::Scenario& s, const talk::TurnResult& t) override {
+    std::string line = std::to_string(t.index) + "/" + std::to_string(s.turns.size()) + " ";
+    if (!t.said.empty()) line += "us: \"" + t.said + "\"  ";
+    if (!t.heard.empty()) {
+      line += "them: \"" + t.heard + "\"";
+      if (t.latency_ms >= 0) line += " (" + std::to_string(static_cast<long long>(t.latency_ms)) + " ms)";
+    }
+    line += t.failures.empty() ? "  ok" : "  FAIL: " + t.failures.front();
+    print(s.name, line);
+  }
+  void finished(const talk::ScenarioResult& r) override {
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.1f s", r.duration_s);
+    std::lock_guard lock(mu_);
+    ++done_;
+    std::cerr << "[" << r.name << "] " << (r.passed ? "PASSED" : "FAILED: " + r.reason) << " (" << secs << ", " << done_
+              << "/" << total_ << " done)" << std::endl;
+  }
+
+ private:
+  void print(const std::string& name, const std::string& line) {
+    std::lock_guard lock(mu_);
+    std::cerr << "[" << name << "] " << line << std::endl;
+  }
+  std::mutex mu_;
+  std::size_t total_;
+  std::size_t done_ = 0;
+};
+
+std::string random_key() {
+  unsigned char b[16];
+  RAND_bytes(b, sizeof b);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (const unsigned char c : b) {
+    out += hex[c >> 4];
+    out += hex[c & 15];
+  }
+  return out;
+}
+
+struct Work {
+  talk::ScenarioRunner& runner;
+  const std::vector<talk::Scenario>& scenarios;
+  std::vector<talk::ScenarioResult>& results;
+  std::size_t next = 0;
+  int workers_left = 0;
+  asio::io_context& ioc;
+};
+
+// Runs scenarios one after another until none are left.
+asio::awaitable<void> worker(Work* w) {
+  for (;;) {
+    if (w->next >= w->scenarios.size()) break;
+    const std::size_t i = w->next++;
+    const talk::Scenario* s = &w->scenarios[i];
+    w->results[i] = co_await w->runner.run(s);
+  }
+  if (--w->workers_left == 0) w->ioc.stop();
+}
+
+bool write_file(const std::string& path, const std::string& text) {
+  if (path.empty()) return true;
+  std::error_code ec;
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  std::ofstream out(path);
+  out << text;
+  if (!out) {
+    std::cerr << "voxbridge talk: cannot write " << path << "\n";
+    return false;
+  }
+  return true;
+}
+
+std::string file_safe(const std::string& name) {
+  std::string out;
+  for (const char c : name) out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ? c : '_';
+  return out.empty() ? "scenario" : out;
+}
+
+}  // namespace
+
+int run_talk(Config config, const TalkOptions& o) {
+  // The scenarios first: a typo should not cost a phone call.
+  std::vector<talk::Scenario> scenarios;
+  try {
+    if (!o.scenarios_dir.empty()) scenarios = talk::load_scenarios(o.scenarios_dir);
+    for (const auto& f : o.scenario_files) scenarios.push_back(talk::load_scenario(f));
+  } catch (const std::exception& e) {
+    std::cerr << "voxbridge talk: " << e.what() << "\n";
+    return 2;
+  }
+  if (scenarios.empty()) {
+    std::cerr << "voxbridge talk: no scenario given: use --scenario FILE or --scenarios DIR (see --help)\n";
+    return 2;
+  }
+  const auto& tw = config.twilio;
+  const bool api_key = !tw.api_key_sid.empty() && !tw.api_key_secret.empty();
+  if (tw.account_sid.empty() || (!api_key && tw.auth_token.empty())) {
+    std::cerr << "voxbridge talk: no Twilio account: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or "
+                 "TWILIO_API_KEY/TWILIO_API_SECRET); for the local emulator also TWILIO_BASE_URL (voxbridge emulate "
+                 "twilio)\n";
+    return 2;
+  }
+
+  // The server that drives the calls: the one named, or our own in-process.
+  std::string server = o.server;
+  std::string key = o.api_key;
+  std::thread server_thread;
+  std::function<void()> stop_server;
+  std::string temp_store;
+  if (server.empty()) {
+    if (config.generate_api_key.empty()) config.generate_api_key = random_key();
+    key = config.generate_api_key;
+    config.agent = "external";
+    config.greeting.clear();
+    // The in-process server's control API is not used: lock it with a key nobody has.
+    if (config.api_keys.empty() && config.api_keys_file.empty()) config.api_keys = {"talk:" + random_key()};
+    if (!o.in_process_store_given) {
+      temp_store = (std::filesystem::temp_directory_path() / ("voxbridge-talk-" + std::to_string(::getpid()) + ".db")).string();
+      config.store_path = temp_store;
+    }
+    std::promise<std::pair<std::uint16_t, std::function<void()>>> ready;
+    auto listening = ready.get_future();
+    ServeOptions so;
+    so.handle_signals = false;
+    so.on_listening = [&ready](std::uint16_t port, std::function<void()> stop) {
+      ready.set_value({port, std::move(stop)});
+    };
+    auto exit_code = std::make_shared<std::atomic<int>>(-1);
+    server_thread = std::thread([config, so, exit_code] { *exit_code = run_serve(config, so); });
+    while (listening.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+      if (exit_code->load() >= 0) {
+        server_thread.join();
+        std::cerr << "voxbridge talk: the in-process server could not start (see the log above)\n";
+        return 2;
+      }
+    }
+    auto [port, stop] = listening.get();
+    stop_server = stop;
+    server = "http://127.0.0.1:" + std::to_string(port);
+    std::cerr << "voxbridge talk: in-process server on " << server << "\n";
+  } else if (key.empty()) {
+    std::cerr << "voxbridge talk: --server needs that server's API_KEY: pass --api-key or set API_KEY\n";
+    return 2;
+  }
+  std::string public_url = o.public_url.empty() ? server : o.public_url;
+  while (!public_url.empty() && public_url.back() == '/') public_url.pop_back();
+  while (!server.empty() && server.back() == '/') server.pop_back();
+
+  asio::io_context ioc;
+  net::HttpClientOptions gen_opts;
+  gen_opts.retry.max_attempts = 1;  // a turn is not safe to repeat (it would play twice)
+  net::HttpClient gen_http(ioc.get_executor(), gen_opts);
+  net::HttpClient twilio_http(ioc.get_executor());
+  twilio::RestClient rest(twilio_http, twilio::RestConfig{tw.account_sid, api_key ? tw.api_key_secret : tw.auth_token,
+                                                          api_key ? tw.api_key_sid : std::string(), tw.api_base_url});
+  talk::TalkTarget target;
+  target.server_url = server;
+  target.api_key = key;
+  target.voice_url = public_url + "/twilio-voice?agent=external";
+  target.status_callback = public_url + "/api/v1/twilio/call-status";
+  target.to = o.to;
+  target.from = o.from.empty() ? tw.phone_number : o.from;
+  TerminalProgress progress(scenarios.size());
+  talk::ScenarioRunner runner(gen_http, rest, target, progress);
+
+  std::vector<talk::ScenarioResult> results(scenarios.size());
+  Work work{runner, scenarios, results, 0, 0, ioc};
+  const int k = std::clamp(o.concurrency, 1, static_cast<int>(scenarios.size()));
+  work.workers_left = k;
+  for (int i = 0; i < k; ++i) asio::co_spawn(ioc, worker(&work), asio::detached);
+
+  // SIGINT/SIGTERM: complete every call at Twilio, let the scenarios end, then exit.
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    if (runner.interrupted()) {
+      std::cerr << "voxbridge talk: second signal, exiting now\n";
+      std::_Exit(130);
+    }
+    std::cerr << "voxbridge talk: signal " << sig << ": completing the calls at Twilio, then exiting\n";
+    asio::co_spawn(ioc, runner.interrupt(), asio::detached);
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+  ioc.run();
+
+  if (stop_server) {
+    stop_server();
+    server_thread.join();
+  }
+  if (!temp_store.empty())
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(temp_store + suffix);
+
+  bool ok = write_file(o.report_json, talk::report_json(results)) && write_file(o.junit, talk::junit_xml(results));
+  if (!o.transcripts_dir.empty())
+    for (const auto& r : results) ok = write_file(o.transcripts_dir + "/" + file_safe(r.name) + ".txt", talk::transcript(r)) && ok;
+  int passed = 0;
+  for (const auto& r : results) passed += r.passed ? 1 : 0;
+  std::cerr << "voxbridge talk: " << results.size() << " scenario(s): " << passed << " passed, "
+            << results.size() - static_cast<std::size_t>(passed) << " failed";
+  if (!o.report_json.empty()) std::cerr << "; report " << o.report_json;
+  if (!o.junit.empty()) std::cerr << "; JUnit " << o.junit;
+  std::cerr << "\n";
+  for (const auto& r : results)
+    if (!r.passed) std::cerr << "\n" << talk::transcript(r);
+  if (runner.interrupted()) return 130;
+  if (!ok) return 2;
+  return passed == static_cast<int>(results.size()) ? 0 : 1;
+}
+
+}  // namespace vox::app
