@@ -119,7 +119,7 @@ class AnswerReader {
       reply_(std::move(last));
       return true;
     }
-    return kind_.has_value();  // an empty answer: say nothing
+    return true;  // an empty answer (or 204): say nothing
   }
 
   int parts() const { return parts_; }
@@ -169,10 +169,11 @@ asio::awaitable<void> ask(std::shared_ptr<const Shared> sh, std::string body, in
   const auto started = std::chrono::steady_clock::now();
   std::string failure;
   try {
-    net::HttpResponse res = co_await sh->http.send_streaming(std::move(req), [&reader](std::string_view piece) {
+    std::function<bool(std::string_view)> on_data = [&reader](std::string_view piece) {
       reader.feed(piece);
       return true;
-    });
+    };
+    net::HttpResponse res = co_await sh->http.send_streaming(std::move(req), std::move(on_data));
     if (res.status < 200 || res.status >= 300) failure = "status " + std::to_string(res.status) + " " + res.body.substr(0, 200);
     else if (!reader.finish()) failure = "the answer is neither JSON {\"text\": ...} nor text";
   } catch (const std::exception& e) {

@@ -116,13 +116,14 @@ bool valid_utf8(std::string_view s) {
 }
 }  // namespace
 
-void check_text(std::string_view text, std::size_t max_chars) {
+void check_text(std::string_view text, std::size_t max_chars, std::string_view field) {
+  const std::string name = "'" + std::string(field) + "'";
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
-    throw ApiError(400, "Field 'text' is required and must not be empty");
-  if (!valid_utf8(text)) throw ApiError(400, "Field 'text' is not valid UTF-8");
+    throw ApiError(400, "Field " + name + " is required and must not be empty");
+  if (!valid_utf8(text)) throw ApiError(400, "Field " + name + " is not valid UTF-8");
   const auto n = utf8_length(text);
   if (n > max_chars)
-    throw ApiError(400, "Field 'text' has " + std::to_string(n) + " characters; the limit is " +
+    throw ApiError(400, "Field " + name + " has " + std::to_string(n) + " characters; the limit is " +
                             std::to_string(max_chars) + " (split it into several requests)");
 }
 

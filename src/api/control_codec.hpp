@@ -42,7 +42,7 @@ std::string settings_text(const speech::VoiceSettings& s);
 speech::VoiceSettings settings_from_text(std::string_view text);
 
 // Checks a text to speak: 400 when empty, too long (`max_chars` characters) or not UTF-8.
-void check_text(std::string_view text, std::size_t max_chars);
+void check_text(std::string_view text, std::size_t max_chars, std::string_view field = "text");
 // Returns the number of characters (UTF-8 code points) of `text`.
 std::size_t utf8_length(std::string_view text);
 

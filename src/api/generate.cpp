@@ -70,7 +70,7 @@ GenerateQuery parse_generate_query(std::string_view query, std::size_t max_input
   }
   if (auto t = one("timeout")) q.timeout = parse_seconds("timeout", *t, kMaxGenerateTimeout);
   if (auto i = one("input")) {
-    if (!i->empty()) check_text(*i, max_input_chars);
+    if (!i->empty()) check_text(*i, max_input_chars, "input");
     q.input = *i;
   }
   if (auto t = one("talk_timeout")) q.talk_timeout = parse_seconds("talk_timeout", *t, std::chrono::seconds(86400));
@@ -192,6 +192,9 @@ asio::awaitable<net::HttpResponse> run_turn(call::TurnHub& turns, GenerateQuery 
         ch->take_heard(UINT64_MAX, skipped);
         co_return ended_response(*e, skipped);
       }
+      if (!ch->live())
+        co_return net::HttpResponse::error(409, "The call's stream ended before the input finished playing (keys are "
+                                                "being pressed and the call is moving to a new stream); send it again");
       if (Clock::now() >= playback_deadline)
         co_return net::HttpResponse::error(504, "Our input did not finish playing within " +
                                                     std::to_string(kMaxPlaybackWait.count()) + " s");

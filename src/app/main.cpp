@@ -304,7 +304,12 @@ int main(int argc, char** argv) {
   caller->add_option("--json-out", caller_cmd.json_out, "Also write the JSON summary to this file");
   caller->add_option("--log-level", caller_log)->capture_default_str();
 
-  CLI11_PARSE(app, argc, argv);
+  // Usage errors exit 2 (as every command documents); --help exits 0.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   try {
     if (serve->parsed()) {

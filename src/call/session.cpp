@@ -312,6 +312,7 @@ void CallSession::on_transcript(int turn_index, speech::SttResult result) {
     spdlog::info("turn dropped call_sid={} turn={}: the call is moving to its next stream", context_.call_sid, turn_index);
     return;
   }
+  agent_turn_ = turn_index;
   agent::Turn turn{turn_index, result.text, {}, false};
   if (last_barge_in_) {
     turn.barged_in = true;
@@ -333,6 +334,13 @@ void CallSession::on_transcript(int turn_index, speech::SttResult result) {
 
 void CallSession::on_agent_reply(int turn_index, agent::Reply reply) {
   if (ended_) return;
+  // An answer to a turn the caller has moved on from (they spoke again, or talked over
+  // it) is not spoken: it would answer the wrong thing.
+  if (turn_index < agent_turn_ || turn_index <= cut_turn_) {
+    spdlog::info("stale agent reply dropped call_sid={} turn={} latest_turn={}{}", context_.call_sid, turn_index,
+                 agent_turn_, turn_index <= cut_turn_ ? " (the caller talked over it)" : "");
+    return;
+  }
   TurnRecord& rec = record(turn_index);
   if (rec.agent_ms < 0) rec.agent_ms = since_start_ms();
   if (!reply.text.empty()) rec.reply += rec.reply.empty() ? reply.text : " " + reply.text;
@@ -642,6 +650,8 @@ void CallSession::barge_in(std::int64_t t_ms) {
   report_cut(r, b.heard_ms, b.heard);
   barge_ins_.push_back(b);
   last_barge_in_ = std::move(b);
+  // The rest of a streamed answer to that turn is not spoken either.
+  cut_turn_ = std::max(cut_turn_, r.turn);
   current_.reset();
   queued_.clear();
   pending_marks_.clear();

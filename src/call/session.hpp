@@ -227,6 +227,8 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   std::size_t lead_bytes_;
 
   int turn_counter_ = 0;
+  int agent_turn_ = 0;  // the latest turn handed to the agent
+  int cut_turn_ = 0;    // the latest turn whose answer the caller talked over
   std::optional<BargeIn> last_barge_in_;
   std::vector<TurnRecord> turns_;
   std::vector<BargeIn> barge_ins_;

@@ -62,6 +62,7 @@ void TurnChannel::attach(const std::shared_ptr<CallSession>& session) {
     session_ = session;
     seen_ = true;
     live_ = true;
+    resuming_since_.reset();
     ended_.reset();
   }
   changed();
@@ -112,6 +113,7 @@ void TurnChannel::stream_ended(bool resuming, const std::string& detail) {
     {
       std::lock_guard lock(mu_);
       live_ = false;
+      resuming_since_ = Clock::now();
     }
     changed();
     return;
@@ -141,7 +143,14 @@ bool TurnChannel::live() const {
 
 std::optional<TurnChannel::Ended> TurnChannel::ended() const {
   std::lock_guard lock(mu_);
+  if (!ended_ && !live_ && resuming_since_ && Clock::now() - *resuming_since_ > kResumeWithin)
+    ended_ = Ended{EndReason::error, "the call did not come back after pressing keys"};
   return ended_;
+}
+
+bool TurnChannel::busy() const {
+  std::lock_guard lock(mu_);
+  return busy_;
 }
 
 std::optional<TurnChannel::Playback> TurnChannel::playback(std::uint64_t reply_id) const {
@@ -343,6 +352,13 @@ void TurnHub::abandon(const std::shared_ptr<TurnChannel>& channel) {
   if (!channel->pending()) return;
   auto it = channels_.find(channel->sid());
   if (it != channels_.end() && it->second == channel) channels_.erase(it);
+}
+
+std::size_t TurnHub::busy() const {
+  std::lock_guard lock(mu_);
+  std::size_t n = 0;
+  for (const auto& [sid, ch] : channels_) n += ch->busy() ? 1 : 0;
+  return n;
 }
 
 std::size_t TurnHub::size() const {

@@ -83,6 +83,10 @@ class TurnChannel {
 
   Clock::time_point touched() const;
   bool pending() const;  // nothing seen of the call yet (a waiter created the channel)
+  bool busy() const;     // a /generate holds it
+
+  // A stream that ended to resume (keys pressed) and has not come back within this is over.
+  static constexpr std::chrono::seconds kResumeWithin{60};
 
  private:
   void changed();  // calls the watchers (without the lock held)
@@ -92,7 +96,8 @@ class TurnChannel {
   bool seen_ = false;
   bool live_ = false;
   bool busy_ = false;
-  std::optional<Ended> ended_;
+  mutable std::optional<Ended> ended_;  // also set lazily: a stream that did not resume in time
+  std::optional<Clock::time_point> resuming_since_;
   std::deque<Heard> heard_;
   std::uint64_t next_seq_ = 1;
   std::deque<Clock::time_point> onsets_;
@@ -107,6 +112,8 @@ class TurnHub {
  public:
   static constexpr std::size_t kMaxChannels = 20000;
   static constexpr std::chrono::minutes kKeepEnded{15};
+  // Waiters holding a call (shutdown waits for their answers to go out).
+  std::size_t busy() const;
 
   // A stream started (on the session's strand): the channel follows the session's events.
   void session_started(const std::shared_ptr<CallSession>& session);

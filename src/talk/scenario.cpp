@@ -5,6 +5,7 @@
 #include <boost/regex.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -57,9 +58,11 @@ double number(const std::string& file, const YAML::Node& n, const std::string& w
   } catch (const YAML::Exception&) {
     fail(file, n, what + " must be a number");
   }
-  if (!std::isfinite(v) || v < min || v > max)
-    fail(file, n, what + " must be between " + std::to_string(static_cast<long long>(min)) + " and " +
-                      std::to_string(static_cast<long long>(max)));
+  if (!std::isfinite(v) || v < min || v > max) {
+    char range[64];
+    std::snprintf(range, sizeof range, "%g and %g", min, max);
+    fail(file, n, what + " must be between " + range);
+  }
   return v;
 }
 
@@ -133,7 +136,7 @@ Scenario parse_scenario(const std::string& text, const std::string& file) {
   }
   const auto turns = root["turns"];
   if (!turns || !turns.IsSequence() || turns.size() == 0)
-    fail(file, root, "`turns:` must be a list with at least one turn (- say: ... or - wait: true)");
+    fail(file, turns ? turns : root, "`turns:` must be a list with at least one turn (- say: ... or - wait: true)");
   int i = 0;
   for (const auto& t : turns) {
     ++i;

@@ -17,7 +17,7 @@
 //       expect:
 //         contains: [morning]          # every one must appear (case and punctuation ignored)
 //         not_contains: sorry          # none may appear
-//         regex: "good (morning|day)"  # must match (case-insensitive, ECMAScript)
+//         regex: "good (morning|day)"  # must match (case-insensitive, Perl syntax)
 //         max_latency_ms: 4000         # from the end of our words to the start of theirs
 //       timeout_s: 15
 //     - wait: true                     # say nothing; await their next words

@@ -59,6 +59,7 @@ int run_serve(const Config& config, const ServeOptions& options) {
     net::HttpClientOptions o;
     o.retry.max_attempts = 1;
     o.read_timeout = std::chrono::milliseconds(config.agent_webhook_timeout_ms);
+    o.connect_timeout = std::min(o.connect_timeout, o.read_timeout);
     agent_http = std::make_unique<net::HttpClient>(ioc.get_executor(), o);
   }
   try {
@@ -286,6 +287,17 @@ int run_serve(const Config& config, const ServeOptions& options) {
           asio::steady_timer wait(ioc);
           while (pending->load() > 0 && std::chrono::steady_clock::now() < until) {
             wait.expires_after(std::chrono::milliseconds(10));
+            co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+          }
+          // Waiting /generate requests were told of the shutdown: let their answers go out
+          // (the handlers return, then their connections write the answers).
+          const bool had_waiters = turns.busy() > 0;
+          while (turns.busy() > 0 && std::chrono::steady_clock::now() < until) {
+            wait.expires_after(std::chrono::milliseconds(10));
+            co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+          }
+          if (had_waiters) {
+            wait.expires_after(std::chrono::milliseconds(100));
             co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
           }
           const bool clean = co_await server.wait_websockets_closed(std::chrono::milliseconds(config.shutdown_deadline_ms));

@@ -82,6 +82,7 @@ struct Work {
   std::vector<talk::ScenarioResult>& results;
   std::size_t next = 0;
   int workers_left = 0;
+  int interrupts = 0;  // interrupt() runs still completing calls at Twilio
   asio::io_context& ioc;
 };
 
@@ -93,7 +94,14 @@ asio::awaitable<void> worker(Work* w) {
     const talk::Scenario* s = &w->scenarios[i];
     w->results[i] = co_await w->runner.run(s);
   }
-  if (--w->workers_left == 0) w->ioc.stop();
+  if (--w->workers_left == 0 && w->interrupts == 0) w->ioc.stop();
+}
+
+// Completes every live call at Twilio; the program ends once that and the scenarios are done.
+asio::awaitable<void> interrupt(Work* w) {
+  ++w->interrupts;
+  co_await w->runner.interrupt();
+  if (--w->interrupts == 0 && w->workers_left == 0) w->ioc.stop();
 }
 
 bool write_file(const std::string& path, const std::string& text) {
@@ -143,7 +151,7 @@ int run_talk(Config config, const TalkOptions& o) {
 
   // The server that drives the calls: the one named, or our own in-process.
   std::string server = o.server;
-  std::string key = o.api_key;
+  std::string key = o.api_key.empty() ? config.generate_api_key : o.api_key;
   std::thread server_thread;
   std::function<void()> stop_server;
   std::string temp_store;
@@ -179,7 +187,7 @@ int run_talk(Config config, const TalkOptions& o) {
     server = "http://127.0.0.1:" + std::to_string(port);
     std::cerr << "voxbridge talk: in-process server on " << server << "\n";
   } else if (key.empty()) {
-    std::cerr << "voxbridge talk: --server needs that server's API_KEY: pass --api-key or set API_KEY\n";
+    std::cerr << "voxbridge talk: --server needs that server's API_KEY: pass --generate-api-key or set API_KEY\n";
     return 2;
   }
   std::string public_url = o.public_url.empty() ? server : o.public_url;
@@ -204,7 +212,7 @@ int run_talk(Config config, const TalkOptions& o) {
   talk::ScenarioRunner runner(gen_http, rest, target, progress);
 
   std::vector<talk::ScenarioResult> results(scenarios.size());
-  Work work{runner, scenarios, results, 0, 0, ioc};
+  Work work{runner, scenarios, results, 0, 0, 0, ioc};
   const int k = std::clamp(o.concurrency, 1, static_cast<int>(scenarios.size()));
   work.workers_left = k;
   for (int i = 0; i < k; ++i) asio::co_spawn(ioc, worker(&work), asio::detached);
@@ -218,7 +226,7 @@ int run_talk(Config config, const TalkOptions& o) {
       std::_Exit(130);
     }
     std::cerr << "voxbridge talk: signal " << sig << ": completing the calls at Twilio, then exiting\n";
-    asio::co_spawn(ioc, runner.interrupt(), asio::detached);
+    asio::co_spawn(ioc, interrupt(&work), asio::detached);
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);
