@@ -161,7 +161,10 @@ int main(int argc, char** argv) {
       "or in a .env file in the working directory."};
   app.require_subcommand(1);
 
-  vox::Config config;
+  // One Config per command: CLI11 (2.1) applies the environment to every subcommand's
+  // options, so commands sharing one object would let one's environment overwrite
+  // another's flags.
+  vox::Config config, say_config, voices_config, call_config, talk_config;
   int silence_chunks = -1;
   vox::app::ServeOptions serve_opts;
   auto* serve = app.add_subcommand("serve", "Run the gateway: Twilio webhook, media streams, speech, agents");
@@ -176,14 +179,14 @@ int main(int argc, char** argv) {
   say->add_option("-o,--out", say_opts.out, "Output file; .mp3, .wav or .ulaw picks the format")->required();
   say->add_option("--format", say_opts.format, "mp3, wav or ulaw (overrides the extension)");
   say->add_option("--voice", say_opts.voice, "Voice (ElevenLabs voice id, or an espeak-ng voice)");
-  add_speech_options(*say, config);
+  add_speech_options(*say, say_config);
   std::string say_log = "warn";
   say->add_option("--log-level", say_log)->capture_default_str();
 
   bool voices_json = false;
   auto* voices = app.add_subcommand("voices", "List the voices of the configured engine");
   voices->add_flag("--json", voices_json, "Print JSON");
-  add_speech_options(*voices, config);
+  add_speech_options(*voices, voices_config);
 
   vox::app::CallOptions call_opts;
   auto* call = app.add_subcommand("call", "Place an outbound call through Twilio to a running voxbridge and follow it to the end");
@@ -195,8 +198,8 @@ int main(int argc, char** argv) {
   call->add_option("--server-url", call_opts.server_url,
                    "Public URL of the voxbridge server Twilio should reach (default WEBHOOK_BASE_URL)");
   call->add_option("--timeout", call_opts.timeout_s, "Hang up after this many seconds")->capture_default_str();
-  add_twilio_options(*call, config);
-  call->add_option("--base-url", config.base_url, "Same as --server-url")->envname("WEBHOOK_BASE_URL");
+  add_twilio_options(*call, call_config);
+  call->add_option("--base-url", call_config.base_url, "Same as --server-url")->envname("WEBHOOK_BASE_URL");
 
   vox::app::TalkOptions talk_opts;
   std::string talk_log = "warn";
@@ -229,9 +232,9 @@ int main(int argc, char** argv) {
   talk->add_option("--report", talk_opts.report_json, "Write the results as JSON here");
   talk->add_option("--junit", talk_opts.junit, "Write the results as JUnit XML here (one test case per scenario)");
   talk->add_option("--transcripts", talk_opts.transcripts_dir, "Write each scenario's transcript to DIR/<name>.txt");
-  add_server_options(*talk, config, talk_silence_chunks);
-  add_speech_options(*talk, config);
-  add_twilio_options(*talk, config);
+  add_server_options(*talk, talk_config, talk_silence_chunks);
+  add_speech_options(*talk, talk_config);
+  add_twilio_options(*talk, talk_config);
   talk->get_option("--log-level")->default_str("warn");
 
   auto* emulate = app.add_subcommand("emulate", "Local emulators of the providers, for tests and offline development");
@@ -318,26 +321,26 @@ int main(int argc, char** argv) {
       return vox::app::run_serve(config, serve_opts);
     }
     if (talk->parsed()) {
-      if (talk_silence_chunks > 0) config.endpointing.silence_ms = talk_silence_chunks * 20;
-      if (talk->get_option("--log-level")->count() == 0) config.log_level = talk_log;
+      if (talk_silence_chunks > 0) talk_config.endpointing.silence_ms = talk_silence_chunks * 20;
+      if (talk->get_option("--log-level")->count() == 0) talk_config.log_level = talk_log;
       // The in-process server listens on loopback, on a free port, unless told otherwise.
-      if (talk->get_option("--host")->count() == 0) config.host = "127.0.0.1";
-      if (talk->get_option("--port")->count() == 0) config.port = 0;
+      if (talk->get_option("--host")->count() == 0) talk_config.host = "127.0.0.1";
+      if (talk->get_option("--port")->count() == 0) talk_config.port = 0;
       talk_opts.in_process_store_given = talk->get_option("--store")->count() > 0;
-      vox::setup_logging(config.log_level);
-      return vox::app::run_talk(config, talk_opts);
+      vox::setup_logging(talk_config.log_level);
+      return vox::app::run_talk(talk_config, talk_opts);
     }
     if (say->parsed()) {
       vox::setup_logging(say_log);
-      return vox::app::run_say(config, say_opts);
+      return vox::app::run_say(say_config, say_opts);
     }
     if (voices->parsed()) {
       vox::setup_logging("warn");
-      return vox::app::run_voices(config, voices_json);
+      return vox::app::run_voices(voices_config, voices_json);
     }
     if (call->parsed()) {
       vox::setup_logging("warn");
-      return vox::app::run_call(config, call_opts);
+      return vox::app::run_call(call_config, call_opts);
     }
     if (emu_tw->parsed()) {
       vox::setup_logging(emu_log);
