@@ -109,6 +109,13 @@ net::HttpResponse ended_response(const call::TurnChannel::Ended& e, const std::v
   return net::HttpResponse::json(200, json::serialize(o));
 }
 
+// The call is over: its last words (never lost) are listed as skipped.
+net::HttpResponse ended_now(call::TurnChannel& ch, const call::TurnChannel::Ended& e) {
+  std::vector<std::string> skipped;
+  ch.take_heard(UINT64_MAX, skipped);
+  return ended_response(e, skipped);
+}
+
 // Unregisters the waiter and frees the call for the next /generate, however the turn ends.
 struct TurnLease {
   TurnLease(call::TurnHub& h, std::shared_ptr<call::TurnChannel> c, int w) : hub(h), ch(std::move(c)), watch(w) {}
@@ -166,11 +173,7 @@ asio::awaitable<net::HttpResponse> run_turn(call::TurnHub& turns, GenerateQuery 
     for (;;) {
       session = ch->session();
       if (session) break;
-      if (auto e = ch->ended()) {
-        std::vector<std::string> skipped;
-        ch->take_heard(UINT64_MAX, skipped);
-        co_return ended_response(*e, skipped);
-      }
+      if (auto e = ch->ended()) co_return ended_now(*ch, *e);
       if (Clock::now() >= deadline) {
         if (ch->pending()) co_return not_arrived(q);
         co_return no_content();
@@ -187,11 +190,7 @@ asio::awaitable<net::HttpResponse> run_turn(call::TurnHub& turns, GenerateQuery 
     for (;;) {
       played = ch->playback(reply_id);
       if (played) break;
-      if (auto e = ch->ended()) {
-        std::vector<std::string> skipped;
-        ch->take_heard(UINT64_MAX, skipped);
-        co_return ended_response(*e, skipped);
-      }
+      if (auto e = ch->ended()) co_return ended_now(*ch, *e);
       if (!ch->live())
         co_return net::HttpResponse::error(409, "The call's stream ended before the input finished playing (keys are "
                                                 "being pressed and the call is moving to a new stream); send it again");
@@ -228,11 +227,7 @@ asio::awaitable<net::HttpResponse> run_turn(call::TurnHub& turns, GenerateQuery 
       spdlog::info("turn API: call_sid={} heard=\"{}\" latency_ms={}", q.sid, text, latency_ms);
       co_return net::HttpResponse::json(200, json::serialize(o));
     }
-    if (auto e = ch->ended()) {
-      std::vector<std::string> skipped;
-      ch->take_heard(UINT64_MAX, skipped);
-      co_return ended_response(*e, skipped);
-    }
+    if (auto e = ch->ended()) co_return ended_now(*ch, *e);
     if (Clock::now() >= deadline) {
       if (ch->pending()) co_return not_arrived(q);
       co_return no_content();

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/xml.hpp"
 #include "talk/scenario.hpp"
 
 namespace vox::talk {
@@ -33,7 +34,6 @@ struct ScenarioResult {
 std::string report_json(const std::vector<ScenarioResult>& results);
 std::string junit_xml(const std::vector<ScenarioResult>& results, const std::string& suite = "voxbridge-talk");
 std::string transcript(const ScenarioResult& result);
-// Escapes text for XML attributes and character data.
-std::string xml_escape(std::string_view text);
+using vox::xml_escape;
 
 }  // namespace vox::talk

@@ -5,6 +5,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/xml.hpp"
+
 namespace vox::twilio {
 
 struct StreamTwiml {
@@ -14,9 +16,7 @@ struct StreamTwiml {
   std::vector<std::pair<std::string, std::string>> parameters;  // <Parameter name= value=/>
 };
 
-// Returns `s` with &, <, >, " and ' escaped for XML text and attributes. Control
-// characters that XML 1.0 forbids are dropped.
-std::string xml_escape(std::string_view s);
+using vox::xml_escape;
 
 // Returns <Response><Connect><Stream ...>...</Stream></Connect></Response> with the XML declaration.
 std::string connect_stream(const StreamTwiml& stream);
