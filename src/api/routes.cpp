@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "call/registry.hpp"
+#include "core/metrics.hpp"
 #include "core/time.hpp"
 #include "twilio/signature.hpp"
 #include "twilio/twiml.hpp"
@@ -82,6 +83,13 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
     }
     co_return net::HttpResponse::json(200, json::serialize(o));
   });
+
+  if (ctx.metrics) {
+    const metrics::Registry* m = ctx.metrics;
+    router.add("GET", "/metrics", [m](const net::HttpRequest&) -> boost::asio::awaitable<net::HttpResponse> {
+      co_return net::HttpResponse::text(200, m->exposition(), "text/plain; version=0.0.4; charset=utf-8");
+    });
+  }
 
   // Twilio's voice webhooks answer TwiML that connects the call to our media stream:
   // /twilio-voice for inbound calls (the number's "a call comes in" URL) and

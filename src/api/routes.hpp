@@ -12,6 +12,10 @@ namespace vox::call {
 class CallRegistry;
 }
 
+namespace vox::metrics {
+class Registry;
+}
+
 namespace vox::api {
 
 struct RouteContext {
@@ -24,6 +28,8 @@ struct RouteContext {
   std::function<std::map<std::string, std::string>()> provider_status;
   // Receives Twilio call status callbacks (call sid, status, duration in seconds).
   std::function<void(const std::string&, const std::string&, const std::string&)> call_events;
+  // Served at GET /metrics (Prometheus text format) when set.
+  const metrics::Registry* metrics = nullptr;
 };
 
 // Adds GET /health and POST /twilio-voice to `router`.

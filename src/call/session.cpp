@@ -9,6 +9,7 @@
 
 #include "audio/g711.hpp"
 #include "audio/wav.hpp"
+#include "call/call_metrics.hpp"
 #include "call/registry.hpp"
 
 namespace vox::call {
@@ -54,6 +55,7 @@ double CallSession::since_start_ms() const { return ms_between(started_at_, svc_
 
 void CallSession::start(bool resumed) {
   arm_talk_timer();
+  if (svc_.metrics && !resumed) svc_.metrics->calls_started.inc();
   {
     CallEvent e;
     e.kind = CallEvent::Kind::started;
@@ -181,6 +183,10 @@ void CallSession::write_recording() {
 
 void CallSession::on_media(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms) {
   if (ended_) return;
+  if (svc_.metrics) {
+    svc_.metrics->media_in.inc();
+    svc_.metrics->frames_in.inc((frame_fill_ + ulaw.size()) / kFrameBytes);
+  }
   const std::int64_t base = timestamp_ms >= 0 ? timestamp_ms : media_clock_ms_;
   if (recording_ && base >= 0) place(rec_caller_, static_cast<std::size_t>(base) * 8, ulaw);
   std::size_t i = 0;
@@ -202,6 +208,7 @@ void CallSession::on_media(std::span<const std::uint8_t> ulaw, std::int64_t time
 
 void CallSession::process_frame(std::span<const std::uint8_t, 160> ulaw, std::int64_t t_ms) {
   ++stats_.frames;
+  frame_ms_ = t_ms;
   std::array<std::int16_t, kFrameBytes> pcm;
   audio::ulaw_decode(ulaw, pcm);
   const bool speech = vad_.process(pcm);
@@ -237,6 +244,7 @@ void CallSession::process_frame(std::span<const std::uint8_t, 160> ulaw, std::in
   if (stt_stream_ && utterance_.size() < utterance_cap_) stt_stream_->push(ulaw);
   if (ev == audio::EndpointEvent::kUtteranceEnded) {
     // Hand STT the speech plus a short tail, not the whole silence window.
+    endpoint_media_ms_ = t_ms + 20;
     const std::int64_t tail_ms = t_ms + 20 - endpointer_.last_speech_end_ms() - svc_.config.endpointing.tail_ms;
     const std::size_t trim = tail_ms > 0 ? static_cast<std::size_t>(tail_ms) * 8 : 0;
     if (trim < utterance_.size()) utterance_.resize(utterance_.size() - trim);
@@ -257,6 +265,10 @@ void CallSession::on_utterance_end(std::int64_t speech_end_ms) {
   rec.speech_start_media_ms = endpointer_.speech_start_ms();
   rec.endpoint_ms = since_start_ms();
   turns_.push_back(rec);
+  if (svc_.metrics) {
+    svc_.metrics->turns.inc();
+    svc_.metrics->endpoint.observe(static_cast<double>(endpoint_media_ms_ - speech_end_ms) / 1000.0);
+  }
   speech::SttRequest req{std::move(utterance_), param_or(context_, "language", "")};
   utterance_ = std::vector<std::uint8_t>();
   utterance_.reserve(utterance_cap_);
@@ -282,8 +294,10 @@ void CallSession::on_transcript(int turn_index, speech::SttResult result) {
   if (ended_) return;
   TurnRecord& rec = record(turn_index);
   rec.transcript_ms = since_start_ms();
+  if (svc_.metrics) svc_.metrics->transcript.observe((rec.transcript_ms - rec.endpoint_ms) / 1000.0);
   if (!result.ok) {
     ++stats_.stt_failures;
+    if (svc_.metrics) svc_.metrics->stt_failures.inc();
     spdlog::warn("speech recognition failed call_sid={} turn={} engine={} error={}", context_.call_sid, turn_index,
                  svc_.stt.name(), result.error);
     CallEvent e;
@@ -342,7 +356,10 @@ void CallSession::on_agent_reply(int turn_index, agent::Reply reply) {
     return;
   }
   TurnRecord& rec = record(turn_index);
-  if (rec.agent_ms < 0) rec.agent_ms = since_start_ms();
+  if (rec.agent_ms < 0) {
+    rec.agent_ms = since_start_ms();
+    if (svc_.metrics && rec.transcript_ms >= 0) svc_.metrics->agent.observe((rec.agent_ms - rec.transcript_ms) / 1000.0);
+  }
   if (!reply.text.empty()) rec.reply += rec.reply.empty() ? reply.text : " " + reply.text;
   if (reply.more) {
     // A part of a streamed reply: spoken now, while the agent goes on answering.
@@ -399,7 +416,11 @@ void CallSession::start_next_reply() {
       Reply& cur = *self->current_;
       if (cur.audio.empty() && cur.turn > 0) {
         auto& rec = self->record(cur.turn);
-        if (rec.tts_first_byte_ms < 0) rec.tts_first_byte_ms = self->since_start_ms();
+        if (rec.tts_first_byte_ms < 0) {
+          rec.tts_first_byte_ms = self->since_start_ms();
+          if (self->svc_.metrics && rec.agent_ms >= 0)
+            self->svc_.metrics->tts_first_byte.observe((rec.tts_first_byte_ms - rec.agent_ms) / 1000.0);
+        }
         if (rec.tts_first_byte_us < 0)
           rec.tts_first_byte_us =
               std::chrono::duration_cast<std::chrono::microseconds>(arrived.time_since_epoch()).count();
@@ -426,6 +447,7 @@ void CallSession::start_next_reply() {
       auto self = weak.lock();
       if (!self) return;
       ++self->stats_.tts_degraded;
+      if (self->svc_.metrics) self->svc_.metrics->tts_fallbacks.inc();
       spdlog::warn("speech provider degraded call_sid={} event=tts_fallback detail=\"{}\"", self->context_.call_sid, why);
       CallEvent e;
       e.kind = CallEvent::Kind::provider_fallback;
@@ -441,6 +463,7 @@ void CallSession::start_next_reply() {
         spdlog::warn("speech synthesis failed call_sid={} error={}", self->context_.call_sid, *error);
         CallEvent e;
         e.kind = CallEvent::Kind::reply_failed;
+        if (self->svc_.metrics) self->svc_.metrics->replies_failed.inc();
         e.turn = self->current_->turn;
         e.reply_id = id;
         e.text = self->current_->text;
@@ -478,6 +501,7 @@ void CallSession::pump() {
     }
     const std::span<const std::uint8_t> chunk(r.audio.data() + r.sent, n);
     outbox_.send_media(context_.stream_sid, chunk);
+    if (svc_.metrics) svc_.metrics->media_out.inc();
     for (const auto& o : observers_) o->on_audio(context_, chunk);
     if (r.sent == 0) r.started_ms = since_start_ms();
     if (recording_) record_agent(std::span<const std::uint8_t>(r.audio.data() + r.sent, n));
@@ -487,6 +511,11 @@ void CallSession::pump() {
         rec.first_frame_sent_ms = since_start_ms();
         rec.first_frame_us =
             std::chrono::duration_cast<std::chrono::microseconds>(svc_.clock.now().time_since_epoch()).count();
+        if (svc_.metrics) {
+          if (rec.tts_first_byte_us >= 0)
+            svc_.metrics->gateway.observe(static_cast<double>(rec.first_frame_us - rec.tts_first_byte_us) / 1e6);
+          if (rec.endpoint_ms >= 0) svc_.metrics->response.observe((rec.first_frame_sent_ms - rec.endpoint_ms) / 1000.0);
+        }
         spdlog::info("reply started call_sid={} turn={} tts={} tts_request={} gateway_us={} first_byte_us={} "
                      "first_frame_us={}", context_.call_sid, r.turn, svc_.tts.name(), rec.tts_request_id,
                      rec.first_frame_us - rec.tts_first_byte_us, rec.tts_first_byte_us, rec.first_frame_us);
@@ -509,13 +538,18 @@ void CallSession::pump() {
 void CallSession::on_mark(std::string_view name) {
   if (ended_) return;
   ++stats_.marks_echoed;
+  if (svc_.metrics) svc_.metrics->marks_echoed.inc();
   auto it = std::find_if(pending_marks_.begin(), pending_marks_.end(), [&](const PendingMark& m) { return m.name == name; });
   if (it == pending_marks_.end() || !current_) return;  // echo of a mark dropped by a clear, or not ours
   Reply& r = *current_;
   r.acked = it->end_pos;
   if (r.turn > 0) {
     auto& rec = record(r.turn);
-    if (rec.first_mark_ms < 0) rec.first_mark_ms = since_start_ms();
+    if (rec.first_mark_ms < 0) {
+      rec.first_mark_ms = since_start_ms();
+      if (svc_.metrics && rec.first_frame_sent_ms >= 0)
+        svc_.metrics->heard.observe((rec.first_mark_ms - rec.first_frame_sent_ms) / 1000.0);
+    }
   }
   const bool end = name == kEndOfPlayback;
   pending_marks_.erase(pending_marks_.begin(), it + 1);
@@ -634,6 +668,11 @@ void CallSession::barge_in(std::int64_t t_ms) {
   b.reply = r.text;
   outbox_.send_clear(context_.stream_sid);
   ++stats_.clears_sent;
+  if (svc_.metrics) {
+    svc_.metrics->barge_ins.inc();
+    // From the onset to the end of the frame that decided it (media time).
+    svc_.metrics->barge_in.observe(static_cast<double>(frame_ms_ + 20 - t_ms) / 1000.0);
+  }
   if (r.token) r.token->cancel();
   spdlog::info("barge-in call_sid={} heard_ms={} heard=\"{}\"", context_.call_sid, b.heard_ms, b.heard);
   {
@@ -714,6 +753,7 @@ void CallSession::end(std::string_view reason) {
     CallEvent e;
     e.kind = CallEvent::Kind::ended;
     e.detail = std::string(reason);
+    if (svc_.metrics && !handing_over_) svc_.metrics->call_ended(reason);
     e.resuming = handing_over_;
     e.end_ms = static_cast<std::int64_t>(since_start_ms());
     emit(e);

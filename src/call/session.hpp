@@ -28,6 +28,7 @@ namespace vox::call {
 
 class CallRegistry;
 class CallSession;
+struct CallMetrics;
 
 // Where a session's outbound Media Streams messages go (the WebSocket in production,
 // a recorder in tests). Called on the session's strand.
@@ -64,6 +65,8 @@ struct CallServices {
   CallControl* control = nullptr;  // null when no Twilio account is configured
   // Sees every call's events (the call store). Called on each call's strand.
   CallObserver* journal = nullptr;
+  // Latency histograms and counters for /metrics (null: not recorded).
+  CallMetrics* metrics = nullptr;
   // Runs on the call's strand once a stream's session has started (client sockets bind here).
   std::function<void(const std::shared_ptr<CallSession>&)> on_session_started;
 };
@@ -204,6 +207,8 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   std::array<std::uint8_t, 160> frame_buf_{};
   std::size_t frame_fill_ = 0;
   std::int64_t media_clock_ms_ = 0;
+  std::int64_t endpoint_media_ms_ = 0;  // media time the last utterance was decided at
+  std::int64_t frame_ms_ = 0;           // media time of the frame being processed
   // Recording (when config.recording_dir is set): both sides as μ-law at media time.
   std::vector<std::uint8_t> rec_caller_;
   std::vector<std::uint8_t> rec_agent_;

@@ -15,7 +15,9 @@
 #include "api/client_socket.hpp"
 #include "api/control.hpp"
 #include "api/generate.hpp"
+#include "call/call_metrics.hpp"
 #include "call/turns.hpp"
+#include "core/metrics.hpp"
 #include "api/routes.hpp"
 #include "app/commands/voice_catalog.hpp"
 #include "store/call_store.hpp"
@@ -179,6 +181,10 @@ int run_serve(const Config& config, const ServeOptions& options) {
   registry.set_limit(static_cast<std::size_t>(config.max_calls));
   call::CallServices services{config, *engines->tts, *engines->stt, registry, SteadyClock::instance(),
                               twilio ? &control : nullptr, &journal};
+  // /metrics: the calls' latencies and counters, and gauges read at scrape time.
+  metrics::Registry metrics_registry;
+  call::CallMetrics call_metrics(metrics_registry);
+  services.metrics = &call_metrics;
   api::ClientHub hub;
   // The turn API follows calls only when it is enabled (API_KEY).
   call::TurnHub turns;
@@ -197,6 +203,31 @@ int run_serve(const Config& config, const ServeOptions& options) {
   net::Router router;
   auto* eng = engines.get();
   auto* st = store.get();
+  net::Server* server_ptr = nullptr;  // set once the server exists (read at scrape time)
+  metrics_registry.callback("voxbridge_active_calls", "Calls with a live media stream",
+                            [&registry] { return static_cast<double>(registry.size()); });
+  metrics_registry.callback("voxbridge_websockets_open", "Open WebSocket connections (media streams and clients)",
+                            [&server_ptr] { return server_ptr ? static_cast<double>(server_ptr->open_websockets()) : 0.0; });
+  metrics_registry.callback("voxbridge_client_sockets_waiting", "Client WebSockets waiting for a call",
+                            [&hub] { return static_cast<double>(hub.waiting()); });
+  metrics_registry.callback("voxbridge_turn_api_calls", "Calls followed by the turn API (/generate)",
+                            [&turns] { return static_cast<double>(turns.size()); });
+  metrics_registry.callback("voxbridge_uptime_seconds", "Seconds since the server started", [started] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  });
+  if (auto* cache = engines->cache.get()) {
+    metrics_registry.callback("voxbridge_tts_cache_hits_total", "Replies served from the TTS cache (memory or disk)",
+                              [cache] {
+                                const auto st = cache->stats();
+                                return static_cast<double>(st.hits + st.disk_hits);
+                              }, "counter");
+    metrics_registry.callback("voxbridge_tts_cache_misses_total", "Replies synthesized because they were not cached",
+                              [cache] { return static_cast<double>(cache->stats().misses); }, "counter");
+    metrics_registry.callback("voxbridge_tts_cache_entries", "Replies held in the TTS cache",
+                              [cache] { return static_cast<double>(cache->stats().entries); });
+    metrics_registry.callback("voxbridge_tts_cache_bytes", "Audio bytes held in the TTS cache's memory",
+                              [cache] { return static_cast<double>(cache->stats().memory_bytes); });
+  }
   api::add_core_routes(router, api::RouteContext{config, registry, engines->tts->name(), engines->stt->name(), started,
                                                  [eng] { return eng->status(); },
                                                  [&registry, st, &turns](const std::string& sid, const std::string& status,
@@ -207,7 +238,8 @@ int run_serve(const Config& config, const ServeOptions& options) {
                                                    if (over) registry.forget_record(sid);
                                                    st->set_status(sid, status, over);
                                                    st->add_event(sid, "status", status);
-                                                 }});
+                                                 },
+                                                 &metrics_registry});
   const api::ControlServices control_services{config, tenants, registry, *store, *engines->tts, *voices, twilio.get(),
                                               &hub, eleven, [eng] { return eng->status(); }};
   hub.set_services(&control_services);
@@ -225,6 +257,7 @@ int run_serve(const Config& config, const ServeOptions& options) {
   limits.max_http_body = config.max_http_body_bytes;
   limits.max_ws_frame_hard = std::max<std::size_t>(config.max_ws_message_bytes * 16, 1024 * 1024);
   net::Server server(ioc, std::move(router), limits);
+  server_ptr = &server;
   std::uint16_t port = 0;
   try {
     port = server.listen(config.host, config.port);

@@ -1,0 +1,44 @@
+#include "call/call_metrics.hpp"
+
+#include "call/turns.hpp"
+
+namespace vox::call {
+namespace {
+metrics::Histogram& stage(metrics::Registry& r, const char* name, const char* help) {
+  return r.histogram(std::string("voxbridge_turn_") + name + "_seconds", help, metrics::latency_buckets());
+}
+}  // namespace
+
+CallMetrics::CallMetrics(metrics::Registry& r)
+    : endpoint(stage(r, "endpoint", "End of the caller's speech (their media timestamps) to the end of the utterance being decided")),
+      transcript(stage(r, "transcript", "Utterance decided to final transcript (speech recognition)")),
+      agent(stage(r, "agent", "Final transcript to the agent's answer")),
+      tts_first_byte(stage(r, "tts_first_byte", "Agent answer to the first synthesized audio (speech synthesis)")),
+      gateway(stage(r, "gateway", "First synthesized audio to the first reply frame sent to Twilio (the gateway's own share)")),
+      response(stage(r, "response", "Utterance decided to the first reply frame sent to Twilio")),
+      heard(stage(r, "heard", "First reply frame sent to its first mark echoed by Twilio (played to the caller)")),
+      barge_in(r.histogram("voxbridge_barge_in_reaction_seconds", "Caller speech onset over a reply to the clear sent",
+                           metrics::latency_buckets())),
+      calls_started(r.counter("voxbridge_calls_started_total", "Media streams started")),
+      turns(r.counter("voxbridge_turns_total", "Caller utterances handed to recognition")),
+      barge_ins(r.counter("voxbridge_barge_ins_total", "Replies cut because the caller spoke over them")),
+      media_in(r.counter("voxbridge_media_messages_in_total", "Media messages received from Twilio")),
+      frames_in(r.counter("voxbridge_frames_in_total", "20 ms caller audio frames processed")),
+      media_out(r.counter("voxbridge_media_messages_out_total", "Media messages sent to Twilio")),
+      marks_echoed(r.counter("voxbridge_marks_echoed_total", "Marks Twilio echoed (our audio played)")),
+      tts_fallbacks(r.counter("voxbridge_tts_fallbacks_total", "Replies spoken (partly) by a fallback speech engine")),
+      stt_failures(r.counter("voxbridge_stt_failures_total", "Utterances whose recognition failed")),
+      replies_failed(r.counter("voxbridge_replies_failed_total", "Replies whose synthesis failed on every engine")),
+      registry_(r) {
+  for (const auto reason : {EndReason::hung_up, EndReason::talk_timeout, EndReason::error, EndReason::shutdown})
+    registry_.counter("voxbridge_calls_ended_total", "Media streams ended, by reason", {{"reason", std::string(to_string(reason))}});
+}
+
+void CallMetrics::call_ended(std::string_view reason) {
+  registry_
+      .counter("voxbridge_calls_ended_total", "Media streams ended, by reason",
+               {{"reason", std::string(to_string(classify_end(reason)))}})
+      .inc();
+}
+
+}  // namespace vox::call
