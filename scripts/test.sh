@@ -69,7 +69,7 @@ if [ "${SKIP_SANITIZERS:-0}" != "1" ] && [ "${SKIP_TSAN:-0}" != "1" ]; then
   # which fails the test that started it.
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     run_ctest ctest --test-dir build-tsan --output-on-failure --timeout 600 -j2 \
-      -R 'SessionTest|Conversation.TwentyConcurrent|Conversation.BargeIn|Lifecycle|BadInput|ElevenLabsTts|ElevenLabsStt|HttpClient|TtsCache|StreamLeg|PhoneNetwork|ClientSocket|CallStore|Generate\.|TurnChannel|TurnHub|WebhookAgent'
+      -R 'SessionTest|Conversation.TwentyConcurrent|Conversation.BargeIn|Lifecycle|BadInput|ElevenLabsTts|ElevenLabsStt|HttpClient|TtsCache|StreamLeg|PhoneNetwork|ClientSocket|CallStore|Generate\.|TurnChannel|TurnHub|WebhookAgent|Metrics'
 fi
 
 step "all tests passed"
