@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <cmath>
 #include <mutex>
 
 #include "api/client_socket.hpp"
@@ -647,6 +648,27 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
                                    {"heard", null_or_value(t.heard)},
                                    {"interrupted", t.interrupted},
                                    {"at", t.at}});
+    }
+    co_return json_response(200, json::object{{"call_sid", sid}, {"turns", turns}});
+  }));
+
+  router.add("GET", base + "/calls/{call_sid}/latency", route(svc, [&svc](const net::HttpRequest& req, const Principal& who) -> asio::awaitable<net::HttpResponse> {
+    const std::string sid(req.param("call_sid"));
+    find_call(svc, sid, who, true);
+    json::array turns;
+    // Whole milliseconds (null: not reached); the gateway's own share in microseconds.
+    auto ms = [](double v) { return v < 0 ? json::value(nullptr) : json::value(static_cast<std::int64_t>(std::llround(v))); };
+    auto us = [](double v) { return v < 0 ? json::value(nullptr) : json::value(static_cast<std::int64_t>(std::llround(v * 1000))); };
+    for (const auto& l : svc.store.latencies(sid)) {
+      turns.push_back(json::object{{"turn", l.turn},
+                                   {"endpoint_ms", ms(l.endpoint_ms)},
+                                   {"transcript_ms", ms(l.transcript_ms)},
+                                   {"agent_ms", ms(l.agent_ms)},
+                                   {"tts_first_byte_ms", ms(l.tts_first_byte_ms)},
+                                   {"gateway_us", us(l.gateway_ms)},
+                                   {"response_ms", ms(l.response_ms)},
+                                   {"heard_ms", ms(l.heard_ms)},
+                                   {"at", l.at}});
     }
     co_return json_response(200, json::object{{"call_sid", sid}, {"turns", turns}});
   }));

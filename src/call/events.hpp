@@ -10,6 +10,8 @@
 
 namespace vox::call {
 
+struct TurnRecord;
+
 struct CallEvent {
   enum class Kind {
     started,            // the media stream started (text: "resumed" for a resumed stream)
@@ -23,6 +25,7 @@ struct CallEvent {
     provider_fallback,  // a provider failed and another engine took over (`detail`)
     stt_failure,        // recognition of turn `turn` failed (`detail`)
     ended,              // the stream ended (`detail` is the reason)
+    turn_timed,         // turn `turn`'s reply was first heard: `timing` holds the turn's timings
   };
   Kind kind = Kind::started;
   int turn = 0;             // conversation turn (0: greeting or text from the control API)
@@ -32,6 +35,7 @@ struct CallEvent {
   std::string detail;
   bool interrupted = false;
   bool resuming = false;    // ended: the call goes on in a new stream (the agent pressed keys)
+  const TurnRecord* timing = nullptr;  // turn_timed: valid during the call of on_event only
   int heard_ms = 0;
   // Milliseconds since the stream started (caller speech: Twilio media time).
   std::int64_t start_ms = -1, end_ms = -1;

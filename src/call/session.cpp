@@ -79,6 +79,20 @@ void CallSession::start(bool resumed) {
   }
 }
 
+TurnStages stages_of(const TurnRecord& r) {
+  TurnStages s;
+  auto between = [](double a, double b) { return a >= 0 && b >= 0 ? b - a : -1.0; };
+  if (r.speech_end_media_ms >= 0 && r.endpoint_media_ms >= 0)
+    s.endpoint = static_cast<double>(r.endpoint_media_ms - r.speech_end_media_ms);
+  s.transcript = between(r.endpoint_ms, r.transcript_ms);
+  s.agent = between(r.transcript_ms, r.agent_ms);
+  s.tts_first_byte = between(r.agent_ms, r.tts_first_byte_ms);
+  if (r.tts_first_byte_us >= 0 && r.first_frame_us >= 0) s.gateway = static_cast<double>(r.first_frame_us - r.tts_first_byte_us) / 1000.0;
+  s.response = between(r.endpoint_ms, r.first_frame_sent_ms);
+  s.heard = between(r.first_frame_sent_ms, r.first_mark_ms);
+  return s;
+}
+
 void CallSession::emit(const CallEvent& event) {
   if (svc_.journal) svc_.journal->on_event(context_, event);
   for (const auto& o : observers_) o->on_event(context_, event);
@@ -262,6 +276,7 @@ void CallSession::on_utterance_end(std::int64_t speech_end_ms) {
   TurnRecord rec;
   rec.index = turn;
   rec.speech_end_media_ms = speech_end_ms;
+  rec.endpoint_media_ms = endpoint_media_ms_;
   rec.speech_start_media_ms = endpointer_.speech_start_ms();
   rec.endpoint_ms = since_start_ms();
   turns_.push_back(rec);
@@ -549,6 +564,11 @@ void CallSession::on_mark(std::string_view name) {
       rec.first_mark_ms = since_start_ms();
       if (svc_.metrics && rec.first_frame_sent_ms >= 0)
         svc_.metrics->heard.observe((rec.first_mark_ms - rec.first_frame_sent_ms) / 1000.0);
+      CallEvent e;
+      e.kind = CallEvent::Kind::turn_timed;
+      e.turn = r.turn;
+      e.timing = &rec;
+      emit(e);
     }
   }
   const bool end = name == kEndOfPlayback;

@@ -79,6 +79,7 @@ struct TurnRecord {
   std::string reply;
   std::int64_t speech_start_media_ms = -1;  // start of caller speech, by Twilio's media timestamps
   std::int64_t speech_end_media_ms = -1;    // end of caller speech
+  std::int64_t endpoint_media_ms = -1;      // when the utterance was decided, in media time
   double endpoint_ms = -1, transcript_ms = -1, agent_ms = -1, tts_first_byte_ms = -1, first_frame_sent_ms = -1,
          first_mark_ms = -1;
   // Steady-clock microseconds (comparable across processes on one host) for tracing the
@@ -86,6 +87,12 @@ struct TurnRecord {
   std::int64_t tts_first_byte_us = -1, first_frame_us = -1;
   std::string tts_request_id;
 };
+
+// A turn's latency by stage, in milliseconds (-1: not reached). See CallMetrics.
+struct TurnStages {
+  double endpoint = -1, transcript = -1, agent = -1, tts_first_byte = -1, gateway = -1, response = -1, heard = -1;
+};
+TurnStages stages_of(const TurnRecord& r);
 
 struct BargeIn {
   std::int64_t media_ms = 0;  // caller speech onset

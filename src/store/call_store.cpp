@@ -31,6 +31,13 @@ class Stmt {
     else bind(i, v);
     return *this;
   }
+  // A latency in milliseconds; negative (not reached) is stored as NULL.
+  Stmt& bind_ms(int i, double v) {
+    if (v < 0) sqlite3_bind_null(st_, i);
+    else sqlite3_bind_double(st_, i, v);
+    return *this;
+  }
+  double ms(int col) const { return sqlite3_column_type(st_, col) == SQLITE_NULL ? -1.0 : sqlite3_column_double(st_, col); }
   Stmt& bind(int i, std::int64_t v) {
     sqlite3_bind_int64(st_, i, v);
     return *this;
@@ -118,6 +125,23 @@ CREATE TABLE turns (
   at TEXT NOT NULL
 );
 CREATE INDEX turns_call ON turns(call_sid, id);
+)sql",
+    // 2: per-turn latency by stage (milliseconds).
+    R"sql(
+CREATE TABLE turn_latency (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  call_sid TEXT NOT NULL,
+  turn INTEGER NOT NULL,
+  endpoint_ms REAL,
+  transcript_ms REAL,
+  agent_ms REAL,
+  tts_first_byte_ms REAL,
+  gateway_ms REAL,
+  response_ms REAL,
+  heard_ms REAL,
+  at TEXT NOT NULL
+);
+CREATE INDEX turn_latency_call ON turn_latency(call_sid, id);
 )sql",
 };
 
@@ -318,6 +342,39 @@ void CallStore::add_event(std::string call_sid, std::string kind, std::string de
     Stmt s(db, "INSERT INTO events(call_sid, at, kind, detail) VALUES (?, ?, ?, ?)");
     s.bind(1, sid).bind(2, now_iso()).bind(3, kind).bind(4, detail).step();
   });
+}
+
+void CallStore::add_latency(std::string call_sid, StoredLatency l) {
+  enqueue([sid = std::move(call_sid), l = std::move(l)](sqlite3* db) {
+    Stmt s(db, "INSERT INTO turn_latency(call_sid, turn, endpoint_ms, transcript_ms, agent_ms, tts_first_byte_ms, "
+               "gateway_ms, response_ms, heard_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    s.bind(1, sid).bind(2, static_cast<std::int64_t>(l.turn));
+    s.bind_ms(3, l.endpoint_ms).bind_ms(4, l.transcript_ms).bind_ms(5, l.agent_ms).bind_ms(6, l.tts_first_byte_ms);
+    s.bind_ms(7, l.gateway_ms).bind_ms(8, l.response_ms).bind_ms(9, l.heard_ms).bind(10, l.at.empty() ? now_iso() : l.at);
+    s.step();
+  });
+}
+
+std::vector<StoredLatency> CallStore::latencies(const std::string& call_sid) const {
+  std::lock_guard lock(reader_mu_);
+  Stmt s(reader_db_, "SELECT turn, endpoint_ms, transcript_ms, agent_ms, tts_first_byte_ms, gateway_ms, response_ms, "
+                     "heard_ms, at FROM turn_latency WHERE call_sid = ? ORDER BY id");
+  s.bind(1, call_sid);
+  std::vector<StoredLatency> out;
+  while (s.step()) {
+    StoredLatency l;
+    l.turn = static_cast<int>(s.integer(0));
+    l.endpoint_ms = s.ms(1);
+    l.transcript_ms = s.ms(2);
+    l.agent_ms = s.ms(3);
+    l.tts_first_byte_ms = s.ms(4);
+    l.gateway_ms = s.ms(5);
+    l.response_ms = s.ms(6);
+    l.heard_ms = s.ms(7);
+    l.at = s.text(8);
+    out.push_back(std::move(l));
+  }
+  return out;
 }
 
 std::optional<StoredCall> CallStore::call(const std::string& call_sid) const {

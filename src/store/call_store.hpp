@@ -42,6 +42,14 @@ struct StoredTurn {
   std::string at;           // ISO-8601 when written
 };
 
+// A turn's latency by stage (milliseconds; -1 = not reached), as GET /calls/{sid}/latency shows it.
+struct StoredLatency {
+  int turn = 0;
+  double endpoint_ms = -1, transcript_ms = -1, agent_ms = -1, tts_first_byte_ms = -1, gateway_ms = -1,
+         response_ms = -1, heard_ms = -1;
+  std::string at;
+};
+
 struct StoredEvent {
   std::string at;
   std::string kind;
@@ -71,6 +79,7 @@ class CallStore {
   void set_voice(std::string call_sid, std::string voice_id, std::string settings_json);
   void add_turn(std::string call_sid, StoredTurn turn);
   void add_event(std::string call_sid, std::string kind, std::string detail);
+  void add_latency(std::string call_sid, StoredLatency latency);
   // Waits until every write queued so far is committed.
   void flush();
 
@@ -80,6 +89,7 @@ class CallStore {
   std::vector<StoredCall> calls(const CallQuery& query, bool& has_more) const;
   std::vector<StoredTurn> transcript(const std::string& call_sid) const;
   std::vector<StoredEvent> events(const std::string& call_sid) const;
+  std::vector<StoredLatency> latencies(const std::string& call_sid) const;
   int schema_version() const;
   const std::string& path() const { return path_; }
   // Writes that failed (logged); 0 when healthy.

@@ -1,5 +1,7 @@
 #include "store/journal.hpp"
 
+#include "call/session.hpp"
+
 namespace vox::store {
 
 using Kind = call::CallEvent::Kind;
@@ -61,6 +63,21 @@ void CallJournal::on_event(const agent::CallContext& call, const call::CallEvent
     case Kind::ended:
       store_.add_event(sid, "stream_ended", e.resuming ? e.detail + " (resumes after keys)" : e.detail);
       if (!e.resuming) store_.set_status(sid, "completed", true);
+      break;
+    case Kind::turn_timed:
+      if (e.timing) {
+        const auto st = call::stages_of(*e.timing);
+        StoredLatency l;
+        l.turn = e.turn;
+        l.endpoint_ms = st.endpoint;
+        l.transcript_ms = st.transcript;
+        l.agent_ms = st.agent;
+        l.tts_first_byte_ms = st.tts_first_byte;
+        l.gateway_ms = st.gateway;
+        l.response_ms = st.response;
+        l.heard_ms = st.heard;
+        store_.add_latency(sid, std::move(l));
+      }
       break;
     case Kind::reply_started:
     case Kind::speech_started:

@@ -3,6 +3,9 @@
 // reason. The exposition follows the Prometheus text format.
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -99,6 +102,26 @@ TEST(Metrics, ACallMovesTheCountersAndTheLatencyHistograms) {
   EXPECT_GT(after.at("voxbridge_uptime_seconds"), before.at("voxbridge_uptime_seconds"));
   // The greeting was cached at start and served from the cache.
   EXPECT_GE(after.at("voxbridge_tts_cache_hits_total"), 1);
+
+  // The same turns' latencies are stored with the call and shown by the control API.
+  const auto res = http("GET", server.url() + "/api/v1/elevenlabs-twilio/calls/" + results[0].call_sid + "/latency");
+  ASSERT_EQ(res.status, 200) << res.body;
+  const auto doc = boost::json::parse(res.body).as_object();
+  EXPECT_EQ(doc.at("call_sid").as_string(), results[0].call_sid);
+  const auto& turns = doc.at("turns").as_array();
+  ASSERT_EQ(turns.size(), 2u) << res.body;
+  for (std::size_t i = 0; i < turns.size(); ++i) {
+    const auto& t = turns[i].as_object();
+    EXPECT_EQ(t.at("turn").as_int64(), static_cast<std::int64_t>(i + 1));
+    for (const char* k : {"endpoint_ms", "transcript_ms", "agent_ms", "tts_first_byte_ms", "gateway_us", "response_ms", "heard_ms"}) {
+      ASSERT_TRUE(t.at(k).is_int64()) << k << " in " << res.body;
+      EXPECT_GE(t.at(k).as_int64(), 0) << k;
+    }
+    EXPECT_GT(t.at("endpoint_ms").as_int64(), 300);       // mostly the 600 ms silence window
+    EXPECT_LT(t.at("response_ms").as_int64(), 10000);     // generous sanity bound
+    EXPECT_GE(t.at("response_ms").as_int64(), t.at("transcript_ms").as_int64());
+  }
+  EXPECT_EQ(http("GET", server.url() + "/api/v1/elevenlabs-twilio/calls/CA00000000000000000000000000000404/latency").status, 404);
 }
 
 }  // namespace

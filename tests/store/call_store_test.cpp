@@ -97,18 +97,18 @@ std::vector<std::string> sids(const std::vector<StoredCall>& calls) {
   return out;
 }
 
-TEST(CallStoreTest, AFreshFileIsCreatedAndMigratedToVersionOne) {
+TEST(CallStoreTest, AFreshFileIsCreatedAndMigratedToTheLatestVersion) {
   TempDb db("store-fresh");
   ASSERT_FALSE(std::filesystem::exists(db.path()));
   {
     CallStore store(db.path());
     EXPECT_EQ(store.path(), db.path());
-    EXPECT_EQ(store.schema_version(), 1);
+    EXPECT_EQ(store.schema_version(), 2);
     EXPECT_TRUE(std::filesystem::exists(db.path()));
     EXPECT_EQ(store.write_errors(), 0u);
     EXPECT_FALSE(store.call("CA00000000000000000000000000000001"));
   }
-  EXPECT_EQ(recorded_migrations(db.path()), std::vector<std::string>{"1"});
+  EXPECT_EQ(recorded_migrations(db.path()), (std::vector<std::string>{"1", "2"}));
 }
 
 TEST(CallStoreTest, ReopeningKeepsTheDataAndTheVersion) {
@@ -126,7 +126,7 @@ TEST(CallStoreTest, ReopeningKeepsTheDataAndTheVersion) {
     // No flush: the destructor commits everything queued.
   }
   CallStore store(db.path());
-  EXPECT_EQ(store.schema_version(), 1);
+  EXPECT_EQ(store.schema_version(), 2);
   const auto c = store.call(sid);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->tenant, "acme");
@@ -136,7 +136,7 @@ TEST(CallStoreTest, ReopeningKeepsTheDataAndTheVersion) {
   ASSERT_EQ(store.events(sid).size(), 1u);
   EXPECT_EQ(store.events(sid)[0].kind, "status");
   EXPECT_EQ(store.write_errors(), 0u);
-  EXPECT_EQ(recorded_migrations(db.path()), std::vector<std::string>{"1"});  // not migrated twice
+  EXPECT_EQ(recorded_migrations(db.path()), (std::vector<std::string>{"1", "2"}));  // not migrated twice
 }
 
 TEST(CallStoreTest, UpsertInsertsThenUpdatesOnlyTheFieldsGiven) {
@@ -755,6 +755,49 @@ TEST(CallStoreJournal, EventsWithoutACallSidAreIgnored) {
   EXPECT_TRUE(store.events("").empty());
   EXPECT_TRUE(store.transcript("").empty());
   EXPECT_EQ(store.write_errors(), 0u);
+}
+
+}  // namespace
+}  // namespace vox::store
+
+namespace vox::store {
+namespace {
+
+TEST(CallStoreTest, TurnLatenciesAreStoredWithUnreachedStagesAsNull) {
+  TempDb db("store-latency");
+  const std::string sid = "CA0000000000000000000000000000000f";
+  CallStore store(db.path());
+  StoredLatency a;
+  a.turn = 1;
+  a.endpoint_ms = 612.5;
+  a.transcript_ms = 31;
+  a.agent_ms = 0.25;
+  a.tts_first_byte_ms = 40;
+  a.gateway_ms = 0.3;
+  a.response_ms = 71.5;
+  a.heard_ms = 402;
+  store.add_latency(sid, a);
+  StoredLatency b;
+  b.turn = 2;
+  b.endpoint_ms = 600;
+  b.transcript_ms = 20;  // the rest never happened (the call ended)
+  store.add_latency(sid, b);
+  store.add_latency("CA0000000000000000000000000000000e", a);
+  store.flush();
+  const auto got = store.latencies(sid);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].turn, 1);
+  EXPECT_DOUBLE_EQ(got[0].endpoint_ms, 612.5);
+  EXPECT_DOUBLE_EQ(got[0].agent_ms, 0.25);
+  EXPECT_DOUBLE_EQ(got[0].gateway_ms, 0.3);
+  EXPECT_DOUBLE_EQ(got[0].heard_ms, 402);
+  EXPECT_FALSE(got[0].at.empty());
+  EXPECT_EQ(got[1].turn, 2);
+  EXPECT_DOUBLE_EQ(got[1].transcript_ms, 20);
+  EXPECT_EQ(got[1].agent_ms, -1);
+  EXPECT_EQ(got[1].response_ms, -1);
+  EXPECT_EQ(got[1].heard_ms, -1);
+  EXPECT_TRUE(store.latencies("CA00000000000000000000000000000099").empty());
 }
 
 }  // namespace
