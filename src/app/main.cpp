@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "app/commands/call.hpp"
+#include "app/commands/loadtest.hpp"
 #include "app/commands/serve.hpp"
 #include "app/commands/sim_caller.hpp"
 #include "app/commands/talk.hpp"
@@ -237,6 +238,29 @@ int main(int argc, char** argv) {
   add_twilio_options(*talk, talk_config);
   talk->get_option("--log-level")->default_str("warn");
 
+  vox::app::LoadtestOptions load_opts;
+  auto* loadtest = app.add_subcommand(
+      "loadtest",
+      "Load-test a voxbridge server with N simulated Twilio calls (real-time 20 ms frames, marks echoed), "
+      "started over a ramp; reports reply latency percentiles, the server's own per-turn latencies, failures, "
+      "and the CPU and memory of the server (--server-pid) and of this load generator, as JSON and HTML.\n\n"
+      "  voxbridge loadtest --url http://127.0.0.1:8001 --calls 200 --ramp-s 20 --server-pid $(pgrep -f 'voxbridge serve') "
+      "--json load.json --html load.html");
+  loadtest->add_option("--url", load_opts.url, "Server base URL")->capture_default_str();
+  loadtest->add_option("--calls,-n", load_opts.calls, "Concurrent calls")->check(CLI::Range(1, 20000))->capture_default_str();
+  loadtest->add_option("--ramp-s", load_opts.ramp_s, "Start the calls evenly over this many seconds")
+      ->check(CLI::Range(0.0, 3600.0))->capture_default_str();
+  loadtest->add_option("--say", load_opts.lines, "A line each caller says (repeat; default two lines)");
+  loadtest->add_option("--voice", load_opts.voice, "espeak-ng voice of the callers")->capture_default_str();
+  loadtest->add_option("--server-pid", load_opts.server_pid, "Sample this server process's CPU and memory from /proc");
+  loadtest->add_option("--api-key", load_opts.api_key, "Control API key, to read each call's server-side latency")
+      ->envname("VOX_LOADTEST_API_KEY");
+  loadtest->add_option("--json", load_opts.json_out, "Write the JSON report here");
+  loadtest->add_option("--html", load_opts.html_out, "Write the HTML report (with plots) here");
+  loadtest->add_option("--threads", load_opts.threads, "Load generator threads")->check(CLI::Range(1, 64))->capture_default_str();
+  std::string load_log = "warn";
+  loadtest->add_option("--log-level", load_log)->capture_default_str();
+
   auto* emulate = app.add_subcommand("emulate", "Local emulators of the providers, for tests and offline development");
   emulate->require_subcommand(1);
   vox::app::EmulateElevenLabsOptions emu;
@@ -329,6 +353,10 @@ int main(int argc, char** argv) {
       talk_opts.in_process_store_given = talk->get_option("--store")->count() > 0;
       vox::setup_logging(talk_config.log_level);
       return vox::app::run_talk(talk_config, talk_opts);
+    }
+    if (loadtest->parsed()) {
+      vox::setup_logging(load_log);
+      return vox::app::run_loadtest(load_opts);
     }
     if (say->parsed()) {
       vox::setup_logging(say_log);
