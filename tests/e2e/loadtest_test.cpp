@@ -46,6 +46,8 @@ TEST(Loadtest, TwentyCallsProduceJsonAndHtmlReports) {
   EXPECT_EQ(report.at("calls").as_int64(), 20);
   EXPECT_EQ(report.at("ok").as_int64(), 20) << boost::json::serialize(report.at("errors"));
   EXPECT_EQ(report.at("failed").as_int64(), 0);
+  EXPECT_GE(report.at("peak_concurrent_calls").as_int64(), 2);  // a 2 s ramp of calls lasting several seconds
+  EXPECT_LE(report.at("peak_concurrent_calls").as_int64(), 20);
   const auto& reply = report.at("reply_latency_ms").as_object();
   EXPECT_EQ(reply.at("count").to_number<std::int64_t>(), 40);  // two turns per call
   EXPECT_GT(reply.at("p50").as_double(), 0);

@@ -205,6 +205,7 @@ int run_loadtest(const LoadtestOptions& o) {
 
   // Samples /proc twice a second and prints progress every second until the calls are done.
   std::vector<ProcSample> samples;
+  int peak_concurrent = 0;
   std::mutex mu;
   std::condition_variable cv;
   bool finished = false;
@@ -235,6 +236,7 @@ int run_loadtest(const LoadtestOptions& o) {
       }
       last_t = now;
       samples.push_back(s);
+      peak_concurrent = std::max(peak_concurrent, started.load() - done.load());
       if (++tick % 2 == 0) {
         std::cerr << "[loadtest] " << fmt(s.t_s) << " s: " << started.load() << "/" << o.calls << " started, "
                   << done.load() << " done, " << failed.load() << " failed";
@@ -286,6 +288,7 @@ int run_loadtest(const LoadtestOptions& o) {
                       {"failed", o.calls - ok},
                       {"errors", errors},
                       {"turns", reply_ms.size()},
+                      {"peak_concurrent_calls", peak_concurrent},
                       {"wall_s", wall_s},
                       {"ramp_s", o.ramp_s},
                       {"reply_latency_ms", percentiles(reply_ms)},
@@ -319,7 +322,7 @@ int run_loadtest(const LoadtestOptions& o) {
                     "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 10px;text-align:right}</style>"
                     "</head><body><h1>voxbridge load test</h1>";
     h += "<p>" + std::to_string(o.calls) + " calls against " + xml_escape(o.url) + " (ramp " + fmt(o.ramp_s, 1) +
-         " s), " + std::to_string(ok) + " completed, " + std::to_string(o.calls - ok) + " failed, in " + fmt(wall_s, 1) +
+         " s, at most " + std::to_string(peak_concurrent) + " at once), " + std::to_string(ok) + " completed, " + std::to_string(o.calls - ok) + " failed, in " + fmt(wall_s, 1) +
          " s.</p>";
     h += "<table><tr><th></th><th>p50</th><th>p90</th><th>p99</th><th>max</th><th>n</th></tr>";
     h += "<tr><th>reply latency, caller side (ms)</th><td>" + pct(rl, "p50") + "</td><td>" + pct(rl, "p90") +
