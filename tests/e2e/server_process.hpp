@@ -12,15 +12,61 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 extern char** environ;
 
 namespace vox::test {
+
+// Starts the voxbridge binary with `args` (the subcommand first) in `dir`, stdout and
+// stderr going to `log_path`, with the test's environment (less the variables `drop`
+// rejects) plus `env` (NAME=value). SIGINT and SIGTERM are at their defaults and
+// unblocked in the child, whatever the test runner set. Returns its pid; throws when it
+// cannot be started.
+inline pid_t spawn_voxbridge(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                             const std::filesystem::path& dir, const std::string& log_path,
+                             const std::function<bool(std::string_view)>& drop = {}) {
+  std::vector<std::string> argv = {VOX_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  std::vector<std::string> envs;
+  for (char** e = environ; *e; ++e)
+    if (!drop || !drop(*e)) envs.emplace_back(*e);
+  envs.insert(envs.end(), env.begin(), env.end());
+  std::vector<char*> cenv;
+  for (auto& e : envs) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  posix_spawn_file_actions_addchdir_np(&fa, dir.c_str());
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGINT);
+  sigaddset(&defaults, SIGTERM);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, VOX_BINARY, &fa, &attr, cargv.data(), cenv.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) throw std::runtime_error("cannot start " + std::string(VOX_BINARY));
+  return pid;
+}
 
 class ServerProcess {
  public:
@@ -36,31 +82,14 @@ class ServerProcess {
     if (!dotenv.empty()) std::ofstream(dir_ / ".env") << dotenv;
     const std::string port_file = (dir_ / "port").string();
     log_path_ = (dir_ / "server.log").string();
-    std::vector<std::string> argv = {VOX_BINARY};
-    argv.insert(argv.end(), command.begin(), command.end());
+    std::vector<std::string> argv = command;
     for (const char* a : {"--host", "127.0.0.1", "--port", "0", "--port-file"}) argv.emplace_back(a);
     argv.push_back(port_file);
     argv.emplace_back("--log-level");
     argv.emplace_back("debug");
     argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> cargv;
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    std::vector<std::string> envs;
-    for (char** e = environ; *e; ++e) envs.emplace_back(*e);
-    envs.insert(envs.end(), env.begin(), env.end());
-    std::vector<char*> cenv;
-    for (auto& e : envs) cenv.push_back(e.data());
-    cenv.push_back(nullptr);
-
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawn_file_actions_addchdir_np(&fa, dir_.c_str());  // reads only the .env written above
-    const int rc = posix_spawn(&pid_, VOX_BINARY, &fa, nullptr, cargv.data(), cenv.data());
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) throw std::runtime_error("cannot start " + std::string(VOX_BINARY));
+    // In its own directory, which holds only the .env written above.
+    pid_ = spawn_voxbridge(argv, env, dir_, log_path_);
 
     // Wait for the port file (the server writes it once it is listening) or for an early exit.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
