@@ -2,7 +2,6 @@
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
-#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include "api/strand_wait.hpp"
 #include "call/session.hpp"
 #include "call/turns.hpp"
+#include "core/hash.hpp"
 
 namespace vox::api {
 namespace asio = boost::asio;
@@ -80,11 +80,6 @@ GenerateQuery parse_generate_query(std::string_view query, std::size_t max_input
 }
 
 namespace {
-
-bool key_matches(std::string_view given, const std::string& expected) {
-  if (given.size() != expected.size()) return false;
-  return CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0;
-}
 
 net::HttpResponse no_content() { return net::HttpResponse::text(204, "", "text/plain"); }
 
@@ -240,7 +235,7 @@ asio::awaitable<net::HttpResponse> handle_generate(const Config& config, call::T
   if (config.generate_api_key.empty())
     co_return net::HttpResponse::error(503, "The turn API is not configured: set API_KEY (or --generate-api-key) on the "
                                             "server and send it as the X-API-KEY header");
-  if (!key_matches(req.header("X-API-KEY"), config.generate_api_key))
+  if (!constant_time_equal(req.header("X-API-KEY"), config.generate_api_key))
     co_return net::HttpResponse::error(403, "Invalid or missing X-API-KEY (it must equal the server's API_KEY)");
   std::optional<net::HttpResponse> bad;
   GenerateQuery q;

@@ -79,6 +79,13 @@ void CallSession::start(bool resumed) {
   }
 }
 
+namespace {
+// Records a stage of stages_of() in seconds, when the turn reached it.
+void observe_ms(metrics::Histogram& h, double ms) {
+  if (ms >= 0) h.observe(ms / 1000.0);
+}
+}  // namespace
+
 TurnStages stages_of(const TurnRecord& r) {
   TurnStages s;
   auto between = [](double a, double b) { return a >= 0 && b >= 0 ? b - a : -1.0; };
@@ -282,7 +289,7 @@ void CallSession::on_utterance_end(std::int64_t speech_end_ms) {
   turns_.push_back(rec);
   if (svc_.metrics) {
     svc_.metrics->turns.inc();
-    svc_.metrics->endpoint.observe(static_cast<double>(endpoint_media_ms_ - speech_end_ms) / 1000.0);
+    observe_ms(svc_.metrics->endpoint, stages_of(rec).endpoint);
   }
   speech::SttRequest req{std::move(utterance_), param_or(context_, "language", "")};
   utterance_ = std::vector<std::uint8_t>();
@@ -309,7 +316,7 @@ void CallSession::on_transcript(int turn_index, speech::SttResult result) {
   if (ended_) return;
   TurnRecord& rec = record(turn_index);
   rec.transcript_ms = since_start_ms();
-  if (svc_.metrics) svc_.metrics->transcript.observe((rec.transcript_ms - rec.endpoint_ms) / 1000.0);
+  if (svc_.metrics) observe_ms(svc_.metrics->transcript, stages_of(rec).transcript);
   if (!result.ok) {
     ++stats_.stt_failures;
     if (svc_.metrics) svc_.metrics->stt_failures.inc();
@@ -373,7 +380,7 @@ void CallSession::on_agent_reply(int turn_index, agent::Reply reply) {
   TurnRecord& rec = record(turn_index);
   if (rec.agent_ms < 0) {
     rec.agent_ms = since_start_ms();
-    if (svc_.metrics && rec.transcript_ms >= 0) svc_.metrics->agent.observe((rec.agent_ms - rec.transcript_ms) / 1000.0);
+    if (svc_.metrics) observe_ms(svc_.metrics->agent, stages_of(rec).agent);
   }
   if (!reply.text.empty()) rec.reply += rec.reply.empty() ? reply.text : " " + reply.text;
   if (reply.more) {
@@ -433,8 +440,7 @@ void CallSession::start_next_reply() {
         auto& rec = self->record(cur.turn);
         if (rec.tts_first_byte_ms < 0) {
           rec.tts_first_byte_ms = self->since_start_ms();
-          if (self->svc_.metrics && rec.agent_ms >= 0)
-            self->svc_.metrics->tts_first_byte.observe((rec.tts_first_byte_ms - rec.agent_ms) / 1000.0);
+          if (self->svc_.metrics) observe_ms(self->svc_.metrics->tts_first_byte, stages_of(rec).tts_first_byte);
         }
         if (rec.tts_first_byte_us < 0)
           rec.tts_first_byte_us =
@@ -527,9 +533,9 @@ void CallSession::pump() {
         rec.first_frame_us =
             std::chrono::duration_cast<std::chrono::microseconds>(svc_.clock.now().time_since_epoch()).count();
         if (svc_.metrics) {
-          if (rec.tts_first_byte_us >= 0)
-            svc_.metrics->gateway.observe(static_cast<double>(rec.first_frame_us - rec.tts_first_byte_us) / 1e6);
-          if (rec.endpoint_ms >= 0) svc_.metrics->response.observe((rec.first_frame_sent_ms - rec.endpoint_ms) / 1000.0);
+          const auto stages = stages_of(rec);
+          observe_ms(svc_.metrics->gateway, stages.gateway);
+          observe_ms(svc_.metrics->response, stages.response);
         }
         spdlog::info("reply started call_sid={} turn={} tts={} tts_request={} gateway_us={} first_byte_us={} "
                      "first_frame_us={}", context_.call_sid, r.turn, svc_.tts.name(), rec.tts_request_id,
@@ -562,8 +568,7 @@ void CallSession::on_mark(std::string_view name) {
     auto& rec = record(r.turn);
     if (rec.first_mark_ms < 0) {
       rec.first_mark_ms = since_start_ms();
-      if (svc_.metrics && rec.first_frame_sent_ms >= 0)
-        svc_.metrics->heard.observe((rec.first_mark_ms - rec.first_frame_sent_ms) / 1000.0);
+      if (svc_.metrics) observe_ms(svc_.metrics->heard, stages_of(rec).heard);
       CallEvent e;
       e.kind = CallEvent::Kind::turn_timed;
       e.turn = r.turn;

@@ -176,13 +176,6 @@ bool TurnChannel::has_heard(std::uint64_t from_seq) const {
   return !heard_.empty() && heard_.back().seq >= from_seq;
 }
 
-std::optional<TurnChannel::Clock::time_point> TurnChannel::first_onset_after(Clock::time_point t) const {
-  std::lock_guard lock(mu_);
-  for (const auto& o : onsets_)
-    if (o >= t) return o;
-  return std::nullopt;
-}
-
 void TurnChannel::set_pending_talk_timeout(std::chrono::milliseconds t) {
   std::lock_guard lock(mu_);
   talk_timeout_ = t;

@@ -68,7 +68,6 @@ class TurnChannel {
   // Takes every transcript; `skipped` receives those with seq < `from_seq`.
   std::vector<Heard> take_heard(std::uint64_t from_seq, std::vector<std::string>& skipped);
   bool has_heard(std::uint64_t from_seq) const;
-  std::optional<Clock::time_point> first_onset_after(Clock::time_point t) const;
   // The talk timeout asked for before the stream started (applied when it does).
   void set_pending_talk_timeout(std::chrono::milliseconds t);
   std::optional<std::chrono::milliseconds> pending_talk_timeout() const;

@@ -1,21 +1,30 @@
 #include "core/hash.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 namespace vox {
-namespace {
-std::string to_hex(const unsigned char* md, unsigned len) {
+std::string hex_encode(std::string_view data) {
   static const char* hex = "0123456789abcdef";
   std::string out;
-  out.reserve(2 * len);
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
+  out.reserve(2 * data.size());
+  for (const unsigned char c : data) {
+    out += hex[c >> 4];
+    out += hex[c & 15];
   }
   return out;
 }
+
+namespace {
+std::string to_hex(const unsigned char* md, unsigned len) {
+  return hex_encode(std::string_view(reinterpret_cast<const char*>(md), len));
+}
 }  // namespace
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
 
 std::string sha256_hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];

@@ -57,7 +57,6 @@ class RestClient {
   Config config_;
 };
 
-// Percent-encodes a query or path component.
-std::string url_encode(std::string_view s);
+using net::url_encode;
 
 }  // namespace vox::elevenlabs

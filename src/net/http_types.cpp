@@ -71,6 +71,21 @@ std::vector<std::pair<std::string, std::string>> parse_form(std::string_view bod
   return out;
 }
 
+std::string url_encode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
 std::string_view form_value(const std::vector<std::pair<std::string, std::string>>& form, std::string_view name) {
   for (const auto& [k, v] : form)
     if (k == name) return v;

@@ -60,6 +60,10 @@ struct HttpResponse {
 // order; repeated names are kept. Malformed escapes are kept literally.
 std::vector<std::pair<std::string, std::string>> parse_form(std::string_view body);
 
+// Percent-encodes a URL query or path component: everything but RFC 3986's unreserved
+// characters (A-Z a-z 0-9 - _ . ~); a space becomes %20.
+std::string url_encode(std::string_view s);
+
 // Returns the first value of `name` in `form`, or "".
 std::string_view form_value(const std::vector<std::pair<std::string, std::string>>& form, std::string_view name);
 

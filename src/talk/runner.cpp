@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "net/client.hpp"
+#include "net/http_types.hpp"
 #include "twilio/rest_client.hpp"
 
 namespace vox::talk {
@@ -14,22 +15,6 @@ namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::string url_encode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    }
-  }
-  return out;
-}
 
 std::string seconds_param(std::chrono::milliseconds ms) {
   char buf[32];
@@ -91,9 +76,9 @@ ScenarioRunner::ScenarioRunner(net::HttpClient& http, twilio::RestClient& twilio
 asio::awaitable<TurnAnswer> ScenarioRunner::generate(std::string sid, bool first, std::string input,
                                                      std::chrono::milliseconds timeout,
                                                      std::optional<double> talk_timeout_s) {
-  std::string url = target_.server_url + "/generate?client=" + url_encode(target_.client) + "&sid=" + url_encode(sid) +
+  std::string url = target_.server_url + "/generate?client=" + net::url_encode(target_.client) + "&sid=" + net::url_encode(sid) +
                     "&first=" + (first ? "true" : "false") + "&timeout=" + seconds_param(timeout);
-  if (!input.empty()) url += "&input=" + url_encode(input);
+  if (!input.empty()) url += "&input=" + net::url_encode(input);
   if (talk_timeout_s) url += "&talk_timeout=" + seconds_param(std::chrono::milliseconds(static_cast<std::int64_t>(*talk_timeout_s * 1000)));
   net::ClientRequest req;
   req.method = "GET";

@@ -1,6 +1,5 @@
 #include "twilio/signature.hpp"
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -98,8 +97,7 @@ bool validate_signature(std::string_view auth_token, std::string_view url, const
   for (const auto& u : signature_url_variants(url)) {
     const auto expected = compute_signature(auth_token, u, params);
     // Constant time for equal lengths; every variant is checked either way.
-    if (expected.size() == signature.size() && CRYPTO_memcmp(expected.data(), signature.data(), expected.size()) == 0)
-      ok = true;
+    if (constant_time_equal(expected, signature)) ok = true;
   }
   return ok;
 }
@@ -119,7 +117,7 @@ bool validate_signature_json(std::string_view auth_token, std::string_view url, 
   }
   if (hash.empty()) return false;
   const auto actual = sha256_hex(body);
-  if (actual.size() != hash.size() || CRYPTO_memcmp(actual.data(), hash.data(), hash.size()) != 0) return false;
+  if (!constant_time_equal(actual, hash)) return false;
   return validate_signature(auth_token, url, {}, signature);
 }
 

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "app/commands/serve.hpp"
+#include "core/hash.hpp"
 #include "net/client.hpp"
 #include "talk/report.hpp"
 #include "talk/runner.hpp"
@@ -67,13 +68,7 @@ class TerminalProgress final : public talk::Progress {
 std::string random_key() {
   unsigned char b[16];
   RAND_bytes(b, sizeof b);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (const unsigned char c : b) {
-    out += hex[c >> 4];
-    out += hex[c & 15];
-  }
-  return out;
+  return hex_encode(std::string_view(reinterpret_cast<const char*>(b), sizeof b));
 }
 
 struct Work {
