@@ -258,6 +258,14 @@ int main(int argc, char** argv) {
   loadtest->add_option("--json", load_opts.json_out, "Write the JSON report here");
   loadtest->add_option("--html", load_opts.html_out, "Write the HTML report (with plots) here");
   loadtest->add_option("--threads", load_opts.threads, "Load generator threads")->check(CLI::Range(1, 64))->capture_default_str();
+  loadtest->add_option("--elevenlabs-emulator", load_opts.elevenlabs_emulator,
+                       "Base URL of the ElevenLabs emulator the server uses; --ttfb-ms and --stt-delay-ms are set on it");
+  loadtest->add_option("--ttfb-ms", load_opts.ttfb_ms, "Provider TTS time to first byte (emulated; subtracted from the overhead)")
+      ->check(CLI::Range(0, 60000))->capture_default_str();
+  loadtest->add_option("--stt-delay-ms", load_opts.stt_delay_ms, "Provider STT delay (emulated; subtracted from the overhead)")
+      ->check(CLI::Range(0, 60000))->capture_default_str();
+  loadtest->add_option("--silence-ms", load_opts.silence_ms, "The server's --silence-ms (subtracted from the overhead)")
+      ->check(CLI::Range(0, 10000))->capture_default_str();
   std::string load_log = "warn";
   loadtest->add_option("--log-level", load_log)->capture_default_str();
 
@@ -282,6 +290,10 @@ int main(int argc, char** argv) {
   emu_el->add_option("--max-concurrent", emu.max_concurrent, "Concurrent generations before 429 (0 = no limit)")
       ->capture_default_str();
   emu_el->add_option("--threads", emu.threads)->capture_default_str();
+  emu_el->add_option("--tts-cache-mb", emu.tts_cache_mb,
+                     "Synthesize each distinct text once and replay it (load tests; 0 = off)")->capture_default_str();
+  emu_el->add_option("--stt-fixed-text", emu.stt_fixed_text,
+                     "Answer every transcription with this text, without recognition (load tests)");
   emu_el->add_option("--log-level", emu_log)->capture_default_str();
   vox::app::EmulateTwilioOptions tw;
   auto* emu_tw = emulate->add_subcommand(

@@ -24,7 +24,15 @@ CallMetrics::CallMetrics(metrics::Registry& r)
       barge_ins(r.counter("voxbridge_barge_ins_total", "Replies cut because the caller spoke over them")),
       media_in(r.counter("voxbridge_media_messages_in_total", "Media messages received from Twilio")),
       frames_in(r.counter("voxbridge_frames_in_total", "20 ms caller audio frames processed")),
+      media_in_late(r.counter("voxbridge_media_messages_in_late_total",
+                              "Media messages read more than 60 ms behind their timestamp (network or Twilio jitter, "
+                              "or a server too busy to read)")),
+      sequence_gaps(r.counter("voxbridge_media_sequence_gaps_total",
+                              "Media stream messages missing or out of order, by their sequence numbers")),
       media_out(r.counter("voxbridge_media_messages_out_total", "Media messages sent to Twilio")),
+      reply_underruns(r.counter("voxbridge_reply_underruns_total",
+                                "Times the caller had heard all of a reply we had sent while more was still being "
+                                "synthesized (a gap in the reply)")),
       marks_echoed(r.counter("voxbridge_marks_echoed_total", "Marks Twilio echoed (our audio played)")),
       tts_fallbacks(r.counter("voxbridge_tts_fallbacks_total", "Replies spoken (partly) by a fallback speech engine")),
       stt_failures(r.counter("voxbridge_stt_failures_total", "Utterances whose recognition failed")),

@@ -25,7 +25,10 @@ struct CallMetrics {
   metrics::Counter& barge_ins;
   metrics::Counter& media_in;          // media messages received
   metrics::Counter& frames_in;         // 20 ms frames processed
+  metrics::Counter& media_in_late;     // media messages that arrived well behind their timestamp
+  metrics::Counter& sequence_gaps;     // media messages missing or out of order (by sequence number)
   metrics::Counter& media_out;         // media messages sent
+  metrics::Counter& reply_underruns;   // a reply's audio ran out while it was still being synthesized
   metrics::Counter& marks_echoed;
   metrics::Counter& tts_fallbacks;     // replies (partly) spoken by a fallback engine
   metrics::Counter& stt_failures;

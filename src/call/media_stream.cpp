@@ -1,4 +1,5 @@
 #include "call/media_stream.hpp"
+#include "call/call_metrics.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -33,7 +34,10 @@ void MediaStreamHandler::complain(std::uint64_t& counter, std::string_view what)
 void MediaStreamHandler::on_text(std::string_view message) {
   const twilio::Message m = parser_.parse(message);
   if (m.sequence_number > 0) {
-    if (last_sequence_ > 0 && m.sequence_number != last_sequence_ + 1) ++sequence_gaps_;
+    if (last_sequence_ > 0 && m.sequence_number != last_sequence_ + 1) {
+      ++sequence_gaps_;
+      if (svc_.metrics) svc_.metrics->sequence_gaps.inc();
+    }
     last_sequence_ = m.sequence_number;
   }
   std::visit(

@@ -17,6 +17,7 @@ namespace asio = boost::asio;
 
 namespace {
 constexpr std::size_t kFrameBytes = 160;  // 20 ms of 8 kHz μ-law
+constexpr double kLateMediaMs = 60;       // caller audio this far behind its timestamp counts as late
 
 std::string param_or(const agent::CallContext& c, const std::string& key, std::string fallback) {
   auto it = c.parameters.find(key);
@@ -209,6 +210,12 @@ void CallSession::on_media(std::span<const std::uint8_t> ulaw, std::int64_t time
     svc_.metrics->frames_in.inc((frame_fill_ + ulaw.size()) / kFrameBytes);
   }
   const std::int64_t base = timestamp_ms >= 0 ? timestamp_ms : media_clock_ms_;
+  if (timestamp_ms >= 0) {
+    // Lateness against the earliest this stream's audio has ever arrived (jitter).
+    const double offset = since_start_ms() - static_cast<double>(timestamp_ms);
+    if (offset < arrival_offset_min_ms_) arrival_offset_min_ms_ = offset;
+    else if (offset - arrival_offset_min_ms_ > kLateMediaMs && svc_.metrics) svc_.metrics->media_in_late.inc();
+  }
   if (recording_ && base >= 0) place(rec_caller_, static_cast<std::size_t>(base) * 8, ulaw);
   std::size_t i = 0;
   while (i < ulaw.size()) {
@@ -578,6 +585,9 @@ void CallSession::on_mark(std::string_view name) {
   }
   const bool end = name == kEndOfPlayback;
   pending_marks_.erase(pending_marks_.begin(), it + 1);
+  // Everything sent has been played but the reply goes on: the caller hears a gap.
+  if (!end && r.acked == r.sent && r.sent == r.audio.size() && !r.synth_done && svc_.metrics)
+    svc_.metrics->reply_underruns.inc();
   if (end) {
     finish_reply();
   } else {

@@ -213,6 +213,7 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   audio::Endpointer endpointer_;
   std::array<std::uint8_t, 160> frame_buf_{};
   std::size_t frame_fill_ = 0;
+  double arrival_offset_min_ms_ = 1e300;  // least (arrival − media timestamp) seen
   std::int64_t media_clock_ms_ = 0;
   std::int64_t endpoint_media_ms_ = 0;  // media time the last utterance was decided at
   std::int64_t frame_ms_ = 0;           // media time of the frame being processed

@@ -94,6 +94,13 @@ class ChunkWriter final : public BodyWriter {
 
 }  // namespace
 
+// Whether the calling thread is running `ex`'s strand now (connections run on strands of
+// the server's io_context).
+static bool on_strand(const asio::any_io_executor& ex) {
+  const auto* strand = ex.target<asio::strand<asio::io_context::executor_type>>();
+  return strand && strand->running_in_this_thread();
+}
+
 // One WebSocket connection: a read loop coroutine and a single writer, both on the
 // connection's strand.
 template <typename NextLayer>
@@ -146,15 +153,11 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
   }
 
   void send_text(std::string message) override {
+    // From the connection's own strand (the call's media path) the message is queued at
+    // once; from anywhere else it is posted there.
+    if (on_strand(ws_.get_executor())) return push(std::move(message));
     asio::post(ws_.get_executor(), [self = this->shared_from_this(), m = std::move(message)]() mutable {
-      if (self->closed_ || self->writer_.close_requested()) return;
-      if (self->writer_.size() >= self->max_queue_) {
-        spdlog::warn("ws peer not reading; {} messages queued, closing remote={}", self->writer_.size(), self->remote_);
-        self->writer_.drop_pending();
-        self->writer_.close(websocket::close_reason(websocket::close_code::policy_error, "send queue overflow"), self);
-        return;
-      }
-      self->writer_.push(std::move(m), self);
+      self->push(std::move(m));
     });
   }
 
@@ -180,6 +183,18 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
   std::function<void()> on_finished;
 
  private:
+  void push(std::string message) {
+    if (closed_ || writer_.close_requested()) return;
+    if (writer_.size() >= max_queue_) {
+      spdlog::warn("ws peer not reading; {} messages queued, closing remote={}", writer_.size(), remote_);
+      writer_.drop_pending();
+      writer_.close(websocket::close_reason(websocket::close_code::policy_error, "send queue overflow"),
+                    this->shared_from_this());
+      return;
+    }
+    writer_.push(std::move(message), this->shared_from_this());
+  }
+
   void finish(std::string_view reason) {
     if (closed_) return;
     closed_ = true;
@@ -210,6 +225,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::unique_ptr<ssl::context> tls;
   tcp::acceptor acceptor;
   std::atomic<std::size_t> connections{0};
+  std::vector<asio::io_context*> contexts;  // where accepted connections run (empty: ioc)
+  std::size_t next_context = 0;             // used on the acceptor's strand only
   std::atomic<bool> stopping{false};
   mutable std::mutex mu;
   std::map<std::uint64_t, std::weak_ptr<WsConnection>> websockets;
@@ -228,12 +245,16 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   asio::awaitable<void> accept_loop() {
     for (;;) {
-      auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc), kTuple);
+      asio::io_context& home = contexts.empty() ? ioc : *contexts[next_context++ % contexts.size()];
+      auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(home), kTuple);
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
         spdlog::warn("accept failed: {}", ec.message());
         continue;
       }
+      // Media frames are small and latency-bound: no Nagle delay behind an unacknowledged write.
+      boost::system::error_code nodelay_ec;
+      socket.set_option(tcp::no_delay(true), nodelay_ec);
       if (connections.load() >= limits.max_connections) {
         spdlog::warn("connection limit {} reached; refusing a connection", limits.max_connections);
         continue;  // the socket closes as it goes out of scope
@@ -396,6 +417,8 @@ Server::Server(asio::io_context& ioc, Router router, ServerLimits limits, std::o
     : impl_(std::make_shared<Impl>(ioc, std::move(router), limits, tls)) {}
 
 Server::~Server() = default;
+
+void Server::spread_connections(std::vector<asio::io_context*> contexts) { impl_->contexts = std::move(contexts); }
 
 std::uint16_t Server::listen(const std::string& host, std::uint16_t port) {
   const auto address = asio::ip::make_address(host);

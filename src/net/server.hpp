@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "net/router.hpp"
 
@@ -38,6 +39,10 @@ class Server {
   Server(boost::asio::io_context& ioc, Router router, ServerLimits limits, std::optional<ServerTls> tls = std::nullopt);
   ~Server();
 
+  // Accepted connections are spread round-robin over these io_contexts (each run by one
+  // thread: no lock contention between a connection's handlers); default: the server's
+  // own. Call before listen().
+  void spread_connections(std::vector<boost::asio::io_context*> contexts);
   // Binds host:port (port 0 picks a free one), starts accepting; returns the bound port.
   std::uint16_t listen(const std::string& host, std::uint16_t port);
   // Stops accepting and asks every WebSocket to close (1001 going away). Thread-safe.

@@ -118,6 +118,8 @@ struct CallState {
 
   void on_message(const twilio::Message& m, std::vector<std::uint8_t>& scratch) {
     if (const auto* media = std::get_if<twilio::Media>(&m.body)) {
+      if (scratch.size() < base64::max_decoded_size(media->payload.size()))
+        scratch.resize(base64::max_decoded_size(media->payload.size()));
       const auto n = base64::decode(media->payload, scratch);
       if (!n) {
         result.error = "server sent a media payload that is not valid base64";
@@ -132,6 +134,7 @@ struct CallState {
       enqueued += *n;
       any_media = true;
       result.media_bytes_received += *n;
+      ++result.media_messages_received;
       if (!in_segment) {
         in_segment = true;
         segment = HeardSegment{};
@@ -171,6 +174,10 @@ struct CallState {
     std::array<std::uint8_t, 160> heard;
     heard.fill(audio::kUlawSilence);
     std::copy_n(queue.begin(), n, heard.begin());
+    // Silence in the middle of a reply: the rest of it has not arrived in time.
+    if (n < 160 && in_segment &&
+        std::none_of(marks.begin(), marks.end(), [](const auto& m) { return m.second == "endOfPlayback"; }))
+      ++result.reply_gap_frames;
     if (n > 0) {
       if (in_segment) segment.ulaw.insert(segment.ulaw.end(), queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
       queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
@@ -198,6 +205,7 @@ struct CallState {
     twilio::write_inbound_media(out, stream_sid, seq++, chunk++, media_ts, frame);
     media_ts += 20;
     ws->send(out);
+    ++result.frames_sent;
     if (opt.tap) opt.tap(frame, heard);
 
     const bool barge = opt.barge_in_at_ms >= 0 && next_line < opt.lines.size() && in_segment &&
@@ -244,7 +252,7 @@ struct CallState {
 
 asio::awaitable<void> read_loop(std::shared_ptr<CallState> st) {
   twilio::MessageParser parser(4 * 1024 * 1024);
-  std::vector<std::uint8_t> scratch(3 * 1024 * 1024);
+  std::vector<std::uint8_t> scratch;  // grows to the largest payload seen
   for (;;) {
     auto msg = co_await st->ws->read();
     if (!msg) break;
@@ -281,6 +289,79 @@ bool parse_stream_twiml(const std::string& twiml, std::string& url, std::map<std
   return true;
 }
 
+struct FrameTicker::State : std::enable_shared_from_this<FrameTicker::State> {
+  explicit State(asio::io_context& ioc) : timer(ioc) {}
+  static constexpr int kSlots = 20;  // one per millisecond of the 20 ms frame
+  asio::steady_timer timer;
+  std::array<std::vector<std::function<bool(double)>>, kSlots> slots;
+  std::size_t count = 0;
+  std::uint64_t k = 0;  // the slot being run, counted from `epoch`
+  Clock::time_point epoch;
+  bool running = false;
+  bool stopped = false;
+};
+
+namespace {
+asio::awaitable<void> ticker_loop(std::shared_ptr<FrameTicker::State> s) {
+  while (s->count > 0 && !s->stopped) {
+    const auto due = s->epoch + std::chrono::milliseconds(s->k);
+    s->timer.expires_at(due);
+    co_await s->timer.async_wait(kTuple);
+    if (s->stopped) break;
+    const double late_ms = std::chrono::duration<double, std::milli>(Clock::now() - due).count();
+    auto& slot = s->slots[s->k % FrameTicker::State::kSlots];
+    for (std::size_t i = 0; i < slot.size();) {
+      if (slot[i](late_ms)) {
+        ++i;
+        continue;
+      }
+      slot[i] = std::move(slot.back());
+      slot.pop_back();
+      --s->count;
+    }
+    ++s->k;
+  }
+  s->running = false;
+}
+}  // namespace
+
+FrameTicker::FrameTicker(asio::io_context& ioc) : state_(std::make_shared<State>(ioc)) {}
+
+FrameTicker::~FrameTicker() {
+  state_->stopped = true;
+  state_->timer.cancel();
+}
+
+void FrameTicker::add(std::function<bool(double late_ms)> tick) {
+  auto& s = *state_;
+  if (!s.running) {
+    // (Re)start the clock: slot k runs at epoch + k ms.
+    s.running = true;
+    s.epoch = Clock::now();
+    s.k = 0;
+    asio::co_spawn(s.timer.get_executor(), ticker_loop(state_), asio::detached);
+  }
+  // The next slot but one: the new call's first frame goes out 1–2 ms from now, and
+  // calls added over time spread over the 20 slots.
+  s.slots[(s.k + 1) % State::kSlots].push_back(std::move(tick));
+  ++s.count;
+}
+
+std::vector<std::vector<std::uint8_t>> speak_lines(const std::vector<std::string>& lines, const std::string& voice,
+                                                   speech::EspeakTts& tts) {
+  std::vector<std::vector<std::uint8_t>> out;
+  for (const auto& line : lines) {
+    if (line.rfind("dtmf:", 0) == 0) {
+      out.emplace_back();
+      continue;
+    }
+    auto a = tts.synthesize_blocking(line, voice);
+    trim_trailing_silence(a);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
 asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engines) {
   auto st = std::make_shared<CallState>();
   st->opt = opt;
@@ -290,14 +371,11 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
   st->account_sid = opt.account_sid.empty() ? random_sid("AC") : opt.account_sid;
   st->stream_sid = random_sid("MZ");
   try {
-    for (const auto& line : opt.lines) {
-      if (line.rfind("dtmf:", 0) == 0) {
-        st->line_audio.emplace_back();
-        continue;
-      }
-      auto a = engines.tts.synthesize_blocking(line, opt.voice);
-      trim_trailing_silence(a);
-      st->line_audio.push_back(std::move(a));
+    if (opt.line_audio) {
+      if (opt.line_audio->size() != opt.lines.size()) throw std::runtime_error("line_audio does not match lines");
+      st->line_audio = *opt.line_audio;
+    } else {
+      st->line_audio = speak_lines(opt.lines, opt.voice, engines.tts);
     }
     // 1. The voice webhook, as Twilio posts it (unless the TwiML is given).
     std::string twiml = opt.twiml;
@@ -338,13 +416,39 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
     auto exec = co_await asio::this_coro::executor;
     asio::co_spawn(exec, read_loop(st), asio::detached);
     asio::steady_timer timer(exec);
+    if (opt.ticker) {
+      // Same steps as the loop below, run by the shared ticker; this coroutine waits.
+      asio::steady_timer finished(exec, Clock::time_point::max());
+      bool done = false;
+      auto finish = [&] {
+        done = true;
+        finished.cancel();
+        return false;
+      };
+      opt.ticker->add([&](double late_ms) -> bool {
+        if (done) return false;
+        if (st->reader_done || st->phase == Phase::kDone || (opt.hangup && opt.hangup->load())) return finish();
+        if (late_ms > 20) ++r.late_frames;
+        r.max_lateness_ms = std::max(r.max_lateness_ms, late_ms);
+        st->tick();
+        if (ms_since(started) > opt.max_call_ms) {
+          r.error = "call exceeded " + std::to_string(opt.max_call_ms) + " ms";
+          return finish();
+        }
+        return true;
+      });
+      while (!done) co_await finished.async_wait(kTuple);
+    }
     auto next = Clock::now();
-    while (!st->reader_done && st->phase != Phase::kDone) {
+    while (!opt.ticker && !st->reader_done && st->phase != Phase::kDone) {
       next += std::chrono::milliseconds(20);
       timer.expires_at(next);
       co_await timer.async_wait(kTuple);
       if (st->reader_done) break;
       if (opt.hangup && opt.hangup->load()) break;
+      const double late_ms = std::chrono::duration<double, std::milli>(Clock::now() - next).count();
+      if (late_ms > 20) ++r.late_frames;
+      r.max_lateness_ms = std::max(r.max_lateness_ms, late_ms);
       st->tick();
       if (ms_since(started) > opt.max_call_ms) {
         r.error = "call exceeded " + std::to_string(opt.max_call_ms) + " ms";

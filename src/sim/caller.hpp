@@ -6,6 +6,7 @@
 // when the audio queued before them has played, obeys `clear`, sends `stop`, and
 // records what it heard.
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -23,6 +24,22 @@ class PocketsphinxStt;
 
 namespace vox::sim {
 
+// Drives the 20 ms ticks of many simulated calls on one single-threaded io_context from
+// one timer firing every millisecond (20 slots, each call in one) instead of a timer per
+// call: a load generator that is cheap enough not to be the bottleneck.
+class FrameTicker {
+ public:
+  explicit FrameTicker(boost::asio::io_context& ioc);
+  ~FrameTicker();
+  // `tick(late_ms)` runs every 20 ms until it returns false.
+  void add(std::function<bool(double late_ms)> tick);
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
 struct CallerOptions {
   CallerOptions() {}  // not an aggregate: passed by value to a coroutine (see net::TlsOptions)
   std::string server_url = "http://127.0.0.1:8001";  // where the webhook is
@@ -31,6 +48,12 @@ struct CallerOptions {
   std::string from = "+15550001111";
   std::string to = "+15550002222";
   std::vector<std::string> lines;   // what the caller says, one line per turn; "dtmf:12#" presses keys
+  // The audio of `lines` (μ-law 8 kHz, one entry per line), made once and shared by many
+  // callers (load tests); empty: each caller synthesizes its lines.
+  std::shared_ptr<const std::vector<std::vector<std::uint8_t>>> line_audio;
+  // Ticks from a shared ticker (the caller must run on the ticker's io_context); null:
+  // the caller keeps its own 20 ms timer.
+  FrameTicker* ticker = nullptr;
   int barge_in_at_ms = -1;          // >= 0: speak each line this far into the reply instead of after it
   int pause_ms = 300;               // silence between the end of a reply and the next line
   int greeting_wait_ms = 4000;      // start talking if no greeting has begun by then
@@ -82,12 +105,22 @@ struct CallerResult {
   int close_code = 0;
   double duration_ms = 0;
   std::uint64_t media_bytes_received = 0;
+  std::uint64_t media_messages_received = 0;
+  // Pacing, as the load tester reports it.
+  std::uint64_t frames_sent = 0;        // 20 ms media frames sent
+  std::uint64_t late_frames = 0;        // sent more than 20 ms after their time (this side too busy)
+  double max_lateness_ms = 0;           // the latest a frame went out
+  std::uint64_t reply_gap_frames = 0;   // 20 ms of silence played in the middle of a reply (underrun)
   std::size_t lines_started = 0;  // script lines begun (spoken or keyed)
 };
 
 struct CallerEngines {
   speech::EspeakTts& tts;  // makes the caller's speech
 };
+
+// The caller's audio for `lines` (μ-law 8 kHz, trailing silence cut; empty for "dtmf:" lines).
+std::vector<std::vector<std::uint8_t>> speak_lines(const std::vector<std::string>& lines, const std::string& voice,
+                                                   speech::EspeakTts& tts);
 
 // Runs one simulated call to completion. Never throws: failures land in `error`.
 boost::asio::awaitable<CallerResult> run_caller(CallerOptions options, CallerEngines engines);

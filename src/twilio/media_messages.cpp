@@ -1,5 +1,7 @@
 #include "twilio/media_messages.hpp"
 
+#include <optional>
+
 #include <boost/json.hpp>
 
 #include <charconv>
@@ -52,7 +54,9 @@ struct MessageParser::Impl {
   alignas(std::max_align_t) unsigned char scratch[4096];
   json::monotonic_resource mr{arena, sizeof(arena)};
   json::parser parser{json::storage_ptr(), json::parse_options{}, scratch, sizeof(scratch)};
-  json::value doc;
+  // Move-constructed from the parser's result so it keeps the arena as its storage
+  // (assigning into a value with another storage would copy the tree to the heap).
+  std::optional<json::value> doc;
 };
 
 MessageParser::MessageParser(std::size_t max_message_bytes) : impl_(std::make_unique<Impl>()) {
@@ -77,21 +81,21 @@ Message MessageParser::parse(std::string_view text) {
     return m;
   }
   // Release the previous tree before reusing its arena.
-  impl_->doc = json::value();
+  impl_->doc.reset();
   impl_->mr.release();
   impl_->parser.reset(json::storage_ptr(&impl_->mr));
   boost::system::error_code ec;
   impl_->parser.write(text, ec);
-  if (!ec) impl_->doc = impl_->parser.release();
+  if (!ec) impl_->doc.emplace(impl_->parser.release());
   if (ec) {
     m.body = err("malformed JSON: " + ec.message());
     return m;
   }
-  if (!impl_->doc.is_object()) {
+  if (!impl_->doc->is_object()) {
     m.body = err("message is not a JSON object");
     return m;
   }
-  const auto& o = impl_->doc.get_object();
+  const auto& o = impl_->doc->get_object();
   m.event = str_of(o, "event");
   m.stream_sid = str_of(o, "streamSid");
   m.sequence_number = num_of(o, "sequenceNumber");

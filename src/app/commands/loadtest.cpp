@@ -16,8 +16,11 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
+#include <optional>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -84,9 +87,14 @@ asio::awaitable<void> delayed_call(Clock::duration delay, sim::CallerOptions opt
   ++*done;
 }
 
-// The server's own per-turn latencies of a call (GET /calls/{sid}/latency).
-asio::awaitable<void> fetch_latency(std::string url, std::string key, std::vector<double>* gateway_us,
-                                    std::vector<double>* response_ms, int* missing) {
+// The server's own per-turn latencies of a call (GET /calls/{sid}/latency), by stage.
+struct ServerTurns {
+  std::map<std::string, std::vector<double>> stages;  // "endpoint_ms", ..., "gateway_us"
+  std::vector<double> overhead_ms;  // endpoint + response − silence window − provider delays
+  int missing_calls = 0;
+};
+
+asio::awaitable<void> fetch_latency(std::string url, std::string key, double subtract_ms, ServerTurns* out) {
   net::Headers headers;
   if (!key.empty()) headers.emplace_back("X-API-KEY", key);
   std::optional<net::HttpResponse> res;
@@ -97,7 +105,7 @@ asio::awaitable<void> fetch_latency(std::string url, std::string key, std::vecto
   } catch (const std::exception&) {
   }
   if (!res || res->status != 200) {
-    ++*missing;
+    ++out->missing_calls;
     co_return;
   }
   boost::system::error_code ec;
@@ -105,9 +113,61 @@ asio::awaitable<void> fetch_latency(std::string url, std::string key, std::vecto
   if (ec || !v.is_object()) co_return;
   for (const auto& t : v.as_object().at("turns").as_array()) {
     const auto& o = t.as_object();
-    if (o.at("gateway_us").is_number()) gateway_us->push_back(o.at("gateway_us").to_number<double>());
-    if (o.at("response_ms").is_number()) response_ms->push_back(o.at("response_ms").to_number<double>());
+    for (const char* k : {"endpoint_ms", "transcript_ms", "agent_ms", "tts_first_byte_ms", "gateway_us", "response_ms",
+                          "heard_ms"})
+      if (const auto* x = o.if_contains(k); x && x->is_number()) out->stages[k].push_back(x->to_number<double>());
+    const auto* e = o.if_contains("endpoint_ms");
+    const auto* r = o.if_contains("response_ms");
+    if (e && r && e->is_number() && r->is_number())
+      out->overhead_ms.push_back(e->to_number<double>() + r->to_number<double>() - subtract_ms);
   }
+}
+
+asio::awaitable<void> request_into(std::string method, std::string url, std::string body,
+                                   std::optional<net::HttpResponse>* out) {
+  try {
+    net::Headers headers;
+    if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
+    *out = co_await net::http_request(method, url, headers, body);
+  } catch (const std::exception&) {
+  }
+}
+
+// One HTTP request, waited for; nullopt when it could not be made.
+std::optional<net::HttpResponse> http_blocking(const std::string& method, const std::string& url,
+                                               const std::string& body = {}) {
+  asio::io_context ioc;
+  std::optional<net::HttpResponse> out;
+  asio::co_spawn(ioc, request_into(method, url, body, &out), asio::detached);
+  ioc.run();
+  return out;
+}
+
+// The server's counters the load test checks against what the callers saw, from /metrics.
+struct ServerCounters {
+  bool ok = false;
+  double frames_in = 0;   // caller frames the server processed
+  double media_out = 0;   // media messages the server sent
+  double late_in = 0;     // caller frames that reached it late
+};
+
+ServerCounters scrape(const std::string& base) {
+  ServerCounters c;
+  const auto res = http_blocking("GET", base + "/metrics");
+  if (!res || res->status != 200) return c;
+  std::istringstream in(res->body);
+  std::string line;
+  auto value = [&](const char* name, double& out) {
+    const std::size_t n = std::strlen(name);
+    if (line.size() > n && line.compare(0, n, name) == 0 && line[n] == ' ') out = std::stod(line.substr(n + 1));
+  };
+  while (std::getline(in, line)) {
+    value("voxbridge_frames_in_total", c.frames_in);
+    value("voxbridge_media_messages_out_total", c.media_out);
+    value("voxbridge_media_messages_in_late_total", c.late_in);
+  }
+  c.ok = true;
+  return c;
 }
 
 std::string fmt(double v, int decimals = 0) {
@@ -193,15 +253,45 @@ int run_loadtest(const LoadtestOptions& o) {
   caller.server_url = o.url;
   caller.voice = o.voice;
   caller.lines = o.lines.empty() ? std::vector<std::string>{"good morning", "what time is it"} : o.lines;
+  // Every caller says the same lines: synthesize them once.
+  caller.line_audio = std::make_shared<const std::vector<std::vector<std::uint8_t>>>(
+      sim::speak_lines(caller.lines, o.voice, tts));
+  std::string base = o.url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  if (!o.elevenlabs_emulator.empty()) {
+    std::string emu = o.elevenlabs_emulator;
+    while (!emu.empty() && emu.back() == '/') emu.pop_back();
+    const std::string body = "{\"ttfb_ms\":" + std::to_string(o.ttfb_ms) + ",\"stt_delay_ms\":" +
+                             std::to_string(o.stt_delay_ms) + "}";
+    const auto res = http_blocking("POST", emu + "/emulator/latency", body);
+    if (!res || res->status != 200) {
+      std::cerr << "voxbridge loadtest: could not set the latency of the ElevenLabs emulator at " << emu
+                << " (is `voxbridge emulate elevenlabs` running there?)\n";
+      return 2;
+    }
+  }
+  const ServerCounters before = scrape(base);
 
-  asio::io_context ioc;
+  // One io_context and one frame ticker per load generator thread; calls are dealt out
+  // round-robin and never leave their thread (no strands, no locks).
+  const int nthreads = std::max(1, o.threads);
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<std::unique_ptr<sim::FrameTicker>> tickers;
+  for (int i = 0; i < nthreads; ++i) {
+    contexts.push_back(std::make_unique<asio::io_context>(1));
+    tickers.push_back(std::make_unique<sim::FrameTicker>(*contexts.back()));
+  }
   std::vector<sim::CallerResult> results(static_cast<std::size_t>(o.calls));
   std::atomic<int> started{0}, done{0}, failed{0};
   const auto step = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.ramp_s / o.calls));
-  for (int i = 0; i < o.calls; ++i)
-    asio::co_spawn(asio::make_strand(ioc),
-                   delayed_call(step * i, caller, &tts, &results[static_cast<std::size_t>(i)], &started, &done, &failed),
+  for (int i = 0; i < o.calls; ++i) {
+    const auto t = static_cast<std::size_t>(i % nthreads);
+    sim::CallerOptions options = caller;
+    options.ticker = tickers[t].get();
+    asio::co_spawn(*contexts[t],
+                   delayed_call(step * i, options, &tts, &results[static_cast<std::size_t>(i)], &started, &done, &failed),
                    asio::detached);
+  }
 
   // Samples /proc twice a second and prints progress every second until the calls are done.
   std::vector<ProcSample> samples;
@@ -247,8 +337,8 @@ int run_loadtest(const LoadtestOptions& o) {
     }
   });
   std::vector<std::thread> pool;
-  for (int i = 1; i < o.threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
-  ioc.run();
+  for (int i = 1; i < nthreads; ++i) pool.emplace_back([ctx = contexts[static_cast<std::size_t>(i)].get()] { ctx->run(); });
+  contexts[0]->run();
   for (auto& t : pool) t.join();
   const double wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
   {
@@ -263,25 +353,41 @@ int run_loadtest(const LoadtestOptions& o) {
   for (const auto& s : samples) peak_rss = std::max(peak_rss, s.server_rss_mb);
 
   // Caller-side latencies, and the server's own by call.
-  std::vector<double> reply_ms, gateway_us, response_ms;
+  std::vector<double> reply_ms;
+  ServerTurns server_turns;
   json::array errors;
-  int ok = 0, missing = 0;
+  int ok = 0;
   double call_minutes = 0;
   asio::io_context fetch;
-  std::string base = o.url;
-  while (!base.empty() && base.back() == '/') base.pop_back();
+  const ServerCounters after = scrape(base);
+  std::vector<double> overhead_ms;
+  const double subtract_ms = o.silence_ms + o.ttfb_ms + o.stt_delay_ms;
+  std::uint64_t frames_sent = 0, late_frames = 0, gap_frames = 0, media_received = 0;
+  double max_lateness_ms = 0;
   for (const auto& r : results) {
     if (r.ok) ++ok;
     else if (errors.size() < 20) errors.push_back(json::value(r.error));
     call_minutes += r.duration_ms / 60000.0;
+    frames_sent += r.frames_sent;
+    late_frames += r.late_frames;
+    gap_frames += r.reply_gap_frames;
+    media_received += r.media_messages_received;
+    max_lateness_ms = std::max(max_lateness_ms, r.max_lateness_ms);
     for (const auto& t : r.turns)
-      if (t.reply_latency_ms >= 0) reply_ms.push_back(t.reply_latency_ms);
+      if (t.reply_latency_ms >= 0) {
+        reply_ms.push_back(t.reply_latency_ms);
+        overhead_ms.push_back(t.reply_latency_ms - subtract_ms);
+      }
     if (!r.call_sid.empty())
       asio::co_spawn(fetch, fetch_latency(base + "/api/v1/elevenlabs-twilio/calls/" + r.call_sid + "/latency", o.api_key,
-                                          &gateway_us, &response_ms, &missing),
+                                          subtract_ms, &server_turns),
                      asio::detached);
   }
   fetch.run();
+  const std::vector<double>& gateway_us = server_turns.stages["gateway_us"];
+  const std::vector<double>& response_ms = server_turns.stages["response_ms"];
+  json::object stages;
+  for (const auto& [name, values] : server_turns.stages) stages[name] = percentiles(values);
 
   json::object report{{"calls", o.calls},
                       {"ok", ok},
@@ -292,11 +398,29 @@ int run_loadtest(const LoadtestOptions& o) {
                       {"wall_s", wall_s},
                       {"ramp_s", o.ramp_s},
                       {"reply_latency_ms", percentiles(reply_ms)},
+                      {"turn_overhead_ms", percentiles(overhead_ms)},
+                      {"overhead_subtracts_ms", json::object{{"silence", o.silence_ms}, {"tts_ttfb", o.ttfb_ms},
+                                                             {"stt_delay", o.stt_delay_ms}}},
+                      {"frames_sent", frames_sent},
+                      {"late_frames_sent", late_frames},
+                      {"max_send_lateness_ms", max_lateness_ms},
+                      {"reply_gap_frames", gap_frames},
+                      {"media_messages_received", media_received},
                       {"server_gateway_us", percentiles(gateway_us)},
                       {"server_response_ms", percentiles(response_ms)},
-                      {"server_latency_missing_calls", missing},
+                      {"server_latency_missing_calls", server_turns.missing_calls},
+                      {"server_stages", stages},
+                      {"server_turn_overhead_ms", percentiles(server_turns.overhead_ms)},
                       {"loadgen_cpu_s", self_cpu1 - self_cpu0},
                       {"loadgen_cpu_pct", 100 * (self_cpu1 - self_cpu0) / wall_s}};
+  if (before.ok && after.ok) {
+    // Only meaningful when nothing else talks to the server during the run.
+    report["server_frames_in"] = after.frames_in - before.frames_in;
+    report["frames_lost"] = static_cast<double>(frames_sent) - (after.frames_in - before.frames_in);
+    report["server_late_frames_in"] = after.late_in - before.late_in;
+    report["server_media_messages_out"] = after.media_out - before.media_out;
+    report["media_messages_lost"] = (after.media_out - before.media_out) - static_cast<double>(media_received);
+  }
   if (!server_pid.empty()) {
     const double cpu_s = server_cpu1 - server_cpu0;
     report["server_cpu_s"] = cpu_s;
@@ -324,13 +448,28 @@ int run_loadtest(const LoadtestOptions& o) {
     h += "<p>" + std::to_string(o.calls) + " calls against " + xml_escape(o.url) + " (ramp " + fmt(o.ramp_s, 1) +
          " s, at most " + std::to_string(peak_concurrent) + " at once), " + std::to_string(ok) + " completed, " + std::to_string(o.calls - ok) + " failed, in " + fmt(wall_s, 1) +
          " s.</p>";
+    auto row = [&](const char* title, const json::object& p) {
+      return std::string("<tr><th>") + title + "</th><td>" + pct(p, "p50") + "</td><td>" + pct(p, "p90") + "</td><td>" +
+             pct(p, "p99") + "</td><td>" + pct(p, "max") + "</td><td>" + std::to_string(p.at("count").to_number<long>()) +
+             "</td></tr>";
+    };
     h += "<table><tr><th></th><th>p50</th><th>p90</th><th>p99</th><th>max</th><th>n</th></tr>";
-    h += "<tr><th>reply latency, caller side (ms)</th><td>" + pct(rl, "p50") + "</td><td>" + pct(rl, "p90") +
-         "</td><td>" + pct(rl, "p99") + "</td><td>" + pct(rl, "max") + "</td><td>" + std::to_string(reply_ms.size()) +
-         "</td></tr>";
-    h += "<tr><th>gateway share, server side (µs)</th><td>" + pct(gw, "p50") + "</td><td>" + pct(gw, "p90") +
-         "</td><td>" + pct(gw, "p99") + "</td><td>" + pct(gw, "max") + "</td><td>" + std::to_string(gateway_us.size()) +
-         "</td></tr></table>";
+    h += row("reply latency, caller side (ms)", rl);
+    h += row(("gateway overhead per turn (ms): reply latency − " + std::to_string(o.silence_ms) + " ms silence − " +
+              std::to_string(o.ttfb_ms + o.stt_delay_ms) + " ms provider delays").c_str(),
+             report.at("turn_overhead_ms").as_object());
+    h += row("gateway overhead per turn, server side (ms): endpoint + response − silence − provider delays",
+             report.at("server_turn_overhead_ms").as_object());
+    h += row("gateway share, server side (µs)", gw);
+    h += row("response, server side (ms)", report.at("server_response_ms").as_object());
+    h += "</table>";
+    h += "<p>Frames: " + std::to_string(frames_sent) + " sent by the callers, " + std::to_string(late_frames) +
+         " of them more than 20 ms late (latest " + fmt(max_lateness_ms, 1) + " ms); " + std::to_string(gap_frames) +
+         " frames of silence in the middle of replies";
+    if (report.contains("frames_lost"))
+      h += "; lost between callers and server: " + fmt(report.at("frames_lost").as_double()) +
+           " frames in, " + fmt(report.at("media_messages_lost").as_double()) + " media messages out";
+    h += ".</p>";
     if (!server_pid.empty())
       h += "<p>Server: " + fmt(report.at("server_cpu_pct").as_double()) + "% of one core on average, peak RSS " +
            fmt(peak_rss) + " MiB. ";
@@ -344,7 +483,9 @@ int run_loadtest(const LoadtestOptions& o) {
   }
   std::cerr << "[loadtest] " << ok << "/" << o.calls << " calls completed; reply latency p50 "
             << fmt(sim::percentile(reply_ms, 50)) << " ms, p99 " << fmt(sim::percentile(reply_ms, 99))
-            << " ms; gateway share p99 " << fmt(sim::percentile(gateway_us, 99)) << " µs" << std::endl;
+            << " ms; overhead p99 " << fmt(sim::percentile(overhead_ms, 99), 1) << " ms; gateway share p99 "
+            << fmt(sim::percentile(gateway_us, 99)) << " µs; " << late_frames << " late frames, " << gap_frames
+            << " reply gap frames" << std::endl;
   return ok == o.calls ? 0 : 1;
 }
 

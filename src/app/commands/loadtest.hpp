@@ -2,9 +2,11 @@
 // `voxbridge loadtest`: N simulated Twilio calls against a voxbridge server, started
 // over a ramp, each speaking its lines in real time (20 ms frames) and echoing marks as
 // Twilio does. Reports caller-side reply latency percentiles, the server's own per-turn
-// latencies by stage (GET /calls/{sid}/latency), failures, and the CPU and memory of the
-// server (from /proc, when it runs on this machine) and of the load generator itself;
-// writes JSON and an HTML report with plots.
+// latencies by stage (GET /calls/{sid}/latency), the gateway's overhead per turn (reply
+// latency minus the silence window minus the provider delays), late and lost frames and
+// gaps in replies, failures, and the CPU and memory of the server (from /proc, when it
+// runs on this machine) and of the load generator itself; writes JSON and an HTML report
+// with plots.
 #include <string>
 #include <vector>
 
@@ -21,6 +23,12 @@ struct LoadtestOptions {
   std::string json_out;
   std::string html_out;
   int threads = 1;                            // load generator threads
+  // Provider latency: set on the ElevenLabs emulator the server talks to (POST
+  // /emulator/latency) and subtracted when the gateway's overhead per turn is computed.
+  std::string elevenlabs_emulator;            // its base URL; empty: no emulator to set
+  int ttfb_ms = 0;                            // TTS time to first byte
+  int stt_delay_ms = 0;                       // extra STT delay
+  int silence_ms = 600;                       // the server's end-of-speech silence window
 };
 
 // Returns 0 when every call completed, 1 when some failed, 2 on bad usage.

@@ -3,13 +3,16 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <fstream>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "agent/agent.hpp"
 #include "api/client_socket.hpp"
@@ -40,7 +43,17 @@ int run_serve(const Config& config, const ServeOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   const int threads = config.threads > 0 ? config.threads : std::max(1u, std::thread::hardware_concurrency());
 
-  asio::io_context ioc(threads);
+  // Threading: one io_context per network thread, each run by that thread alone. The
+  // main one also runs the providers' clients and the control plane; calls (their
+  // connections) are spread over all of them. A call's handlers thus never contend
+  // for a scheduler lock with another thread's.
+  asio::io_context ioc(1);
+  std::vector<std::unique_ptr<asio::io_context>> workers;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> worker_guards;
+  for (int i = 1; i < threads; ++i) {
+    workers.push_back(std::make_unique<asio::io_context>(1));
+    worker_guards.push_back(asio::make_work_guard(*workers.back()));
+  }
   // Engines: ElevenLabs when a key is configured (embedded engines as fallbacks), else
   // the embedded ones.
   const bool eleven = !config.elevenlabs.api_key.empty();
@@ -257,6 +270,11 @@ int run_serve(const Config& config, const ServeOptions& options) {
   limits.max_http_body = config.max_http_body_bytes;
   limits.max_ws_frame_hard = std::max<std::size_t>(config.max_ws_message_bytes * 16, 1024 * 1024);
   net::Server server(ioc, std::move(router), limits);
+  if (!workers.empty()) {
+    std::vector<asio::io_context*> contexts{&ioc};
+    for (auto& w : workers) contexts.push_back(w.get());
+    server.spread_connections(std::move(contexts));
+  }
   server_ptr = &server;
   std::uint16_t port = 0;
   try {
@@ -352,8 +370,11 @@ int run_serve(const Config& config, const ServeOptions& options) {
     options.on_listening(port, [&ioc, &shut_down] { asio::post(ioc, [&shut_down] { shut_down("stop requested"); }); });
 
   std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  for (auto& w : workers) pool.emplace_back([ctx = w.get()] { ctx->run(); });
   ioc.run();
+  // The main context stops once every call has closed (or the deadline passed).
+  worker_guards.clear();
+  for (auto& w : workers) w->stop();
   for (auto& t : pool) t.join();
   spdlog::default_logger()->flush();
   return exit_code;

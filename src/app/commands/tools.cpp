@@ -10,6 +10,7 @@
 
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "app/commands/engines.hpp"
@@ -18,18 +19,45 @@
 #include "elevenlabs/rest_client.hpp"
 #include "net/server.hpp"
 #include "sim/elevenlabs_emulator.hpp"
+#include "speech/tts_cache.hpp"
 
 namespace vox::app {
 namespace asio = boost::asio;
 
+namespace {
+// Answers every transcription with the same text at once (load tests: the real
+// provider's recognition runs on its machines, not on the gateway's).
+class FixedStt final : public speech::SpeechToText {
+ public:
+  explicit FixedStt(std::string text) : text_(std::move(text)) {}
+  void transcribe(speech::SttRequest, std::function<void(speech::SttResult)> done) override {
+    speech::SttResult r;
+    r.ok = true;
+    r.text = text_;
+    done(std::move(r));
+  }
+  std::string name() const override { return "fixed"; }
+
+ private:
+  std::string text_;
+};
+}  // namespace
+
 int run_emulate_elevenlabs(const EmulateElevenLabsOptions& o) {
   TtsSettings ts;
   ts.voice = o.voice;
-  speech::EspeakTts tts(ts);
+  speech::EspeakTts espeak(ts);
+  std::optional<speech::CachingTts> cached;
+  if (o.tts_cache_mb > 0) cached.emplace(espeak, speech::TtsCacheOptions{static_cast<std::size_t>(o.tts_cache_mb) << 20});
+  speech::TextToSpeech& tts = cached ? static_cast<speech::TextToSpeech&>(*cached) : espeak;
   SttSettings ss;
   ss.mode = o.stt_grammar.empty() ? "lm" : "grammar";
   ss.grammar_file = o.stt_grammar;
-  speech::PocketsphinxStt stt(ss, {}, std::max(1, o.threads));
+  std::optional<speech::PocketsphinxStt> sphinx;
+  std::optional<FixedStt> fixed;
+  if (o.stt_fixed_text.empty()) sphinx.emplace(ss, std::vector<std::string>{}, std::max(1, o.threads));
+  else fixed.emplace(o.stt_fixed_text);
+  speech::SpeechToText& stt = fixed ? static_cast<speech::SpeechToText&>(*fixed) : *sphinx;
   asio::io_context ioc(o.threads);
   sim::ElevenLabsEmulatorOptions eo;
   eo.api_keys = o.api_keys;
@@ -48,8 +76,8 @@ int run_emulate_elevenlabs(const EmulateElevenLabsOptions& o) {
   net::Server server(ioc, std::move(router), limits, tls);
   const auto port = server.listen(o.host, static_cast<std::uint16_t>(o.port));
   write_port_file(o.port_file, port);
-  spdlog::info("ElevenLabs emulator listening on {}://{}:{} (stt={}, keys={})", tls ? "https" : "http", o.host, port,
-               ss.mode, o.api_keys.size());
+  spdlog::info("ElevenLabs emulator listening on {}://{}:{} (stt={}, tts cache={} MB, keys={})", tls ? "https" : "http",
+               o.host, port, fixed ? "fixed" : ss.mode, o.tts_cache_mb, o.api_keys.size());
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int) {
     server.shutdown();

@@ -21,6 +21,9 @@ struct EmulateElevenLabsOptions {
   int stt_delay_ms = 0;
   int max_concurrent = 0;
   int threads = 2;
+  // Load tests: keep the emulator's own compute out of the measurement.
+  int tts_cache_mb = 0;         // > 0: synthesize each distinct text once
+  std::string stt_fixed_text;   // non-empty: every transcript is this text, without recognition
 };
 int run_emulate_elevenlabs(const EmulateElevenLabsOptions& options);
 
