@@ -58,6 +58,24 @@ TEST(Loadtest, TwentyCallsProduceJsonAndHtmlReports) {
   EXPECT_EQ(gateway.at("count").to_number<std::int64_t>(), 40);
   EXPECT_GE(gateway.at("p50").as_double(), 0);
   EXPECT_EQ(report.at("server_latency_missing_calls").as_int64(), 0);
+  // Overhead per turn, from both sides, and the server's stages.
+  EXPECT_EQ(report.at("turn_overhead_ms").as_object().at("count").to_number<std::int64_t>(), 40);
+  EXPECT_EQ(report.at("server_turn_overhead_ms").as_object().at("count").to_number<std::int64_t>(), 40);
+  for (const char* stage : {"endpoint_ms", "transcript_ms", "agent_ms", "tts_first_byte_ms", "response_ms", "heard_ms"})
+    EXPECT_EQ(report.at("server_stages").as_object().at(stage).as_object().at("count").to_number<std::int64_t>(), 40)
+        << stage;
+  // Every frame a caller sent reached the server, and every media message the server
+  // sent reached a caller (counted on both sides; the server's from /metrics).
+  const auto frames_sent = report.at("frames_sent").to_number<std::int64_t>();
+  EXPECT_GT(frames_sent, 20 * 100);  // 20 calls of several seconds, 50 frames a second
+  EXPECT_EQ(report.at("server_frames_in").to_number<std::int64_t>(), frames_sent);
+  EXPECT_EQ(report.at("frames_lost").to_number<std::int64_t>(), 0);
+  EXPECT_GT(report.at("media_messages_received").to_number<std::int64_t>(), 0);
+  EXPECT_EQ(report.at("media_messages_lost").to_number<std::int64_t>(), 0);
+  EXPECT_GE(report.at("late_frames_sent").to_number<std::int64_t>(), 0);
+  EXPECT_LE(report.at("late_frames_sent").to_number<std::int64_t>(), frames_sent);
+  EXPECT_GE(report.at("max_send_lateness_ms").as_double(), 0);
+  EXPECT_GE(report.at("reply_gap_frames").to_number<std::int64_t>(), 0);
   // CPU and memory of the server and of the load generator, sampled over the run.
   EXPECT_GT(report.at("server_cpu_s").as_double(), 0);
   EXPECT_GT(report.at("server_peak_rss_mb").as_double(), 10);
@@ -70,6 +88,8 @@ TEST(Loadtest, TwentyCallsProduceJsonAndHtmlReports) {
   const std::string html = slurp(html_path);
   EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
   EXPECT_NE(html.find("20 completed, 0 failed"), std::string::npos);
+  EXPECT_NE(html.find("gateway overhead per turn"), std::string::npos);
+  EXPECT_NE(html.find("lost between callers and server: 0 frames in, 0 media messages out"), std::string::npos);
   std::size_t svgs = 0;
   for (auto p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) ++svgs;
   EXPECT_EQ(svgs, 2u);   // latency histogram; CPU and memory over time

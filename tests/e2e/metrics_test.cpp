@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include <array>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -12,6 +13,7 @@
 
 #include "e2e_support.hpp"
 #include "server_process.hpp"
+#include "twilio/media_messages.hpp"
 
 namespace vox::test {
 namespace {
@@ -98,6 +100,10 @@ TEST(Metrics, ACallMovesTheCountersAndTheLatencyHistograms) {
   EXPECT_GT(after.at("voxbridge_media_messages_out_total"), 3);  // greeting and two replies
   EXPECT_GE(after.at("voxbridge_marks_echoed_total"), after.at("voxbridge_media_messages_out_total"));
   EXPECT_EQ(after.at("voxbridge_barge_ins_total"), 0);
+  // A clean stream: nothing missing; the counters of trouble are there, at their values.
+  EXPECT_EQ(after.at("voxbridge_media_sequence_gaps_total"), 0);
+  EXPECT_GE(after.at("voxbridge_media_messages_in_late_total"), 0);
+  EXPECT_GE(after.at("voxbridge_reply_underruns_total"), 0);
   EXPECT_EQ(after.at("voxbridge_active_calls"), 0);
   EXPECT_GT(after.at("voxbridge_uptime_seconds"), before.at("voxbridge_uptime_seconds"));
   // The greeting was cached at start and served from the cache.
@@ -122,6 +128,52 @@ TEST(Metrics, ACallMovesTheCountersAndTheLatencyHistograms) {
     EXPECT_GE(t.at("response_ms").as_int64(), t.at("transcript_ms").as_int64());
   }
   EXPECT_EQ(http("GET", server.url() + "/api/v1/elevenlabs-twilio/calls/CA00000000000000000000000000000404/latency").status, 404);
+}
+
+// Media that skips sequence numbers, or arrives far behind its own timestamps, is counted.
+TEST(Metrics, MissingAndLateMediaAreCounted) {
+  ServerProcess server({"--greeting", ""});
+  const auto before = scrape(server);
+  EXPECT_EQ(before.at("voxbridge_media_sequence_gaps_total"), 0);
+  EXPECT_EQ(before.at("voxbridge_media_messages_in_late_total"), 0);
+  const std::string url = "ws://127.0.0.1:" + std::to_string(server.port()) + "/media";
+  const std::string sid = "CA22222222222222222222222222222222";
+  IoThread io;
+  auto ws = io.run([&]() -> boost::asio::awaitable<std::shared_ptr<net::WsClient>> {
+    auto c = co_await net::WsClient::connect(url);
+    std::string out;
+    twilio::Start start;
+    start.stream_sid = "MZ22222222222222222222222222222222";
+    start.account_sid = "AC22222222222222222222222222222222";
+    start.call_sid = sid;
+    start.tracks = {"inbound"};
+    twilio::write_start(out, start, 1);
+    c->send(out);
+    const std::array<std::uint8_t, 160> silence = [] {
+      std::array<std::uint8_t, 160> a;
+      a.fill(0xFF);
+      return a;
+    }();
+    // Sequence 2, 3, then 6 (4 and 5 missing).
+    for (const std::int64_t seq : {2, 3, 6}) {
+      twilio::write_inbound_media(out, start.stream_sid, seq, seq - 1, 2000 + 20 * (seq - 2), silence);
+      c->send(out);
+    }
+    // Stamped 1.9 s earlier than the frames before it but sent right after them: it
+    // arrived far behind where its timestamp puts it.
+    twilio::write_inbound_media(out, start.stream_sid, 7, 6, 100, silence);
+    c->send(out);
+    twilio::write_dtmf(out, start.stream_sid, 8, "5");
+    c->send(out);
+    co_return c;
+  });
+  ASSERT_TRUE(server.wait_for_log("dtmf call_sid=" + sid + " digit=5")) << server.log();
+  const auto after = scrape(server);
+  EXPECT_EQ(after.at("voxbridge_media_sequence_gaps_total"), 1);
+  EXPECT_EQ(after.at("voxbridge_media_messages_in_late_total"), 1);
+  EXPECT_EQ(after.at("voxbridge_media_messages_in_total"), 4);
+  boost::asio::post(io.context(), [ws] { ws->abort(); });
+  EXPECT_TRUE(wait_active_calls(server, 0, std::chrono::seconds(10))) << server.log();
 }
 
 }  // namespace
