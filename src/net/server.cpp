@@ -245,8 +245,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   asio::awaitable<void> accept_loop() {
     for (;;) {
-      asio::io_context& home = contexts.empty() ? ioc : *contexts[next_context++ % contexts.size()];
-      auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(home), kTuple);
+      asio::io_context* home = &ioc;
+      if (!contexts.empty()) home = contexts[next_context++ % contexts.size()];
+      auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(*home), kTuple);
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
         spdlog::warn("accept failed: {}", ec.message());

@@ -39,6 +39,17 @@
 namespace vox::app {
 namespace asio = boost::asio;
 
+namespace {
+// An io_context whose services, and the handlers they still hold, can be shut down on
+// demand. With one context per thread, every context is shut down before any is
+// destroyed: a handler left in one may own an object of another (a socket accepted
+// for a worker, the acceptor through the server it keeps alive).
+struct EventLoop : asio::io_context {
+  using asio::io_context::io_context;
+  void shut_down() { shutdown(); }
+};
+}  // namespace
+
 int run_serve(const Config& config, const ServeOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   const int threads = config.threads > 0 ? config.threads : std::max(1u, std::thread::hardware_concurrency());
@@ -47,11 +58,11 @@ int run_serve(const Config& config, const ServeOptions& options) {
   // main one also runs the providers' clients and the control plane; calls (their
   // connections) are spread over all of them. A call's handlers thus never contend
   // for a scheduler lock with another thread's.
-  asio::io_context ioc(1);
-  std::vector<std::unique_ptr<asio::io_context>> workers;
+  EventLoop ioc(1);
+  std::vector<std::unique_ptr<EventLoop>> workers;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> worker_guards;
   for (int i = 1; i < threads; ++i) {
-    workers.push_back(std::make_unique<asio::io_context>(1));
+    workers.push_back(std::make_unique<EventLoop>(1));
     worker_guards.push_back(asio::make_work_guard(*workers.back()));
   }
   // Engines: ElevenLabs when a key is configured (embedded engines as fallbacks), else
@@ -376,6 +387,8 @@ int run_serve(const Config& config, const ServeOptions& options) {
   worker_guards.clear();
   for (auto& w : workers) w->stop();
   for (auto& t : pool) t.join();
+  ioc.shut_down();
+  for (auto& w : workers) w->shut_down();
   spdlog::default_logger()->flush();
   return exit_code;
 }
