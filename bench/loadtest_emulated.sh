@@ -10,7 +10,8 @@
 # Environment: TTFB_MS (100), STT_DELAY_MS (100), REALTIME_STT (false), TTS_TRANSPORT
 # (websocket), LINES (6: how many lines each caller says), THREADS (server threads: 1, the
 # best on 2 cores shared with the load generator; 0 = one per core),
-# LOADGEN_THREADS (1), EXTRA_SERVE_ARGS.
+# LOADGEN_THREADS (1), EXTRA_SERVE_ARGS, PIN (1: the server on CPU 0, the load generator and
+# the emulator on CPU 1, so they never take the server's core).
 # Writes OUT_DIR/load.json and OUT_DIR/load.html (open it in a browser) and the logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,15 +27,17 @@ work=$(mktemp -d)
 server=""; emulator=""
 trap 'kill $server $emulator 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+server_cpu=(); others_cpu=()
+if [ "${PIN:-0}" = "1" ]; then server_cpu=(taskset -c 0); others_cpu=(taskset -c 1); fi
 
-"$BIN" emulate elevenlabs --host 127.0.0.1 --port 0 --port-file "$work/eport" --log-level warn --threads 1 \
+"${others_cpu[@]}" "$BIN" emulate elevenlabs --host 127.0.0.1 --port 0 --port-file "$work/eport" --log-level warn --threads 1 \
   --stt-fixed-text "good morning" --tts-cache-mb 64 > "$OUT/emulator.log" 2>&1 &
 emulator=$!
 for _ in $(seq 100); do [ -s "$work/eport" ] && break; sleep 0.1; done
 eport=$(cat "$work/eport")
 ELEVENLABS_API_KEY=test-key ELEVENLABS_BASE_URL="http://127.0.0.1:$eport" \
   ELEVENLABS_REALTIME_STT="${REALTIME_STT:-false}" ELEVENLABS_TTS_TRANSPORT="${TTS_TRANSPORT:-websocket}" \
-  "$BIN" serve --host 127.0.0.1 --port 0 --port-file "$work/port" --log-level warn --tts-cache false \
+  "${server_cpu[@]}" "$BIN" serve --host 127.0.0.1 --port 0 --port-file "$work/port" --log-level warn --tts-cache false \
   --threads "${THREADS:-1}" --max-calls 5000 --store "$work/calls.db" ${EXTRA_SERVE_ARGS:-} > "$OUT/server.log" 2>&1 &
 server=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
@@ -42,7 +45,7 @@ port=$(cat "$work/port")
 say=()
 phrases=("good morning" "what time is it" "please call me back" "thank you very much" "i would like some coffee" "goodbye")
 for i in $(seq 0 $((LINES - 1))); do say+=(--say "${phrases[$((i % ${#phrases[@]}))]}"); done
-"$BIN" loadtest --url "http://127.0.0.1:$port" --calls "$CALLS" --ramp-s "$RAMP" "${say[@]}" \
+"${others_cpu[@]}" "$BIN" loadtest --url "http://127.0.0.1:$port" --calls "$CALLS" --ramp-s "$RAMP" "${say[@]}" \
   --threads "${LOADGEN_THREADS:-1}" --server-pid "$server" \
   --elevenlabs-emulator "http://127.0.0.1:$eport" --ttfb-ms "$TTFB_MS" --stt-delay-ms "$STT_DELAY_MS" \
   --json "$OUT/load.json" --html "$OUT/load.html" > /dev/null
