@@ -289,7 +289,7 @@ bool parse_stream_twiml(const std::string& twiml, std::string& url, std::map<std
   return true;
 }
 
-struct FrameTicker::State : std::enable_shared_from_this<FrameTicker::State> {
+struct FrameTicker::State {
   explicit State(asio::io_context& ioc) : timer(ioc) {}
   static constexpr int kSlots = 20;  // one per millisecond of the 20 ms frame
   asio::steady_timer timer;
@@ -416,43 +416,36 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
     auto exec = co_await asio::this_coro::executor;
     asio::co_spawn(exec, read_loop(st), asio::detached);
     asio::steady_timer timer(exec);
-    if (opt.ticker) {
-      // Same steps as the loop below, run by the shared ticker; this coroutine waits.
-      asio::steady_timer finished(exec, Clock::time_point::max());
-      bool done = false;
-      auto finish = [&] {
-        done = true;
-        finished.cancel();
-        return false;
-      };
-      opt.ticker->add([&](double late_ms) -> bool {
-        if (done) return false;
-        if (st->reader_done || st->phase == Phase::kDone || (opt.hangup && opt.hangup->load())) return finish();
-        if (late_ms > 20) ++r.late_frames;
-        r.max_lateness_ms = std::max(r.max_lateness_ms, late_ms);
-        st->tick();
-        if (ms_since(started) > opt.max_call_ms) {
-          r.error = "call exceeded " + std::to_string(opt.max_call_ms) + " ms";
-          return finish();
-        }
-        return true;
-      });
-      while (!done) co_await finished.async_wait(kTuple);
-    }
-    auto next = Clock::now();
-    while (!opt.ticker && !st->reader_done && st->phase != Phase::kDone) {
-      next += std::chrono::milliseconds(20);
-      timer.expires_at(next);
-      co_await timer.async_wait(kTuple);
-      if (st->reader_done) break;
-      if (opt.hangup && opt.hangup->load()) break;
-      const double late_ms = std::chrono::duration<double, std::milli>(Clock::now() - next).count();
+    // One 20 ms step, whichever clock drives it: false once the call is over.
+    auto step = [&](double late_ms) -> bool {
+      if (st->reader_done || (opt.hangup && opt.hangup->load())) return false;
       if (late_ms > 20) ++r.late_frames;
       r.max_lateness_ms = std::max(r.max_lateness_ms, late_ms);
       st->tick();
       if (ms_since(started) > opt.max_call_ms) {
         r.error = "call exceeded " + std::to_string(opt.max_call_ms) + " ms";
-        break;
+        return false;
+      }
+      return st->phase != Phase::kDone;
+    };
+    if (opt.ticker) {
+      // The shared ticker runs the steps; this coroutine waits for the last one.
+      asio::steady_timer finished(exec, Clock::time_point::max());
+      bool done = false;
+      opt.ticker->add([&](double late_ms) {
+        if (done) return false;
+        if (step(late_ms)) return true;
+        done = true;
+        finished.cancel();
+        return false;
+      });
+      while (!done) co_await finished.async_wait(kTuple);
+    } else {
+      for (auto next = Clock::now();;) {
+        next += std::chrono::milliseconds(20);
+        timer.expires_at(next);
+        co_await timer.async_wait(kTuple);
+        if (!step(std::chrono::duration<double, std::milli>(Clock::now() - next).count())) break;
       }
     }
     st->close_segment(false);
