@@ -3,7 +3,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
@@ -39,32 +38,14 @@
 namespace vox::app {
 namespace asio = boost::asio;
 
-namespace {
-// An io_context whose services, and the handlers they still hold, can be shut down on
-// demand. With one context per thread, every context is shut down before any is
-// destroyed: a handler left in one may own an object of another (a socket accepted
-// for a worker, the acceptor through the server it keeps alive).
-struct EventLoop : asio::io_context {
-  using asio::io_context::io_context;
-  void shut_down() { shutdown(); }
-};
-}  // namespace
-
 int run_serve(const Config& config, const ServeOptions& options) {
   const auto started = std::chrono::steady_clock::now();
   const int threads = config.threads > 0 ? config.threads : std::max(1u, std::thread::hardware_concurrency());
 
-  // Threading: one io_context per network thread, each run by that thread alone. The
-  // main one also runs the providers' clients and the control plane; calls (their
-  // connections) are spread over all of them. A call's handlers thus never contend
-  // for a scheduler lock with another thread's.
-  EventLoop ioc(1);
-  std::vector<std::unique_ptr<EventLoop>> workers;
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> worker_guards;
-  for (int i = 1; i < threads; ++i) {
-    workers.push_back(std::make_unique<EventLoop>(1));
-    worker_guards.push_back(asio::make_work_guard(*workers.back()));
-  }
+  // Threading: all network threads run one io_context; each connection (call) runs on
+  // its own strand. (Spreading calls over one io_context per thread was measured in
+  // issue 7 and backed out: it tripped a Beast assertion at shutdown under ASan.)
+  asio::io_context ioc(threads);
   // Engines: ElevenLabs when a key is configured (embedded engines as fallbacks), else
   // the embedded ones.
   const bool eleven = !config.elevenlabs.api_key.empty();
@@ -281,11 +262,6 @@ int run_serve(const Config& config, const ServeOptions& options) {
   limits.max_http_body = config.max_http_body_bytes;
   limits.max_ws_frame_hard = std::max<std::size_t>(config.max_ws_message_bytes * 16, 1024 * 1024);
   net::Server server(ioc, std::move(router), limits);
-  if (!workers.empty()) {
-    std::vector<asio::io_context*> contexts{&ioc};
-    for (auto& w : workers) contexts.push_back(w.get());
-    server.spread_connections(std::move(contexts));
-  }
   server_ptr = &server;
   std::uint16_t port = 0;
   try {
@@ -381,14 +357,9 @@ int run_serve(const Config& config, const ServeOptions& options) {
     options.on_listening(port, [&ioc, &shut_down] { asio::post(ioc, [&shut_down] { shut_down("stop requested"); }); });
 
   std::vector<std::thread> pool;
-  for (auto& w : workers) pool.emplace_back([ctx = w.get()] { ctx->run(); });
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
-  // The main context stops once every call has closed (or the deadline passed).
-  worker_guards.clear();
-  for (auto& w : workers) w->stop();
   for (auto& t : pool) t.join();
-  ioc.shut_down();
-  for (auto& w : workers) w->shut_down();
   spdlog::default_logger()->flush();
   return exit_code;
 }
