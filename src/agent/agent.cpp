@@ -40,6 +40,7 @@ class ScriptAgent final : public Agent {
       const auto at = r.text.find("[" + directive + " ");
       if (at == std::string::npos || r.text.back() != ']') continue;
       const auto value = r.text.substr(at + directive.size() + 2, r.text.size() - at - directive.size() - 3);
+      if (directive == "digits" && !valid_digits(value)) continue;  // not keys: spoken as written
       (directive == "transfer" ? r.transfer_to : r.digits) = value;
       r.text = r.text.substr(0, at);
       while (!r.text.empty() && r.text.back() == ' ') r.text.pop_back();
@@ -76,6 +77,13 @@ class ExternalAgent final : public Agent {
 };
 
 }  // namespace
+
+bool valid_digits(std::string_view digits) {
+  if (digits.empty() || digits.size() > 64) return false;
+  for (const char c : digits)
+    if (!((c >= '0' && c <= '9') || c == '*' || c == '#' || c == 'w' || c == 'W')) return false;
+  return true;
+}
 
 bool AgentFactory::built_in(const std::string& name) {
   for (const auto& n : names())

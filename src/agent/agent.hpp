@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vox::net {
@@ -38,6 +39,10 @@ struct Reply {
   std::string digits;       // after `text` has played, press these keys (0-9 * # w) and go on talking
   bool more = false;        // a part of a streamed reply: more parts follow (only `text` is used)
 };
+
+// Returns whether `digits` may be pressed on a call: 1 to 64 of 0-9, *, #, and w (a
+// half-second pause), as TwiML <Play digits> takes them.
+bool valid_digits(std::string_view digits);
 
 class Agent {
  public:

@@ -65,6 +65,11 @@ std::optional<Reply> reply_from_json(std::string_view body) {
   if (r.text.empty()) r.text = str("response");  // the /generate-style field name
   r.transfer_to = str("transfer_to");
   r.digits = str("digits");
+  if (!r.digits.empty() && !valid_digits(r.digits)) {
+    spdlog::warn("webhook agent: \"digits\" holds keys Twilio cannot press ({} bytes; allowed: 0-9 * # w); not pressed",
+                 r.digits.size());
+    r.digits.clear();
+  }
   if (const auto* h = o.if_contains("hangup"); h && h->is_bool()) r.hangup = h->as_bool();
   return r;
 }

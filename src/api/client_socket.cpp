@@ -12,6 +12,7 @@
 #include "call/registry.hpp"
 #include "call/session.hpp"
 #include "core/base64.hpp"
+#include "store/call_store.hpp"
 
 namespace vox::api {
 namespace asio = boost::asio;
@@ -383,6 +384,8 @@ std::unique_ptr<net::WsHandler> ClientHub::open(const net::HttpRequest& req, net
     bool known = false;
     if (auto s = svc_->registry.find(sid)) known = true, owner = s->context().tenant;
     else if (auto r = svc_->registry.record(sid)) known = true, owner = r->tenant;
+    // The stored owner wins (ownership never changes once stored).
+    if (auto stored = svc_->store.owner(sid); stored && (!stored->empty() || !known)) known = true, owner = *stored;
     if (known && !who.may_access(owner)) {
       reject = net::HttpResponse::error(404, "Call not found");
       return nullptr;

@@ -1,5 +1,7 @@
 #include "api/control_codec.hpp"
 
+#include "twilio/media_messages.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -144,7 +146,7 @@ CreateCallRequest parse_create_call(std::string_view body) {
   return r;
 }
 
-IncomingCallRequest parse_incoming_call(std::string_view body) {
+IncomingCallRequest parse_incoming_call(std::string_view body, bool relaxed_sids) {
   const auto o = parse_object(body);
   IncomingCallRequest r;
   r.call_sid = string_field(o, "call_sid");
@@ -155,7 +157,11 @@ IncomingCallRequest parse_incoming_call(std::string_view body) {
   r.voice_id = string_field(o, "voice_id");
   r.voice_settings = settings_field(o, "voice_settings");
   if (r.call_sid.empty()) throw ApiError(400, "Field 'call_sid' is required (Twilio's CallSid, CA…)");
-  if (r.call_sid.size() > 64) throw ApiError(400, "Field 'call_sid' is too long");
+  if (relaxed_sids && !twilio::plausible_sid(r.call_sid))
+    throw ApiError(400, "Field 'call_sid' must be 1 to 64 letters, digits, '-' or '_'");
+  if (!relaxed_sids && !twilio::twilio_call_sid(r.call_sid))
+    throw ApiError(400, "Field 'call_sid' must be a Twilio Call SID: CA followed by 32 hexadecimal digits (e.g. "
+                        "CA0123456789abcdef0123456789abcdef); test setups may accept other ids with --relaxed-call-sids");
   if (r.agent_id.size() > 128) throw ApiError(400, "Field 'agent_id' is too long (128 characters at most)");
   return r;
 }

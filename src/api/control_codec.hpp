@@ -57,7 +57,9 @@ struct IncomingCallRequest {
   std::string call_sid, from_number, to_number, company_api_key, agent_id, voice_id;
   std::optional<SettingsPatch> voice_settings;
 };
-IncomingCallRequest parse_incoming_call(std::string_view body);
+// `call_sid` must be Twilio's shape (CA + 32 hex digits); `relaxed_sids` (a test setting)
+// accepts any 1..64 of [A-Za-z0-9_-].
+IncomingCallRequest parse_incoming_call(std::string_view body, bool relaxed_sids = false);
 
 struct SynthesizeRequest {
   std::string text, voice_id;

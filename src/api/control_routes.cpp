@@ -92,6 +92,8 @@ struct Found {
 };
 
 // Returns the call if the principal may see it; throws 404 "Call not found" otherwise.
+// The stored owner decides: ownership, once stored, never changes, whatever a live
+// session or an in-memory record says.
 Found find_call(const ControlServices& svc, const std::string& sid, const Principal& who, bool with_store) {
   Found f;
   if (sid.empty() || sid.size() > 64) throw ApiError(404, "Call not found");
@@ -102,7 +104,7 @@ Found find_call(const ControlServices& svc, const std::string& sid, const Princi
   if (with_store) {
     svc.store.flush();
     f.stored = svc.store.call(sid);
-    if (f.stored && !f.live && !f.record) f.tenant = f.stored->tenant;
+    if (f.stored && (!f.stored->tenant.empty() || (!f.live && !f.record))) f.tenant = f.stored->tenant;
   }
   if ((!f.live && !f.record && !f.stored) || !who.may_access(f.tenant)) throw ApiError(404, "Call not found");
   return f;
@@ -434,9 +436,18 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
   // Registers a call the customer's own webhook received and answers the TwiML that
   // connects it to our media stream.
   router.add("POST", base + "/calls/incoming", route(svc, [&svc](const net::HttpRequest& req, const Principal& who) -> asio::awaitable<net::HttpResponse> {
-    const IncomingCallRequest body = parse_incoming_call(req.body);
+    const IncomingCallRequest body = parse_incoming_call(req.body, svc.config.relaxed_call_sids);
     if (!who.open && !body.company_api_key.empty() && svc.tenants.tenant_for(body.company_api_key) != who.tenant)
       throw ApiError(403, "company_api_key does not belong to the company of this API key");
+    // A call sid stored once belongs to its company for good (ended, forgotten in memory,
+    // or from before a restart).
+    svc.store.flush();
+    if (const auto stored = svc.store.call(body.call_sid)) {
+      if (!stored->tenant.empty() && stored->tenant != who.tenant)
+        throw ApiError(409, "Call " + body.call_sid + " is already registered by another company");
+      if (stored->tenant.empty() && !stored->ended_at.empty() && !who.open)
+        throw ApiError(409, "Call " + body.call_sid + " has ended");
+    }
     co_await require_voice(svc, body.voice_id);
     call::CallRecord rec;
     rec.call_sid = body.call_sid;

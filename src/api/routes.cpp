@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "call/registry.hpp"
+#include "core/hash.hpp"
 #include "core/metrics.hpp"
 #include "core/time.hpp"
 #include "twilio/signature.hpp"
@@ -63,6 +64,24 @@ bool twilio_request_authentic(const Config& config, const net::HttpRequest& req,
   return ok;
 }
 
+void add_metrics_route(net::Router& router, const metrics::Registry& metrics, std::string token, bool open) {
+  const metrics::Registry* m = &metrics;
+  router.add("GET", "/metrics", [m, token, open](const net::HttpRequest& req) -> boost::asio::awaitable<net::HttpResponse> {
+    if (!token.empty()) {
+      const auto auth = req.header("Authorization");
+      constexpr std::string_view kBearer = "Bearer ";
+      const bool ok = auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer &&
+                      constant_time_equal(auth.substr(kBearer.size()), token);
+      if (!ok) co_return net::HttpResponse::error(401, "GET /metrics needs Authorization: Bearer <the --metrics-token>");
+    } else if (!open) {
+      co_return net::HttpResponse::error(
+          401, "GET /metrics is closed because API keys protect this server: set --metrics-token (METRICS_TOKEN) and "
+               "scrape with Authorization: Bearer <token>, or serve it privately with --metrics-listen 127.0.0.1:9464");
+    }
+    co_return net::HttpResponse::text(200, m->exposition(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+}
+
 void add_core_routes(net::Router& router, const RouteContext& ctx) {
   router.add("GET", "/health", [ctx](const net::HttpRequest&) -> boost::asio::awaitable<net::HttpResponse> {
     json::object o;
@@ -84,12 +103,8 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
     co_return net::HttpResponse::json(200, json::serialize(o));
   });
 
-  if (ctx.metrics) {
-    const metrics::Registry* m = ctx.metrics;
-    router.add("GET", "/metrics", [m](const net::HttpRequest&) -> boost::asio::awaitable<net::HttpResponse> {
-      co_return net::HttpResponse::text(200, m->exposition(), "text/plain; version=0.0.4; charset=utf-8");
-    });
-  }
+  if (ctx.metrics && ctx.config.metrics_listen.empty())
+    add_metrics_route(router, *ctx.metrics, ctx.config.metrics_token, !ctx.protected_api);
 
   // Twilio's voice webhooks answer TwiML that connects the call to our media stream:
   // /twilio-voice for inbound calls (the number's "a call comes in" URL) and

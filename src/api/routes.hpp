@@ -30,10 +30,19 @@ struct RouteContext {
   std::function<void(const std::string&, const std::string&, const std::string&)> call_events;
   // Served at GET /metrics (Prometheus text format) when set.
   const metrics::Registry* metrics = nullptr;
+  // Something else on this port needs a key (control API keys, the turn API key): then
+  // /metrics needs config.metrics_token too.
+  bool protected_api = false;
 };
 
-// Adds GET /health and POST /twilio-voice to `router`.
+// Adds GET /health and POST /twilio-voice to `router`, and GET /metrics unless
+// config.metrics_listen moves it to its own listener.
 void add_core_routes(net::Router& router, const RouteContext& ctx);
+
+// Adds GET /metrics to `router`: open when `token` is empty and `open` is true; with a
+// token, only for `Authorization: Bearer <token>`; else refused with 401 saying how to
+// enable it.
+void add_metrics_route(net::Router& router, const metrics::Registry& metrics, std::string token, bool open);
 
 // The URL Twilio requested, as it signed it: the configured public base URL plus the
 // request target, or (without one) rebuilt from Host / X-Forwarded-Proto / -Host.

@@ -25,7 +25,9 @@ bool split_entry(std::string_view line, std::string& tenant, std::string& key) {
 }  // namespace
 
 void Tenants::add(std::string tenant, std::string key) {
-  if (key.size() < 8) throw std::invalid_argument("the API key of tenant '" + tenant + "' is shorter than 8 characters");
+  if (key.size() < kMinKeyLength)
+    throw std::invalid_argument("the API key of tenant '" + tenant + "' is too short: keys must be at least 8 characters "
+                                "(short keys can be guessed by trying them); e.g. generate one with: openssl rand -hex 16");
   for (const auto& e : keys_)
     if (e.key == key) throw std::invalid_argument("an API key is listed twice (tenants '" + e.tenant + "' and '" + tenant + "')");
   keys_.push_back(Entry{std::move(tenant), std::move(key)});

@@ -22,7 +22,15 @@ class Tenants {
   static Tenants load(const std::vector<std::string>& entries, const std::string& file);
   void add(std::string tenant, std::string key);
 
+  // Keys must be at least this long: short keys can be guessed by trying them.
+  static constexpr std::size_t kMinKeyLength = 8;
+
   bool open() const { return keys_.empty(); }
+  // Calls `f(key)` for every key (e.g. to keep them out of the logs).
+  template <typename F>
+  void for_each_key(F&& f) const {
+    for (const auto& e : keys_) f(e.key);
+  }
   std::size_t size() const { return keys_.size(); }
   // Returns the tenant owning `key` (compared in constant time), or nullopt.
   std::optional<std::string> tenant_for(std::string_view key) const;

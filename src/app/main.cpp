@@ -68,7 +68,8 @@ void add_server_options(CLI::App& cmd, vox::Config& c, int& silence_chunks) {
   cmd.add_option("--stt-grammar", c.stt.grammar_file, "Phrase list for grammar mode, one phrase per line")
       ->envname("STT_GRAMMAR_FILE");
   cmd.add_option("--api-key", c.api_keys,
-                 "Control API key as tenant:key (repeat, or VOX_API_KEYS=a:k1,b:k2); none = open API (local use)")
+                 "Control API key as tenant:key (repeat, or VOX_API_KEYS=a:key1,b:key2); none = open API (local use). "
+                 "Each key must be at least 8 characters: short keys can be guessed by trying them")
       ->envname("VOX_API_KEYS")
       ->delimiter(',');
   cmd.add_option("--api-keys-file", c.api_keys_file, "File of control API keys, one 'tenant key' per line")
@@ -88,6 +89,26 @@ void add_server_options(CLI::App& cmd, vox::Config& c, int& silence_chunks) {
       ->envname("RECORDING_DIR");
   cmd.add_option("--shutdown-deadline-ms", c.shutdown_deadline_ms, "How long SIGTERM waits for calls to close")
       ->envname("SHUTDOWN_DEADLINE_MS")->capture_default_str();
+  cmd.add_flag("--relaxed-call-sids", c.relaxed_call_sids,
+               "Accept call sids of any shape (1-64 letters, digits, - and _) instead of only Twilio's CA + 32 hex "
+               "digits: for tests and demos that make up their own ids")
+      ->envname("VOX_RELAXED_CALL_SIDS");
+  cmd.add_option("--mark-slack-ms", c.mark_slack_ms,
+                 "A reply counts as played this long after its audio should have ended, even if Twilio never echoes "
+                 "its marks (a stuck or hostile media socket cannot hold a call open)")
+      ->envname("MARK_SLACK_MS")->check(CLI::Range(100, 60000))->capture_default_str();
+  cmd.add_option("--metrics-token", c.metrics_token,
+                 "Bearer token GET /metrics requires (Authorization: Bearer TOKEN). Without it /metrics is open only "
+                 "while the control API is open too")
+      ->envname("METRICS_TOKEN");
+  cmd.add_option("--metrics-listen", c.metrics_listen,
+                 "Serve /metrics on this separate address instead of the main port, e.g. 127.0.0.1:9464 (open there "
+                 "unless --metrics-token is set)")
+      ->envname("METRICS_LISTEN");
+  cmd.add_option("--instance-id", c.instance_id,
+                 "This server's name in the call store; calls it leaves in progress (killed, crashed) are closed as "
+                 "server_restart when it starts again (default: hostname:port)")
+      ->envname("VOX_INSTANCE_ID");
 }
 
 // Twilio account settings.
@@ -173,6 +194,8 @@ int main(int argc, char** argv) {
   add_speech_options(*serve, config);
   add_twilio_options(*serve, config);
   serve->add_option("--port-file", serve_opts.port_file, "Write the bound port to this file once listening");
+  serve->add_option("--metrics-port-file", serve_opts.metrics_port_file,
+                    "Write the --metrics-listen port to this file once listening");
 
   vox::app::SayOptions say_opts;
   auto* say = app.add_subcommand("say", "Synthesize text to an audio file (mp3, wav or ulaw) with the configured engine");
@@ -351,6 +374,8 @@ int main(int argc, char** argv) {
   }
 
   try {
+    // Whatever a command was given that opens doors never reaches its log.
+    for (const auto* c : {&config, &say_config, &voices_config, &call_config, &talk_config}) vox::app::hide_secrets(*c);
     if (serve->parsed()) {
       if (silence_chunks > 0) config.endpointing.silence_ms = silence_chunks * 20;
       vox::setup_logging(config.log_level);

@@ -34,6 +34,8 @@ CallMetrics::CallMetrics(metrics::Registry& r)
                                 "Times the caller had heard all of a reply we had sent while more was still being "
                                 "synthesized (a gap in the reply)")),
       marks_echoed(r.counter("voxbridge_marks_echoed_total", "Marks Twilio echoed (our audio played)")),
+      marks_overdue(r.counter("voxbridge_marks_overdue_total",
+                              "Replies counted as played by the clock because their marks were not echoed")),
       tts_fallbacks(r.counter("voxbridge_tts_fallbacks_total", "Replies spoken (partly) by a fallback speech engine")),
       stt_failures(r.counter("voxbridge_stt_failures_total", "Utterances whose recognition failed")),
       replies_failed(r.counter("voxbridge_replies_failed_total", "Replies whose synthesis failed on every engine")),

@@ -30,6 +30,7 @@ struct CallMetrics {
   metrics::Counter& media_out;         // media messages sent
   metrics::Counter& reply_underruns;   // a reply's audio ran out while it was still being synthesized
   metrics::Counter& marks_echoed;
+  metrics::Counter& marks_overdue;     // replies counted as played by the clock: their marks never came back
   metrics::Counter& tts_fallbacks;     // replies (partly) spoken by a fallback engine
   metrics::Counter& stt_failures;
   metrics::Counter& replies_failed;

@@ -33,6 +33,8 @@ void MediaStreamHandler::complain(std::uint64_t& counter, std::string_view what)
 
 void MediaStreamHandler::on_text(std::string_view message) {
   const twilio::Message m = parser_.parse(message);
+  if (!m.bad_field.empty())
+    complain(bad_numbers_, std::string(m.bad_field) + " is not a number in its range; read as absent");
   if (m.sequence_number > 0) {
     if (last_sequence_ > 0 && m.sequence_number != last_sequence_ + 1) {
       ++sequence_gaps_;
@@ -45,6 +47,8 @@ void MediaStreamHandler::on_text(std::string_view message) {
         using T = std::decay_t<decltype(body)>;
         if constexpr (std::is_same_v<T, twilio::ParseError>) {
           complain(bad_messages_, "bad message dropped: " + body.reason);
+          // A stream whose start cannot be used never becomes a call: do not hold the socket.
+          if (m.event == "start" && !session_ && conn_) conn_->close(1008, "invalid start message");
         } else if constexpr (std::is_same_v<T, twilio::Connected>) {
           spdlog::debug("media stream protocol={} version={}", body.protocol, body.version);
         } else if constexpr (std::is_same_v<T, twilio::Start>) {
@@ -72,6 +76,13 @@ void MediaStreamHandler::on_text(std::string_view message) {
 
 void MediaStreamHandler::on_start(const twilio::Start& start) {
   if (session_) return complain(extra_starts_, "second start ignored");
+  const bool sid_ok = svc_.config.relaxed_call_sids ? twilio::plausible_sid(start.call_sid)
+                                                   : twilio::twilio_call_sid(start.call_sid);
+  if (!sid_ok) {
+    complain(bad_messages_, "start.callSid is not a Twilio Call SID (CA + 32 hex digits); stream refused");
+    conn_->close(1008, "invalid callSid");
+    return;
+  }
   call_sid_ = start.call_sid;
   agent::CallContext ctx;
   ctx.call_sid = start.call_sid;
@@ -80,9 +91,10 @@ void MediaStreamHandler::on_start(const twilio::Start& start) {
   ctx.stream_url = stream_url_;
   if (auto it = ctx.parameters.find("from"); it != ctx.parameters.end()) ctx.from = it->second;
   if (auto it = ctx.parameters.find("to"); it != ctx.parameters.end()) ctx.to = it->second;
-  // What the control API registered for this call (owner, agent, voice), if anything;
-  // else a trusted <Parameter> may name the tenant and agent.
-  const auto record = svc_.registry.record(ctx.call_sid);
+  // What the control API registered for this call (owner, agent, voice), if anything
+  // (in memory, else in the store); else a trusted <Parameter> may name the tenant and agent.
+  auto record = svc_.registry.record(ctx.call_sid);
+  if (!record && svc_.stored_record) record = svc_.stored_record(ctx.call_sid);
   if (record) {
     ctx.tenant = record->tenant;
     ctx.agent_id = record->agent_id;

@@ -43,7 +43,7 @@ class MediaStreamHandler final : public net::WsHandler, public MediaOutbox {
   std::string call_sid_ = "-";
   std::int64_t last_sequence_ = 0;
   std::uint64_t bad_messages_ = 0, early_media_ = 0, bad_payloads_ = 0, extra_starts_ = 0;
-  std::uint64_t sequence_gaps_ = 0;
+  std::uint64_t sequence_gaps_ = 0, bad_numbers_ = 0;
 };
 
 }  // namespace vox::call

@@ -40,6 +40,7 @@ CallSession::CallSession(CallServices services, asio::any_io_executor strand, Me
       chunk_bytes_(static_cast<std::size_t>(std::max(20, svc_.config.outbound_chunk_ms)) * 8),
       lead_bytes_(static_cast<std::size_t>(std::max(svc_.config.outbound_chunk_ms, svc_.config.outbound_lead_ms)) * 8),
       talk_timer_(strand_),
+      mark_timer_(strand_),
       talk_timeout_(std::chrono::seconds(std::max(0, svc_.config.talk_timeout_s))),
       voice_id_(param_or(context_, "voice", "")) {
   utterance_.reserve(utterance_cap_);
@@ -166,22 +167,35 @@ void CallSession::hang_up(std::string_view reason) {
 }
 
 namespace {
-constexpr std::size_t kMaxRecordingBytes = 8000u * 3600;  // an hour per side
+constexpr std::int64_t kMaxRecordingMs = 3600 * 1000;  // an hour per side
+// Audio stamped further ahead of the call's own clock than this is not recorded: media
+// time cannot run ahead of real time by more than the network's jitter.
+constexpr std::int64_t kRecordingAheadMs = 2000;
 
-// Writes `ulaw` into `track` at byte `at`, padding a gap with silence.
-void place(std::vector<std::uint8_t>& track, std::size_t at, std::span<const std::uint8_t> ulaw) {
-  if (at + ulaw.size() > kMaxRecordingBytes) return;
+// Writes `ulaw` into `track` from media time `at_ms`, padding a gap with silence; does
+// nothing when that would end past `limit_ms` (or at_ms is negative). Checked before any
+// arithmetic can wrap: `at_ms` comes from the caller's side.
+bool place(std::vector<std::uint8_t>& track, std::int64_t at_ms, std::span<const std::uint8_t> ulaw, std::int64_t limit_ms) {
+  if (at_ms < 0 || limit_ms <= 0 || at_ms > limit_ms) return false;
+  const std::size_t at = static_cast<std::size_t>(at_ms) * 8;
+  const std::size_t limit = static_cast<std::size_t>(limit_ms) * 8;
+  if (ulaw.size() > limit - at) return false;
   if (track.size() < at + ulaw.size()) track.resize(at + ulaw.size(), audio::kUlawSilence);
   std::copy(ulaw.begin(), ulaw.end(), track.begin() + static_cast<std::ptrdiff_t>(at));
+  return true;
 }
 }  // namespace
+
+std::int64_t CallSession::recording_limit_ms() const {
+  return std::min<std::int64_t>(kMaxRecordingMs, static_cast<std::int64_t>(since_start_ms()) + kRecordingAheadMs);
+}
 
 void CallSession::record_agent(std::span<const std::uint8_t> ulaw) {
   // Twilio plays our audio back to back, from when it arrives: after the previous reply
   // audio, and not before now.
   const std::int64_t start = std::max(media_clock_ms_, agent_play_end_ms_);
-  place(rec_agent_, static_cast<std::size_t>(start) * 8, ulaw);
-  agent_play_end_ms_ = start + static_cast<std::int64_t>(ulaw.size() / 8);
+  if (place(rec_agent_, start, ulaw, recording_limit_ms()))
+    agent_play_end_ms_ = start + static_cast<std::int64_t>(ulaw.size() / 8);
 }
 
 void CallSession::write_recording() {
@@ -216,7 +230,7 @@ void CallSession::on_media(std::span<const std::uint8_t> ulaw, std::int64_t time
     if (offset < arrival_offset_min_ms_) arrival_offset_min_ms_ = offset;
     else if (offset - arrival_offset_min_ms_ > kLateMediaMs && svc_.metrics) svc_.metrics->media_in_late.inc();
   }
-  if (recording_ && base >= 0) place(rec_caller_, static_cast<std::size_t>(base) * 8, ulaw);
+  if (recording_) place(rec_caller_, base, ulaw, recording_limit_ms());
   std::size_t i = 0;
   while (i < ulaw.size()) {
     const std::size_t n = std::min(kFrameBytes - frame_fill_, ulaw.size() - i);
@@ -529,6 +543,7 @@ void CallSession::pump() {
     }
     const std::span<const std::uint8_t> chunk(r.audio.data() + r.sent, n);
     outbox_.send_media(context_.stream_sid, chunk);
+    play_end_ms_ = std::max(play_end_ms_, since_start_ms()) + static_cast<double>(n) / 8.0;
     if (svc_.metrics) svc_.metrics->media_out.inc();
     for (const auto& o : observers_) o->on_audio(context_, chunk);
     if (r.sent == 0) r.started_ms = since_start_ms();
@@ -552,15 +567,50 @@ void CallSession::pump() {
     r.sent += n;
     std::string name = "reply-" + std::to_string(r.id) + "-" + std::to_string(r.sent);
     outbox_.send_mark(context_.stream_sid, name);
-    pending_marks_.push_back(PendingMark{std::move(name), r.sent});
+    pending_marks_.push_back(PendingMark{std::move(name), r.sent, play_end_ms_});
     ++stats_.marks_sent;
   }
   if (r.synth_done && r.sent == r.audio.size() && !r.end_mark_sent) {
     r.end_mark_sent = true;
     outbox_.send_mark(context_.stream_sid, kEndOfPlayback);
-    pending_marks_.push_back(PendingMark{std::string(kEndOfPlayback), r.sent});
+    pending_marks_.push_back(PendingMark{std::string(kEndOfPlayback), r.sent, std::max(play_end_ms_, since_start_ms())});
     ++stats_.marks_sent;
   }
+  arm_mark_timer();
+}
+
+void CallSession::arm_mark_timer() {
+  if (mark_timer_armed_ || pending_marks_.empty() || ended_) return;
+  mark_timer_armed_ = true;
+  const double wait_ms = pending_marks_.front().due_ms + svc_.config.mark_slack_ms - since_start_ms();
+  mark_timer_.expires_after(std::chrono::milliseconds(static_cast<std::int64_t>(std::max(0.0, wait_ms)) + 1));
+  std::weak_ptr<CallSession> weak = weak_from_this();
+  mark_timer_.async_wait([weak](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->mark_timer_armed_ = false;
+    if (!ec) self->on_mark_deadline();
+  });
+}
+
+void CallSession::on_mark_deadline() {
+  if (ended_ || !current_) return;
+  // The last mark whose audio must have played by now, echoed or not.
+  const double now = since_start_ms();
+  auto last = pending_marks_.end();
+  for (auto it = pending_marks_.begin(); it != pending_marks_.end() && it->due_ms + svc_.config.mark_slack_ms <= now; ++it)
+    last = it;
+  if (last != pending_marks_.end()) {
+    if (!current_->marks_overdue) {
+      current_->marks_overdue = true;
+      if (svc_.metrics) svc_.metrics->marks_overdue.inc();
+      spdlog::warn("marks not echoed call_sid={} reply={}: counting its audio as played by the clock (a reply "
+                   "plays no longer than its audio plus {} ms)", context_.call_sid, current_->id,
+                   svc_.config.mark_slack_ms);
+    }
+    acknowledge(last, false);
+  }
+  arm_mark_timer();
 }
 
 void CallSession::on_mark(std::string_view name) {
@@ -569,9 +619,13 @@ void CallSession::on_mark(std::string_view name) {
   if (svc_.metrics) svc_.metrics->marks_echoed.inc();
   auto it = std::find_if(pending_marks_.begin(), pending_marks_.end(), [&](const PendingMark& m) { return m.name == name; });
   if (it == pending_marks_.end() || !current_) return;  // echo of a mark dropped by a clear, or not ours
+  acknowledge(it, true);
+}
+
+void CallSession::acknowledge(std::deque<PendingMark>::iterator it, bool echoed) {
   Reply& r = *current_;
   r.acked = it->end_pos;
-  if (r.turn > 0) {
+  if (r.turn > 0 && echoed) {
     auto& rec = record(r.turn);
     if (rec.first_mark_ms < 0) {
       rec.first_mark_ms = since_start_ms();
@@ -583,7 +637,7 @@ void CallSession::on_mark(std::string_view name) {
       emit(e);
     }
   }
-  const bool end = name == kEndOfPlayback;
+  const bool end = it->name == kEndOfPlayback;
   pending_marks_.erase(pending_marks_.begin(), it + 1);
   // Everything sent has been played but the reply goes on: the caller hears a gap.
   if (!end && r.acked == r.sent && r.sent == r.audio.size() && !r.synth_done && svc_.metrics)
@@ -776,10 +830,16 @@ void CallSession::arm_talk_timer() {
 void CallSession::end(std::string_view reason) {
   if (ended_) return;
   ended_ = true;
-  if (current_ && current_->token) current_->token->cancel();
+  if (current_) {
+    // The reply being played is cut by the end of the call: store what was heard of it.
+    if (current_->token) current_->token->cancel();
+    const int heard_ms = static_cast<int>(current_->acked / 8);
+    report_cut(*current_, heard_ms, heard_words(*current_, heard_ms));
+  }
   current_.reset();
   queued_.clear();
   talk_timer_.cancel();
+  mark_timer_.cancel();
   stt_stream_.reset();
   if (recording_) write_recording();
   svc_.registry.remove(context_.call_sid, this);

@@ -20,13 +20,13 @@
 #include "audio/endpointer.hpp"
 #include "audio/vad.hpp"
 #include "call/events.hpp"
+#include "call/registry.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "speech/speech.hpp"
 
 namespace vox::call {
 
-class CallRegistry;
 class CallSession;
 struct CallMetrics;
 
@@ -69,6 +69,9 @@ struct CallServices {
   CallMetrics* metrics = nullptr;
   // Runs on the call's strand once a stream's session has started (client sockets bind here).
   std::function<void(const std::shared_ptr<CallSession>&)> on_session_started;
+  // What the call store knows of a call the registry does not hold (after a restart, or
+  // once its record was dropped): its owner, agent and voice. Null: nothing stored.
+  std::function<std::optional<CallRecord>(const std::string& call_sid)> stored_record;
 };
 
 // One turn's timings (milliseconds since the call's start on the session clock,
@@ -173,12 +176,14 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
     std::size_t acked = 0;            // bytes whose mark came back (played)
     bool synth_done = false;
     bool end_mark_sent = false;
+    bool marks_overdue = false;       // played by the clock: the caller's side stopped echoing marks
     std::shared_ptr<speech::CancelToken> token;
     double started_ms = -1;  // call time of the first frame sent
   };
   struct PendingMark {
     std::string name;
     std::size_t end_pos;
+    double due_ms;  // call time by which its audio has played, if Twilio plays it on arrival
   };
 
   void emit(const CallEvent& event);
@@ -193,6 +198,10 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   void start_next_reply();
   void pump();
   void finish_reply();
+  // The audio up to `mark` has played (its echo came, or `echoed` is false: its time passed).
+  void acknowledge(std::deque<PendingMark>::iterator mark, bool echoed);
+  void arm_mark_timer();
+  void on_mark_deadline();
   void barge_in(std::int64_t t_ms);
   bool speaking() const;
   void arm_talk_timer();
@@ -223,6 +232,8 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   bool recording_ = false;
   std::int64_t agent_play_end_ms_ = 0;  // where the agent's audio so far ends, in media time
   void record_agent(std::span<const std::uint8_t> ulaw);
+  // How far (media ms) the recording may reach now: the call's age plus a little jitter.
+  std::int64_t recording_limit_ms() const;
   void write_recording();
   std::vector<std::uint8_t> preroll_;  // ring of the last preroll_ms of audio
   std::size_t preroll_pos_ = 0;
@@ -235,6 +246,7 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   std::optional<Reply> current_;
   std::deque<Reply> queued_;
   std::deque<PendingMark> pending_marks_;
+  double play_end_ms_ = 0;  // call time when the audio sent so far has finished playing
   std::uint64_t next_reply_id_ = 1;
   std::size_t chunk_bytes_;
   std::size_t lead_bytes_;
@@ -247,6 +259,8 @@ class CallSession : public std::enable_shared_from_this<CallSession> {
   std::vector<BargeIn> barge_ins_;
   SessionStats stats_;
   boost::asio::steady_timer talk_timer_;
+  boost::asio::steady_timer mark_timer_;  // fires when a pending mark is overdue
+  bool mark_timer_armed_ = false;
   std::chrono::milliseconds talk_timeout_;
   bool ended_ = false;
   bool hangup_after_reply_ = false;

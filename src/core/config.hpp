@@ -100,6 +100,17 @@ struct Config {
   std::size_t max_text_chars = 5000;    // per text to speak
   int max_client_sockets_per_key = 20;  // open client WebSockets per company key
   std::string recording_dir;            // set: each call is written to <dir>/<CallSid>.wav (caller left, agent right)
+  // Call sids must have Twilio's shape (CA + 32 hex); true accepts any 1..64 of [A-Za-z0-9_-] (tests, demos).
+  bool relaxed_call_sids = false;
+  // A reply counts as heard once its audio has had time to play plus this slack, even when
+  // the caller's side never echoes its marks.
+  int mark_slack_ms = 2000;
+  // /metrics: a bearer token, and/or a separate listener ("host:port") that serves only it.
+  std::string metrics_token;
+  std::string metrics_listen;
+  // This server's name in the call store (calls it leaves live are closed when it restarts):
+  // default hostname:port.
+  std::string instance_id;
   EndpointingSettings endpointing;
   VadSettings vad;
   TtsSettings tts;

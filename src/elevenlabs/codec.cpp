@@ -36,6 +36,13 @@ double num(const json::value* v, double fallback = 0) {
   return fallback;
 }
 
+// A provider's millisecond figure as an int, clamped to 0..1 day (NaN and infinities read
+// as 0): the cast of an out-of-range double is undefined behaviour.
+int clamped_ms(double ms) {
+  if (!(ms > 0)) return 0;
+  return ms >= 86400000.0 ? 86400000 : static_cast<int>(std::lround(ms));
+}
+
 bool boolean(const json::object& o, std::string_view key, bool fallback = false) {
   const auto* v = o.if_contains(key);
   return v && v->is_bool() ? v->get_bool() : fallback;
@@ -88,16 +95,16 @@ std::optional<Alignment> alignment_from(const json::value* v) {
       const double s = num(&starts[i]);
       double e = s;
       if (en && en->is_array() && i < en->get_array().size()) e = num(&en->get_array()[i]);
-      a.start_ms.push_back(static_cast<int>(std::lround(s * 1000)));
-      a.duration_ms.push_back(static_cast<int>(std::lround((e - s) * 1000)));
+      a.start_ms.push_back(clamped_ms(s * 1000));
+      a.duration_ms.push_back(clamped_ms((e - s) * 1000));
     }
   } else {
     if (const auto* st = o.if_contains("charStartTimesMs"); st && st->is_array())
-      for (const auto& x : st->get_array()) a.start_ms.push_back(static_cast<int>(num(&x)));
+      for (const auto& x : st->get_array()) a.start_ms.push_back(clamped_ms(num(&x)));
     const auto* du = o.if_contains("charDurationsMs");
     if (!du) du = o.if_contains("charsDurationsMs");
     if (du && du->is_array())
-      for (const auto& x : du->get_array()) a.duration_ms.push_back(static_cast<int>(num(&x)));
+      for (const auto& x : du->get_array()) a.duration_ms.push_back(clamped_ms(num(&x)));
   }
   const auto n = a.chars.size();
   a.start_ms.resize(n, a.start_ms.empty() ? 0 : a.start_ms.back());

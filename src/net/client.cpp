@@ -104,7 +104,10 @@ std::chrono::milliseconds backoff(const RetryPolicy& p, int attempt, const HttpR
       if (beast::iequals(k, "retry-after")) {
         try {
           const auto secs = std::stod(v);
-          if (secs >= 0) return std::min(p.max_delay, std::chrono::milliseconds(static_cast<long>(secs * 1000)));
+          // Checked before the cast: a stranger's 1e308 or NaN must not become undefined behaviour.
+          if (secs >= 0 && secs * 1000 < static_cast<double>(p.max_delay.count()))
+            return std::chrono::milliseconds(static_cast<long>(secs * 1000));
+          if (secs >= 0) return p.max_delay;
         } catch (...) {
         }
       }

@@ -69,6 +69,42 @@ const HttpHandler* Router::find(std::string_view method, std::string_view path, 
   return &best->handler;
 }
 
+namespace {
+// Whether a route parameter carries a credential (its value must never be logged).
+bool secret_param(std::string_view seg) {
+  if (!is_param(seg)) return false;
+  for (const char* word : {"key", "token", "secret", "password"})
+    if (seg.find(word) != std::string_view::npos) return true;
+  return false;
+}
+}  // namespace
+
+std::string Router::loggable_path(std::string_view path) const {
+  const auto parts = split_path(path);
+  std::vector<bool> hide(parts.size(), false);
+  auto mark = [&](const Pattern& p) {
+    // A path that follows the pattern's literals up to a secret segment hides that segment,
+    // even when it goes on differently after it (a wrong path still carries the key).
+    for (std::size_t i = 0; i < p.segments.size() && i < parts.size(); ++i) {
+      if (secret_param(p.segments[i])) hide[i] = true;
+      else if (!is_param(p.segments[i]) && p.segments[i] != parts[i]) break;
+    }
+  };
+  for (const auto& r : http_) mark(r.pattern);
+  for (const auto& r : ws_) mark(r.pattern);
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    out += '/';
+    out += hide[i] ? std::string_view("***") : parts[i];
+  }
+  if (out.empty() || (!path.empty() && path.back() == '/')) out += '/';
+  if (out.size() > 200) {
+    out.resize(200);
+    out.append("...");
+  }
+  return out;
+}
+
 const WsFactory* Router::find_ws(std::string_view path, std::map<std::string, std::string, std::less<>>* params) const {
   const WsRoute* best = nullptr;
   for (const auto& route : ws_)

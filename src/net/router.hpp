@@ -59,6 +59,9 @@ class Router {
   const HttpHandler* find(std::string_view method, std::string_view path, bool& path_known,
                           std::map<std::string, std::string, std::less<>>* params = nullptr) const;
   const WsFactory* find_ws(std::string_view path, std::map<std::string, std::string, std::less<>>* params = nullptr) const;
+  // Returns `path` fit for a log line: the segments that routes name as credentials
+  // (`{..key..}`, `{..token..}`, `{..secret..}`) replaced by "***", at most 200 characters.
+  std::string loggable_path(std::string_view path) const;
 
  private:
   struct Pattern {

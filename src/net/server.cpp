@@ -92,6 +92,16 @@ class ChunkWriter final : public BodyWriter {
   bool reset_ = false;
 };
 
+// The status a malformed request earns (0: the connection closed or idled; say nothing).
+int malformed_status(const beast::error_code& ec) {
+  if (ec == http::error::header_limit) return 431;
+  if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+      ec == beast::error::timeout || ec == asio::error::operation_aborted || ec == http::error::partial_message)
+    return 0;
+  if (ec.category() == http::make_error_code(http::error::bad_target).category()) return 400;
+  return 0;
+}
+
 }  // namespace
 
 // Whether the calling thread is running `ex`'s strand now (connections run on strands of
@@ -324,7 +334,19 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         }
         co_return;
       }
-      if (ec) break;  // closed, timed out or malformed: nothing to answer
+      if (ec) {
+        // Malformed framing gets a status before the close, as HTTP servers answer it;
+        // a closed or idle connection gets nothing.
+        const int status = malformed_status(ec);
+        if (status != 0) {
+          spdlog::debug("bad http request remote={} error={} -> {}", remote, ec.message(), status);
+          auto res = to_beast(HttpResponse::error(status, status == 431 ? "Request header fields (or URL) too large"
+                                                                          : "Malformed HTTP request: " + ec.message()),
+                              11, false);
+          co_await http::async_write(stream, res, kTuple);
+        }
+        break;
+      }
       auto& req = parser.get();
       HttpRequest r = to_request(req, remote);
 
@@ -337,14 +359,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
           try {
             handler = (*factory)(r, reject);
           } catch (const std::exception& e) {
-            spdlog::error("ws factory threw path={} error={}", r.path, e.what());
+            spdlog::error("ws factory threw path={} error={}", router.loggable_path(r.path), e.what());
             reject = HttpResponse::error(500, "Internal server error");
           }
         } else if (stopping) {
           reject = HttpResponse::error(503, "Server is shutting down");
         }
         if (!handler) {
-          spdlog::warn("ws upgrade refused path={} status={} remote={}", r.path, reject.status, remote);
+          spdlog::warn("ws upgrade refused path={} status={} remote={}", router.loggable_path(r.path), reject.status, remote);
           auto res = to_beast(reject, req.version(), false);
           co_await http::async_write(stream, res, kTuple);
           break;
@@ -367,6 +389,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
       bool path_known = false;
       const HttpHandler* handler = router.find(r.method, r.path, path_known, &r.path_params);
+      // HEAD is answered as GET without the body (load balancers' health checks).
+      const bool head = r.method == "HEAD";
+      if (!handler && head) handler = router.find("GET", r.path, path_known, &r.path_params);
       HttpResponse response;
       if (!handler) {
         response = path_known ? HttpResponse::error(405, "Method " + r.method + " not allowed on " + r.path)
@@ -375,11 +400,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         try {
           response = co_await (*handler)(r);
         } catch (const std::exception& e) {
-          spdlog::error("handler threw method={} path={} error={}", r.method, r.path, e.what());
+          spdlog::error("handler threw method={} path={} error={}", r.method, router.loggable_path(r.path), e.what());
           response = HttpResponse::error(500, "Internal server error");
         }
       }
-      spdlog::debug("http {} {} -> {} remote={}", r.method, r.path, response.status, remote);
+      spdlog::debug("http {} {} -> {} remote={}", r.method, router.loggable_path(r.path), response.status, remote);
       const bool keep_alive = req.keep_alive() && !stopping;
       if (response.stream) {
         // Chunked body produced by the handler's coroutine.
@@ -395,7 +420,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         try {
           co_await response.stream(writer);
         } catch (const std::exception& e) {
-          spdlog::error("streaming handler threw path={} error={}", r.path, e.what());
+          spdlog::error("streaming handler threw path={} error={}", router.loggable_path(r.path), e.what());
           writer.reset();
         }
         if (writer.was_reset()) co_return;
@@ -405,6 +430,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         continue;
       }
       auto res = to_beast(response, req.version(), keep_alive);
+      if (head) {
+        res.body().clear();
+        res.content_length(response.body.size());
+      }
       beast::get_lowest_layer(stream).expires_after(limits.http_idle);  // the handler may have taken a while
       auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
       if (wec || !keep_alive) break;

@@ -143,6 +143,13 @@ CREATE TABLE turn_latency (
 );
 CREATE INDEX turn_latency_call ON turn_latency(call_sid, id);
 )sql",
+    // 3: agent turns stored when they start (reply_id finds them again when they end);
+    // the instance that ran each call (its live calls are closed when it restarts).
+    R"sql(
+ALTER TABLE turns ADD COLUMN reply_id INTEGER;
+ALTER TABLE calls ADD COLUMN instance_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX calls_instance_open ON calls(instance_id, ended_at);
+)sql",
 };
 
 StoredCall read_call(const Stmt& s) {
@@ -160,21 +167,27 @@ StoredCall read_call(const Stmt& s) {
   c.updated_at = s.text(10);
   c.ended_at = s.text(11);
   c.metadata_json = s.text(12);
+  c.instance_id = s.text(13);
   return c;
 }
 constexpr const char* kCallColumns =
     "call_sid, tenant, agent_id, voice_id, voice_settings, from_number, to_number, direction, status, created_at, "
-    "updated_at, ended_at, metadata";
+    "updated_at, ended_at, metadata, instance_id";
 
 }  // namespace
 
-CallStore::CallStore(std::string path) : path_(std::move(path)) {
+CallStore::CallStore(std::string path, std::string instance_id, std::vector<std::string>* orphans)
+    : path_(std::move(path)) {
   writer_db_ = open_db(path_);
   try {
     exec(writer_db_, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
     migrate();
     reader_db_ = open_db(path_);
+    // Calls this instance left live when it last stopped (killed, crashed) have no stream
+    // any more: close them before anything else is written.
+    if (orphans && !instance_id.empty()) *orphans = close_orphans(instance_id, "server_restart");
   } catch (...) {
+    sqlite3_close(reader_db_);
     sqlite3_close(writer_db_);
     throw;
   }
@@ -285,9 +298,12 @@ void CallStore::upsert_call(StoredCall c) {
     const std::string now = now_iso();
     Stmt s(db,
            "INSERT INTO calls(call_sid, tenant, agent_id, voice_id, voice_settings, from_number, to_number, direction, "
-           "status, created_at, updated_at, ended_at, metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
+           "status, created_at, updated_at, ended_at, metadata, instance_id) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
            "ON CONFLICT(call_sid) DO UPDATE SET "
-           "tenant = CASE WHEN excluded.tenant <> '' THEN excluded.tenant ELSE tenant END, "
+           // The owner is set once: a later write never moves a call to another company.
+           "tenant = CASE WHEN tenant = '' THEN excluded.tenant ELSE tenant END, "
+           "instance_id = CASE WHEN excluded.instance_id <> '' THEN excluded.instance_id ELSE instance_id END, "
            "agent_id = CASE WHEN excluded.agent_id <> '' THEN excluded.agent_id ELSE agent_id END, "
            "voice_id = CASE WHEN excluded.voice_id <> '' THEN excluded.voice_id ELSE voice_id END, "
            "voice_settings = COALESCE(excluded.voice_settings, voice_settings), "
@@ -302,6 +318,7 @@ void CallStore::upsert_call(StoredCall c) {
     s.bind(6, c.from).bind(7, c.to).bind(8, c.direction).bind(9, c.status);
     s.bind(10, c.created_at.empty() ? now : c.created_at).bind(11, now).bind_or_null(12, c.ended_at);
     s.bind_or_null(13, c.metadata_json);
+    s.bind(14, c.instance_id);
     s.step();
   });
 }
@@ -327,14 +344,65 @@ void CallStore::set_voice(std::string call_sid, std::string voice_id, std::strin
 
 void CallStore::add_turn(std::string call_sid, StoredTurn t) {
   enqueue([sid = std::move(call_sid), t = std::move(t)](sqlite3* db) {
-    Stmt s(db, "INSERT INTO turns(call_sid, turn, speaker, text, start_ms, end_ms, heard, interrupted, at) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    Stmt s(db, "INSERT INTO turns(call_sid, turn, speaker, text, start_ms, end_ms, heard, interrupted, at, reply_id) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     s.bind(1, sid).bind(2, static_cast<std::int64_t>(t.index)).bind(3, t.speaker).bind(4, t.text);
     s.bind(5, t.start_ms).bind(6, t.end_ms);
     if (t.heard) s.bind(7, *t.heard);
     s.bind(8, static_cast<std::int64_t>(t.interrupted ? 1 : 0)).bind(9, t.at.empty() ? now_iso() : t.at);
+    if (t.reply_id > 0) s.bind(10, static_cast<std::int64_t>(t.reply_id));
     s.step();
   });
+}
+
+void CallStore::finish_turn(std::string call_sid, StoredTurn t) {
+  if (t.reply_id == 0) return add_turn(std::move(call_sid), std::move(t));  // nothing to find it by
+  enqueue([sid = std::move(call_sid), t = std::move(t)](sqlite3* db) {
+    // The latest row of that reply (a resumed stream numbers its replies from 1 again).
+    Stmt s(db, "UPDATE turns SET start_ms = ?3, end_ms = ?4, heard = ?5, interrupted = ?6 WHERE id = "
+               "(SELECT id FROM turns WHERE call_sid = ?1 AND reply_id = ?2 ORDER BY id DESC LIMIT 1)");
+    s.bind(1, sid).bind(2, static_cast<std::int64_t>(t.reply_id)).bind(3, t.start_ms).bind(4, t.end_ms);
+    if (t.heard) s.bind(5, *t.heard);
+    s.bind(6, static_cast<std::int64_t>(t.interrupted ? 1 : 0));
+    s.step();
+    if (sqlite3_changes(db) == 0) {
+      // Not stored when it started (an older writer): store it whole now.
+      Stmt ins(db, "INSERT INTO turns(call_sid, turn, speaker, text, start_ms, end_ms, heard, interrupted, at, reply_id) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      ins.bind(1, sid).bind(2, static_cast<std::int64_t>(t.index)).bind(3, t.speaker).bind(4, t.text);
+      ins.bind(5, t.start_ms).bind(6, t.end_ms);
+      if (t.heard) ins.bind(7, *t.heard);
+      ins.bind(8, static_cast<std::int64_t>(t.interrupted ? 1 : 0)).bind(9, now_iso());
+      ins.bind(10, static_cast<std::int64_t>(t.reply_id));
+      ins.step();
+    }
+  });
+}
+
+std::vector<std::string> CallStore::close_orphans(const std::string& instance_id, const std::string& reason) {
+  std::vector<std::string> closed;
+  const std::string now = now_iso();
+  std::lock_guard lock(reader_mu_);
+  // On the writer's connection, before the writer thread takes it over (start-up only).
+  exec(writer_db_, "BEGIN IMMEDIATE");
+  try {
+    {
+      Stmt s(writer_db_, "SELECT call_sid FROM calls WHERE instance_id = ?1 AND ended_at IS NULL AND status = 'in-progress'");
+      s.bind(1, instance_id);
+      while (s.step()) closed.push_back(s.text(0));
+    }
+    for (const auto& sid : closed) {
+      Stmt u(writer_db_, "UPDATE calls SET status = 'completed', updated_at = ?2, ended_at = ?2 WHERE call_sid = ?1");
+      u.bind(1, sid).bind(2, now).step();
+      Stmt e(writer_db_, "INSERT INTO events(call_sid, at, kind, detail) VALUES (?, ?, 'stream_ended', ?)");
+      e.bind(1, sid).bind(2, now).bind(3, reason).step();
+    }
+    exec(writer_db_, "COMMIT");
+  } catch (...) {
+    sqlite3_exec(writer_db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+  return closed;
 }
 
 void CallStore::add_event(std::string call_sid, std::string kind, std::string detail) {
@@ -375,6 +443,14 @@ std::vector<StoredLatency> CallStore::latencies(const std::string& call_sid) con
     out.push_back(std::move(l));
   }
   return out;
+}
+
+std::optional<std::string> CallStore::owner(const std::string& call_sid) const {
+  std::lock_guard lock(reader_mu_);
+  Stmt s(reader_db_, "SELECT tenant FROM calls WHERE call_sid = ?");
+  s.bind(1, call_sid);
+  if (!s.step()) return std::nullopt;
+  return s.text(0);
 }
 
 std::optional<StoredCall> CallStore::call(const std::string& call_sid) const {

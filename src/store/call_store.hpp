@@ -30,6 +30,7 @@ struct StoredCall {
   std::string updated_at;
   std::string ended_at;  // "" while not ended
   std::string metadata_json;  // "" = none
+  std::string instance_id;    // the server that ran its stream ("" = none yet)
 };
 
 struct StoredTurn {
@@ -40,6 +41,7 @@ struct StoredTurn {
   std::optional<std::string> heard;  // agent turns cut by a barge-in or a stop
   bool interrupted = false;
   std::string at;           // ISO-8601 when written
+  std::uint64_t reply_id = 0;  // agent turns: the reply's id in its stream (0 = none)
 };
 
 // A turn's latency by stage (milliseconds; -1 = not reached), as GET /calls/{sid}/latency shows it.
@@ -65,19 +67,25 @@ struct CallQuery {
 
 class CallStore {
  public:
-  // Opens (creating if needed) the database at `path` and migrates it. Throws
-  // std::runtime_error saying what to do when the file cannot be opened.
-  explicit CallStore(std::string path);
+  // Opens (creating if needed) the database at `path` and migrates it. With
+  // `instance_id` and `orphans`, the calls that instance left in progress (it was killed
+  // or crashed) are closed as "server_restart" and their sids returned in `orphans`.
+  // Throws std::runtime_error saying what to do when the file cannot be opened.
+  explicit CallStore(std::string path, std::string instance_id = {}, std::vector<std::string>* orphans = nullptr);
   ~CallStore();  // commits everything queued, then closes
   CallStore(const CallStore&) = delete;
   CallStore& operator=(const CallStore&) = delete;
 
   // Queued writes (never block on the disk).
-  // Inserts the call or updates it: empty fields leave the stored value alone.
+  // Inserts the call or updates it: empty fields leave the stored value alone, and the
+  // owner (tenant), once stored, never changes.
   void upsert_call(StoredCall call);
   void set_status(std::string call_sid, std::string status, bool ended);
   void set_voice(std::string call_sid, std::string voice_id, std::string settings_json);
   void add_turn(std::string call_sid, StoredTurn turn);
+  // Completes the agent turn stored for `turn.reply_id` (times, what was heard, whether it
+  // was cut); stores it whole if it was not stored when it started.
+  void finish_turn(std::string call_sid, StoredTurn turn);
   void add_event(std::string call_sid, std::string kind, std::string detail);
   void add_latency(std::string call_sid, StoredLatency latency);
   // Waits until every write queued so far is committed.
@@ -85,6 +93,8 @@ class CallStore {
 
   // Reads.
   std::optional<StoredCall> call(const std::string& call_sid) const;
+  // The stored owner of a call ("" = none), or nullopt when the call is not stored.
+  std::optional<std::string> owner(const std::string& call_sid) const;
   // Newest first; `has_more` tells whether rows follow the page.
   std::vector<StoredCall> calls(const CallQuery& query, bool& has_more) const;
   std::vector<StoredTurn> transcript(const std::string& call_sid) const;
@@ -100,6 +110,7 @@ class CallStore {
   void enqueue(Write w);
   void writer_loop();
   void migrate();
+  std::vector<std::string> close_orphans(const std::string& instance_id, const std::string& reason);
 
   std::string path_;
   sqlite3* writer_db_ = nullptr;

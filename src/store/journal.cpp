@@ -19,6 +19,7 @@ void CallJournal::on_event(const agent::CallContext& call, const call::CallEvent
       c.to = call.to;
       if (auto it = call.parameters.find("direction"); it != call.parameters.end()) c.direction = it->second;
       c.status = "in-progress";
+      c.instance_id = instance_id_;
       store_.upsert_call(std::move(c));
       store_.add_event(sid, "stream_started", e.detail.empty() ? call.stream_sid : e.detail + " " + call.stream_sid);
       break;
@@ -33,6 +34,16 @@ void CallJournal::on_event(const agent::CallContext& call, const call::CallEvent
       store_.add_turn(sid, std::move(t));
       break;
     }
+    case Kind::reply_started: {
+      // Stored as it starts, so a crash cannot lose a reply the caller was hearing.
+      StoredTurn t;
+      t.index = e.turn;
+      t.speaker = "agent";
+      t.text = e.text;
+      t.reply_id = e.reply_id;
+      store_.add_turn(sid, std::move(t));
+      break;
+    }
     case Kind::reply_finished: {
       StoredTurn t;
       t.index = e.turn;
@@ -42,7 +53,8 @@ void CallJournal::on_event(const agent::CallContext& call, const call::CallEvent
       t.end_ms = e.end_ms;
       t.interrupted = e.interrupted;
       if (e.interrupted) t.heard = e.heard;
-      store_.add_turn(sid, std::move(t));
+      t.reply_id = e.reply_id;
+      store_.finish_turn(sid, std::move(t));
       break;
     }
     case Kind::barge_in:
@@ -79,7 +91,6 @@ void CallJournal::on_event(const agent::CallContext& call, const call::CallEvent
         store_.add_latency(sid, std::move(l));
       }
       break;
-    case Kind::reply_started:
     case Kind::speech_started:
       break;
   }

@@ -9,11 +9,14 @@ namespace vox::store {
 
 class CallJournal final : public call::CallObserver {
  public:
-  explicit CallJournal(CallStore& store) : store_(store) {}
+  // `instance_id` is written on each call this server runs (see CallStore).
+  explicit CallJournal(CallStore& store, std::string instance_id = {})
+      : store_(store), instance_id_(std::move(instance_id)) {}
   void on_event(const agent::CallContext& call, const call::CallEvent& event) override;
 
  private:
   CallStore& store_;
+  std::string instance_id_;
 };
 
 }  // namespace vox::store

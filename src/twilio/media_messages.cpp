@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include <cctype>
 #include <charconv>
 #include <vector>
 
@@ -22,18 +23,26 @@ std::string_view str_of(const json::object& o, std::string_view key) {
 }
 
 // Reads a Twilio number that is usually a decimal string ("42") but be liberal:
-// accept a JSON number as well. Returns -1 when absent or malformed.
-std::int64_t num_of(const json::object& o, std::string_view key) {
+// accept a JSON integer as well. Returns -1 when absent; when present but malformed or
+// outside 0..`max`, returns -1 and names `key` in `bad` (the first such field).
+std::int64_t num_of(const json::object& o, std::string_view key, std::int64_t max, std::string_view& bad) {
   const auto* v = o.if_contains(key);
   if (!v) return -1;
-  if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<std::int64_t>(v->get_uint64());
-  if (v->is_string()) {
+  std::int64_t out = -1;
+  bool ok = false;
+  if (v->is_int64()) {
+    out = v->get_int64();
+    ok = true;
+  } else if (v->is_uint64()) {
+    ok = v->get_uint64() <= static_cast<std::uint64_t>(max);
+    if (ok) out = static_cast<std::int64_t>(v->get_uint64());
+  } else if (v->is_string()) {
     const auto s = v->get_string();
-    std::int64_t out = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    if (ec == std::errc{} && p == s.data() + s.size()) return out;
+    ok = ec == std::errc{} && p == s.data() + s.size();
   }
+  if (ok && out >= 0 && out <= max) return out;
+  if (bad.empty()) bad = key;
   return -1;
 }
 
@@ -73,6 +82,19 @@ bool plausible_sid(std::string_view sid) {
   return true;
 }
 
+bool valid_dtmf_digit(std::string_view digit) {
+  if (digit.size() != 1) return false;
+  const char c = digit[0];
+  return (c >= '0' && c <= '9') || c == '*' || c == '#' || (c >= 'A' && c <= 'D');
+}
+
+bool twilio_call_sid(std::string_view sid) {
+  if (sid.size() != 34 || sid[0] != 'C' || sid[1] != 'A') return false;
+  for (const char c : sid.substr(2))
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  return true;
+}
+
 Message MessageParser::parse(std::string_view text) {
   Message m;
   if (text.size() > impl_->max_bytes) {
@@ -98,7 +120,7 @@ Message MessageParser::parse(std::string_view text) {
   const auto& o = impl_->doc->get_object();
   m.event = str_of(o, "event");
   m.stream_sid = str_of(o, "streamSid");
-  m.sequence_number = num_of(o, "sequenceNumber");
+  m.sequence_number = num_of(o, "sequenceNumber", kMaxSequenceNumber, m.bad_field);
   if (m.event.empty()) {
     m.body = err("message has no \"event\" string");
     return m;
@@ -110,7 +132,11 @@ Message MessageParser::parse(std::string_view text) {
   if (m.event == "media") {
     const auto* md = obj_of(o, "media");
     if (!md) return m.body = err("media message has no \"media\" object"), m;
-    Media media{str_of(*md, "track"), num_of(*md, "chunk"), num_of(*md, "timestamp"), str_of(*md, "payload")};
+    Media media{str_of(*md, "track"), -1, -1, str_of(*md, "payload")};
+    std::string_view bad_media;
+    media.chunk = num_of(*md, "chunk", kMaxSequenceNumber, bad_media);
+    media.timestamp_ms = num_of(*md, "timestamp", kMaxMediaTimestampMs, bad_media);
+    if (m.bad_field.empty() && !bad_media.empty()) m.bad_field = bad_media == "chunk" ? "media.chunk" : "media.timestamp";
     if (!md->contains("payload") || !(*md).at("payload").is_string())
       return m.body = err("media message has no \"media.payload\" string"), m;
     m.body = media;
@@ -140,8 +166,9 @@ Message MessageParser::parse(std::string_view text) {
         if (v.is_string()) s.custom_parameters.emplace(std::string(k), std::string(v.get_string()));
     if (const auto* mf = obj_of(*st, "mediaFormat")) {
       s.encoding = std::string(str_of(*mf, "encoding"));
-      s.sample_rate = static_cast<int>(num_of(*mf, "sampleRate"));
-      s.channels = static_cast<int>(num_of(*mf, "channels"));
+      std::string_view ignored;
+      s.sample_rate = static_cast<int>(num_of(*mf, "sampleRate", 192000, ignored));
+      s.channels = static_cast<int>(num_of(*mf, "channels", 8, ignored));
     }
     m.body = std::move(s);
     return m;
@@ -149,6 +176,9 @@ Message MessageParser::parse(std::string_view text) {
   if (m.event == "dtmf") {
     const auto* d = obj_of(o, "dtmf");
     if (!d || str_of(*d, "digit").empty()) return m.body = err("dtmf message has no \"dtmf.digit\""), m;
+    if (!valid_dtmf_digit(str_of(*d, "digit")))
+      return m.body = err("dtmf.digit is not one key of 0-9, *, #, A-D (" +
+                          std::to_string(str_of(*d, "digit").size()) + " bytes); dropped"), m;
     m.body = Dtmf{str_of(*d, "track"), str_of(*d, "digit")};
     return m;
   }

@@ -28,8 +28,8 @@ struct Start {
 };
 struct Media {
   std::string_view track;
-  std::int64_t chunk = 0;
-  std::int64_t timestamp_ms = 0;
+  std::int64_t chunk = 0;         // -1 when absent or out of range
+  std::int64_t timestamp_ms = 0;  // -1 when absent or outside 0..kMaxMediaTimestampMs
   std::string_view payload;  // base64
 };
 struct Mark {
@@ -55,7 +55,19 @@ struct Message {
   std::string_view event;
   std::string_view stream_sid;  // empty on `connected`
   std::int64_t sequence_number = -1;  // -1 when absent (messages we send carry none)
+  // A field that was present but not a number in its range (it reads as absent, -1):
+  // the message is still used; the caller reports it. Empty when all was well.
+  std::string_view bad_field;
 };
+
+// The ranges the numbers of a message must lie in; outside them a number reads as absent.
+inline constexpr std::int64_t kMaxMediaTimestampMs = 24LL * 3600 * 1000;  // Twilio ends calls long before a day
+inline constexpr std::int64_t kMaxSequenceNumber = (1LL << 53);          // JSON's exact integers
+
+// Returns whether `digit` is one key of Twilio's DTMF alphabet: 0-9, *, # or A-D.
+bool valid_dtmf_digit(std::string_view digit);
+// Returns whether `sid` has the shape Twilio gives a Call SID: "CA" and 32 hex digits.
+bool twilio_call_sid(std::string_view sid);
 
 // Parses Media Streams messages in either direction. Views in the result point into
 // the parser and stay valid until the next parse(). Small messages do not touch the

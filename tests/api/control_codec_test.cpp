@@ -353,13 +353,30 @@ TEST(ControlCodec, IncomingCallRequiresCallSid) {
     EXPECT_EQ(e.status, 400) << body;
     EXPECT_TRUE(mentions(e, "call_sid")) << e.what();
   }
-  const auto too_long = api_error_of([] { parse_incoming_call("{\"call_sid\": \"CA" + std::string(63, '0') + "\"}"); });
+  // Relaxed (a test setting): any 1..64 of [A-Za-z0-9_-].
+  const auto too_long =
+      api_error_of([] { parse_incoming_call("{\"call_sid\": \"CA" + std::string(63, '0') + "\"}", true); });
   EXPECT_EQ(too_long.status, 400);
-  EXPECT_TRUE(mentions(too_long, "too long")) << too_long.what();
-  EXPECT_NO_THROW(parse_incoming_call("{\"call_sid\": \"CA" + std::string(62, '0') + "\"}"));  // 64 characters
+  EXPECT_TRUE(mentions(too_long, "1 to 64")) << too_long.what();
+  EXPECT_NO_THROW(parse_incoming_call("{\"call_sid\": \"CA" + std::string(62, '0') + "\"}", true));  // 64 characters
+}
+
+TEST(ControlCodec, IncomingCallSidMustHaveTwiliosShape) {
+  for (const std::string sid : {"CA1234567890abcdef", "../../etc/passwd", "CA0123456789abcdef0123456789abcdeg",
+                                "CA0123456789abcdef0123456789abcdef0", "XX0123456789abcdef0123456789abcdef"}) {
+    const auto e = api_error_of([&] { parse_incoming_call(R"({"call_sid": ")" + sid + R"("})"); });
+    EXPECT_EQ(e.status, 400) << sid;
+    EXPECT_TRUE(mentions(e, "CA followed by 32 hexadecimal digits")) << e.what();
+    EXPECT_TRUE(mentions(e, "--relaxed-call-sids")) << e.what();
+  }
+  EXPECT_NO_THROW(parse_incoming_call(R"({"call_sid": "CA0123456789abcdef0123456789ABCDEF"})"));
+  // Relaxed still refuses paths and control characters.
+  for (const std::string body : {R"({"call_sid": "../../etc/passwd"})", R"({"call_sid": "CA1\u0000x"})"})
+    EXPECT_EQ(api_error_of([&] { parse_incoming_call(body, true); }).status, 400) << body;
 }
 
 TEST(ControlCodec, IncomingCallReadsTheDocumentedBody) {
+  // The old service's documented sid is not Twilio's shape: read with relaxed sids.
   const auto r = parse_incoming_call(R"({
     "call_sid": "CA1234567890abcdef",
     "from_number": "+1234567890",
@@ -368,7 +385,7 @@ TEST(ControlCodec, IncomingCallReadsTheDocumentedBody) {
     "agent_id": "agent-123",
     "voice_id": "IKne3meq5aSn9XLyUdCD",
     "voice_settings": {"stability": 0.8, "similarity_boost": 0.9}
-  })");
+  })", true);
   EXPECT_EQ(r.call_sid, "CA1234567890abcdef");
   EXPECT_EQ(r.from_number, "+1234567890");
   EXPECT_EQ(r.to_number, "+0987654321");
@@ -382,9 +399,10 @@ TEST(ControlCodec, IncomingCallReadsTheDocumentedBody) {
 }
 
 TEST(ControlCodec, IncomingCallLimitsTheAgentId) {
-  EXPECT_NO_THROW(parse_incoming_call("{\"call_sid\": \"CA1\", \"agent_id\": \"" + std::string(128, 'a') + "\"}"));
-  const auto e =
-      api_error_of([] { parse_incoming_call("{\"call_sid\": \"CA1\", \"agent_id\": \"" + std::string(129, 'a') + "\"}"); });
+  const std::string sid = "CA0123456789abcdef0123456789abcdef";
+  EXPECT_NO_THROW(parse_incoming_call("{\"call_sid\": \"" + sid + "\", \"agent_id\": \"" + std::string(128, 'a') + "\"}"));
+  const auto e = api_error_of(
+      [&] { parse_incoming_call("{\"call_sid\": \"" + sid + "\", \"agent_id\": \"" + std::string(129, 'a') + "\"}"); });
   EXPECT_EQ(e.status, 400);
   EXPECT_TRUE(mentions(e, "agent_id")) << e.what();
 }

@@ -555,7 +555,8 @@ TEST(ControlApi, StreamQueuesTextUntilTheCallConnectsAndThenSpeaksIt) {
   }, 30s)) << json::serialize(live) << "\n" << server.log_tail();
   EXPECT_EQ(str(live, "status"), "in-progress") << json::serialize(live);
 
-  // The queued text is spoken into the call, and recorded as an agent turn once played.
+  // The queued text is spoken into the call, and its stored agent turn is completed once
+  // played (it is stored as it starts, with no end yet).
   ASSERT_TRUE(server.wait_for_log("agent says call_sid=" + sid, 30s)) << server.log_tail();
   EXPECT_TRUE(contains(log_line(server.log(), "agent says call_sid=" + sid), "text=\"" + text + "\""))
       << log_line(server.log(), "agent says call_sid=" + sid);
@@ -563,7 +564,9 @@ TEST(ControlApi, StreamQueuesTextUntilTheCallConnectsAndThenSpeaksIt) {
   EXPECT_TRUE(eventually([&] {
     turns = arr(obj_of(api.get("/calls/" + sid + "/transcript")), "turns");
     for (const auto& t : turns)
-      if (t.is_object() && str(t.as_object(), "speaker") == "agent" && str(t.as_object(), "text") == text) return true;
+      if (t.is_object() && str(t.as_object(), "speaker") == "agent" && str(t.as_object(), "text") == text &&
+          num(t.as_object(), "end_ms") > 0)
+        return true;
     return false;
   }, 30s)) << json::serialize(turns) << "\n" << server.log_tail();
 

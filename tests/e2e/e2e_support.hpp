@@ -18,6 +18,7 @@
 #include "net/client.hpp"
 #include "server_process.hpp"
 #include "sim/caller.hpp"
+#include "sim/sid.hpp"
 #include "speech/espeak_tts.hpp"
 #include "speech/sphinx_stt.hpp"
 
@@ -157,6 +158,22 @@ inline bool wait_active_calls(const ServerProcess& server, int n, std::chrono::s
   }
   return false;
 }
+
+// A temporary directory, removed with everything in it when the test ends.
+struct TempDir {
+  TempDir()
+      : path(std::filesystem::temp_directory_path() /
+             ("vox-e2e-dir-" + std::to_string(::getpid()) + "-" + sim::random_sid("d"))) {
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::filesystem::path path;
+};
 
 inline std::string normalized(const std::string& s) { return speech::PocketsphinxStt::normalize(s); }
 

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <functional>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -90,6 +91,7 @@ class ServerProcess {
     argv.insert(argv.end(), args.begin(), args.end());
     // In its own directory, which holds only the .env written above.
     pid_ = spawn_voxbridge(argv, env, dir_, log_path_);
+    if (!command.empty() && command[0] == "serve") secrets_ = secrets_of(args, env, dotenv);
 
     // Wait for the port file (the server writes it once it is listening) or for an early exit.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -116,8 +118,46 @@ class ServerProcess {
         ADD_FAILURE() << "server exited with " << *code << " after SIGTERM\n" << log_tail();
       }
     }
+    // No secret the server was given may reach its log, whatever the test did.
+    const std::string l = log();
+    for (const auto& secret : secrets_)
+      if (l.find(secret) != std::string::npos)
+        ADD_FAILURE() << "a configured secret (" << secret.substr(0, 3) << "...) appears in the server log:\n" << log_tail();
     std::error_code ec;
     if (!::getenv("VOX_KEEP_TEST_DIRS")) std::filesystem::remove_all(dir_, ec);
+  }
+
+  // The secrets among a server's flags, environment and .env: API keys (the key part of
+  // tenant:key), tokens and secrets. Values under 6 characters are too short to search for.
+  static std::vector<std::string> secrets_of(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                                             const std::string& dotenv) {
+    static const std::vector<std::string> flags = {"--api-key",         "--twilio-auth-token", "--elevenlabs-api-key",
+                                                   "--generate-api-key", "--agent-webhook-secret", "--metrics-token",
+                                                   "--twilio-api-secret", "--llm-api-key"};
+    static const std::vector<std::string> vars = {"VOX_API_KEYS",       "TWILIO_AUTH_TOKEN", "ELEVENLABS_API_KEY",
+                                                  "API_KEY",            "AGENT_WEBHOOK_SECRET", "METRICS_TOKEN",
+                                                  "TWILIO_API_SECRET",  "LLM_API_KEY",         "OPENAI_API_KEY"};
+    std::vector<std::string> values;
+    for (std::size_t i = 0; i + 1 < args.size(); ++i)
+      for (const auto& f : flags)
+        if (args[i] == f) values.push_back(args[i + 1]);
+    std::vector<std::string> pairs = env;
+    std::istringstream lines(dotenv);
+    for (std::string line; std::getline(lines, line);) pairs.push_back(line);
+    for (const auto& p : pairs)
+      for (const auto& v : vars)
+        if (p.rfind(v + "=", 0) == 0) values.push_back(p.substr(v.size() + 1));
+    std::vector<std::string> out;
+    for (const auto& v : values) {
+      // "tenant:key,tenant2:key2" lists: keep the keys.
+      std::istringstream items(v);
+      for (std::string item; std::getline(items, item, ',');) {
+        const auto colon = item.find(':');
+        std::string secret = colon == std::string::npos ? item : item.substr(colon + 1);
+        if (secret.size() >= 6) out.push_back(secret);
+      }
+    }
+    return out;
   }
 
   int port() const { return port_; }
@@ -174,6 +214,7 @@ class ServerProcess {
   pid_t pid_ = 0;
   int port_ = 0;
   std::optional<int> exit_code_;
+  std::vector<std::string> secrets_;
 };
 
 }  // namespace vox::test

@@ -3,6 +3,8 @@
 #include "store/call_store.hpp"
 
 #include <gtest/gtest.h>
+
+#include <tuple>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -103,12 +105,12 @@ TEST(CallStoreTest, AFreshFileIsCreatedAndMigratedToTheLatestVersion) {
   {
     CallStore store(db.path());
     EXPECT_EQ(store.path(), db.path());
-    EXPECT_EQ(store.schema_version(), 2);
+    EXPECT_EQ(store.schema_version(), 3);
     EXPECT_TRUE(std::filesystem::exists(db.path()));
     EXPECT_EQ(store.write_errors(), 0u);
     EXPECT_FALSE(store.call("CA00000000000000000000000000000001"));
   }
-  EXPECT_EQ(recorded_migrations(db.path()), (std::vector<std::string>{"1", "2"}));
+  EXPECT_EQ(recorded_migrations(db.path()), (std::vector<std::string>{"1", "2", "3"}));
 }
 
 TEST(CallStoreTest, ReopeningKeepsTheDataAndTheVersion) {
@@ -126,7 +128,7 @@ TEST(CallStoreTest, ReopeningKeepsTheDataAndTheVersion) {
     // No flush: the destructor commits everything queued.
   }
   CallStore store(db.path());
-  EXPECT_EQ(store.schema_version(), 2);
+  EXPECT_EQ(store.schema_version(), 3);
   const auto c = store.call(sid);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->tenant, "acme");
@@ -136,7 +138,7 @@ TEST(CallStoreTest, ReopeningKeepsTheDataAndTheVersion) {
   ASSERT_EQ(store.events(sid).size(), 1u);
   EXPECT_EQ(store.events(sid)[0].kind, "status");
   EXPECT_EQ(store.write_errors(), 0u);
-  EXPECT_EQ(recorded_migrations(db.path()), (std::vector<std::string>{"1", "2"}));  // not migrated twice
+  EXPECT_EQ(recorded_migrations(db.path()), (std::vector<std::string>{"1", "2", "3"}));  // not migrated twice
 }
 
 TEST(CallStoreTest, UpsertInsertsThenUpdatesOnlyTheFieldsGiven) {
@@ -629,8 +631,9 @@ TEST(CallStoreJournal, ACallsEventsBecomeTurnsEventsAndItsEnd) {
   said.end_ms = 2000;
   journal.on_event(ctx, said);
 
-  auto started = event(Kind::reply_started);  // not journaled
+  auto started = event(Kind::reply_started);  // stored now, completed when it finishes
   started.turn = 1;
+  started.reply_id = 1;
   started.text = "You said hello there";
   journal.on_event(ctx, started);
 
@@ -643,6 +646,7 @@ TEST(CallStoreJournal, ACallsEventsBecomeTurnsEventsAndItsEnd) {
 
   auto cut = event(Kind::reply_finished);
   cut.turn = 1;
+  cut.reply_id = 1;
   cut.text = "You said hello there";
   cut.heard = "You said";
   cut.interrupted = true;
@@ -650,8 +654,9 @@ TEST(CallStoreJournal, ACallsEventsBecomeTurnsEventsAndItsEnd) {
   cut.end_ms = 2940;
   journal.on_event(ctx, cut);
 
-  auto whole = event(Kind::reply_finished);  // played to the end: no heard
+  auto whole = event(Kind::reply_finished);  // played to the end: no heard (and never started: stored whole)
   whole.turn = 2;
+  whole.reply_id = 2;
   whole.text = "Goodbye.";
   whole.heard = "Goodbye.";
   whole.start_ms = 4000;
@@ -724,6 +729,103 @@ TEST(CallStoreJournal, ACallsEventsBecomeTurnsEventsAndItsEnd) {
   EXPECT_FALSE(c->ended_at.empty());
   EXPECT_EQ(c->tenant, "acme");
   EXPECT_EQ(store.write_errors(), 0u);
+}
+
+TEST(CallStoreJournal, AReplyIsStoredWhenItStartsAndCompletedWhenItEnds) {
+  TempDb db("journal-reply");
+  CallStore store(db.path());
+  CallJournal journal(store);
+  const auto ctx = journal_context();
+  journal.on_event(ctx, event(Kind::started));
+  auto started = event(Kind::reply_started);
+  started.reply_id = 7;
+  started.turn = 2;
+  started.text = "A long answer";
+  journal.on_event(ctx, started);
+  store.flush();
+  // A crash now would leave the reply stored, without what was heard.
+  auto turns = store.transcript(ctx.call_sid);
+  ASSERT_EQ(turns.size(), 1u);
+  EXPECT_EQ(turns[0].speaker, "agent");
+  EXPECT_EQ(turns[0].text, "A long answer");
+  EXPECT_FALSE(turns[0].heard.has_value());
+
+  auto cut = event(Kind::reply_finished);
+  cut.reply_id = 7;
+  cut.turn = 2;
+  cut.text = "A long answer";
+  cut.interrupted = true;
+  cut.heard = "A long";
+  cut.start_ms = 100;
+  cut.end_ms = 900;
+  journal.on_event(ctx, cut);
+  store.flush();
+  turns = store.transcript(ctx.call_sid);
+  ASSERT_EQ(turns.size(), 1u);
+  ASSERT_TRUE(turns[0].heard.has_value());
+  EXPECT_EQ(*turns[0].heard, "A long");
+  EXPECT_TRUE(turns[0].interrupted);
+  EXPECT_EQ(turns[0].start_ms, 100);
+  EXPECT_EQ(turns[0].end_ms, 900);
+}
+
+TEST(CallStoreTest, TheOwnerOfACallNeverChanges) {
+  TempDb db("owner");
+  CallStore store(db.path());
+  StoredCall c;
+  c.call_sid = "CA0123456789abcdef0123456789abcdef";
+  c.tenant = "acme";
+  c.status = "registered";
+  store.upsert_call(c);
+  c.tenant = "globex";
+  c.status = "in-progress";
+  store.upsert_call(c);
+  store.flush();
+  EXPECT_EQ(store.owner(c.call_sid), std::optional<std::string>("acme"));
+  EXPECT_EQ(store.call(c.call_sid)->status, "in-progress");
+  EXPECT_FALSE(store.owner("CA00000000000000000000000000000000").has_value());
+  // An unowned call is claimed once.
+  StoredCall unowned;
+  unowned.call_sid = "CA11111111111111111111111111111111";
+  store.upsert_call(unowned);
+  unowned.tenant = "acme";
+  store.upsert_call(unowned);
+  unowned.tenant = "globex";
+  store.upsert_call(unowned);
+  store.flush();
+  EXPECT_EQ(store.owner(unowned.call_sid), std::optional<std::string>("acme"));
+}
+
+TEST(CallStoreTest, ARestartClosesTheCallsItsInstanceLeftLive) {
+  TempDb db("orphans");
+  {
+    CallStore store(db.path());
+    for (const auto& [sid, instance, status] :
+         std::vector<std::tuple<std::string, std::string, std::string>>{{"CA01", "me:8001", "in-progress"},
+                                                                        {"CA02", "me:8001", "registered"},
+                                                                        {"CA03", "other:8001", "in-progress"}}) {
+      StoredCall c;
+      c.call_sid = sid;
+      c.instance_id = instance;
+      c.status = status;
+      store.upsert_call(c);
+    }
+    store.set_status("CA04", "in-progress", false);  // no instance: not ours to close
+  }
+  std::vector<std::string> closed;
+  CallStore store(db.path(), "me:8001", &closed);
+  EXPECT_EQ(closed, (std::vector<std::string>{"CA01"}));
+  EXPECT_EQ(store.call("CA01")->status, "completed");
+  EXPECT_FALSE(store.call("CA01")->ended_at.empty());
+  EXPECT_EQ(store.call("CA02")->status, "registered");
+  EXPECT_EQ(store.call("CA03")->status, "in-progress");
+  const auto events = store.events("CA01");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].detail, "server_restart");
+  // Closed once: a second start finds nothing left.
+  std::vector<std::string> again;
+  { CallStore second(db.path(), "me:8001", &again); }
+  EXPECT_TRUE(again.empty());
 }
 
 TEST(CallStoreJournal, AResumedStreamSaysSo) {

@@ -547,3 +547,58 @@ TEST(PlausibleSid, AcceptsTwilioShapedIdsOnly) {
 
 }  // namespace
 }  // namespace vox::twilio
+
+namespace vox::twilio {
+namespace {
+
+TEST(MessageParser, NumbersOutsideTheirRangeReadAsAbsentAndAreNamed) {
+  MessageParser p;
+  for (const char* ts : {"\"2305843009213693951\"", "\"9223372036854775807\"", "\"-9223372036854775808\"", "\"-1\"",
+                         "\"86400001\"", "18446744073709551615", "-5"}) {
+    const Message m = p.parse(std::string(R"({"event":"media","sequenceNumber":"3","media":{"timestamp":)") + ts +
+                              R"(,"payload":"/w=="},"streamSid":"MZ2"})");
+    const auto* md = std::get_if<Media>(&m.body);
+    ASSERT_NE(md, nullptr) << ts;
+    EXPECT_EQ(md->timestamp_ms, -1) << ts;
+    EXPECT_EQ(m.bad_field, "media.timestamp") << ts;
+    EXPECT_EQ(m.sequence_number, 3);
+  }
+  const Message edge = p.parse(R"({"event":"media","media":{"timestamp":"86400000","payload":"/w=="}})");
+  EXPECT_EQ(std::get<Media>(edge.body).timestamp_ms, kMaxMediaTimestampMs);
+  EXPECT_TRUE(edge.bad_field.empty());
+  for (const char* seq : {"\"9223372036854775807\"", "\"-2\"", "9007199254740993"}) {
+    const Message m = p.parse(std::string(R"({"event":"mark","sequenceNumber":)") + seq + R"(,"mark":{"name":"a"}})");
+    EXPECT_EQ(m.sequence_number, -1) << seq;
+    EXPECT_EQ(m.bad_field, "sequenceNumber") << seq;
+  }
+  // Absent is not bad.
+  const Message plain = p.parse(R"({"event":"media","media":{"payload":"/w=="}})");
+  EXPECT_TRUE(plain.bad_field.empty());
+}
+
+TEST(MessageParser, DtmfDigitsAreOneKeyOfTwiliosAlphabet) {
+  MessageParser p;
+  for (const char* ok : {"0", "9", "*", "#", "A", "D"}) {
+    const Message m = p.parse(std::string(R"({"event":"dtmf","dtmf":{"track":"inbound_track","digit":")") + ok + "\"}}");
+    EXPECT_NE(std::get_if<Dtmf>(&m.body), nullptr) << ok;
+  }
+  for (const std::string& bad : {std::string("12"), std::string("E"), std::string("a"), std::string("1\\n critical"),
+                                std::string("\\u0000"), std::string(1000, '7')}) {
+    const Message m = p.parse(R"({"event":"dtmf","dtmf":{"track":"inbound_track","digit":")" + bad + "\"}}");
+    const auto* e = std::get_if<ParseError>(&m.body);
+    ASSERT_NE(e, nullptr) << bad;
+    EXPECT_NE(e->reason.find("dtmf.digit"), std::string::npos) << e->reason;
+    EXPECT_EQ(e->reason.find(bad), std::string::npos) << "the digit is echoed: " << e->reason;
+  }
+}
+
+TEST(CallSid, OnlyTwiliosShapeIsATwilioCallSid) {
+  EXPECT_TRUE(twilio_call_sid("CA0123456789abcdef0123456789abcdef"));
+  EXPECT_TRUE(twilio_call_sid("CA0123456789ABCDEF0123456789ABCDEF"));
+  for (const char* bad : {"", "CA", "CA1234567890abcdef", "ca0123456789abcdef0123456789abcdef",
+                          "CA0123456789abcdef0123456789abcdeg", "CA0123456789abcdef0123456789abcdef0", "../../etc/passwd"})
+    EXPECT_FALSE(twilio_call_sid(bad)) << bad;
+}
+
+}  // namespace
+}  // namespace vox::twilio

@@ -5,9 +5,13 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <thread>
@@ -16,9 +20,11 @@
 #include "agent/agent.hpp"
 #include "api/client_socket.hpp"
 #include "api/control.hpp"
+#include "api/control_codec.hpp"
 #include "api/generate.hpp"
 #include "call/call_metrics.hpp"
 #include "call/turns.hpp"
+#include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "api/routes.hpp"
 #include "app/commands/voice_catalog.hpp"
@@ -37,6 +43,34 @@
 
 namespace vox::app {
 namespace asio = boost::asio;
+
+namespace {
+// This server's default name in the call store: the host name and the configured port
+// (stable across restarts, distinct for two servers on one host).
+std::string default_instance_id(const Config& config) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "localhost");
+  return std::string(host) + ":" + std::to_string(config.port);
+}
+}  // namespace
+
+void hide_secrets(const Config& c) {
+  for (const auto& entry : c.api_keys) {
+    // "tenant:key" entries, possibly several separated by commas.
+    std::size_t at = 0;
+    while (at <= entry.size()) {
+      const auto comma = entry.find(',', at);
+      const std::string item = entry.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+      const auto colon = item.find_first_of(":= \t");
+      redact_in_logs(colon == std::string::npos ? item : item.substr(colon + 1));
+      if (comma == std::string::npos) break;
+      at = comma + 1;
+    }
+  }
+  for (const auto* secret : {&c.twilio.auth_token, &c.twilio.api_key_secret, &c.elevenlabs.api_key, &c.generate_api_key,
+                             &c.agent_webhook_secret, &c.metrics_token})
+    redact_in_logs(*secret);
+}
 
 int run_serve(const Config& config, const ServeOptions& options) {
   const auto started = std::chrono::steady_clock::now();
@@ -89,21 +123,27 @@ int run_serve(const Config& config, const ServeOptions& options) {
   // Control API keys and the call store.
   api::Tenants tenants;
   std::unique_ptr<store::CallStore> store;
+  const std::string instance_id = config.instance_id.empty() ? default_instance_id(config) : config.instance_id;
+  std::vector<std::string> orphans;  // calls this instance left live when it last stopped
   try {
     tenants = api::Tenants::load(config.api_keys, config.api_keys_file);
-    store = std::make_unique<store::CallStore>(config.store_path);
+    store = std::make_unique<store::CallStore>(config.store_path, instance_id, &orphans);
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return 2;
   }
-  spdlog::info("call store: {} (schema version {})", config.store_path, store->schema_version());
+  tenants.for_each_key([](const std::string& key) { redact_in_logs(key); });
+  spdlog::info("call store: {} (schema version {}) instance={}", config.store_path, store->schema_version(), instance_id);
+  if (!orphans.empty())
+    spdlog::warn("{} call(s) were still in progress when this instance ({}) last stopped; closed with reason "
+                 "server_restart: {}", orphans.size(), instance_id, fmt::join(orphans, " "));
   if (tenants.open())
     spdlog::warn("control API: NO API KEYS CONFIGURED, so /api/v1/elevenlabs-twilio/* and the client WebSocket are "
                  "OPEN to anyone who can reach this port. Fine on your own machine; in production set VOX_API_KEYS "
                  "(tenant:key,...) or --api-keys-file");
   else
     spdlog::info("control API: {} company key(s) loaded; requests need X-API-KEY or Authorization: Bearer", tenants.size());
-  store::CallJournal journal(*store);
+  store::CallJournal journal(*store, instance_id);
   check_elevenlabs(*engines, config, ioc);
   if (engines->elevenlabs_tts) engines->elevenlabs_tts->warm_up();
   if (engines->cache) {
@@ -181,6 +221,19 @@ int run_serve(const Config& config, const ServeOptions& options) {
     std::string caller_id_;
   };
   TwilioControl control(ioc, twilio.get(), config.twilio.phone_number);
+  // A killed server's calls may still be connected at Twilio, with nobody behind them.
+  if (twilio)
+    for (const auto& sid : orphans)
+      asio::co_spawn(ioc, [&twilio, sid]() -> asio::awaitable<void> {
+        std::optional<std::string> failed;
+        try {
+          co_await twilio->complete_call(sid);
+        } catch (const std::exception& e) {
+          failed = e.what();
+        }
+        if (failed) spdlog::warn("could not complete call {} (left by the previous run) at Twilio: {}", sid, *failed);
+        else spdlog::info("call {} (left by the previous run) completed at Twilio", sid);
+      }, asio::detached);
 
   call::CallRegistry registry;
   registry.set_limit(static_cast<std::size_t>(config.max_calls));
@@ -190,6 +243,25 @@ int run_serve(const Config& config, const ServeOptions& options) {
   metrics::Registry metrics_registry;
   call::CallMetrics call_metrics(metrics_registry);
   services.metrics = &call_metrics;
+  // A call the registry no longer holds (dropped after it ended, or from before a restart)
+  // keeps its stored owner, agent and voice.
+  services.stored_record = [st = store.get()](const std::string& sid) -> std::optional<call::CallRecord> {
+    const auto c = st->call(sid);
+    if (!c || c->tenant.empty()) return std::nullopt;
+    call::CallRecord r;
+    r.call_sid = c->call_sid;
+    r.tenant = c->tenant;
+    r.agent_id = c->agent_id;
+    r.voice_id = c->voice_id;
+    r.voice_settings = api::settings_from_text(c->voice_settings_json);
+    r.direction = c->direction;
+    r.status = c->status;
+    r.from = c->from;
+    r.to = c->to;
+    r.created_at = c->created_at;
+    r.metadata_json = c->metadata_json;
+    return r;
+  };
   api::ClientHub hub;
   // The turn API follows calls only when it is enabled (API_KEY).
   call::TurnHub turns;
@@ -244,7 +316,7 @@ int run_serve(const Config& config, const ServeOptions& options) {
                                                    st->set_status(sid, status, over);
                                                    st->add_event(sid, "status", status);
                                                  },
-                                                 &metrics_registry});
+                                                 &metrics_registry, !tenants.open() || turn_api});
   const api::ControlServices control_services{config, tenants, registry, *store, *engines->tts, *voices, twilio.get(),
                                               &hub, eleven, [eng] { return eng->status(); }};
   hub.set_services(&control_services);
@@ -271,7 +343,35 @@ int run_serve(const Config& config, const ServeOptions& options) {
                      config.port, e.what());
     return 2;
   }
-  write_port_file(options.port_file, port);
+  // /metrics on its own (private) address, when asked.
+  std::unique_ptr<net::Server> metrics_server;
+  if (!config.metrics_listen.empty()) {
+    const auto colon = config.metrics_listen.rfind(':');
+    std::uint16_t metrics_port = 0;
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument("expected host:port");
+      const int p = std::stoi(config.metrics_listen.substr(colon + 1));
+      if (p < 0 || p > 65535) throw std::invalid_argument("port out of range");
+      net::Router metrics_router;
+      api::add_metrics_route(metrics_router, metrics_registry, config.metrics_token, true);
+      metrics_server = std::make_unique<net::Server>(ioc, std::move(metrics_router), net::ServerLimits{});
+      metrics_port = metrics_server->listen(config.metrics_listen.substr(0, colon), static_cast<std::uint16_t>(p));
+    } catch (const std::exception& e) {
+      spdlog::critical("cannot serve /metrics on --metrics-listen {}: {} (give host:port, e.g. 127.0.0.1:9464)",
+                       config.metrics_listen, e.what());
+      return 2;
+    }
+    write_port_file(options.metrics_port_file, metrics_port);
+    spdlog::info("metrics: GET /metrics on http://{}:{}{}", config.metrics_listen.substr(0, colon), metrics_port,
+                 config.metrics_token.empty() ? "" : " (bearer token required)");
+  }
+  write_port_file(options.port_file, port);  // last: tests wait for it before using either port
+  if (config.metrics_listen.empty() && !config.metrics_token.empty()) {
+    spdlog::info("metrics: GET /metrics needs the bearer token (--metrics-token)");
+  } else if (config.metrics_listen.empty() && (!tenants.open() || turn_api)) {
+    spdlog::warn("metrics: GET /metrics answers 401 because API keys protect this server; set --metrics-token or "
+                 "--metrics-listen to scrape it");
+  }
   if (turn_api) spdlog::info("turn API: GET /generate enabled (X-API-KEY must equal API_KEY)");
   if (!config.twilio.auth_token.empty())
     spdlog::info("twilio: webhook signatures {} (auth token set)",
@@ -316,6 +416,7 @@ int run_serve(const Config& config, const ServeOptions& options) {
       }
     }
     server.shutdown();
+    if (metrics_server) metrics_server->shutdown();
     turns.shutdown();
     for (auto& call : registry.all()) asio::post(call->executor(), [call] { call->end("server shutdown"); });
     asio::co_spawn(
@@ -360,6 +461,8 @@ int run_serve(const Config& config, const ServeOptions& options) {
   for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : pool) t.join();
+  // Everything the calls reported while closing is committed before we exit.
+  store->flush();
   spdlog::default_logger()->flush();
   return exit_code;
 }

@@ -10,11 +10,15 @@ namespace vox::app {
 
 struct ServeOptions {
   std::string port_file;  // write the bound port here once listening (tests use --port 0)
+  std::string metrics_port_file;  // the same for --metrics-listen
   bool handle_signals = true;  // false when embedded: the embedding program stops it
   // Called once listening, with the port and a function that stops the server
   // gracefully (callable from any thread; run_serve then returns).
   std::function<void(std::uint16_t port, std::function<void()> stop)> on_listening;
 };
+
+// Registers every secret in `config` (keys, tokens) to be hidden from the log.
+void hide_secrets(const Config& config);
 
 // Runs the server until SIGINT/SIGTERM; returns the process exit code.
 int run_serve(const Config& config, const ServeOptions& options);
