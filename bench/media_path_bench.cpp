@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "audio/endpointer.hpp"
+#include "call/inbound.hpp"
 #include "audio/g711.hpp"
 #include "audio/resampler.hpp"
 #include "audio/signal.hpp"
@@ -24,7 +25,7 @@ constexpr std::size_t kFrame = 160;
 // 10 s of call audio: speech (espeak-ng) alternating with quiet line noise.
 const std::vector<std::uint8_t>& call_audio() {
   static const std::vector<std::uint8_t> audio = [] {
-    vox::speech::EspeakTts tts(vox::TtsSettings{});
+    vox::speech::EspeakTts tts(vox::speech::EspeakSettings{});
     std::vector<std::uint8_t> out;
     const auto speech = tts.synthesize_blocking("I would like to book a table for two people tonight, please.");
     const auto noise = vox::audio::white_noise(800, 60);
@@ -60,7 +61,7 @@ const std::vector<std::string>& call_messages() {
 // μ-law → PCM → VAD → endpointing, per frame (the core of the inbound path).
 void BM_InboundFrameDecodeVadEndpoint(benchmark::State& state) {
   const auto& audio = call_audio();
-  vox::Config cfg;
+  vox::call::InboundSettings cfg;
   vox::audio::VoiceDetector vad(cfg.vad);
   vox::audio::Endpointer ep(cfg.endpointing);
   std::array<std::int16_t, kFrame> pcm;
@@ -80,7 +81,7 @@ BENCHMARK(BM_InboundFrameDecodeVadEndpoint);
 // The whole inbound path from the WebSocket text: JSON parse → base64 → μ-law → VAD → endpointing.
 void BM_InboundMessageFullPath(benchmark::State& state) {
   const auto& msgs = call_messages();
-  vox::Config cfg;
+  vox::call::InboundSettings cfg;
   vox::twilio::MessageParser parser;
   vox::audio::VoiceDetector vad(cfg.vad);
   vox::audio::Endpointer ep(cfg.endpointing);

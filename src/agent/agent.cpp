@@ -9,12 +9,12 @@ namespace vox::agent {
 namespace {
 
 // Replies "You said: <transcript>".
-class EchoAgent final : public Agent {
+class EchoAgent final : public call::Agent {
  public:
   explicit EchoAgent(std::string greeting) : greeting_(std::move(greeting)) {}
   std::string greeting() override { return greeting_; }
-  void on_turn(const Turn& turn, std::function<void(Reply)> reply) override {
-    reply(Reply{"You said: " + turn.transcript, false});
+  void on_turn(const call::Turn& turn, std::function<void(call::AgentReply)> reply) override {
+    reply(call::AgentReply{"You said: " + turn.transcript, false});
   }
 
  private:
@@ -22,18 +22,18 @@ class EchoAgent final : public Agent {
 };
 
 // Replies with the script's lines in order, one per turn; hangs up after the last.
-class ScriptAgent final : public Agent {
+class ScriptAgent final : public call::Agent {
  public:
   ScriptAgent(std::string greeting, std::vector<std::string> lines)
       : greeting_(std::move(greeting)), lines_(std::move(lines)) {}
   std::string greeting() override { return greeting_; }
-  void on_turn(const Turn&, std::function<void(Reply)> reply) override {
+  void on_turn(const call::Turn&, std::function<void(call::AgentReply)> reply) override {
     if (next_ >= lines_.size()) {
-      reply(Reply{"", true});
+      reply(call::AgentReply{"", true});
       return;
     }
     const bool last = next_ + 1 == lines_.size();
-    Reply r{lines_[next_++], last, {}, {}};
+    call::AgentReply r{lines_[next_++], last, {}, {}};
     // "Let me transfer you. [transfer +14155550123]" says the text, then transfers;
     // "One moment. [digits 1234#]" says the text, then presses the keys.
     for (const std::string directive : {"transfer", "digits"}) {
@@ -70,10 +70,10 @@ std::vector<std::string> read_lines(const std::string& path) {
 
 // Says nothing by itself: replies come from the control API (REST /stream, a client
 // WebSocket), which speaks into the call directly.
-class ExternalAgent final : public Agent {
+class ExternalAgent final : public call::Agent {
  public:
   std::string greeting() override { return {}; }
-  void on_turn(const Turn&, std::function<void(Reply)>) override {}
+  void on_turn(const call::Turn&, std::function<void(call::AgentReply)>) override {}
 };
 
 }  // namespace
@@ -97,7 +97,14 @@ AgentFactory::AgentFactory(AgentSettings settings, net::HttpClient* http) : sett
     throw std::invalid_argument("the webhook agent needs an HTTP client");
 }
 
-std::unique_ptr<Agent> AgentFactory::create(const CallContext& call) const {
+std::unique_ptr<call::Agent> AgentFactory::create_for_stream(call::CallContext& call) const {
+  // A customer's own agent id means the call is driven from outside (client socket/REST).
+  if (!call.agent_id.empty() && !call.parameters.count("agent"))
+    call.parameters["agent"] = built_in(call.agent_id) ? call.agent_id : "external";
+  return create(call);
+}
+
+std::unique_ptr<call::Agent> AgentFactory::create(const call::CallContext& call) const {
   std::string name = settings_.default_agent;
   if (auto it = call.parameters.find("agent"); it != call.parameters.end() && !it->second.empty()) name = it->second;
   std::string greeting = settings_.greeting;

@@ -1,6 +1,6 @@
 #pragma once
-// The call's conversational brain. A call hands each final transcript to its agent and
-// speaks the reply. Agents never see audio, JSON or sockets.
+// The built-in agents (echo, script, webhook, external) and the factory that picks one
+// for a call. The interface they implement is the call's (call/agent.hpp).
 #include <functional>
 #include <map>
 #include <memory>
@@ -8,52 +8,17 @@
 #include <string_view>
 #include <vector>
 
+#include "call/agent.hpp"
+
 namespace vox::net {
 class HttpClient;
 }
 
 namespace vox::agent {
 
-struct CallContext {
-  std::string call_sid;
-  std::string stream_sid;
-  std::string from;
-  std::string to;
-  std::map<std::string, std::string> parameters;  // <Parameter> values from TwiML
-  std::string stream_url;  // the media URL this stream came in on (to resume it after a redirect)
-  std::string tenant;      // the company the call belongs to ("" when none claimed it)
-  std::string agent_id;    // the customer's agent id (control API), "" for built-in routing
-};
-
-struct Turn {
-  int index = 0;              // 1-based turn number
-  std::string transcript;     // what the caller said
-  std::string interrupted_reply_heard;  // words of our last reply heard before a barge-in, if any
-  bool barged_in = false;
-};
-
-struct Reply {
-  std::string text;       // empty: say nothing
-  bool hangup = false;    // end the call after `text` has played
-  std::string transfer_to;  // after `text` has played, move the call here (E.164 or sip:)
-  std::string digits;       // after `text` has played, press these keys (0-9 * # w) and go on talking
-  bool more = false;        // a part of a streamed reply: more parts follow (only `text` is used)
-};
-
 // Returns whether `digits` may be pressed on a call: 1 to 64 of 0-9, *, #, and w (a
 // half-second pause), as TwiML <Play digits> takes them.
 bool valid_digits(std::string_view digits);
-
-class Agent {
- public:
-  virtual ~Agent() = default;
-  // Returns the greeting spoken when the stream starts ("" for none).
-  virtual std::string greeting() = 0;
-  // Answers a turn; `reply` may be called later, from any thread: once, or for a reply
-  // streamed in parts, with `more = true` for every part but the last.
-  virtual void on_turn(const Turn& turn, std::function<void(Reply)> reply) = 0;
-  virtual void on_dtmf(const std::string& /*digit*/) {}
-};
 
 // The "webhook" agent: each final transcript is POSTed to `url` as JSON and the answer
 // is spoken (see webhook_agent.hpp).
@@ -65,8 +30,8 @@ struct WebhookSettings {
 };
 
 struct AgentSettings {
-  std::string default_agent = "echo";
-  std::string greeting;
+  std::string default_agent = "echo";  // echo | script | webhook | external
+  std::string greeting = "Hello! I am the voxbridge echo agent. Say something.";  // "" for none
   std::string script_file;
   WebhookSettings webhook;
 };
@@ -80,7 +45,11 @@ class AgentFactory {
   explicit AgentFactory(AgentSettings settings, net::HttpClient* http = nullptr);
   // Returns the agent named by the call's `agent` parameter or the default; throws
   // std::invalid_argument with a readable message for unknown names or bad scripts.
-  std::unique_ptr<Agent> create(const CallContext& call) const;
+  std::unique_ptr<call::Agent> create(const call::CallContext& call) const;
+  // The same for a call's media stream: a call with a customer's agent_id and no `agent`
+  // parameter gets that agent when it is a built-in name, else "external"; the name
+  // chosen is set as the call's `agent` parameter.
+  std::unique_ptr<call::Agent> create_for_stream(call::CallContext& call) const;
   static std::vector<std::string> names() { return {"echo", "script", "webhook", "external"}; }
   static bool built_in(const std::string& name);
 

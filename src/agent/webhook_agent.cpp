@@ -8,6 +8,7 @@
 #include <chrono>
 #include <optional>
 
+#include "core/spawn.hpp"
 #include "core/hash.hpp"
 #include "net/client.hpp"
 
@@ -43,20 +44,20 @@ std::vector<std::string> take_sentences(std::string& buffer) {
 namespace {
 
 struct Shared {
-  Shared(net::HttpClient& h, WebhookSettings s, CallContext c) : http(h), settings(std::move(s)), call(std::move(c)) {}
+  Shared(net::HttpClient& h, WebhookSettings s, call::CallContext c) : http(h), settings(std::move(s)), call(std::move(c)) {}
   net::HttpClient& http;
   WebhookSettings settings;
-  CallContext call;
+  call::CallContext call;
 };
 
-// A JSON answer ({"text", "hangup", "transfer_to", "digits"}) as a Reply; nullopt when
+// A JSON answer ({"text", "hangup", "transfer_to", "digits"}) as a call::AgentReply; nullopt when
 // `body` is not such an object.
-std::optional<Reply> reply_from_json(std::string_view body) {
+std::optional<call::AgentReply> reply_from_json(std::string_view body) {
   boost::system::error_code ec;
   auto v = json::parse(body, ec);
   if (ec || !v.is_object()) return std::nullopt;
   const auto& o = v.as_object();
-  Reply r;
+  call::AgentReply r;
   auto str = [&o](const char* key) -> std::string {
     const auto* f = o.if_contains(key);
     return f && f->is_string() ? std::string(f->as_string()) : std::string();
@@ -77,7 +78,7 @@ std::optional<Reply> reply_from_json(std::string_view body) {
 // Reads one turn's answer as it streams in and hands each part on.
 class AnswerReader {
  public:
-  explicit AnswerReader(std::function<void(Reply)>& reply) : reply_(reply) {}
+  explicit AnswerReader(std::function<void(call::AgentReply)>& reply) : reply_(reply) {}
 
   void feed(std::string_view piece) {
     if (!kind_) {
@@ -107,7 +108,7 @@ class AnswerReader {
 
   // The body is complete; returns false when it was not a usable answer.
   bool finish() {
-    Reply last;
+    call::AgentReply last;
     if (final_) last = std::move(*final_);
     if (kind_ == Kind::json && !trimmed(buffer_).empty()) {
       auto r = reply_from_json(buffer_);
@@ -133,20 +134,20 @@ class AnswerReader {
   enum class Kind { json, text };
   void part(std::string text) {
     ++parts_;
-    Reply r;
+    call::AgentReply r;
     r.text = std::move(text);
     r.more = true;
     reply_(std::move(r));
   }
-  std::function<void(Reply)>& reply_;
+  std::function<void(call::AgentReply)>& reply_;
   std::optional<Kind> kind_;
-  std::optional<Reply> final_;
+  std::optional<call::AgentReply> final_;
   std::string buffer_;
   bool ndjson_ = false;
   int parts_ = 0;
 };
 
-std::string request_body(const CallContext& call, const Turn& turn) {
+std::string request_body(const call::CallContext& call, const call::Turn& turn) {
   json::object params;
   for (const auto& [k, v] : call.parameters) params[k] = v;
   json::object o{{"call_sid", call.call_sid},
@@ -162,7 +163,7 @@ std::string request_body(const CallContext& call, const Turn& turn) {
 }
 
 asio::awaitable<void> ask(std::shared_ptr<const Shared> sh, std::string body, int turn,
-                          std::function<void(Reply)> reply) {
+                          std::function<void(call::AgentReply)> reply) {
   net::ClientRequest req;
   req.method = "POST";
   req.url = sh->settings.url;
@@ -192,20 +193,20 @@ asio::awaitable<void> ask(std::shared_ptr<const Shared> sh, std::string body, in
   spdlog::warn("webhook agent failed call_sid={} turn={} url={} after_ms={} error=\"{}\": speaking the fallback phrase "
                "(check AGENT_WEBHOOK_URL and that the endpoint answers within {} ms)",
                sh->call.call_sid, turn, sh->settings.url, ms, failure, sh->settings.timeout_ms);
-  Reply r;
+  call::AgentReply r;
   r.text = sh->settings.fallback_text;
   reply(std::move(r));
 }
 
-class WebhookAgent final : public Agent {
+class WebhookAgent final : public call::Agent {
  public:
   WebhookAgent(std::shared_ptr<const Shared> shared, std::string greeting)
       : shared_(std::move(shared)), greeting_(std::move(greeting)) {}
   std::string greeting() override { return greeting_; }
-  void on_turn(const Turn& turn, std::function<void(Reply)> reply) override {
+  void on_turn(const call::Turn& turn, std::function<void(call::AgentReply)> reply) override {
     std::string body = request_body(shared_->call, turn);
     const int index = turn.index;
-    asio::co_spawn(shared_->http.executor(), ask(shared_, std::move(body), index, std::move(reply)), asio::detached);
+    vox::spawn(shared_->http.executor(), ask(shared_, std::move(body), index, std::move(reply)), "webhook agent request");
   }
 
  private:
@@ -215,8 +216,8 @@ class WebhookAgent final : public Agent {
 
 }  // namespace
 
-std::unique_ptr<Agent> make_webhook_agent(net::HttpClient& http, const WebhookSettings& settings,
-                                          const CallContext& call, std::string greeting) {
+std::unique_ptr<call::Agent> make_webhook_agent(net::HttpClient& http, const WebhookSettings& settings,
+                                          const call::CallContext& call, std::string greeting) {
   auto shared = std::make_shared<const Shared>(http, settings, call);
   return std::make_unique<WebhookAgent>(std::move(shared), std::move(greeting));
 }

@@ -16,8 +16,8 @@
 
 namespace vox::agent {
 
-std::unique_ptr<Agent> make_webhook_agent(net::HttpClient& http, const WebhookSettings& settings,
-                                          const CallContext& call, std::string greeting);
+std::unique_ptr<call::Agent> make_webhook_agent(net::HttpClient& http, const WebhookSettings& settings,
+                                          const call::CallContext& call, std::string greeting);
 
 // Cuts complete sentences off the front of `buffer` (text streamed so far): a sentence
 // ends at . ! ? or a newline followed by whitespace (or at a newline). Returns them

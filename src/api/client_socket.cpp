@@ -6,13 +6,13 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/spawn.hpp"
 #include "api/control_codec.hpp"
 #include "api/routes.hpp"
-#include "audio/g711.hpp"
+#include "audio/upsample.hpp"
 #include "call/registry.hpp"
 #include "call/session.hpp"
 #include "core/base64.hpp"
-#include "store/call_store.hpp"
 
 namespace vox::api {
 namespace asio = boost::asio;
@@ -95,7 +95,7 @@ class ClientLink final : public call::CallObserver, public std::enable_shared_fr
     return session_.lock();
   }
 
-  void on_event(const agent::CallContext& call, const call::CallEvent& e) override {
+  void on_event(const call::CallContext& call, const call::CallEvent& e) override {
     using K = call::CallEvent::Kind;
     switch (e.kind) {
       case K::transcript:
@@ -131,23 +131,19 @@ class ClientLink final : public call::CallObserver, public std::enable_shared_fr
     }
   }
 
-  void on_audio(const agent::CallContext&, std::span<const std::uint8_t> ulaw) override {
+  void on_audio(const call::CallContext&, std::span<const std::uint8_t> ulaw) override {
     json::object o{{"type", "audio"}, {"format", pcm_ ? "pcm_16000" : "ulaw_8000"}};
     std::string data;
     if (!pcm_) {
       base64::append(data, ulaw);
     } else {
-      // μ-law 8 kHz → PCM16 LE 16 kHz by linear interpolation (for browsers' AudioContext).
-      pcm_buf_.resize(ulaw.size() * 4);
-      std::size_t k = 0;
-      for (const std::uint8_t b : ulaw) {
-        const std::int16_t s = audio::ulaw_decode(b);
-        const auto mid = static_cast<std::int16_t>((static_cast<int>(last_) + s) / 2);
-        for (const std::int16_t v : {mid, s}) {
-          pcm_buf_[k++] = static_cast<std::uint8_t>(v & 0xff);
-          pcm_buf_[k++] = static_cast<std::uint8_t>((v >> 8) & 0xff);
-        }
-        last_ = s;
+      // PCM16 little-endian at 16 kHz, for browsers' AudioContext.
+      pcm_samples_.resize(ulaw.size() * 2);
+      const std::size_t n = upsample_.convert(ulaw, pcm_samples_);
+      pcm_buf_.resize(n * 2);
+      for (std::size_t i = 0; i < n; ++i) {
+        pcm_buf_[2 * i] = static_cast<std::uint8_t>(pcm_samples_[i] & 0xff);
+        pcm_buf_[2 * i + 1] = static_cast<std::uint8_t>((pcm_samples_[i] >> 8) & 0xff);
       }
       base64::append(data, pcm_buf_);
     }
@@ -171,7 +167,8 @@ class ClientLink final : public call::CallObserver, public std::enable_shared_fr
  private:
   // Touched only on the bound call's strand.
   std::vector<std::uint8_t> pcm_buf_;
-  std::int16_t last_ = 0;
+  std::vector<std::int16_t> pcm_samples_;
+  audio::Ulaw8kTo16k upsample_;
 };
 
 class ClientSocket final : public net::WsHandler {
@@ -202,10 +199,10 @@ class ClientSocket final : public net::WsHandler {
   }
 
   void on_text(std::string_view text) override {
-    if (text.size() > hub_.svc_->config.max_ws_message_bytes) {
+    if (text.size() > hub_.svc_->settings.max_ws_message_bytes) {
       link_->send(message({{"type", "error"},
                            {"detail", "Message of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
-                                          std::to_string(hub_.svc_->config.max_ws_message_bytes)}}));
+                                          std::to_string(hub_.svc_->settings.max_ws_message_bytes)}}));
       return;
     }
     boost::system::error_code ec;
@@ -251,7 +248,7 @@ class ClientSocket final : public net::WsHandler {
     std::string text;
     try {
       text = string_field(o, "text");
-      check_text(text, hub_.svc_->config.max_text_chars);
+      check_text(text, hub_.svc_->settings.max_text_chars);
     } catch (const ApiError& e) {
       link_->send(message({{"type", "synthesis_error"}, {"text", text.substr(0, 200)}, {"error", e.what()}}));
       return;
@@ -299,7 +296,7 @@ class ClientSocket final : public net::WsHandler {
       } catch (const ApiError& e) {
         return control_response(action, false, e.what());
       }
-      asio::co_spawn(
+      vox::spawn(
           link->conn_->executor(),
           [svc, session, link, voice_id, patch]() -> asio::awaitable<void> {
             bool ok = voice_id.empty();
@@ -328,12 +325,12 @@ class ClientSocket final : public net::WsHandler {
                                   {"voice_settings", settings_json(s)}}));
             });
           },
-          asio::detached);
+          "client socket action");
       return;
     }
     // get_call_info
     const std::string sid = session->context().call_sid;
-    asio::co_spawn(
+    vox::spawn(
         link->conn_->executor(),
         [svc, link, sid]() -> asio::awaitable<void> {
           json::object info;
@@ -348,7 +345,7 @@ class ClientSocket final : public net::WsHandler {
           else o["error"] = err;
           link->send(message(std::move(o)));
         },
-        asio::detached);
+        "client socket action");
   }
 
   ClientHub& hub_;
@@ -384,8 +381,6 @@ std::unique_ptr<net::WsHandler> ClientHub::open(const net::HttpRequest& req, net
     bool known = false;
     if (auto s = svc_->registry.find(sid)) known = true, owner = s->context().tenant;
     else if (auto r = svc_->registry.record(sid)) known = true, owner = r->tenant;
-    // The stored owner wins (ownership never changes once stored).
-    if (auto stored = svc_->store.owner(sid); stored && (!stored->empty() || !known)) known = true, owner = *stored;
     if (known && !who.may_access(owner)) {
       reject = net::HttpResponse::error(404, "Call not found");
       return nullptr;
@@ -394,9 +389,9 @@ std::unique_ptr<net::WsHandler> ClientHub::open(const net::HttpRequest& req, net
   {
     std::lock_guard lock(mu_);
     int& n = sockets_per_key_[who.open ? std::string(Tenants::kLocal) : who.tenant];
-    if (n >= svc_->config.max_client_sockets_per_key) {
+    if (n >= svc_->settings.max_client_sockets_per_key) {
       reject = net::HttpResponse::error(429, "Too many open WebSockets for this API key (limit " +
-                                                 std::to_string(svc_->config.max_client_sockets_per_key) + ")");
+                                                 std::to_string(svc_->settings.max_client_sockets_per_key) + ")");
       return nullptr;
     }
     ++n;

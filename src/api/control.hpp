@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "api/tenants.hpp"
-#include "core/config.hpp"
+#include "api/settings.hpp"
 #include "net/router.hpp"
 #include "speech/speech.hpp"
 
@@ -49,7 +49,8 @@ class VoiceCatalog {
 };
 
 struct ControlServices {
-  const Config& config;
+  const ApiSettings& settings;
+  std::string default_caller_id;  // TWILIO_PHONE_NUMBER: the From of placed calls unless given
   const Tenants& tenants;
   call::CallRegistry& registry;
   store::CallStore& store;
@@ -66,17 +67,13 @@ struct ControlServices {
 // outlive the router.
 void add_control_routes(net::Router& router, const ControlServices& services);
 
-// Returns the principal of a request, or throws ApiError 401 when keys are configured and
-// the request has no valid one.
-Principal authenticate(const Tenants& tenants, const net::HttpRequest& req);
+// Returns the GET /calls/{sid} object (live session, registry, then store); throws
+// ApiError 404 when the call is unknown or belongs to another tenant.
+boost::asio::awaitable<boost::json::object> call_info(const ControlServices& svc, std::string call_sid, Principal who);
 
 // Records a call's new voice (registry record, store, and a "voice_updated" event); the
 // live session is changed by the caller, on its strand.
 void record_voice_change(const ControlServices& svc, const std::string& call_sid, const std::string& voice_id,
                          const speech::VoiceSettings& settings);
-
-// Returns the GET /calls/{sid} object (live session, registry, then store); throws
-// ApiError 404 when the call is unknown or belongs to another tenant.
-boost::asio::awaitable<boost::json::object> call_info(const ControlServices& svc, std::string call_sid, Principal who);
 
 }  // namespace vox::api

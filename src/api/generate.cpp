@@ -10,12 +10,14 @@
 #include <cstdio>
 
 #include "api/control_codec.hpp"
-#include "api/strand_wait.hpp"
+#include "net/strand_wait.hpp"
 #include "call/session.hpp"
 #include "call/turns.hpp"
 #include "core/hash.hpp"
 
 namespace vox::api {
+using net::run_on;
+using net::Wakeup;
 namespace asio = boost::asio;
 namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
@@ -231,7 +233,7 @@ asio::awaitable<net::HttpResponse> run_turn(call::TurnHub& turns, GenerateQuery 
   }
 }
 
-asio::awaitable<net::HttpResponse> handle_generate(const Config& config, call::TurnHub& turns, net::HttpRequest req) {
+asio::awaitable<net::HttpResponse> handle_generate(const ApiSettings& config, call::TurnHub& turns, net::HttpRequest req) {
   if (config.generate_api_key.empty())
     co_return net::HttpResponse::error(503, "The turn API is not configured: set API_KEY (or --generate-api-key) on the "
                                             "server and send it as the X-API-KEY header");
@@ -250,8 +252,8 @@ asio::awaitable<net::HttpResponse> handle_generate(const Config& config, call::T
 
 }  // namespace
 
-void add_generate_route(net::Router& router, const Config& config, call::TurnHub& turns) {
-  const Config* cfg = &config;
+void add_generate_route(net::Router& router, const ApiSettings& config, call::TurnHub& turns) {
+  const ApiSettings* cfg = &config;
   call::TurnHub* hub = &turns;
   router.add("GET", "/generate", [cfg, hub](const net::HttpRequest& req) -> asio::awaitable<net::HttpResponse> {
     return handle_generate(*cfg, *hub, req);

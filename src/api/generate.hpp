@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/config.hpp"
+#include "api/settings.hpp"
 #include "net/router.hpp"
 
 namespace vox::call {
@@ -46,6 +46,6 @@ GenerateQuery parse_generate_query(std::string_view query, std::size_t max_input
 // (any case); nullopt otherwise.
 std::optional<bool> parse_bool(std::string_view s);
 
-void add_generate_route(net::Router& router, const Config& config, call::TurnHub& turns);
+void add_generate_route(net::Router& router, const ApiSettings& config, call::TurnHub& turns);
 
 }  // namespace vox::api

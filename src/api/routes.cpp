@@ -23,8 +23,8 @@ bool loopback_host(std::string_view host) {
 }
 }  // namespace
 
-std::string public_url(const Config& config, const net::HttpRequest& req, bool websocket) {
-  std::string base = config.base_url;
+std::string public_url(std::string_view base_url, const net::HttpRequest& req, bool websocket) {
+  std::string base(base_url);
   if (base.empty()) {
     std::string host(req.header("X-Forwarded-Host"));
     if (host.empty()) host = std::string(req.header("Host"));
@@ -40,21 +40,22 @@ std::string public_url(const Config& config, const net::HttpRequest& req, bool w
   return base + req.target;
 }
 
-bool twilio_request_authentic(const Config& config, const net::HttpRequest& req, bool websocket) {
-  if (config.twilio.auth_token.empty() || !config.twilio.validate_signatures) return true;
+bool twilio_request_authentic(const twilio::AccountSettings& account, std::string_view base_url,
+                              const net::HttpRequest& req, bool websocket) {
+  if (!account.checks_signatures()) return true;
   const auto signature = req.header("X-Twilio-Signature");
-  const auto url = public_url(config, req, websocket);
+  const auto url = public_url(base_url, req, websocket);
   bool ok = false;
   if (!signature.empty()) {
     const auto ct = req.header("Content-Type");
     if (ct.find("application/json") != std::string_view::npos) {
-      ok = twilio::validate_signature_json(config.twilio.auth_token, url, req.body, signature);
+      ok = twilio::validate_signature_json(account.auth_token, url, req.body, signature);
     } else {
       twilio::FormParams params;
       if (!websocket && req.method == "POST") params = net::parse_form(req.body);
-      ok = twilio::validate_signature(config.twilio.auth_token, url, params, signature);
+      ok = twilio::validate_signature(account.auth_token, url, params, signature);
       // WebSocket upgrades: Twilio's docs are unclear whether it signs wss:// or https://.
-      if (!ok && websocket) ok = twilio::validate_signature(config.twilio.auth_token, public_url(config, req, false), {}, signature);
+      if (!ok && websocket) ok = twilio::validate_signature(account.auth_token, public_url(base_url, req, false), {}, signature);
     }
   }
   if (!ok)
@@ -103,14 +104,14 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
     co_return net::HttpResponse::json(200, json::serialize(o));
   });
 
-  if (ctx.metrics && ctx.config.metrics_listen.empty())
-    add_metrics_route(router, *ctx.metrics, ctx.config.metrics_token, !ctx.protected_api);
+  if (ctx.metrics && ctx.api.metrics_listen.empty())
+    add_metrics_route(router, *ctx.metrics, ctx.api.metrics_token, !ctx.protected_api);
 
   // Twilio's voice webhooks answer TwiML that connects the call to our media stream:
   // /twilio-voice for inbound calls (the number's "a call comes in" URL) and
   // /api/v1/elevenlabs-twilio/webhook for calls we place. Status callbacks go elsewhere.
   auto voice = [ctx](const net::HttpRequest& req) -> boost::asio::awaitable<net::HttpResponse> {
-    if (!twilio_request_authentic(ctx.config, req, false))
+    if (!twilio_request_authentic(ctx.twilio, ctx.api.base_url, req, false))
       co_return net::HttpResponse::error(403, "Invalid or missing X-Twilio-Signature");
     const auto form = net::parse_form(req.body);
     const auto call_sid = net::form_value(form, "CallSid");
@@ -119,9 +120,9 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
       co_return net::HttpResponse::error(400, "Missing CallSid: this endpoint expects Twilio's form-encoded voice webhook");
     }
     twilio::StreamTwiml stream;
-    stream.url = twilio::media_stream_url(ctx.config.base_url, req.header("Host"), req.header("X-Forwarded-Proto"));
+    stream.url = twilio::media_stream_url(ctx.api.base_url, req.header("Host"), req.header("X-Forwarded-Proto"));
     // Stream lifecycle events come back to us (logged), at the public URL of this server.
-    const auto here = public_url(ctx.config, req, false);
+    const auto here = public_url(ctx.api.base_url, req, false);
     stream.status_callback = here.substr(0, here.size() - req.target.size()) + "/api/v1/twilio/stream-status";
     for (const char* key : {"From", "To", "Direction", "AccountSid"}) {
       const auto v = net::form_value(form, key);
@@ -148,7 +149,7 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
   // Call status callbacks (queued, initiated, ringing, in-progress, completed, busy,
   // failed, no-answer, canceled): recorded and logged, never TwiML.
   router.add("POST", "/api/v1/twilio/call-status", [ctx](const net::HttpRequest& req) -> boost::asio::awaitable<net::HttpResponse> {
-    if (!twilio_request_authentic(ctx.config, req, false))
+    if (!twilio_request_authentic(ctx.twilio, ctx.api.base_url, req, false))
       co_return net::HttpResponse::error(403, "Invalid or missing X-Twilio-Signature");
     const auto form = net::parse_form(req.body);
     const auto call_sid = net::form_value(form, "CallSid");
@@ -162,7 +163,7 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
   });
   // The <Stream statusCallback> (stream-started, stream-stopped, stream-error).
   router.add("POST", "/api/v1/twilio/stream-status", [ctx](const net::HttpRequest& req) -> boost::asio::awaitable<net::HttpResponse> {
-    if (!twilio_request_authentic(ctx.config, req, false))
+    if (!twilio_request_authentic(ctx.twilio, ctx.api.base_url, req, false))
       co_return net::HttpResponse::error(403, "Invalid or missing X-Twilio-Signature");
     const auto form = net::parse_form(req.body);
     spdlog::info("stream status call_sid={} stream_sid={} event={} error=\"{}\"", net::form_value(form, "CallSid"),

@@ -5,7 +5,8 @@
 #include <map>
 #include <string>
 
-#include "core/config.hpp"
+#include "api/settings.hpp"
+#include "twilio/settings.hpp"
 #include "net/router.hpp"
 
 namespace vox::call {
@@ -19,7 +20,8 @@ class Registry;
 namespace vox::api {
 
 struct RouteContext {
-  const Config& config;
+  const ApiSettings& api;
+  const twilio::AccountSettings& twilio;  // its auth token checks the webhooks' signatures
   call::CallRegistry& registry;
   std::string tts_engine;
   std::string stt_engine;
@@ -31,12 +33,12 @@ struct RouteContext {
   // Served at GET /metrics (Prometheus text format) when set.
   const metrics::Registry* metrics = nullptr;
   // Something else on this port needs a key (control API keys, the turn API key): then
-  // /metrics needs config.metrics_token too.
+  // /metrics needs api.metrics_token too.
   bool protected_api = false;
 };
 
 // Adds GET /health and POST /twilio-voice to `router`, and GET /metrics unless
-// config.metrics_listen moves it to its own listener.
+// api.metrics_listen moves it to its own listener.
 void add_core_routes(net::Router& router, const RouteContext& ctx);
 
 // Adds GET /metrics to `router`: open when `token` is empty and `open` is true; with a
@@ -44,14 +46,15 @@ void add_core_routes(net::Router& router, const RouteContext& ctx);
 // enable it.
 void add_metrics_route(net::Router& router, const metrics::Registry& metrics, std::string token, bool open);
 
-// The URL Twilio requested, as it signed it: the configured public base URL plus the
+// The URL Twilio requested, as it signed it: the configured public `base_url` plus the
 // request target, or (without one) rebuilt from Host / X-Forwarded-Proto / -Host.
 // `websocket` gives ws:// or wss://.
-std::string public_url(const Config& config, const net::HttpRequest& req, bool websocket);
+std::string public_url(std::string_view base_url, const net::HttpRequest& req, bool websocket);
 
 // Checks X-Twilio-Signature when an auth token is configured and validation is on;
 // true when the request may proceed. Logs every refusal.
-bool twilio_request_authentic(const Config& config, const net::HttpRequest& req, bool websocket);
+bool twilio_request_authentic(const twilio::AccountSettings& account, std::string_view base_url,
+                              const net::HttpRequest& req, bool websocket);
 
 // Returns the current UTC time as ISO-8601 with milliseconds and a Z.
 std::string iso8601_now();

@@ -4,9 +4,18 @@
 // timestamps it is given, so tests control time exactly.
 #include <cstdint>
 
-#include "core/config.hpp"
 
 namespace vox::audio {
+
+struct EndpointingSettings {
+  int silence_ms = 600;        // trailing silence that ends an utterance
+  int min_speech_ms = 200;     // shorter bursts are dropped as noise
+  int onset_ms = 100;          // speech needed in the last 200 ms to start an utterance
+  int max_utterance_ms = 30000;
+  int preroll_ms = 200;        // audio kept from before the onset
+  int tail_ms = 100;           // silence kept after the last speech frame when the utterance is
+                               // handed to STT (measured: long silent tails cost pocketsphinx accuracy)
+};
 
 enum class EndpointEvent {
   kNone,

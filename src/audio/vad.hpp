@@ -5,11 +5,16 @@
 #include <cstdint>
 #include <span>
 
-#include "core/config.hpp"
 
 struct WebRtcVadInst;
 
 namespace vox::audio {
+
+struct VadSettings {
+  int webrtc_mode = 3;     // 0..3, 3 most aggressive
+  double min_rms = 300.0;  // absolute floor (PCM16 RMS) below which nothing is speech
+  double snr_db = 9.0;     // required margin over the tracked noise floor
+};
 
 class VoiceDetector {
  public:

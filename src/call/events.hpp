@@ -1,20 +1,22 @@
 #pragma once
 // What happens in a call, as the control plane sees it: transcripts, replies, barge-ins,
-// keys, the end. Observers (the call store, client WebSockets) receive these on the
-// call's strand and must not block: they queue work elsewhere.
+// keys, the end. Observers (the call store, client WebSockets, the turn API) receive
+// these on the call's strand and must not block: they queue work elsewhere.
 #include <cstdint>
 #include <span>
 #include <string>
 
-#include "agent/agent.hpp"
+#include "call/agent.hpp"
 
 namespace vox::call {
 
 struct TurnRecord;
+struct Reply;
+struct ReplyEnd;
 
 struct CallEvent {
   enum class Kind {
-    started,            // the media stream started (text: "resumed" for a resumed stream)
+    started,            // the media stream started (detail: "resumed" for a resumed stream)
     speech_started,     // the caller began to speak (`start_ms`, media time); no transcript yet
     transcript,         // the caller said `text` (final) in turn `turn`
     reply_started,      // synthesis of reply `reply_id` (`text`) began
@@ -41,13 +43,29 @@ struct CallEvent {
   std::int64_t start_ms = -1, end_ms = -1;
 };
 
+// The events a session emits, each built in one place.
+namespace event {
+CallEvent started(bool resumed);
+CallEvent speech_started(std::int64_t onset_ms);
+CallEvent transcript(int turn, std::string text, std::int64_t start_ms, std::int64_t end_ms);
+CallEvent reply_started(const Reply& reply);
+CallEvent reply_finished(const Reply& reply, const ReplyEnd& end, std::int64_t now_ms);
+CallEvent reply_failed(const Reply& reply, std::string detail);
+CallEvent barge_in(const Reply& reply, const ReplyEnd& end, std::int64_t onset_ms);
+CallEvent dtmf(std::string digit, std::int64_t media_ms);
+CallEvent provider_fallback(std::string detail);
+CallEvent stt_failure(int turn, std::string detail);
+CallEvent ended(std::string reason, bool resuming, std::int64_t now_ms);
+CallEvent turn_timed(const TurnRecord& timing);
+}  // namespace event
+
 class CallObserver {
  public:
   virtual ~CallObserver() = default;
-  virtual void on_event(const agent::CallContext& call, const CallEvent& event) = 0;
+  virtual void on_event(const CallContext& call, const CallEvent& event) = 0;
   // Outbound audio exactly as sent to Twilio (μ-law 8 kHz). Only called while the
   // observer is attached to the session (never for the global journal).
-  virtual void on_audio(const agent::CallContext& /*call*/, std::span<const std::uint8_t> /*ulaw*/) {}
+  virtual void on_audio(const CallContext& /*call*/, std::span<const std::uint8_t> /*ulaw*/) {}
 };
 
 }  // namespace vox::call

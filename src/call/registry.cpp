@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "agent/agent.hpp"
+#include "call/agent.hpp"
 
 namespace vox::call {
 
@@ -33,13 +33,13 @@ void CallRegistry::expire_parked() {
   std::erase_if(parked_, [&](const auto& kv) { return now - kv.second.since > kParkedFor; });
 }
 
-void CallRegistry::park(const std::string& call_sid, std::unique_ptr<agent::Agent> agent) {
+void CallRegistry::park(const std::string& call_sid, std::unique_ptr<call::Agent> agent) {
   std::lock_guard lock(mu_);
   expire_parked();
   parked_[call_sid] = Parked{std::move(agent), std::chrono::steady_clock::now()};
 }
 
-std::unique_ptr<agent::Agent> CallRegistry::unpark(const std::string& call_sid) {
+std::unique_ptr<call::Agent> CallRegistry::unpark(const std::string& call_sid) {
   std::lock_guard lock(mu_);
   expire_parked();
   auto it = parked_.find(call_sid);

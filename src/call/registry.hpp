@@ -32,11 +32,7 @@ struct CallRecord {
   std::chrono::steady_clock::time_point since{};
 };
 
-}  // namespace vox::call
-namespace vox::agent {
 class Agent;
-}
-namespace vox::call {
 
 class CallRegistry {
  public:
@@ -52,8 +48,8 @@ class CallRegistry {
   // plays digits, Twilio opens a new stream for the same CallSid). Entries older than
   // `kParkedFor` are dropped.
   static constexpr std::chrono::seconds kParkedFor{60};
-  void park(const std::string& call_sid, std::unique_ptr<agent::Agent> agent);
-  std::unique_ptr<agent::Agent> unpark(const std::string& call_sid);
+  void park(const std::string& call_sid, std::unique_ptr<call::Agent> agent);
+  std::unique_ptr<call::Agent> unpark(const std::string& call_sid);
 
   // Control-plane records. Registering a sid again by the same tenant updates it (queued
   // texts kept); it is refused (`other_tenant`) when another tenant holds the sid, and
@@ -82,7 +78,7 @@ class CallRegistry {
 
  private:
   struct Parked {
-    std::unique_ptr<agent::Agent> agent;
+    std::unique_ptr<call::Agent> agent;
     std::chrono::steady_clock::time_point since;
   };
   void expire_parked();  // with mu_ held

@@ -229,7 +229,7 @@ namespace {
 class TurnObserver final : public CallObserver {
  public:
   explicit TurnObserver(std::shared_ptr<TurnChannel> channel) : channel_(std::move(channel)) {}
-  void on_event(const agent::CallContext&, const CallEvent& e) override {
+  void on_event(const call::CallContext&, const CallEvent& e) override {
     using K = CallEvent::Kind;
     switch (e.kind) {
       case K::speech_started:

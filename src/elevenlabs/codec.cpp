@@ -56,8 +56,8 @@ std::string decode_b64(std::string_view b64) {
   return out;
 }
 
-speech::VoiceSettings settings_from(const json::object& o) {
-  speech::VoiceSettings s;
+VoiceSettings settings_from(const json::object& o) {
+  VoiceSettings s;
   s.stability = num(o.if_contains("stability"), s.stability);
   s.similarity_boost = num(o.if_contains("similarity_boost"), s.similarity_boost);
   s.style = num(o.if_contains("style"), s.style);
@@ -150,7 +150,7 @@ ApiError parse_error(int status, std::string_view body) {
   std::string what = "ElevenLabs answered " + std::to_string(status);
   if (!code.empty()) what += " " + code;
   what += ": " + message;
-  return ApiError(kind, status, code, what);
+  return api_error(kind, status, code, what);
 }
 
 Voice parse_voice(std::string_view text) { return voice_from(as_object(parse(text), "voice")); }
@@ -179,7 +179,7 @@ VoicesPage parse_voices_v2(std::string_view text) {
   return p;
 }
 
-speech::VoiceSettings parse_voice_settings(std::string_view text) {
+VoiceSettings parse_voice_settings(std::string_view text) {
   return settings_from(as_object(parse(text), "voice settings"));
 }
 
@@ -239,7 +239,7 @@ TimedAudio parse_timed_audio(std::string_view text) {
   return t;
 }
 
-std::string voice_settings_json(const speech::VoiceSettings& s) {
+std::string voice_settings_json(const VoiceSettings& s) {
   return json::serialize(json::object{{"stability", s.stability},
                                       {"similarity_boost", s.similarity_boost},
                                       {"style", s.style},
@@ -280,7 +280,7 @@ TtsSocketMessage parse_tts_socket_message(std::string_view text) {
   return m;
 }
 
-std::string tts_socket_init(std::string_view context_id, const std::optional<speech::VoiceSettings>& settings,
+std::string tts_socket_init(std::string_view context_id, const std::optional<VoiceSettings>& settings,
                             const std::vector<int>& chunk_schedule) {
   json::object o;
   o["text"] = " ";

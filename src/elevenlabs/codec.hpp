@@ -16,7 +16,7 @@ ApiError parse_error(int status, std::string_view body);
 Voice parse_voice(std::string_view json);
 std::vector<Voice> parse_voices_v1(std::string_view json);
 VoicesPage parse_voices_v2(std::string_view json);
-speech::VoiceSettings parse_voice_settings(std::string_view json);
+VoiceSettings parse_voice_settings(std::string_view json);
 std::vector<Model> parse_models(std::string_view json);
 Subscription parse_subscription(std::string_view json);
 Transcript parse_transcript(std::string_view json);
@@ -24,13 +24,13 @@ Transcript parse_transcript(std::string_view json);
 TimedAudio parse_timed_audio(std::string_view json);
 
 std::string tts_body(std::string_view text, const TtsOptions& opt);
-std::string voice_settings_json(const speech::VoiceSettings& s);
+std::string voice_settings_json(const VoiceSettings& s);
 
 // TTS WebSocket server message (camelCase; accepts charDurationsMs and charsDurationsMs,
 // isFinal and is_final, contextId and context_id). Throws std::invalid_argument.
 TtsSocketMessage parse_tts_socket_message(std::string_view json);
 // Client messages of multi-stream-input.
-std::string tts_socket_init(std::string_view context_id, const std::optional<speech::VoiceSettings>& settings,
+std::string tts_socket_init(std::string_view context_id, const std::optional<VoiceSettings>& settings,
                             const std::vector<int>& chunk_schedule);
 std::string tts_socket_text(std::string_view context_id, std::string_view text, bool flush);
 std::string tts_socket_close_context(std::string_view context_id);

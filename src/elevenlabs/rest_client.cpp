@@ -7,13 +7,13 @@
 namespace vox::elevenlabs {
 namespace asio = boost::asio;
 
-std::string Config::ws_base() const {
+std::string Settings::ws_base() const {
   if (base_url.rfind("https://", 0) == 0) return "wss://" + base_url.substr(8);
   if (base_url.rfind("http://", 0) == 0) return "ws://" + base_url.substr(7);
   return base_url;
 }
 
-RestClient::RestClient(net::HttpClient& http, Config config) : http_(http), config_(std::move(config)) {
+RestClient::RestClient(net::HttpClient& http, Settings config) : http_(http), config_(std::move(config)) {
   while (!config_.base_url.empty() && config_.base_url.back() == '/') config_.base_url.pop_back();
 }
 
@@ -40,7 +40,7 @@ asio::awaitable<std::optional<net::HttpResponse>> RestClient::call(
   }
   if (failed) {
     if (failed->kind == net::TransportError::Kind::kCancelled) co_return std::nullopt;  // the caller stopped reading
-    throw ApiError(ApiError::Kind::kTransport, 0, "transport", std::string("ElevenLabs unreachable: ") + failed->what());
+    throw api_error(ApiError::Kind::kTransport, 0, "transport", std::string("ElevenLabs unreachable: ") + failed->what());
   }
   if (res.status / 100 != 2) throw codec::parse_error(res.status, res.body);
   co_return res;
@@ -86,12 +86,12 @@ asio::awaitable<Voice> RestClient::voice(std::string voice_id) {
   co_return codec::parse_voice(body);
 }
 
-asio::awaitable<speech::VoiceSettings> RestClient::voice_settings(std::string voice_id) {
+asio::awaitable<VoiceSettings> RestClient::voice_settings(std::string voice_id) {
   const std::string body = co_await get_json("/v1/voices/" + url_encode(voice_id) + "/settings");
   co_return codec::parse_voice_settings(body);
 }
 
-asio::awaitable<speech::VoiceSettings> RestClient::default_voice_settings() {
+asio::awaitable<VoiceSettings> RestClient::default_voice_settings() {
   const std::string body = co_await get_json("/v1/voices/settings/default");
   co_return codec::parse_voice_settings(body);
 }
@@ -113,7 +113,7 @@ std::string RestClient::tts_path(std::string_view suffix, const TtsOptions& o) c
 }
 
 namespace {
-TtsOptions with_defaults(TtsOptions o, const Config& c) {
+TtsOptions with_defaults(TtsOptions o, const Settings& c) {
   if (o.model_id.empty()) o.model_id = c.tts_model;
   if (o.language_code.empty()) o.language_code = c.language;
   if (!o.optimize_streaming_latency) o.optimize_streaming_latency = c.optimize_streaming_latency;

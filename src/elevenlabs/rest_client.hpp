@@ -14,14 +14,14 @@ namespace vox::elevenlabs {
 
 class RestClient {
  public:
-  RestClient(net::HttpClient& http, Config config);
+  RestClient(net::HttpClient& http, Settings config);
 
   boost::asio::awaitable<std::vector<Voice>> voices();                        // GET /v1/voices
   boost::asio::awaitable<VoicesPage> voices_page(VoicesQuery query);          // GET /v2/voices
   boost::asio::awaitable<std::vector<Voice>> all_voices();                    // every /v2 page
   boost::asio::awaitable<Voice> voice(std::string voice_id);                  // GET /v1/voices/{id}
-  boost::asio::awaitable<speech::VoiceSettings> voice_settings(std::string voice_id);  // GET /v1/voices/{id}/settings
-  boost::asio::awaitable<speech::VoiceSettings> default_voice_settings();     // GET /v1/voices/settings/default
+  boost::asio::awaitable<VoiceSettings> voice_settings(std::string voice_id);  // GET /v1/voices/{id}/settings
+  boost::asio::awaitable<VoiceSettings> default_voice_settings();     // GET /v1/voices/settings/default
   boost::asio::awaitable<std::vector<Model>> models();                        // GET /v1/models
   boost::asio::awaitable<Subscription> subscription();                        // GET /v1/user/subscription
 
@@ -38,7 +38,7 @@ class RestClient {
   // POST /v1/speech-to-text (multipart).
   boost::asio::awaitable<Transcript> speech_to_text(std::string audio, SttOptions options);
 
-  const Config& config() const { return config_; }
+  const Settings& config() const { return config_; }
 
   // The URL of an API path on the configured base (exposed for tests).
   std::string url(std::string_view path_and_query) const;
@@ -54,7 +54,7 @@ class RestClient {
   boost::asio::awaitable<std::string> get_json(std::string path_and_query);
 
   net::HttpClient& http_;
-  Config config_;
+  Settings config_;
 };
 
 using net::url_encode;

@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/spawn.hpp"
 #include "elevenlabs/codec.hpp"
 #include "elevenlabs/rest_client.hpp"
 
@@ -39,7 +40,7 @@ TtsSocket::TtsSocket(std::shared_ptr<net::WsClient> ws, TtsSocketKey key, std::s
 
 TtsSocket::~TtsSocket() = default;
 
-asio::awaitable<std::shared_ptr<TtsSocket>> TtsSocket::connect(const Config& config, TtsSocketKey key) {
+asio::awaitable<std::shared_ptr<TtsSocket>> TtsSocket::connect(const Settings& config, TtsSocketKey key) {
   std::string url = config.ws_base();
   while (!url.empty() && url.back() == '/') url.pop_back();
   url += "/v1/text-to-speech/" + url_encode(key.voice_id) + "/multi-stream-input?model_id=" + url_encode(key.model_id) +
@@ -62,10 +63,10 @@ asio::awaitable<std::shared_ptr<TtsSocket>> TtsSocket::connect(const Config& con
     else if (status == 429) kind = ApiError::Kind::kRateLimited;
     else if (status >= 500) kind = ApiError::Kind::kServer;
     else if (status >= 400) kind = ApiError::Kind::kInvalid;
-    throw ApiError(kind, status, "websocket", "ElevenLabs TTS socket: " + what);
+    throw api_error(kind, status, "websocket", "ElevenLabs TTS socket: " + what);
   }
   std::shared_ptr<TtsSocket> s(new TtsSocket(ws, std::move(key), url.substr(0, url.find('?'))));
-  asio::co_spawn(ws->executor(), [s]() { return s->read_loop(); }, asio::detached);
+  vox::spawn(ws->executor(), [s]() { return s->read_loop(); }, "ElevenLabs TTS socket reader");
   co_return s;
 }
 
@@ -128,7 +129,7 @@ void TtsSocket::abort() {
   asio::post(ws_->executor(), [self = shared_from_this()] { self->ws_->abort(); });
 }
 
-void TtsSocket::start_context(std::string context_id, std::optional<speech::VoiceSettings> settings,
+void TtsSocket::start_context(std::string context_id, std::optional<VoiceSettings> settings,
                               std::vector<int> chunk_schedule, Listener listener) {
   asio::post(ws_->executor(), [self = shared_from_this(), id = std::move(context_id), settings,
                                schedule = std::move(chunk_schedule), l = std::move(listener)]() mutable {

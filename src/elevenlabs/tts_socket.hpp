@@ -34,11 +34,11 @@ class TtsSocket : public std::enable_shared_from_this<TtsSocket> {
 
   // Connects (wss/ws per config.base_url) with the key in the xi-api-key header. Must be
   // awaited on a strand; throws ApiError on failure.
-  static boost::asio::awaitable<std::shared_ptr<TtsSocket>> connect(const Config& config, TtsSocketKey key);
+  static boost::asio::awaitable<std::shared_ptr<TtsSocket>> connect(const Settings& config, TtsSocketKey key);
 
   // Starts a context (in a slot taken with try_reserve()): sends the init message.
   // Text follows with send_text().
-  void start_context(std::string context_id, std::optional<speech::VoiceSettings> settings,
+  void start_context(std::string context_id, std::optional<VoiceSettings> settings,
                      std::vector<int> chunk_schedule, Listener listener);
   void send_text(std::string context_id, std::string text, bool flush);
   // Stops a context: no more audio is delivered to its listener.

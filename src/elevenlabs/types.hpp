@@ -8,11 +8,22 @@
 #include <string>
 #include <vector>
 
-#include "speech/speech.hpp"
+#include "core/provider_error.hpp"
+
 
 namespace vox::elevenlabs {
 
-struct Config {
+// How a voice sounds (ElevenLabs' voice_settings object).
+struct VoiceSettings {
+  double stability = 0.5;
+  double similarity_boost = 0.75;
+  double style = 0.0;
+  bool use_speaker_boost = true;
+  double speed = 1.0;
+};
+
+// Everything voxbridge needs to reach ElevenLabs; the key goes only to the clients here.
+struct Settings {
   std::string api_key;
   std::string base_url = "https://api.elevenlabs.io";
   std::string voice_id = "21m00Tcm4TlvDq8ikWAM";  // a premade voice ("Rachel")
@@ -31,17 +42,12 @@ struct Config {
   std::string ws_base() const;
 };
 
-// An error answered by ElevenLabs (or the transport), classified for retry decisions.
-class ApiError : public std::runtime_error {
- public:
-  enum class Kind { kAuth, kQuota, kRateLimited, kNotFound, kInvalid, kServer, kTransport };
-  ApiError(Kind kind, int status, std::string code, const std::string& message)
-      : std::runtime_error(message), kind(kind), status(status), code(std::move(code)) {}
-  Kind kind;
-  int status;        // 0 for transport failures
-  std::string code;  // detail.status, e.g. "invalid_api_key"
-  bool retryable() const { return kind == Kind::kRateLimited || kind == Kind::kServer || kind == Kind::kTransport; }
-};
+// An error answered by ElevenLabs (or met reaching it): the one provider error type.
+using ApiError = ProviderError;
+// Makes one, for provider "elevenlabs".
+inline ProviderError api_error(ProviderError::Kind kind, int status, std::string code, const std::string& message) {
+  return ProviderError("elevenlabs", kind, status, std::move(code), message);
+}
 
 struct Voice {
   std::string voice_id;
@@ -49,7 +55,7 @@ struct Voice {
   std::string category;
   std::string description;
   std::map<std::string, std::string> labels;
-  std::optional<speech::VoiceSettings> settings;
+  std::optional<VoiceSettings> settings;
 };
 
 // The request structs below are passed by value to coroutines, so none is an aggregate
@@ -101,7 +107,7 @@ struct TtsOptions {
   std::string model_id;
   std::string output_format = "ulaw_8000";
   std::string language_code;
-  std::optional<speech::VoiceSettings> voice_settings;
+  std::optional<VoiceSettings> voice_settings;
   std::optional<int> optimize_streaming_latency;
   std::string previous_text;
   std::string next_text;

@@ -1,19 +1,16 @@
 #pragma once
 // HTTP/1.1 and WebSocket on one port: a listener, one coroutine per connection, one
-// writer per WebSocket. Handlers come from a Router.
+// writer per WebSocket. Handlers come from a Router. Shutdown stops accepting, closes
+// WebSockets (1001), lets requests in flight be answered and closes idle keep-alive
+// connections; wait_idle() completes when no connection is left.
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "net/router.hpp"
 
@@ -21,9 +18,9 @@ namespace vox::net {
 
 struct ServerLimits {
   std::size_t max_http_body = 1024 * 1024;          // larger bodies get 413
-  std::size_t max_http_header = 16 * 1024;
-  std::size_t max_ws_frame_hard = 1024 * 1024;       // larger messages close the socket (1009)
-  std::size_t max_ws_queue = 2048;                   // outbound messages queued before a slow reader is dropped
+  std::size_t max_http_header = 16 * 1024;          // larger request lines + headers get 431
+  std::size_t max_ws_frame_hard = 1024 * 1024;      // larger messages close the socket (1009)
+  std::size_t max_ws_queue = 2048;                  // outbound messages queued before a slow reader is dropped
   std::size_t max_connections = 4096;
   std::chrono::seconds http_idle{30};
 };
@@ -39,16 +36,16 @@ class Server {
   Server(boost::asio::io_context& ioc, Router router, ServerLimits limits, std::optional<ServerTls> tls = std::nullopt);
   ~Server();
 
-  // Accepted connections are spread round-robin over these io_contexts (each run by one
-  // thread: no lock contention between a connection's handlers); default: the server's
-  // own. Call before listen().
-  void spread_connections(std::vector<boost::asio::io_context*> contexts);
   // Binds host:port (port 0 picks a free one), starts accepting; returns the bound port.
   std::uint16_t listen(const std::string& host, std::uint16_t port);
-  // Stops accepting and asks every WebSocket to close (1001 going away). Thread-safe.
+  // Stops accepting, asks every WebSocket to close (1001 going away) and closes idle
+  // keep-alive connections; requests being handled are answered, then their
+  // connections close. Thread-safe; idempotent.
   void shutdown();
-  // Completes when no WebSocket is open, or when `deadline` passes; returns true if idle.
-  boost::asio::awaitable<bool> wait_websockets_closed(std::chrono::milliseconds deadline);
+  // Closes every connection at once (after shutdown's deadline). Thread-safe.
+  void abort_all();
+  // Completes when no connection is open (true) or at `deadline` (false). Run on a strand.
+  boost::asio::awaitable<bool> wait_idle(std::chrono::steady_clock::time_point deadline);
 
   std::size_t open_websockets() const;
   std::size_t open_connections() const;

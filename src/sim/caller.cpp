@@ -1,4 +1,5 @@
 #include "sim/caller.hpp"
+#include "core/spawn.hpp"
 #include "sim/twiml_reader.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -339,7 +340,7 @@ void FrameTicker::add(std::function<bool(double late_ms)> tick) {
     s.running = true;
     s.epoch = Clock::now();
     s.k = 0;
-    asio::co_spawn(s.timer.get_executor(), ticker_loop(state_), asio::detached);
+    vox::spawn(s.timer.get_executor(), ticker_loop(state_), "simulated caller");
   }
   // The next slot but one: the new call's first frame goes out 1–2 ms from now, and
   // calls added over time spread over the 20 slots.
@@ -414,7 +415,7 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
     if (opt.on_started) opt.on_started(st->stream_sid);
 
     auto exec = co_await asio::this_coro::executor;
-    asio::co_spawn(exec, read_loop(st), asio::detached);
+    vox::spawn(exec, read_loop(st), "simulated caller");
     asio::steady_timer timer(exec);
     // One 20 ms step, whichever clock drives it: false once the call is over.
     auto step = [&](double late_ms) -> bool {

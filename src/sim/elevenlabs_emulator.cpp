@@ -18,6 +18,7 @@
 #include <mutex>
 #include <random>
 
+#include "core/spawn.hpp"
 #include "audio/formats.hpp"
 #include "audio/g711.hpp"
 #include "audio/mp3.hpp"
@@ -959,7 +960,7 @@ class TtsSocketHandler final : public net::WsHandler, public std::enable_shared_
     if (!c.busy) {
       c.busy = true;
       ++pending_;
-      asio::co_spawn(conn_->executor(), [self = shared_from_this(), id]() { return self->generate(id); }, asio::detached);
+      vox::spawn(conn_->executor(), [self = shared_from_this(), id]() { return self->generate(id); }, "ElevenLabs emulator");
     }
   }
 
@@ -1172,12 +1173,12 @@ class RealtimeSttHandler final : public net::WsHandler, public std::enable_share
     last_partial_ = segment_.size();
     if (partial_busy_) return;
     partial_busy_ = true;
-    asio::co_spawn(conn_->executor(), [self = shared_from_this(), audio = segment_]() mutable -> asio::awaitable<void> {
+    vox::spawn(conn_->executor(), [self = shared_from_this(), audio = segment_]() mutable -> asio::awaitable<void> {
       auto r = co_await self->em_->recognize(std::move(audio));
       self->partial_busy_ = false;
       if (self->conn_ && r.ok && !r.text.empty())
         self->conn_->send_text(json::serialize(json::object{{"message_type", "partial_transcript"}, {"text", r.text}}));
-    }, asio::detached);
+    }, "ElevenLabs emulator");
   }
 
   // Segments are transcribed one after another, so committed transcripts come in order.
@@ -1189,7 +1190,7 @@ class RealtimeSttHandler final : public net::WsHandler, public std::enable_share
     silence_samples_ = 0;
     if (committing_) return;
     committing_ = true;
-    asio::co_spawn(conn_->executor(), [self = shared_from_this()]() -> asio::awaitable<void> {
+    vox::spawn(conn_->executor(), [self = shared_from_this()]() -> asio::awaitable<void> {
       while (!self->commits_.empty()) {
         auto audio = std::move(self->commits_.front());
         self->commits_.pop_front();
@@ -1208,7 +1209,7 @@ class RealtimeSttHandler final : public net::WsHandler, public std::enable_share
           self->conn_->send_text(json::serialize(json::object{{"message_type", "committed_transcript"}, {"text", text}}));
       }
       self->committing_ = false;
-    }, asio::detached);
+    }, "ElevenLabs emulator");
   }
 
   std::shared_ptr<ElevenLabsEmulator::Impl> em_;

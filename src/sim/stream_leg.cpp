@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 
+#include "core/spawn.hpp"
 #include "audio/g711.hpp"
 #include "core/base64.hpp"
 #include "net/client.hpp"
@@ -35,7 +36,7 @@ asio::awaitable<std::shared_ptr<StreamLeg>> StreamLeg::open(StreamLegOptions o) 
   start.custom_parameters = leg->opt_.parameters;
   twilio::write_start(leg->out_, start, leg->seq_++);
   leg->ws_->send(leg->out_);
-  asio::co_spawn(co_await asio::this_coro::executor, read_loop(leg), asio::detached);
+  vox::spawn(co_await asio::this_coro::executor, read_loop(leg), "stream leg reader");
   co_return leg;
 }
 

@@ -18,7 +18,8 @@
 #include <map>
 #include <mutex>
 
-#include "api/routes.hpp"
+#include "core/spawn.hpp"
+#include "core/time.hpp"
 #include "core/base64.hpp"
 #include "net/client.hpp"
 #include "audio/g711.hpp"
@@ -313,7 +314,7 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
     if (url.empty()) co_return;
     twilio::FormParams p = {{"AccountSid", opt.account_sid}, {"CallSid", c->sid}, {"StreamSid", sid},
                             {"StreamName", name.empty() ? sid : name}, {"StreamEvent", event},
-                            {"Timestamp", api::iso8601_now()}};
+                            {"Timestamp", iso8601_now()}};
     if (!stream_error.empty()) p.emplace_back("StreamError", stream_error);
     int status = 0;
     std::string err;
@@ -480,7 +481,7 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
           std::lock_guard lock(self->mu);
           c->streams.at(index).as_object()["sid"] = stream_sid;
         }
-        asio::co_spawn(self->ioc, self->stream_callback(c, index, "stream-started", ""), asio::detached);
+        vox::spawn(self->ioc, self->stream_callback(c, index, "stream-started", ""), "Twilio emulator");
       };
       auto result = co_await run_caller(co, CallerEngines{tts});
       {
@@ -837,8 +838,8 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
       caller->fetched_twiml = caller_twiml;
     }
     auto self = shared_from_this();
-    asio::co_spawn(b->strand, tick_bridge(b), asio::detached);
-    asio::co_spawn(b->strand, run_side(b, 1, callee_twiml), asio::detached);
+    vox::spawn(b->strand, tick_bridge(b), "Twilio emulator");
+    vox::spawn(b->strand, run_side(b, 1, callee_twiml), "Twilio emulator");
     if (!error.empty()) {
       std::lock_guard lock(mu);
       caller->error = error;
@@ -879,7 +880,7 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
       calls[c->sid] = c;
       order.push_back(c->sid);
     }
-    asio::co_spawn(asio::make_strand(ioc), [self = shared_from_this(), c]() { return self->run_call(c); }, asio::detached);
+    vox::spawn(asio::make_strand(ioc), [self = shared_from_this(), c]() { return self->run_call(c); }, "Twilio emulator");
     return c->sid;
   }
 
@@ -1139,9 +1140,9 @@ struct TwilioEmulator::Impl : std::enable_shared_from_this<TwilioEmulator::Impl>
       answer = call_json(*c);
     }
     if (bridge)
-      asio::co_spawn(bridge->strand, [self = shared_from_this(), bridge]() { return self->run_bridged(bridge); }, asio::detached);
+      vox::spawn(bridge->strand, [self = shared_from_this(), bridge]() { return self->run_bridged(bridge); }, "Twilio emulator");
     else
-      asio::co_spawn(asio::make_strand(ioc), [self = shared_from_this(), c]() { return self->run_call(c); }, asio::detached);
+      vox::spawn(asio::make_strand(ioc), [self = shared_from_this(), c]() { return self->run_call(c); }, "Twilio emulator");
     return HttpResponse::json(201, json::serialize(answer));
   }
 };

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/spawn.hpp"
 #include "audio/formats.hpp"
 #include "audio/g711.hpp"
 #include "core/base64.hpp"
@@ -20,11 +21,11 @@ namespace asio = boost::asio;
 struct ElevenLabsStt::Shared {
   asio::io_context& ioc;
   net::HttpClient& http;
-  elevenlabs::Config config;
+  elevenlabs::Settings config;
   elevenlabs::RestClient rest;
   std::shared_ptr<ElevenLabsSttStats> stats;
 
-  Shared(asio::io_context& io, net::HttpClient& h, elevenlabs::Config c, std::shared_ptr<ElevenLabsSttStats> s)
+  Shared(asio::io_context& io, net::HttpClient& h, elevenlabs::Settings c, std::shared_ptr<ElevenLabsSttStats> s)
       : ioc(io), http(h), config(c), rest(h, c), stats(std::move(s)) {}
 
   // Batch transcription of a μ-law utterance, sent as a 16-bit PCM WAV.
@@ -183,7 +184,7 @@ class RealtimeStream final : public SttStream {
       : state_(std::make_shared<State>(std::move(shared))) {
     ++state_->shared->stats->realtime_sessions;
     batch_.reserve(kBatchBytes);
-    asio::co_spawn(state_->strand, [s = state_]() { return s->run(); }, asio::detached);
+    vox::spawn(state_->strand, [s = state_]() { return s->run(); }, "ElevenLabs realtime STT");
   }
 
   ~RealtimeStream() override {
@@ -241,7 +242,7 @@ class RealtimeStream final : public SttStream {
 
 }  // namespace
 
-ElevenLabsStt::ElevenLabsStt(asio::io_context& ioc, net::HttpClient& http, elevenlabs::Config config)
+ElevenLabsStt::ElevenLabsStt(asio::io_context& ioc, net::HttpClient& http, elevenlabs::Settings config)
     : stats_(std::make_shared<ElevenLabsSttStats>()) {
   shared_ = std::make_shared<Shared>(ioc, http, std::move(config), stats_);
 }

@@ -23,7 +23,7 @@ struct ElevenLabsSttStats {
 
 class ElevenLabsStt final : public SpeechToText {
  public:
-  ElevenLabsStt(boost::asio::io_context& ioc, net::HttpClient& http, elevenlabs::Config config);
+  ElevenLabsStt(boost::asio::io_context& ioc, net::HttpClient& http, elevenlabs::Settings config);
   ~ElevenLabsStt() override;
 
   void transcribe(SttRequest request, std::function<void(SttResult)> done) override;

@@ -11,10 +11,15 @@
 #include <map>
 #include <mutex>
 
+#include "core/spawn.hpp"
 #include "elevenlabs/rest_client.hpp"
 #include "elevenlabs/tts_socket.hpp"
 
 namespace vox::speech {
+
+elevenlabs::VoiceSettings to_elevenlabs(const VoiceSettings& s) {
+  return elevenlabs::VoiceSettings{s.stability, s.similarity_boost, s.style, s.use_speaker_boost, s.speed};
+}
 namespace asio = boost::asio;
 using elevenlabs::Alignment;
 
@@ -90,7 +95,7 @@ std::size_t visible_chars(std::string_view s) {
 struct ElevenLabsTts::Shared : std::enable_shared_from_this<ElevenLabsTts::Shared> {
   asio::io_context& ioc;
   net::HttpClient& http;
-  elevenlabs::Config config;
+  elevenlabs::Settings config;
   elevenlabs::RestClient rest;
   TextToSpeech* fallback;
   std::shared_ptr<ElevenLabsTtsStats> stats;
@@ -98,7 +103,7 @@ struct ElevenLabsTts::Shared : std::enable_shared_from_this<ElevenLabsTts::Share
   std::map<elevenlabs::TtsSocketKey, std::vector<std::shared_ptr<elevenlabs::TtsSocket>>> sockets;
   std::atomic<std::uint64_t> next_context{1};
 
-  Shared(asio::io_context& io, net::HttpClient& h, elevenlabs::Config c, TextToSpeech* fb,
+  Shared(asio::io_context& io, net::HttpClient& h, elevenlabs::Settings c, TextToSpeech* fb,
          std::shared_ptr<ElevenLabsTtsStats> s)
       : ioc(io), http(h), config(c), rest(h, c), fallback(fb), stats(std::move(s)) {}
 
@@ -151,7 +156,7 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
     token_->on_cancel([w = weak_from_this()] {
       if (auto self = w.lock()) asio::post(self->strand_, [self] { self->cancelled(); });
     });
-    asio::co_spawn(strand_, [self = shared_from_this()]() { return self->run(); }, asio::detached);
+    vox::spawn(strand_, [self = shared_from_this()]() { return self->run(); }, "ElevenLabs TTS");
   }
 
  private:
@@ -201,7 +206,7 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
         if (attempt == self->attempt_) self->failed(why);
       });
     };
-    std::optional<VoiceSettings> settings = req_.settings;
+    std::optional<elevenlabs::VoiceSettings> settings = to_elevenlabs(req_.settings);
     sock->start_context(context_id_, settings, sh_->config.chunk_length_schedule, std::move(l));
     auto pieces = elevenlabs::split_sentences(req_.text);
     for (std::size_t i = 0; i < pieces.size(); ++i) sock->send_text(context_id_, pieces[i], i + 1 == pieces.size());
@@ -265,7 +270,7 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
     elevenlabs::TtsOptions opt;
     opt.voice_id = req_.voice_id;
     opt.output_format = "ulaw_8000";
-    opt.voice_settings = req_.settings;
+    opt.voice_settings = to_elevenlabs(req_.settings);
     try {
       co_await sh_->rest.text_to_speech_timed_stream(req_.text, opt, [this](elevenlabs::TimedAudio& piece) {
         if (finished_ || token_->cancelled()) return false;
@@ -309,7 +314,7 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
       if (delivered_bytes_ == 0) {
         spdlog::warn("elevenlabs tts socket failed before audio ({}); retrying over REST", why);
         ++sh_->stats->retries;
-        asio::co_spawn(strand_, [self = shared_from_this()]() { return self->run_rest(); }, asio::detached);
+        vox::spawn(strand_, [self = shared_from_this()]() { return self->run_rest(); }, "ElevenLabs TTS");
         return;
       }
     }
@@ -387,13 +392,15 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
 
 }  // namespace
 
-ElevenLabsTts::ElevenLabsTts(asio::io_context& ioc, net::HttpClient& http, elevenlabs::Config config,
+ElevenLabsTts::ElevenLabsTts(asio::io_context& ioc, net::HttpClient& http, elevenlabs::Settings config,
                              TextToSpeech* fallback)
     : stats_(std::make_shared<ElevenLabsTtsStats>()) {
   shared_ = std::make_shared<Shared>(ioc, http, std::move(config), fallback, stats_);
 }
 
 ElevenLabsTts::~ElevenLabsTts() { shared_->close_all(); }
+
+void ElevenLabsTts::close() { shared_->close_all(); }
 
 std::shared_ptr<CancelToken> ElevenLabsTts::synthesize(TtsRequest request, TtsCallbacks callbacks) {
   auto token = std::make_shared<Token>();
@@ -412,13 +419,13 @@ std::string ElevenLabsTts::cache_identity() const {
 void ElevenLabsTts::warm_up() {
   if (shared_->config.tts_transport != "websocket") return;
   auto sh = shared_;
-  asio::co_spawn(asio::make_strand(sh->ioc), [sh]() -> asio::awaitable<void> {
+  vox::spawn(asio::make_strand(sh->ioc), [sh]() -> asio::awaitable<void> {
     try {
       co_await sh->socket_for(sh->key_for(""));
     } catch (const std::exception& e) {
       spdlog::warn("elevenlabs tts warm-up failed: {}", e.what());
     }
-  }, asio::detached);
+  }, "ElevenLabs TTS");
 }
 
 }  // namespace vox::speech

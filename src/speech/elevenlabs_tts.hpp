@@ -26,10 +26,13 @@ struct ElevenLabsTtsStats {
   std::atomic<long> failures{0};
 };
 
+// The same settings in ElevenLabs' terms.
+elevenlabs::VoiceSettings to_elevenlabs(const VoiceSettings& s);
+
 class ElevenLabsTts final : public TextToSpeech {
  public:
   // `fallback` speaks when ElevenLabs cannot (may be null: then the reply ends early).
-  ElevenLabsTts(boost::asio::io_context& ioc, net::HttpClient& http, elevenlabs::Config config,
+  ElevenLabsTts(boost::asio::io_context& ioc, net::HttpClient& http, elevenlabs::Settings config,
                 TextToSpeech* fallback);
   ~ElevenLabsTts() override;
 
@@ -40,6 +43,8 @@ class ElevenLabsTts final : public TextToSpeech {
 
   // Opens the WebSocket for the default voice now, so the first reply skips the handshake.
   void warm_up();
+  // Closes the warm sockets (shutdown); a later reply opens a new one.
+  void close();
   const ElevenLabsTtsStats& stats() const { return *stats_; }
 
   struct Shared;

@@ -80,7 +80,7 @@ class Worker {
  public:
   struct Job {
     const void* owner;
-    TtsSettings settings;
+    EspeakSettings settings;
     TtsRequest request;
     TtsCallbacks callbacks;
     std::shared_ptr<CancelToken> token;
@@ -157,7 +157,7 @@ class Worker {
       if (job.callbacks.on_done) job.callbacks.on_done(std::nullopt);
       return;
     }
-    const TtsSettings& s = job.settings;
+    const EspeakSettings& s = job.settings;
     const std::string& voice = job.request.voice_id.empty() ? s.voice : job.request.voice_id;
     if (espeak_SetVoiceByName(voice.c_str()) != EE_OK && espeak_SetVoiceByName(s.voice.c_str()) != EE_OK) {
       if (voice_warned_.insert(voice).second) spdlog::warn("espeak-ng voice '{}' not found; using 'en'", voice);
@@ -201,7 +201,7 @@ class Worker {
 
 }  // namespace
 
-EspeakTts::EspeakTts(const TtsSettings& settings) : settings_(settings) { Worker::get(); }
+EspeakTts::EspeakTts(const EspeakSettings& settings) : settings_(settings) { Worker::get(); }
 
 EspeakTts::~EspeakTts() { Worker::get().forget(this); }
 

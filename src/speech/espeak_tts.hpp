@@ -3,14 +3,20 @@
 // global instance per process (and hangs if terminated and initialised again), so one
 // process-wide worker thread owns it for the life of the process; every EspeakTts
 // hands its jobs to that thread.
-#include "core/config.hpp"
+#include <string>
+
 #include "speech/speech.hpp"
 
 namespace vox::speech {
 
+struct EspeakSettings {
+  std::string voice = "en-us";  // espeak-ng voice (e.g. en-us+Alex)
+  int rate_wpm = 175;
+};
+
 class EspeakTts final : public TextToSpeech {
  public:
-  explicit EspeakTts(const TtsSettings& settings);
+  explicit EspeakTts(const EspeakSettings& settings);
   ~EspeakTts() override;
 
   std::shared_ptr<CancelToken> synthesize(TtsRequest request, TtsCallbacks callbacks) override;
@@ -22,7 +28,7 @@ class EspeakTts final : public TextToSpeech {
   std::vector<std::uint8_t> synthesize_blocking(const std::string& text, const std::string& voice = {});
 
  private:
-  TtsSettings settings_;
+  EspeakSettings settings_;
 };
 
 }  // namespace vox::speech

@@ -25,7 +25,7 @@ struct Decoder {
   }
 };
 
-std::unique_ptr<Decoder> make_decoder(const SttSettings& s, const std::string& jsgf) {
+std::unique_ptr<Decoder> make_decoder(const SphinxSettings& s, const std::string& jsgf) {
   auto d = std::make_unique<Decoder>();
   const std::string hmm = s.model_dir + "/en-us";
   const std::string lm = s.model_dir + "/en-us.lm.bin";
@@ -101,7 +101,7 @@ std::vector<std::string> PocketsphinxStt::read_phrases(const std::string& path) 
   return out;
 }
 
-PocketsphinxStt::PocketsphinxStt(const SttSettings& settings, std::vector<std::string> phrases, int workers)
+PocketsphinxStt::PocketsphinxStt(const SphinxSettings& settings, std::vector<std::string> phrases, int workers)
     : settings_(settings) {
   if (phrases.empty() && settings.mode == "grammar") {
     if (settings.grammar_file.empty())

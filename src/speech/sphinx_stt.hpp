@@ -10,16 +10,21 @@
 #include <thread>
 #include <vector>
 
-#include "core/config.hpp"
 #include "speech/speech.hpp"
 
 namespace vox::speech {
+
+struct SphinxSettings {
+  std::string mode = "lm";  // lm (open vocabulary) | grammar (phrases only)
+  std::string grammar_file;  // phrase list, one per line (grammar mode)
+  std::string model_dir = "/usr/share/pocketsphinx/model/en-us";
+};
 
 class PocketsphinxStt final : public SpeechToText {
  public:
   // `phrases` (grammar mode) overrides settings.grammar_file when non-empty.
   // `workers` decoders run in parallel (each holds its own model copy, ~40 MB).
-  PocketsphinxStt(const SttSettings& settings, std::vector<std::string> phrases = {}, int workers = 2);
+  PocketsphinxStt(const SphinxSettings& settings, std::vector<std::string> phrases = {}, int workers = 2);
   ~PocketsphinxStt() override;
 
   void transcribe(SttRequest request, std::function<void(SttResult)> done) override;
@@ -41,7 +46,7 @@ class PocketsphinxStt final : public SpeechToText {
   };
   void run();
 
-  SttSettings settings_;
+  SphinxSettings settings_;
   std::string jsgf_;
   std::mutex mu_;
   std::condition_variable cv_;

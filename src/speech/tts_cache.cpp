@@ -44,15 +44,18 @@ struct CachingTts::Store {
   std::unordered_map<std::string, Lru::iterator> index_;
   TtsCacheStats stats_;
 
-  std::shared_ptr<const Entry> lookup(const std::string& key);
-  void store(const std::string& key, std::shared_ptr<const Entry> entry);
+  std::shared_ptr<const Entry> lookup_memory(const std::string& key);
+  // The disk half of a lookup (slow: off the network threads); counts the hit or miss.
+  std::shared_ptr<const Entry> lookup_disk(const std::string& key);
+  bool has_disk() const { return !opt_.dir.empty(); }
+  void insert(const std::string& key, std::shared_ptr<const Entry> entry);
   void insert_memory(const std::string& key, std::shared_ptr<const Entry> entry);
   std::shared_ptr<const Entry> read_disk(const std::string& key);
   void write_disk(const std::string& key, const Entry& entry);
 };
 
-CachingTts::CachingTts(TextToSpeech& inner, TtsCacheOptions options)
-    : inner_(inner), store_(std::make_shared<Store>()) {
+CachingTts::CachingTts(TextToSpeech& inner, TtsCacheOptions options, BlockingPool* blocking)
+    : inner_(inner), store_(std::make_shared<Store>()), blocking_(blocking) {
   auto& opt_ = store_->opt_;
   opt_ = std::move(options);
   if (!opt_.dir.empty()) {
@@ -72,18 +75,74 @@ std::string CachingTts::key(const TtsRequest& r) const {
   return sha256_hex(inner_.cache_identity() + "\x1f" + r.voice_id + "\x1f" + settings + "\x1f" + r.text);
 }
 
+namespace {
+
+// Delivers a cached entry through the callbacks (on the calling thread).
+template <typename Entry>
+void deliver(const Entry& hit, TtsCallbacks& callbacks) {
+  if (callbacks.on_request_id) callbacks.on_request_id("cache");
+  if (callbacks.on_word)
+    for (const auto& w : hit.words) callbacks.on_word(w);
+  if (callbacks.on_audio && !hit.audio.empty()) callbacks.on_audio(hit.audio);
+  if (callbacks.on_done) callbacks.on_done(std::nullopt);
+}
+
+// A token handed out before the synthesis it cancels exists (the disk is asked first).
+class DeferredToken final : public CancelToken {
+ public:
+  void cancel() override {
+    CancelToken::cancel();
+    std::lock_guard lock(mu_);
+    if (inner_) inner_->cancel();
+  }
+  void set(std::shared_ptr<CancelToken> inner) {
+    std::lock_guard lock(mu_);
+    inner_ = std::move(inner);
+    if (cancelled() && inner_) inner_->cancel();
+  }
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<CancelToken> inner_;
+};
+
+}  // namespace
+
 std::shared_ptr<CancelToken> CachingTts::synthesize(TtsRequest request, TtsCallbacks callbacks) {
   if (request.text.size() > store_->opt_.max_text_chars) return inner_.synthesize(std::move(request), std::move(callbacks));
   const std::string k = key(request);
-  if (auto hit = store_->lookup(k)) {
+  if (auto hit = store_->lookup_memory(k)) {
     // Delivered right here: the caller posts callbacks to its own strand.
-    if (callbacks.on_request_id) callbacks.on_request_id("cache");
-    if (callbacks.on_word)
-      for (const auto& w : hit->words) callbacks.on_word(w);
-    if (callbacks.on_audio && !hit->audio.empty()) callbacks.on_audio(hit->audio);
-    if (callbacks.on_done) callbacks.on_done(std::nullopt);
+    deliver(*hit, callbacks);
     return std::make_shared<CancelToken>();
   }
+  if (!store_->has_disk()) {
+    {
+      std::lock_guard lock(store_->mu_);
+      ++store_->stats_.misses;
+    }
+    return synthesize_and_keep(k, std::move(request), std::move(callbacks));
+  }
+  // The disk is asked off this thread; a miss there goes on to the engine from the worker.
+  auto token = std::make_shared<DeferredToken>();
+  auto ask = [this, store = store_, token, k, request = std::move(request), callbacks = std::move(callbacks)]() mutable {
+    if (token->cancelled()) {
+      if (callbacks.on_done) callbacks.on_done(std::nullopt);
+      return;
+    }
+    if (auto hit = store->lookup_disk(k)) {
+      deliver(*hit, callbacks);
+      return;
+    }
+    token->set(synthesize_and_keep(k, std::move(request), std::move(callbacks)));
+  };
+  if (blocking_) blocking_->post(std::move(ask));
+  else ask();
+  return token;
+}
+
+std::shared_ptr<CancelToken> CachingTts::synthesize_and_keep(const std::string& k, TtsRequest request,
+                                                             TtsCallbacks callbacks) {
   struct Collect {
     Store::Entry entry;
     std::mutex mu;  // token is set after synthesize() returns, maybe after on_done ran
@@ -105,15 +164,22 @@ std::shared_ptr<CancelToken> CachingTts::synthesize(TtsRequest request, TtsCallb
     collect->degraded = true;  // substitute audio is not what this key should give
     if (f) f(why);
   };
-  wrapped.on_done = [store = store_, collect, k, f = callbacks.on_done](std::optional<std::string> error) {
+  wrapped.on_done = [store = store_, blocking = blocking_, collect, k, f = callbacks.on_done](std::optional<std::string> error) {
     // Only complete, uncancelled, successful audio is worth keeping.
     bool cancelled;
     {
       std::lock_guard lock(collect->mu);
       cancelled = collect->token && collect->token->cancelled();
     }
-    if (!error && !cancelled && !collect->degraded && !collect->entry.audio.empty())
-      store->store(k, std::make_shared<const Store::Entry>(std::move(collect->entry)));
+    if (!error && !cancelled && !collect->degraded && !collect->entry.audio.empty()) {
+      auto entry = std::make_shared<const Store::Entry>(std::move(collect->entry));
+      store->insert(k, entry);
+      // The file is written off the engine's thread (the directory may be slow).
+      if (store->has_disk()) {
+        if (blocking) blocking->post([store, k, entry] { store->write_disk(k, *entry); });
+        else store->write_disk(k, *entry);
+      }
+    }
     if (f) f(std::move(error));
   };
   auto token = inner_.synthesize(std::move(request), std::move(wrapped));
@@ -128,7 +194,7 @@ void CachingTts::prewarm(const std::vector<std::string>& phrases, const std::str
     TtsRequest r;
     r.text = p;
     r.voice_id = voice;
-    if (store_->lookup(key(r))) continue;
+    if (store_->lookup_memory(key(r))) continue;
     TtsCallbacks cb;
     cb.on_done = [p](std::optional<std::string> error) {
       if (error) spdlog::warn("tts cache: pre-warming \"{}\" failed: {}", p, *error);
@@ -138,16 +204,16 @@ void CachingTts::prewarm(const std::vector<std::string>& phrases, const std::str
   }
 }
 
-std::shared_ptr<const CachingTts::Store::Entry> CachingTts::Store::lookup(const std::string& k) {
-  {
-    std::lock_guard lock(mu_);
-    auto it = index_.find(k);
-    if (it != index_.end()) {
-      lru_.splice(lru_.begin(), lru_, it->second);
-      ++stats_.hits;
-      return it->second->second;
-    }
-  }
+std::shared_ptr<const CachingTts::Store::Entry> CachingTts::Store::lookup_memory(const std::string& k) {
+  std::lock_guard lock(mu_);
+  auto it = index_.find(k);
+  if (it == index_.end()) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second);
+  ++stats_.hits;
+  return it->second->second;
+}
+
+std::shared_ptr<const CachingTts::Store::Entry> CachingTts::Store::lookup_disk(const std::string& k) {
   if (auto e = read_disk(k)) {
     std::lock_guard lock(mu_);
     ++stats_.hits;
@@ -160,13 +226,10 @@ std::shared_ptr<const CachingTts::Store::Entry> CachingTts::Store::lookup(const 
   return nullptr;
 }
 
-void CachingTts::Store::store(const std::string& k, std::shared_ptr<const Entry> e) {
-  {
-    std::lock_guard lock(mu_);
-    ++stats_.stores;
-    insert_memory(k, e);
-  }
-  write_disk(k, *e);
+void CachingTts::Store::insert(const std::string& k, std::shared_ptr<const Entry> e) {
+  std::lock_guard lock(mu_);
+  ++stats_.stores;
+  insert_memory(k, std::move(e));
 }
 
 void CachingTts::Store::insert_memory(const std::string& k, std::shared_ptr<const Entry> e) {

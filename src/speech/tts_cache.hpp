@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/blocking.hpp"
 #include "speech/speech.hpp"
 
 namespace vox::speech {
@@ -34,7 +35,9 @@ struct TtsCacheStats {
 
 class CachingTts final : public TextToSpeech {
  public:
-  CachingTts(TextToSpeech& inner, TtsCacheOptions options);
+  // Disk reads and writes run on `blocking` (null: in place, for tools and tests), never
+  // on the caller's thread: a slow disk does not stall a call.
+  CachingTts(TextToSpeech& inner, TtsCacheOptions options, BlockingPool* blocking = nullptr);
 
   std::shared_ptr<CancelToken> synthesize(TtsRequest request, TtsCallbacks callbacks) override;
   std::vector<VoiceInfo> voices() const override { return inner_.voices(); }
@@ -51,8 +54,11 @@ class CachingTts final : public TextToSpeech {
   // Entries and their bounds live in a shared store: a synthesis may finish (and store
   // its audio) after this object is gone, e.g. a pre-warm still running at shutdown.
   struct Store;
+  // Synthesizes `request` with the inner engine, keeping complete audio under `key`.
+  std::shared_ptr<CancelToken> synthesize_and_keep(const std::string& key, TtsRequest request, TtsCallbacks callbacks);
   TextToSpeech& inner_;
   std::shared_ptr<Store> store_;
+  BlockingPool* blocking_;
 };
 
 }  // namespace vox::speech

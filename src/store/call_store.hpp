@@ -1,19 +1,14 @@
 #pragma once
-// The call store: a SQLite file (WAL) with every call, its events and its transcript.
-// Writes are queued to one writer thread and committed in small batches, so callers
-// (call strands, HTTP handlers) never wait on the disk. Reads use their own connection
-// and may run on any thread. Created on first start; migrations are versioned.
-#include <condition_variable>
+// The call store: every call, its events, its transcript and its turns' latency, kept
+// for the control API and the console. This is the interface the rest of voxbridge sees;
+// SQLite (sqlite_store.hpp) is the embedded implementation. Writes are queued and never
+// block the caller; reads are awaited and run off the network threads.
+#include <boost/asio/awaitable.hpp>
+
 #include <cstdint>
-#include <deque>
-#include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
-
-struct sqlite3;
 
 namespace vox::store {
 
@@ -58,72 +53,57 @@ struct StoredEvent {
   std::string detail;
 };
 
+// Which calls to list. (Not an aggregate: it is passed by value to coroutines, which
+// GCC 12 mishandles for aggregate prvalues.)
 struct CallQuery {
+  CallQuery() {}
   std::string tenant;  // "" = every tenant
   std::string status, agent_id, direction;
   int limit = 50;
   int offset = 0;
 };
 
+// A page of calls, newest first; `has_more` tells whether rows follow it.
+struct CallPage {
+  CallPage() {}
+  std::vector<StoredCall> calls;
+  bool has_more = false;
+};
+
 class CallStore {
  public:
-  // Opens (creating if needed) the database at `path` and migrates it. With
-  // `instance_id` and `orphans`, the calls that instance left in progress (it was killed
-  // or crashed) are closed as "server_restart" and their sids returned in `orphans`.
-  // Throws std::runtime_error saying what to do when the file cannot be opened.
-  explicit CallStore(std::string path, std::string instance_id = {}, std::vector<std::string>* orphans = nullptr);
-  ~CallStore();  // commits everything queued, then closes
-  CallStore(const CallStore&) = delete;
-  CallStore& operator=(const CallStore&) = delete;
+  virtual ~CallStore() = default;
 
-  // Queued writes (never block on the disk).
+  // Writes: queued, never block on the disk. Each is committed in order.
   // Inserts the call or updates it: empty fields leave the stored value alone, and the
   // owner (tenant), once stored, never changes.
-  void upsert_call(StoredCall call);
-  void set_status(std::string call_sid, std::string status, bool ended);
-  void set_voice(std::string call_sid, std::string voice_id, std::string settings_json);
-  void add_turn(std::string call_sid, StoredTurn turn);
+  virtual void upsert_call(StoredCall call) = 0;
+  virtual void set_status(std::string call_sid, std::string status, bool ended) = 0;
+  virtual void set_voice(std::string call_sid, std::string voice_id, std::string settings_json) = 0;
+  virtual void add_turn(std::string call_sid, StoredTurn turn) = 0;
   // Completes the agent turn stored for `turn.reply_id` (times, what was heard, whether it
   // was cut); stores it whole if it was not stored when it started.
-  void finish_turn(std::string call_sid, StoredTurn turn);
-  void add_event(std::string call_sid, std::string kind, std::string detail);
-  void add_latency(std::string call_sid, StoredLatency latency);
-  // Waits until every write queued so far is committed.
-  void flush();
+  virtual void finish_turn(std::string call_sid, StoredTurn turn) = 0;
+  virtual void add_event(std::string call_sid, std::string kind, std::string detail) = 0;
+  virtual void add_latency(std::string call_sid, StoredLatency latency) = 0;
+  // Completes once every write queued before it is committed.
+  virtual boost::asio::awaitable<void> flush() = 0;
+  // Commits everything queued, blocking the calling thread (shutdown, tools).
+  virtual void drain() = 0;
 
-  // Reads.
-  std::optional<StoredCall> call(const std::string& call_sid) const;
+  // Reads, awaited (they run off the network threads).
+  virtual boost::asio::awaitable<std::optional<StoredCall>> call(std::string call_sid) = 0;
   // The stored owner of a call ("" = none), or nullopt when the call is not stored.
-  std::optional<std::string> owner(const std::string& call_sid) const;
-  // Newest first; `has_more` tells whether rows follow the page.
-  std::vector<StoredCall> calls(const CallQuery& query, bool& has_more) const;
-  std::vector<StoredTurn> transcript(const std::string& call_sid) const;
-  std::vector<StoredEvent> events(const std::string& call_sid) const;
-  std::vector<StoredLatency> latencies(const std::string& call_sid) const;
-  int schema_version() const;
-  const std::string& path() const { return path_; }
+  virtual boost::asio::awaitable<std::optional<std::string>> owner(std::string call_sid) = 0;
+  virtual boost::asio::awaitable<CallPage> calls(CallQuery query) = 0;
+  virtual boost::asio::awaitable<std::vector<StoredTurn>> transcript(std::string call_sid) = 0;
+  virtual boost::asio::awaitable<std::vector<StoredEvent>> events(std::string call_sid) = 0;
+  virtual boost::asio::awaitable<std::vector<StoredLatency>> latencies(std::string call_sid) = 0;
+
   // Writes that failed (logged); 0 when healthy.
-  std::uint64_t write_errors() const;
-
- private:
-  using Write = std::function<void(sqlite3*)>;
-  void enqueue(Write w);
-  void writer_loop();
-  void migrate();
-  std::vector<std::string> close_orphans(const std::string& instance_id, const std::string& reason);
-
-  std::string path_;
-  sqlite3* writer_db_ = nullptr;
-  sqlite3* reader_db_ = nullptr;
-  mutable std::mutex reader_mu_;
-
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::condition_variable idle_cv_;
-  std::deque<Write> queue_;
-  std::uint64_t queued_ = 0, committed_ = 0, errors_ = 0;
-  bool stopping_ = false;
-  std::thread writer_;
+  virtual std::uint64_t write_errors() const = 0;
+  // What the store is, for logs and /health ("sqlite voxbridge.db, schema 3").
+  virtual std::string describe() const = 0;
 };
 
 }  // namespace vox::store

@@ -5,6 +5,12 @@
 #include "core/base64.hpp"
 
 namespace vox::twilio {
+
+ProviderError twilio_error(int status, int code, const std::string& message, std::string more_info) {
+  auto kind = ProviderError::kind_of_status(status);
+  if (status == 0 && code != 0) kind = ProviderError::Kind::kInvalid;  // refused here before sending
+  return ProviderError("twilio", kind, status, code ? std::to_string(code) : std::string(), message, std::move(more_info));
+}
 namespace asio = boost::asio;
 namespace json = boost::json;
 
@@ -58,7 +64,7 @@ void add(std::string& body, std::string_view key, std::string_view value) {
 Call parse_call(std::string_view text) {
   boost::system::error_code ec;
   auto v = json::parse(text, ec);
-  if (ec || !v.is_object()) throw TwilioError(0, 0, "Twilio answered a call resource that is not JSON");
+  if (ec || !v.is_object()) throw twilio_error(0, 0, "Twilio answered a call resource that is not JSON");
   const auto& o = v.get_object();
   Call c;
   c.sid = str(o, "sid");
@@ -73,7 +79,7 @@ Call parse_call(std::string_view text) {
   return c;
 }
 
-TwilioError parse_error(int status, std::string_view body) {
+ProviderError parse_error(int status, std::string_view body) {
   boost::system::error_code ec;
   auto v = json::parse(body, ec);
   int code = 0;
@@ -85,7 +91,7 @@ TwilioError parse_error(int status, std::string_view body) {
     more = str(o, "more_info");
   }
   if (message.empty()) message = std::string(body.substr(0, 200));
-  return TwilioError(status, code,
+  return twilio_error(status, code,
                      "Twilio answered " + std::to_string(status) + (code ? " (error " + std::to_string(code) + ")" : "") +
                          ": " + message,
                      more);
@@ -116,18 +122,18 @@ asio::awaitable<std::string> RestClient::send(net::ClientRequest req, int expect
   } catch (const net::TransportError& e) {
     transport = e.what();
   }
-  if (transport) throw TwilioError(0, 0, "Twilio unreachable: " + *transport);
+  if (transport) throw twilio_error(0, 0, "Twilio unreachable: " + *transport);
   if (res.status != expected_status && res.status / 100 != 2) throw parse_error(res.status, res.body);
   co_return std::move(res.body);
 }
 
 asio::awaitable<Call> RestClient::create_call(CreateCall c) {
   if (!is_call_endpoint(c.to))
-    throw TwilioError(400, 21211, "Invalid 'To' number " + c.to + ": use E.164 like +14155550123 (or sip:/client:)");
+    throw twilio_error(400, 21211, "Invalid 'To' number " + c.to + ": use E.164 like +14155550123 (or sip:/client:)");
   if (!is_e164(c.from) && c.from.rfind("client:", 0) != 0)
-    throw TwilioError(400, 21212, "Invalid 'From' number " + c.from + ": use an E.164 number you own, like +14155550123");
+    throw twilio_error(400, 21212, "Invalid 'From' number " + c.from + ": use an E.164 number you own, like +14155550123");
   if (c.url.empty() == c.twiml.empty())
-    throw TwilioError(400, 21205, "Give exactly one of Url or Twiml for the call");
+    throw twilio_error(400, 21205, "Give exactly one of Url or Twiml for the call");
   std::string body;
   add(body, "To", c.to);
   add(body, "From", c.from);
@@ -175,7 +181,7 @@ asio::awaitable<std::vector<Call>> RestClient::list_calls(ListCalls f) {
   boost::system::error_code ec;
   auto v = json::parse(out, ec);
   std::vector<Call> calls;
-  if (ec || !v.is_object()) throw TwilioError(0, 0, "Twilio answered a call list that is not JSON");
+  if (ec || !v.is_object()) throw twilio_error(0, 0, "Twilio answered a call list that is not JSON");
   if (const auto* arr = v.get_object().if_contains("calls"); arr && arr->is_array())
     for (const auto& c : arr->get_array()) calls.push_back(parse_call(json::serialize(c)));
   co_return calls;
@@ -187,7 +193,7 @@ asio::awaitable<void> RestClient::complete_call(std::string sid) {
   try {
     co_await update_call(std::move(sid), std::move(u));
   } catch (const TwilioError& e) {
-    if (e.code != 21220) throw;  // 21220: call not in progress (already over)
+    if (e.numeric_code() != 21220) throw;  // 21220: call not in progress (already over)
   }
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/provider_error.hpp"
 #include "net/client.hpp"
 
 namespace vox::twilio {
@@ -21,15 +22,11 @@ struct RestConfig {
 };
 
 // An error answered by Twilio ({"code","message","more_info","status"}) or a local
-// validation failure (status 0, code 21211 for a bad number, as Twilio would).
-class TwilioError : public std::runtime_error {
- public:
-  TwilioError(int status, int code, const std::string& message, std::string more_info = {})
-      : std::runtime_error(message), status(status), code(code), more_info(std::move(more_info)) {}
-  int status;
-  int code;
-  std::string more_info;
-};
+// validation failure (status 0 with Twilio's code, e.g. 21211 for a bad number): the one
+// provider error type, provider "twilio", its numeric code in `code`.
+using TwilioError = ProviderError;
+// Makes one; status 0 with code 0 is a transport failure.
+ProviderError twilio_error(int status, int code, const std::string& message, std::string more_info = {});
 
 struct Call {
   std::string sid;

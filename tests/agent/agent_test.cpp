@@ -16,6 +16,10 @@
 
 namespace vox::agent {
 namespace {
+using call::Agent;
+using call::CallContext;
+using call::Turn;
+using Reply = call::AgentReply;
 
 // A script file with `contents`, removed on destruction.
 class ScriptFile {

@@ -40,6 +40,10 @@
 
 namespace vox::agent {
 namespace {
+using call::Agent;
+using call::CallContext;
+using call::Turn;
+using Reply = call::AgentReply;
 namespace asio = boost::asio;
 namespace json = boost::json;
 using namespace std::chrono_literals;

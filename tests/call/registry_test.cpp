@@ -14,17 +14,17 @@
 namespace vox::call {
 namespace {
 
-class NamedAgent final : public agent::Agent {
+class NamedAgent final : public call::Agent {
  public:
   explicit NamedAgent(std::string name) : name_(std::move(name)) {}
   std::string greeting() override { return name_; }
-  void on_turn(const agent::Turn&, std::function<void(agent::Reply)> reply) override { reply(agent::Reply{name_}); }
+  void on_turn(const call::Turn&, std::function<void(call::AgentReply)> reply) override { reply(call::AgentReply{name_}); }
 
  private:
   std::string name_;
 };
 
-std::unique_ptr<agent::Agent> make_agent(const std::string& name) { return std::make_unique<NamedAgent>(name); }
+std::unique_ptr<call::Agent> make_agent(const std::string& name) { return std::make_unique<NamedAgent>(name); }
 
 TEST(CallRegistryPark, UnparkOfAnUnknownSidIsNull) {
   CallRegistry registry;
@@ -35,7 +35,7 @@ TEST(CallRegistryPark, UnparkOfAnUnknownSidIsNull) {
 TEST(CallRegistryPark, UnparkReturnsTheParkedAgentExactlyOnce) {
   CallRegistry registry;
   auto agent = make_agent("first");
-  const agent::Agent* raw = agent.get();
+  const call::Agent* raw = agent.get();
   registry.park("CA1", std::move(agent));
   auto back = registry.unpark("CA1");
   ASSERT_NE(back.get(), nullptr);
@@ -47,7 +47,7 @@ TEST(CallRegistryPark, UnparkReturnsTheParkedAgentExactlyOnce) {
 TEST(CallRegistryPark, ParkingTwiceForTheSameSidReplacesTheFirst) {
   CallRegistry registry;
   auto second = make_agent("second");
-  const agent::Agent* raw_second = second.get();
+  const call::Agent* raw_second = second.get();
   registry.park("CA1", make_agent("first"));
   registry.park("CA1", std::move(second));
   auto back = registry.unpark("CA1");
@@ -61,8 +61,8 @@ TEST(CallRegistryPark, SidsAreIndependent) {
   CallRegistry registry;
   auto a = make_agent("a");
   auto b = make_agent("b");
-  const agent::Agent* raw_a = a.get();
-  const agent::Agent* raw_b = b.get();
+  const call::Agent* raw_a = a.get();
+  const call::Agent* raw_b = b.get();
   registry.park("CAa", std::move(a));
   registry.park("CAb", std::move(b));
   EXPECT_EQ(registry.unpark("CAc").get(), nullptr);

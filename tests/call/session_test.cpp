@@ -19,6 +19,7 @@
 #include "audio/signal.hpp"
 #include "call/registry.hpp"
 #include "speech/espeak_tts.hpp"
+#include "support/manual_timers.hpp"
 
 namespace vox::call {
 namespace {
@@ -59,15 +60,15 @@ class FakeStt final : public speech::SpeechToText {
   std::vector<std::size_t> utterance_bytes;
 };
 
-class EchoAgent final : public agent::Agent {
+class EchoAgent final : public call::Agent {
  public:
   explicit EchoAgent(std::string greeting, bool hangup = false) : greeting_(std::move(greeting)), hangup_(hangup) {}
   std::string greeting() override { return greeting_; }
-  void on_turn(const agent::Turn& turn, std::function<void(agent::Reply)> reply) override {
+  void on_turn(const call::Turn& turn, std::function<void(call::AgentReply)> reply) override {
     turns.push_back(turn);
-    reply(agent::Reply{"you said " + turn.transcript, hangup_});
+    reply(call::AgentReply{"you said " + turn.transcript, hangup_});
   }
-  std::vector<agent::Turn> turns;
+  std::vector<call::Turn> turns;
 
  private:
   std::string greeting_;
@@ -96,16 +97,16 @@ struct Outbox final : MediaOutbox {
 };
 
 // Turn 1: "one moment", then press 12#; later turns: "turn N".
-class DigitsAgent final : public agent::Agent {
+class DigitsAgent final : public call::Agent {
  public:
   explicit DigitsAgent(std::string greeting) : greeting_(std::move(greeting)) {}
   std::string greeting() override { return greeting_; }
-  void on_turn(const agent::Turn&, std::function<void(agent::Reply)> reply) override {
+  void on_turn(const call::Turn&, std::function<void(call::AgentReply)> reply) override {
     ++turns;
     if (turns == 1)
-      reply(agent::Reply{"one moment", false, "", "12#"});
+      reply(call::AgentReply{"one moment", false, "", "12#"});
     else
-      reply(agent::Reply{"turn " + std::to_string(turns), false, "", ""});
+      reply(call::AgentReply{"turn " + std::to_string(turns), false, "", ""});
   }
   int turns = 0;
 
@@ -122,7 +123,7 @@ class FakeControl final : public CallControl {
   void transfer(const std::string& call_sid, const std::string& target) override {
     transfers.push_back(call_sid + "->" + target);
   }
-  void send_digits(const agent::CallContext& call, const std::string& digits,
+  void send_digits(const call::CallContext& call, const std::string& digits,
                    std::function<void(bool ok)> done_cb) override {
     digits_requests.push_back(DigitsRequest{call.call_sid, digits, call.stream_url});
     done = std::move(done_cb);
@@ -134,13 +135,13 @@ class FakeControl final : public CallControl {
 
 class SessionTest : public ::testing::Test {
  protected:
-  void SetUp() override { config_.talk_timeout_s = 0; }
+  void SetUp() override { settings_.talk_timeout_s = 0; }
 
   std::shared_ptr<CallSession> make(std::string greeting, bool hangup = false) {
     auto agent = std::make_unique<EchoAgent>(std::move(greeting), hangup);
     agent_ = agent.get();
-    agent::CallContext ctx{"CA1", "MZ1", "+1", "+2", {}};
-    auto s = std::make_shared<CallSession>(CallServices{config_, tts_, stt_, registry_, clock_},
+    call::CallContext ctx{"CA1", "MZ1", "+1", "+2", {}};
+    auto s = std::make_shared<CallSession>(CallServices{settings_, tts_, stt_, registry_, clock_, timers_},
                                            boost::asio::make_strand(ioc_), outbox_, ctx, std::move(agent));
     return s;
   }
@@ -148,19 +149,20 @@ class SessionTest : public ::testing::Test {
   // A session of call CA1 whose agent is a DigitsAgent (also in digits_agent_), with
   // `control` (may be null) and `stream_url`; its outbox is outbox_ unless given.
   std::shared_ptr<CallSession> make_digits(CallControl* control, std::string stream_url = kStreamUrl,
-                                           std::string greeting = "", MediaOutbox* outbox = nullptr) {
+                                           std::string greeting = "", std::shared_ptr<Outbox> outbox = nullptr) {
     auto agent = std::make_unique<DigitsAgent>(std::move(greeting));
     digits_agent_ = agent.get();
-    agent::CallContext ctx{"CA1", "MZ1", "+1", "+2", {}, std::move(stream_url)};
-    return std::make_shared<CallSession>(CallServices{config_, tts_, stt_, registry_, clock_, control},
-                                         boost::asio::make_strand(ioc_), outbox ? *outbox : outbox_, ctx,
+    call::CallContext ctx{"CA1", "MZ1", "+1", "+2", {}, std::move(stream_url)};
+    CallServices svc{settings_, tts_, stt_, registry_, clock_, timers_};
+    svc.control = control;
+    return std::make_shared<CallSession>(svc, boost::asio::make_strand(ioc_), outbox ? outbox : outbox_, ctx,
                                          std::move(agent));
   }
   // One caller utterance: a little silence, `speech`, then enough silence to end it.
   void say(CallSession& s, const std::vector<std::uint8_t>& speech, std::int64_t& t) {
     feed(s, silence(300), t);
     feed(s, speech, t);
-    feed(s, silence(config_.endpointing.silence_ms + 100), t);
+    feed(s, silence(settings_.inbound.endpointing.silence_ms + 100), t);
   }
   void run() {
     ioc_.restart();
@@ -177,19 +179,20 @@ class SessionTest : public ::testing::Test {
   std::vector<std::uint8_t> silence(int ms) { return std::vector<std::uint8_t>(static_cast<std::size_t>(ms) * 8, 0xFF); }
   // Acknowledges every mark sent so far, as Twilio would once the audio has played.
   void ack_all(CallSession& s) {
-    while (acked_ < outbox_.marks.size()) {
-      s.on_mark(outbox_.marks[acked_++]);
+    while (acked_ < outbox_->marks.size()) {
+      s.on_mark(outbox_->marks[acked_++]);
       run();
     }
   }
 
-  Config config_;
+  CallSettings settings_;
   FakeTts tts_;
   FakeStt stt_;
   CallRegistry registry_;
   ManualClock clock_;
+  test::ManualTimers timers_{clock_};
   boost::asio::io_context ioc_;
-  Outbox outbox_;
+  std::shared_ptr<Outbox> outbox_ = std::make_shared<Outbox>();
   // After ioc_: its stored `done` holds the session's strand, which must go before ioc_.
   FakeControl control_;
   EchoAgent* agent_ = nullptr;
@@ -202,24 +205,24 @@ TEST_F(SessionTest, GreetingIsPacedByMarksAndEndsWithEndOfPlayback) {
   s->start();
   run();
   // Only the lead (400 ms = 4 chunks of 100 ms) goes out before any mark returns.
-  EXPECT_EQ(outbox_.media_bytes, 3200u);
-  ASSERT_EQ(outbox_.marks.size(), 4u);
-  EXPECT_EQ(outbox_.events[0], "media:800");
-  EXPECT_EQ(outbox_.events[1], "mark:reply-1-800");
+  EXPECT_EQ(outbox_->media_bytes, 3200u);
+  ASSERT_EQ(outbox_->marks.size(), 4u);
+  EXPECT_EQ(outbox_->events[0], "media:800");
+  EXPECT_EQ(outbox_->events[1], "mark:reply-1-800");
   // One mark back frees room for one more chunk.
-  s->on_mark(outbox_.marks[0]);
+  s->on_mark(outbox_->marks[0]);
   acked_ = 1;
   run();
-  EXPECT_EQ(outbox_.media_bytes, 4000u);
+  EXPECT_EQ(outbox_->media_bytes, 4000u);
   ack_all(*s);
-  EXPECT_EQ(outbox_.media_bytes, 8000u);
-  EXPECT_EQ(outbox_.marks.back(), "endOfPlayback");
-  EXPECT_EQ(std::count(outbox_.marks.begin(), outbox_.marks.end(), "endOfPlayback"), 1);
-  EXPECT_EQ(outbox_.clears, 0);
+  EXPECT_EQ(outbox_->media_bytes, 8000u);
+  EXPECT_EQ(outbox_->marks.back(), "endOfPlayback");
+  EXPECT_EQ(std::count(outbox_->marks.begin(), outbox_->marks.end(), "endOfPlayback"), 1);
+  EXPECT_EQ(outbox_->clears, 0);
 }
 
 TEST_F(SessionTest, SpeechIsEndpointedTranscribedAndAnswered) {
-  speech::EspeakTts espeak(TtsSettings{});
+  speech::EspeakTts espeak(speech::EspeakSettings{});
   const auto speech = espeak.synthesize_blocking("I would like to book a table please");
   auto s = make("");
   s->start();
@@ -227,10 +230,10 @@ TEST_F(SessionTest, SpeechIsEndpointedTranscribedAndAnswered) {
   feed(*s, silence(500), t);
   feed(*s, speech, t);
   EXPECT_TRUE(stt_.utterance_bytes.empty()) << "no transcription before the silence window";
-  feed(*s, silence(config_.endpointing.silence_ms + 100), t);
+  feed(*s, silence(settings_.inbound.endpointing.silence_ms + 100), t);
   ASSERT_EQ(stt_.utterance_bytes.size(), 1u);
   // The utterance holds the speech plus preroll and a short tail, not the whole silence window.
-  EXPECT_LT(stt_.utterance_bytes[0], speech.size() + 8u * (config_.endpointing.preroll_ms + config_.endpointing.tail_ms + 40));
+  EXPECT_LT(stt_.utterance_bytes[0], speech.size() + 8u * (settings_.inbound.endpointing.preroll_ms + settings_.inbound.endpointing.tail_ms + 40));
   EXPECT_GT(stt_.utterance_bytes[0], speech.size() / 2);
   ASSERT_EQ(agent_->turns.size(), 1u);
   EXPECT_EQ(agent_->turns[0].transcript, "book a table");
@@ -242,31 +245,31 @@ TEST_F(SessionTest, SpeechIsEndpointedTranscribedAndAnswered) {
 }
 
 TEST_F(SessionTest, BargeInClearsAndRecordsTheWordsHeard) {
-  speech::EspeakTts espeak(TtsSettings{});
+  speech::EspeakTts espeak(speech::EspeakSettings{});
   const auto speech = espeak.synthesize_blocking("Stop, I have a question");
   auto s = make("alpha bravo charlie delta echo foxtrot golf hotel");  // 2 s
   s->start();
   run();
   // Twilio reports 600 ms played (6 chunk marks), then the caller talks over the reply.
   for (int i = 0; i < 6; ++i) {
-    s->on_mark(outbox_.marks[static_cast<std::size_t>(i)]);
+    s->on_mark(outbox_->marks[static_cast<std::size_t>(i)]);
     run();
   }
   std::int64_t t = 0;
   feed(*s, silence(300), t);
-  EXPECT_EQ(outbox_.clears, 0);
+  EXPECT_EQ(outbox_->clears, 0);
   feed(*s, speech, t);
-  EXPECT_EQ(outbox_.clears, 1);
+  EXPECT_EQ(outbox_->clears, 1);
   ASSERT_EQ(s->barge_ins().size(), 1u);
   EXPECT_EQ(s->barge_ins()[0].heard_ms, 600);
   EXPECT_EQ(s->barge_ins()[0].heard, "alpha bravo charlie");  // words starting before 600 ms
   // Nothing more of the interrupted reply is sent, even when its marks come back.
-  const auto bytes = outbox_.media_bytes;
-  for (const auto& m : std::vector<std::string>(outbox_.marks)) s->on_mark(m);
+  const auto bytes = outbox_->media_bytes;
+  for (const auto& m : std::vector<std::string>(outbox_->marks)) s->on_mark(m);
   run();
-  EXPECT_EQ(outbox_.media_bytes, bytes);
+  EXPECT_EQ(outbox_->media_bytes, bytes);
   // The caller's words are answered, and the agent learns what was heard.
-  feed(*s, silence(config_.endpointing.silence_ms + 100), t);
+  feed(*s, silence(settings_.inbound.endpointing.silence_ms + 100), t);
   ASSERT_EQ(agent_->turns.size(), 1u);
   EXPECT_TRUE(agent_->turns[0].barged_in);
   EXPECT_EQ(agent_->turns[0].interrupted_reply_heard, "alpha bravo charlie");
@@ -281,23 +284,23 @@ TEST_F(SessionTest, LoudSteadyNoiseDuringPlaybackDoesNotBargeIn) {
   audio::ulaw_encode(pcm, noise);
   std::int64_t t = 0;
   feed(*s, noise, t);
-  EXPECT_EQ(outbox_.clears, 0);
+  EXPECT_EQ(outbox_->clears, 0);
   EXPECT_TRUE(stt_.utterance_bytes.empty());
 }
 
 TEST_F(SessionTest, AgentHangupClosesAfterTheReplyHasPlayed) {
-  speech::EspeakTts espeak(TtsSettings{});
+  speech::EspeakTts espeak(speech::EspeakSettings{});
   const auto speech = espeak.synthesize_blocking("goodbye now");
   auto s = make("", /*hangup=*/true);
   s->start();
   std::int64_t t = 0;
   feed(*s, silence(300), t);
   feed(*s, speech, t);
-  feed(*s, silence(config_.endpointing.silence_ms + 100), t);
+  feed(*s, silence(settings_.inbound.endpointing.silence_ms + 100), t);
   ASSERT_EQ(tts_.requests.size(), 1u);
-  EXPECT_TRUE(outbox_.closed.empty()) << "must not hang up before the goodbye has played";
+  EXPECT_TRUE(outbox_->closed.empty()) << "must not hang up before the goodbye has played";
   ack_all(*s);
-  EXPECT_EQ(outbox_.closed, "agent hung up");
+  EXPECT_EQ(outbox_->closed, "agent hung up");
 }
 
 TEST_F(SessionTest, EndStopsEverythingAndIgnoresLaterInput) {
@@ -305,17 +308,17 @@ TEST_F(SessionTest, EndStopsEverythingAndIgnoresLaterInput) {
   s->start();
   run();
   s->end("stop");
-  const auto events = outbox_.events.size();
-  s->on_mark(outbox_.marks[0]);
+  const auto events = outbox_->events.size();
+  s->on_mark(outbox_->marks[0]);
   std::int64_t t = 0;
   feed(*s, silence(200), t);
   run();
-  EXPECT_EQ(outbox_.events.size(), events);
+  EXPECT_EQ(outbox_->events.size(), events);
   EXPECT_TRUE(s->ended());
 }
 
 TEST_F(SessionTest, DigitsAreSentAfterTheReplyHasPlayedAndTheAgentWaitsForTheNextStream) {
-  speech::EspeakTts espeak(TtsSettings{});
+  speech::EspeakTts espeak(speech::EspeakSettings{});
   const auto speech = espeak.synthesize_blocking("I would like to book a table please");
   auto s = make_digits(&control_);
   s->start();
@@ -325,15 +328,15 @@ TEST_F(SessionTest, DigitsAreSentAfterTheReplyHasPlayedAndTheAgentWaitsForTheNex
   EXPECT_EQ(tts_.requests[0], "one moment");
   EXPECT_TRUE(control_.digits_requests.empty()) << "no keys before the reply has played";
   ack_all(*s);
-  ASSERT_EQ(std::count(outbox_.marks.begin(), outbox_.marks.end(), "endOfPlayback"), 1);
-  EXPECT_EQ(outbox_.media_bytes, 2u * 250 * 8) << "the whole reply was sent before the keys";
+  ASSERT_EQ(std::count(outbox_->marks.begin(), outbox_->marks.end(), "endOfPlayback"), 1);
+  EXPECT_EQ(outbox_->media_bytes, 2u * 250 * 8) << "the whole reply was sent before the keys";
   ASSERT_EQ(control_.digits_requests.size(), 1u);
   EXPECT_EQ(control_.digits_requests[0].digits, "12#");
   EXPECT_EQ(control_.digits_requests[0].call_sid, "CA1");
   EXPECT_EQ(control_.digits_requests[0].stream_url, kStreamUrl);
   ASSERT_TRUE(static_cast<bool>(control_.done));
   EXPECT_TRUE(control_.transfers.empty());
-  EXPECT_TRUE(outbox_.closed.empty()) << "Twilio ends the stream, not us";
+  EXPECT_TRUE(outbox_->closed.empty()) << "Twilio ends the stream, not us";
   EXPECT_FALSE(s->ended());
   // The agent is parked for the call's next stream (put back after looking).
   {
@@ -345,14 +348,14 @@ TEST_F(SessionTest, DigitsAreSentAfterTheReplyHasPlayedAndTheAgentWaitsForTheNex
   // Twilio accepts; the caller talks before the stream is replaced: the turn is dropped.
   control_.done(true);
   run();
-  const auto events = outbox_.events.size();
+  const auto events = outbox_->events.size();
   say(*s, speech, t);
   EXPECT_EQ(digits_agent_->turns, 1) << "the parked agent must not be asked";
   EXPECT_EQ(tts_.requests.size(), 1u);
-  EXPECT_EQ(outbox_.events.size(), events);
+  EXPECT_EQ(outbox_->events.size(), events);
   ASSERT_EQ(s->turns().size(), 2u);
   EXPECT_TRUE(s->turns()[1].reply.empty());
-  EXPECT_TRUE(outbox_.closed.empty());
+  EXPECT_TRUE(outbox_->closed.empty());
   EXPECT_EQ(control_.digits_requests.size(), 1u);
   // Still parked after done(true).
   auto parked = registry_.unpark("CA1");
@@ -361,7 +364,7 @@ TEST_F(SessionTest, DigitsAreSentAfterTheReplyHasPlayedAndTheAgentWaitsForTheNex
 }
 
 TEST_F(SessionTest, RefusedDigitsGiveTheAgentBackAndTheCallGoesOn) {
-  speech::EspeakTts espeak(TtsSettings{});
+  speech::EspeakTts espeak(speech::EspeakSettings{});
   const auto speech = espeak.synthesize_blocking("I would like to book a table please");
   auto s = make_digits(&control_);
   s->start();
@@ -374,25 +377,25 @@ TEST_F(SessionTest, RefusedDigitsGiveTheAgentBackAndTheCallGoesOn) {
   control_.done(false);
   run();
   EXPECT_EQ(registry_.unpark("CA1").get(), nullptr) << "the session took its agent back";
-  const auto bytes = outbox_.media_bytes;
+  const auto bytes = outbox_->media_bytes;
   say(*s, speech, t);
   EXPECT_EQ(digits_agent_->turns, 2);
   ASSERT_EQ(tts_.requests.size(), 2u);
   EXPECT_EQ(tts_.requests[1], "turn 2");
   ASSERT_EQ(s->turns().size(), 2u);
   EXPECT_EQ(s->turns()[1].reply, "turn 2");
-  EXPECT_GT(outbox_.media_bytes, bytes) << "the second reply is spoken in this stream";
+  EXPECT_GT(outbox_->media_bytes, bytes) << "the second reply is spoken in this stream";
   ack_all(*s);
-  EXPECT_EQ(std::count(outbox_.marks.begin(), outbox_.marks.end(), "endOfPlayback"), 2);
+  EXPECT_EQ(std::count(outbox_->marks.begin(), outbox_->marks.end(), "endOfPlayback"), 2);
   EXPECT_EQ(control_.digits_requests.size(), 1u);
-  EXPECT_TRUE(outbox_.closed.empty());
+  EXPECT_TRUE(outbox_->closed.empty());
   EXPECT_FALSE(s->ended());
 }
 
 // A digits reply whose keys cannot be sent (no Twilio account, or no stream URL to come
 // back to) plays, parks nothing, and the next turn is answered in the same stream.
 TEST_F(SessionTest, DigitsWithoutCallControlAreSkippedAndTheCallGoesOn) {
-  speech::EspeakTts espeak(TtsSettings{});
+  speech::EspeakTts espeak(speech::EspeakSettings{});
   const auto speech = espeak.synthesize_blocking("I would like to book a table please");
   auto s = make_digits(/*control=*/nullptr);
   s->start();
@@ -401,8 +404,8 @@ TEST_F(SessionTest, DigitsWithoutCallControlAreSkippedAndTheCallGoesOn) {
   ASSERT_EQ(tts_.requests.size(), 1u);
   EXPECT_EQ(tts_.requests[0], "one moment");
   ack_all(*s);
-  EXPECT_EQ(outbox_.media_bytes, 2u * 250 * 8);
-  EXPECT_EQ(std::count(outbox_.marks.begin(), outbox_.marks.end(), "endOfPlayback"), 1);
+  EXPECT_EQ(outbox_->media_bytes, 2u * 250 * 8);
+  EXPECT_EQ(std::count(outbox_->marks.begin(), outbox_->marks.end(), "endOfPlayback"), 1);
   EXPECT_EQ(registry_.unpark("CA1").get(), nullptr);
   say(*s, speech, t);
   EXPECT_EQ(digits_agent_->turns, 2);
@@ -410,13 +413,13 @@ TEST_F(SessionTest, DigitsWithoutCallControlAreSkippedAndTheCallGoesOn) {
   EXPECT_EQ(tts_.requests[1], "turn 2");
   ASSERT_EQ(s->turns().size(), 2u);
   EXPECT_EQ(s->turns()[1].reply, "turn 2");
-  EXPECT_GT(outbox_.media_bytes, 2u * 250 * 8);
-  EXPECT_TRUE(outbox_.closed.empty());
+  EXPECT_GT(outbox_->media_bytes, 2u * 250 * 8);
+  EXPECT_TRUE(outbox_->closed.empty());
   EXPECT_FALSE(s->ended());
 }
 
 TEST_F(SessionTest, DigitsWithoutAStreamUrlAreSkippedAndTheCallGoesOn) {
-  speech::EspeakTts espeak(TtsSettings{});
+  speech::EspeakTts espeak(speech::EspeakSettings{});
   const auto speech = espeak.synthesize_blocking("I would like to book a table please");
   auto s = make_digits(&control_, /*stream_url=*/"");
   s->start();
@@ -424,7 +427,7 @@ TEST_F(SessionTest, DigitsWithoutAStreamUrlAreSkippedAndTheCallGoesOn) {
   say(*s, speech, t);
   ASSERT_EQ(tts_.requests.size(), 1u);
   ack_all(*s);
-  EXPECT_EQ(outbox_.media_bytes, 2u * 250 * 8);
+  EXPECT_EQ(outbox_->media_bytes, 2u * 250 * 8);
   EXPECT_TRUE(control_.digits_requests.empty()) << "without a URL the call could not resume";
   EXPECT_EQ(registry_.unpark("CA1").get(), nullptr);
   say(*s, speech, t);
@@ -433,35 +436,35 @@ TEST_F(SessionTest, DigitsWithoutAStreamUrlAreSkippedAndTheCallGoesOn) {
   EXPECT_EQ(tts_.requests[1], "turn 2");
   ASSERT_EQ(s->turns().size(), 2u);
   EXPECT_EQ(s->turns()[1].reply, "turn 2");
-  EXPECT_TRUE(outbox_.closed.empty());
+  EXPECT_TRUE(outbox_->closed.empty());
   EXPECT_FALSE(s->ended());
 }
 
 TEST_F(SessionTest, ResumedStreamIsNotGreetedButAFreshOneIs) {
-  speech::EspeakTts espeak(TtsSettings{});
+  speech::EspeakTts espeak(speech::EspeakSettings{});
   const auto speech = espeak.synthesize_blocking("I would like to book a table please");
   auto resumed = make_digits(&control_, kStreamUrl, "welcome to the bistro");
   resumed->start(/*resumed=*/true);
   run();
   EXPECT_TRUE(tts_.requests.empty());
-  EXPECT_TRUE(outbox_.events.empty());
-  EXPECT_EQ(outbox_.media_bytes, 0u);
+  EXPECT_TRUE(outbox_->events.empty());
+  EXPECT_EQ(outbox_->media_bytes, 0u);
   // The resumed conversation still answers the caller.
   std::int64_t t = 0;
   say(*resumed, speech, t);
   ASSERT_EQ(tts_.requests.size(), 1u);
   EXPECT_EQ(tts_.requests[0], "one moment");
-  EXPECT_GT(outbox_.media_bytes, 0u);
+  EXPECT_GT(outbox_->media_bytes, 0u);
   // The same kind of agent on a new call's stream is greeted.
-  Outbox fresh_outbox;
-  auto fresh = make_digits(&control_, kStreamUrl, "welcome to the bistro", &fresh_outbox);
+  auto fresh_outbox = std::make_shared<Outbox>();
+  auto fresh = make_digits(&control_, kStreamUrl, "welcome to the bistro", fresh_outbox);
   fresh->start();
   run();
   ASSERT_EQ(tts_.requests.size(), 2u);
   EXPECT_EQ(tts_.requests[1], "welcome to the bistro");
-  EXPECT_GT(fresh_outbox.media_bytes, 0u);
-  ASSERT_FALSE(fresh_outbox.events.empty());
-  EXPECT_EQ(fresh_outbox.events[0], "media:800");
+  EXPECT_GT(fresh_outbox->media_bytes, 0u);
+  ASSERT_FALSE(fresh_outbox->events.empty());
+  EXPECT_EQ(fresh_outbox->events[0], "media:800");
 }
 
 }  // namespace

@@ -91,9 +91,9 @@ inline std::string write_server_grammar(const std::string& path) {
 }
 
 struct Engines {
-  speech::EspeakTts tts{TtsSettings{}};
+  speech::EspeakTts tts{speech::EspeakSettings{}};
   speech::PocketsphinxStt stt{[] {
-                                SttSettings s;
+                                speech::SphinxSettings s;
                                 s.mode = "grammar";
                                 return s;
                               }(),

@@ -118,8 +118,11 @@ class ServerProcess {
         ADD_FAILURE() << "server exited with " << *code << " after SIGTERM\n" << log_tail();
       }
     }
-    // No secret the server was given may reach its log, whatever the test did.
+    // No secret the server was given may reach its log, whatever the test did; and every
+    // coroutine of the server ended before it exited (none was cut off by the deadline).
     const std::string l = log();
+    if (l.find("operations still pending at exit") != std::string::npos)
+      ADD_FAILURE() << "the server exited with operations still pending:\n" << log_tail();
     for (const auto& secret : secrets_)
       if (l.find(secret) != std::string::npos)
         ADD_FAILURE() << "a configured secret (" << secret.substr(0, 3) << "...) appears in the server log:\n" << log_tail();

@@ -309,7 +309,7 @@ TEST(ElevenLabsCodec, TtsBodyHasOnlySetFields) {
   EXPECT_EQ(minimal.at("text").as_string(), "Hi there.");
 
   opt.model_id = "eleven_flash_v2_5";
-  speech::VoiceSettings vs;
+  elevenlabs::VoiceSettings vs;
   vs.stability = 0.3;
   vs.similarity_boost = 0.8;
   vs.style = 0.1;
@@ -343,7 +343,7 @@ TEST(ElevenLabsCodec, TtsBodyHasOnlySetFields) {
 // --- TTS WebSocket client messages (§5) ---------------------------------------------
 
 TEST(ElevenLabsCodec, SocketInitMessage) {
-  speech::VoiceSettings vs;
+  elevenlabs::VoiceSettings vs;
   vs.stability = 0.4;
   vs.similarity_boost = 0.8;
   const auto o = obj(codec::tts_socket_init("turn-1", vs, {50, 90, 120, 150}));

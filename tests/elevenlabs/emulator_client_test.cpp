@@ -61,8 +61,8 @@ class Emulator {
     plain_->shutdown();
     tls_->shutdown();
     io_.run([&]() -> asio::awaitable<bool> {
-      co_await plain_->wait_websockets_closed(std::chrono::seconds(5));
-      co_await tls_->wait_websockets_closed(std::chrono::seconds(5));
+      co_await plain_->wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+      co_await tls_->wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5));
       co_return true;
     });
   }
@@ -85,13 +85,13 @@ class Emulator {
   Emulator()
       : pki_(testing::make_test_pki()),
         tts_([] {
-          TtsSettings s;
+          speech::EspeakSettings s;
           s.voice = kVoice;
           return s;
         }()),
         stt_(
             [] {
-              SttSettings s;
+              speech::SphinxSettings s;
               s.mode = "grammar";
               return s;
             }(),
@@ -128,8 +128,8 @@ const testing::OpenApiSpec& spec() {
   return s;
 }
 
-elevenlabs::Config config_for(const std::string& base) {
-  elevenlabs::Config c;
+elevenlabs::Settings config_for(const std::string& base) {
+  elevenlabs::Settings c;
   c.api_key = "test-key";
   c.base_url = base;
   c.ca_file = Emulator::get().pki().ca_cert_file;
@@ -189,9 +189,9 @@ TEST(ElevenLabsClient, RestCallsOverTlsConformToTheSpec) {
   EXPECT_EQ(all.size(), 4u);
   auto one = run<elevenlabs::Voice>([&]() { return rest.voice("JBFqnCBsd6RMkjVDRZzb"); });
   EXPECT_EQ(one.name, "George");
-  auto vs = run<speech::VoiceSettings>([&]() { return rest.voice_settings("EXAVITQu4vr4xnSDxMaL"); });
+  auto vs = run<elevenlabs::VoiceSettings>([&]() { return rest.voice_settings("EXAVITQu4vr4xnSDxMaL"); });
   EXPECT_DOUBLE_EQ(vs.stability, 0.5);
-  auto defaults = run<speech::VoiceSettings>([&]() { return rest.default_voice_settings(); });
+  auto defaults = run<elevenlabs::VoiceSettings>([&]() { return rest.default_voice_settings(); });
   EXPECT_DOUBLE_EQ(defaults.similarity_boost, 0.75);
   auto models = run<std::vector<elevenlabs::Model>>([&]() { return rest.models(); });
   ASSERT_FALSE(models.empty());
@@ -202,7 +202,7 @@ TEST(ElevenLabsClient, RestCallsOverTlsConformToTheSpec) {
   // Text to speech in Twilio's format: 8000 bytes per second, headerless.
   elevenlabs::TtsOptions t;
   t.output_format = "ulaw_8000";
-  t.voice_settings = speech::VoiceSettings{};
+  t.voice_settings = elevenlabs::VoiceSettings{};
   t.optimize_streaming_latency = 2;
   auto ulaw = run<std::string>([&]() { return rest.text_to_speech("good morning", t); });
   EXPECT_GT(ulaw.size(), 4000u);   // > 0.5 s

@@ -1,6 +1,6 @@
 // CallStore: the SQLite call store (migrations, queued writes, reads, paging) and
 // CallJournal, which turns a call's events into its rows.
-#include "store/call_store.hpp"
+#include "store/sqlite_store.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,10 +15,20 @@
 
 #include "agent/agent.hpp"
 #include "call/events.hpp"
-#include "store/journal.hpp"
+#include "app/call_journal.hpp"
 
 namespace vox::store {
 namespace {
+using app::CallJournal;
+using CallStore = SqliteCallStore;
+
+// The store at `path` with an instance id (to close what it left live) and no worker pool.
+SqliteSettings at(const std::string& path, std::string instance = {}) {
+  SqliteSettings s;
+  s.path = path;
+  s.instance_id = std::move(instance);
+  return s;
+}
 
 // A database path unique to this process (ctest runs tests in parallel processes) and
 // test; the file and its WAL companions are removed before and after.
@@ -103,12 +113,12 @@ TEST(CallStoreTest, AFreshFileIsCreatedAndMigratedToTheLatestVersion) {
   TempDb db("store-fresh");
   ASSERT_FALSE(std::filesystem::exists(db.path()));
   {
-    CallStore store(db.path());
+    CallStore store(at(db.path()));
     EXPECT_EQ(store.path(), db.path());
     EXPECT_EQ(store.schema_version(), 3);
     EXPECT_TRUE(std::filesystem::exists(db.path()));
     EXPECT_EQ(store.write_errors(), 0u);
-    EXPECT_FALSE(store.call("CA00000000000000000000000000000001"));
+    EXPECT_FALSE(store.read_call("CA00000000000000000000000000000001"));
   }
   EXPECT_EQ(recorded_migrations(db.path()), (std::vector<std::string>{"1", "2", "3"}));
 }
@@ -117,7 +127,7 @@ TEST(CallStoreTest, ReopeningKeepsTheDataAndTheVersion) {
   TempDb db("store-reopen");
   const std::string sid = "CA00000000000000000000000000000002";
   {
-    CallStore store(db.path());
+    CallStore store(at(db.path()));
     store.upsert_call(full_call(sid));
     StoredTurn t;
     t.index = 1;
@@ -127,27 +137,27 @@ TEST(CallStoreTest, ReopeningKeepsTheDataAndTheVersion) {
     store.add_event(sid, "status", "initiated");
     // No flush: the destructor commits everything queued.
   }
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   EXPECT_EQ(store.schema_version(), 3);
-  const auto c = store.call(sid);
+  const auto c = store.read_call(sid);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->tenant, "acme");
   EXPECT_EQ(c->status, "initiated");
-  ASSERT_EQ(store.transcript(sid).size(), 1u);
-  EXPECT_EQ(store.transcript(sid)[0].text, "hello there");
-  ASSERT_EQ(store.events(sid).size(), 1u);
-  EXPECT_EQ(store.events(sid)[0].kind, "status");
+  ASSERT_EQ(store.read_transcript(sid).size(), 1u);
+  EXPECT_EQ(store.read_transcript(sid)[0].text, "hello there");
+  ASSERT_EQ(store.read_events(sid).size(), 1u);
+  EXPECT_EQ(store.read_events(sid)[0].kind, "status");
   EXPECT_EQ(store.write_errors(), 0u);
   EXPECT_EQ(recorded_migrations(db.path()), (std::vector<std::string>{"1", "2", "3"}));  // not migrated twice
 }
 
 TEST(CallStoreTest, UpsertInsertsThenUpdatesOnlyTheFieldsGiven) {
   TempDb db("store-upsert");
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   const std::string sid = "CA00000000000000000000000000000003";
   store.upsert_call(full_call(sid));
-  store.flush();
-  const auto first = store.call(sid);
+  store.drain();
+  const auto first = store.read_call(sid);
   ASSERT_TRUE(first);
   EXPECT_EQ(first->call_sid, sid);
   EXPECT_EQ(first->tenant, "acme");
@@ -168,8 +178,8 @@ TEST(CallStoreTest, UpsertInsertsThenUpdatesOnlyTheFieldsGiven) {
   status_only.call_sid = sid;
   status_only.status = "in-progress";
   store.upsert_call(status_only);
-  store.flush();
-  const auto second = store.call(sid);
+  store.drain();
+  const auto second = store.read_call(sid);
   ASSERT_TRUE(second);
   EXPECT_EQ(second->status, "in-progress");
   EXPECT_EQ(second->tenant, "acme");
@@ -190,8 +200,8 @@ TEST(CallStoreTest, UpsertInsertsThenUpdatesOnlyTheFieldsGiven) {
   changes.to = "+15550003333";
   changes.metadata_json = R"({"call_type":"support"})";
   store.upsert_call(changes);
-  store.flush();
-  const auto third = store.call(sid);
+  store.drain();
+  const auto third = store.read_call(sid);
   ASSERT_TRUE(third);
   EXPECT_EQ(third->agent_id, "agent-2");
   EXPECT_EQ(third->to, "+15550003333");
@@ -204,31 +214,31 @@ TEST(CallStoreTest, UpsertInsertsThenUpdatesOnlyTheFieldsGiven) {
 
 TEST(CallStoreTest, AGivenCreatedAtIsKept) {
   TempDb db("store-created-at");
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   StoredCall c = full_call("CA00000000000000000000000000000004");
   c.created_at = "2024-01-01T12:00:00.000Z";
   store.upsert_call(c);
-  store.flush();
-  const auto got = store.call(c.call_sid);
+  store.drain();
+  const auto got = store.read_call(c.call_sid);
   ASSERT_TRUE(got);
   EXPECT_EQ(got->created_at, "2024-01-01T12:00:00.000Z");
 }
 
 TEST(CallStoreTest, SetStatusEndedSetsEndedAtOnceAndKeepsIt) {
   TempDb db("store-ended");
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   const std::string sid = "CA00000000000000000000000000000005";
   store.upsert_call(full_call(sid));
   store.set_status(sid, "ringing", false);
-  store.flush();
-  auto c = store.call(sid);
+  store.drain();
+  auto c = store.read_call(sid);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->status, "ringing");
   EXPECT_TRUE(c->ended_at.empty());
 
   store.set_status(sid, "completed", true);
-  store.flush();
-  c = store.call(sid);
+  store.drain();
+  c = store.read_call(sid);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->status, "completed");
   ASSERT_FALSE(c->ended_at.empty());
@@ -238,8 +248,8 @@ TEST(CallStoreTest, SetStatusEndedSetsEndedAtOnceAndKeepsIt) {
   // Later status updates (a late callback, a second end) keep the first end time.
   store.set_status(sid, "in-progress", false);
   store.set_status(sid, "failed", true);
-  store.flush();
-  c = store.call(sid);
+  store.drain();
+  c = store.read_call(sid);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->status, "failed");
   EXPECT_EQ(c->ended_at, ended_at);
@@ -248,11 +258,11 @@ TEST(CallStoreTest, SetStatusEndedSetsEndedAtOnceAndKeepsIt) {
 
 TEST(CallStoreTest, SetStatusOfAnUnknownSidCreatesItsRow) {
   TempDb db("store-unknown-status");
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   const std::string sid = "CA00000000000000000000000000000006";
   store.set_status(sid, "completed", true);
-  store.flush();
-  const auto c = store.call(sid);
+  store.drain();
+  const auto c = store.read_call(sid);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->call_sid, sid);
   EXPECT_EQ(c->status, "completed");
@@ -266,19 +276,19 @@ TEST(CallStoreTest, SetStatusOfAnUnknownSidCreatesItsRow) {
 
 TEST(CallStoreTest, SetVoiceReplacesTheVoiceAndItsSettings) {
   TempDb db("store-voice");
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   const std::string sid = "CA00000000000000000000000000000007";
   store.upsert_call(full_call(sid));
   store.set_voice(sid, "21m00Tcm4TlvDq8ikWAM", R"({"stability":0.9})");
-  store.flush();
-  auto c = store.call(sid);
+  store.drain();
+  auto c = store.read_call(sid);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->voice_id, "21m00Tcm4TlvDq8ikWAM");
   EXPECT_EQ(c->voice_settings_json, R"({"stability":0.9})");
   EXPECT_EQ(c->tenant, "acme");
   store.set_voice(sid, "EXAVITQu4vr4xnSDxMaL", "");  // "" clears the settings
-  store.flush();
-  c = store.call(sid);
+  store.drain();
+  c = store.read_call(sid);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->voice_id, "EXAVITQu4vr4xnSDxMaL");
   EXPECT_EQ(c->voice_settings_json, "");
@@ -287,7 +297,7 @@ TEST(CallStoreTest, SetVoiceReplacesTheVoiceAndItsSettings) {
 
 TEST(CallStoreTest, TranscriptKeepsOrderHeardInterruptedAndTimes) {
   TempDb db("store-transcript");
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   const std::string sid = "CA00000000000000000000000000000008";
   const std::string other = "CA00000000000000000000000000000009";
   store.upsert_call(full_call(sid));
@@ -325,9 +335,9 @@ TEST(CallStoreTest, TranscriptKeepsOrderHeardInterruptedAndTimes) {
   store.add_turn(sid, caller);
   store.add_turn(sid, cut);
   store.add_turn(sid, cut_at_once);
-  store.flush();
+  store.drain();
 
-  const auto turns = store.transcript(sid);
+  const auto turns = store.read_transcript(sid);
   ASSERT_EQ(turns.size(), 4u);
   EXPECT_EQ(turns[0].index, 0);
   EXPECT_EQ(turns[0].speaker, "agent");
@@ -362,22 +372,22 @@ TEST(CallStoreTest, TranscriptKeepsOrderHeardInterruptedAndTimes) {
   EXPECT_EQ(turns[3].start_ms, -1);  // unknown times stay unknown
   EXPECT_EQ(turns[3].end_ms, -1);
 
-  ASSERT_EQ(store.transcript(other).size(), 1u);
-  EXPECT_TRUE(store.transcript("CA0000000000000000000000000000000a").empty());
+  ASSERT_EQ(store.read_transcript(other).size(), 1u);
+  EXPECT_TRUE(store.read_transcript("CA0000000000000000000000000000000a").empty());
   EXPECT_EQ(store.write_errors(), 0u);
 }
 
 TEST(CallStoreTest, EventsKeepTheirOrder) {
   TempDb db("store-events");
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   const std::string sid = "CA0000000000000000000000000000000b";
   store.add_event(sid, "status", "initiated");
   store.add_event("CA0000000000000000000000000000000c", "status", "other call");
   store.add_event(sid, "stream_started", "MZ1");
   store.add_event(sid, "dtmf", "5");
   store.add_event(sid, "stream_ended", "");
-  store.flush();
-  const auto events = store.events(sid);
+  store.drain();
+  const auto events = store.read_events(sid);
   ASSERT_EQ(events.size(), 4u);
   EXPECT_EQ(events[0].kind, "status");
   EXPECT_EQ(events[0].detail, "initiated");
@@ -388,7 +398,7 @@ TEST(CallStoreTest, EventsKeepTheirOrder) {
   EXPECT_EQ(events[3].kind, "stream_ended");
   EXPECT_EQ(events[3].detail, "");
   for (const auto& e : events) EXPECT_FALSE(e.at.empty());
-  EXPECT_TRUE(store.events("CA0000000000000000000000000000000d").empty());
+  EXPECT_TRUE(store.read_events("CA0000000000000000000000000000000d").empty());
   EXPECT_EQ(store.write_errors(), 0u);
 }
 
@@ -401,7 +411,7 @@ class CallStoreQuery : public ::testing::Test {
     add("CA03", "b", "completed", "x", "inbound", "2024-01-01T00:00:03.000Z");
     add("CA04", "a", "completed", "x", "outbound-api", "2024-01-01T00:00:04.000Z");
     add("CA05", "a", "completed", "x", "inbound", "2024-01-01T00:00:05.000Z");
-    store.flush();
+    store.drain();
   }
   void add(const std::string& sid, const std::string& tenant, const std::string& status, const std::string& agent,
            const std::string& direction, const std::string& created_at) {
@@ -414,7 +424,11 @@ class CallStoreQuery : public ::testing::Test {
     c.created_at = created_at;
     store.upsert_call(c);
   }
-  std::vector<std::string> query(CallQuery q, bool& more) { return sids(store.calls(q, more)); }
+  std::vector<std::string> query(CallQuery q, bool& more) {
+    auto page = store.read_calls(q);
+    more = page.has_more;
+    return sids(page.calls);
+  }
   std::vector<std::string> query(CallQuery q) {
     bool more = true;
     auto out = query(std::move(q), more);
@@ -423,7 +437,7 @@ class CallStoreQuery : public ::testing::Test {
   }
 
   TempDb db{"store-query-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())};
-  CallStore store{db.path()};
+  CallStore store{at(db.path())};
 };
 
 using Sids = std::vector<std::string>;
@@ -491,7 +505,7 @@ TEST_F(CallStoreQuery, PagesWithLimitOffsetAndHasMore) {
 TEST_F(CallStoreQuery, EqualCreationTimesListTheLaterInsertFirst) {
   add("CA06", "a", "completed", "x", "inbound", "2024-01-01T00:00:09.000Z");
   add("CA07", "a", "completed", "x", "inbound", "2024-01-01T00:00:09.000Z");
-  store.flush();
+  store.drain();
   CallQuery q;
   q.limit = 3;
   bool more = false;
@@ -501,19 +515,19 @@ TEST_F(CallStoreQuery, EqualCreationTimesListTheLaterInsertFirst) {
 
 TEST(CallStoreTest, FlushMakesEveryQueuedWriteVisible) {
   TempDb db("store-flush");
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   const std::string sid = "CA0000000000000000000000000000000e";
   store.upsert_call(full_call(sid));
   for (int i = 0; i < 300; ++i) store.add_event(sid, "dtmf", std::to_string(i % 10));
   store.set_status(sid, "completed", true);
-  store.flush();
-  const auto events = store.events(sid);
+  store.drain();
+  const auto events = store.read_events(sid);
   ASSERT_EQ(events.size(), 300u);
   for (int i = 0; i < 300; ++i) EXPECT_EQ(events[static_cast<std::size_t>(i)].detail, std::to_string(i % 10));
-  const auto c = store.call(sid);
+  const auto c = store.read_call(sid);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->status, "completed");
-  store.flush();  // nothing queued: returns at once
+  store.drain();  // nothing queued: returns at once
   EXPECT_EQ(store.write_errors(), 0u);
 }
 
@@ -523,7 +537,7 @@ TEST(CallStoreTest, APathInAMissingDirectoryThrowsNamingThePath) {
                                .string();
   ASSERT_FALSE(std::filesystem::exists(std::filesystem::path(path).parent_path()));
   try {
-    CallStore store(path);
+    CallStore store(at(path));
     FAIL() << "opened " << path;
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
@@ -537,7 +551,7 @@ TEST(CallStoreTest, AStoreWithANewerSchemaRefusesToOpen) {
            "CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, applied_at TEXT);"
            "INSERT INTO schema_migrations(version, applied_at) VALUES (99, '2030-01-01T00:00:00Z');");
   try {
-    CallStore store(db.path());
+    CallStore store(at(db.path()));
     FAIL() << "opened a store of schema version 99";
   } catch (const std::runtime_error& e) {
     const std::string what = e.what();
@@ -553,8 +567,8 @@ TEST(CallStoreTest, AStoreWithANewerSchemaRefusesToOpen) {
 
 using Kind = call::CallEvent::Kind;
 
-agent::CallContext journal_context() {
-  agent::CallContext ctx;
+call::CallContext journal_context() {
+  call::CallContext ctx;
   ctx.call_sid = "CA1f00000000000000000000000000000f";
   ctx.stream_sid = "MZ1f00000000000000000000000000000f";
   ctx.tenant = "acme";
@@ -573,12 +587,12 @@ call::CallEvent event(Kind kind) {
 
 TEST(CallStoreJournal, StartedWritesTheCallInProgressWithItsOwner) {
   TempDb db("journal-started");
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   CallJournal journal(store);
   const auto ctx = journal_context();
   journal.on_event(ctx, event(Kind::started));
-  store.flush();
-  const auto c = store.call(ctx.call_sid);
+  store.drain();
+  const auto c = store.read_call(ctx.call_sid);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->status, "in-progress");
   EXPECT_EQ(c->tenant, "acme");
@@ -587,7 +601,7 @@ TEST(CallStoreJournal, StartedWritesTheCallInProgressWithItsOwner) {
   EXPECT_EQ(c->to, "+15550002222");
   EXPECT_EQ(c->direction, "inbound");
   EXPECT_TRUE(c->ended_at.empty());
-  const auto events = store.events(ctx.call_sid);
+  const auto events = store.read_events(ctx.call_sid);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].kind, "stream_started");
   EXPECT_NE(events[0].detail.find(ctx.stream_sid), std::string::npos) << events[0].detail;
@@ -596,7 +610,7 @@ TEST(CallStoreJournal, StartedWritesTheCallInProgressWithItsOwner) {
 
 TEST(CallStoreJournal, StartedKeepsWhatTheControlApiRegistered) {
   TempDb db("journal-registered");
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   auto ctx = journal_context();
   StoredCall registered;
   registered.call_sid = ctx.call_sid;
@@ -608,8 +622,8 @@ TEST(CallStoreJournal, StartedKeepsWhatTheControlApiRegistered) {
   CallJournal journal(store);
   ctx.parameters.erase("direction");
   journal.on_event(ctx, event(Kind::started));
-  store.flush();
-  const auto c = store.call(ctx.call_sid);
+  store.drain();
+  const auto c = store.read_call(ctx.call_sid);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->status, "in-progress");
   EXPECT_EQ(c->voice_id, "IKne3meq5aSn9XLyUdCD");
@@ -619,7 +633,7 @@ TEST(CallStoreJournal, StartedKeepsWhatTheControlApiRegistered) {
 
 TEST(CallStoreJournal, ACallsEventsBecomeTurnsEventsAndItsEnd) {
   TempDb db("journal-call");
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   CallJournal journal(store);
   const auto ctx = journal_context();
   journal.on_event(ctx, event(Kind::started));
@@ -683,9 +697,9 @@ TEST(CallStoreJournal, ACallsEventsBecomeTurnsEventsAndItsEnd) {
   auto ended = event(Kind::ended);
   ended.detail = "stop";
   journal.on_event(ctx, ended);
-  store.flush();
+  store.drain();
 
-  const auto turns = store.transcript(ctx.call_sid);
+  const auto turns = store.read_transcript(ctx.call_sid);
   ASSERT_EQ(turns.size(), 3u);
   EXPECT_EQ(turns[0].speaker, "caller");
   EXPECT_EQ(turns[0].index, 1);
@@ -708,7 +722,7 @@ TEST(CallStoreJournal, ACallsEventsBecomeTurnsEventsAndItsEnd) {
   EXPECT_FALSE(turns[2].heard.has_value());
   EXPECT_FALSE(turns[2].interrupted);
 
-  const auto events = store.events(ctx.call_sid);
+  const auto events = store.read_events(ctx.call_sid);
   std::vector<std::string> kinds;
   for (const auto& e : events) kinds.push_back(e.kind);
   EXPECT_EQ(kinds, (std::vector<std::string>{"stream_started", "barge_in", "dtmf", "provider_fallback", "error", "error",
@@ -723,7 +737,7 @@ TEST(CallStoreJournal, ACallsEventsBecomeTurnsEventsAndItsEnd) {
   EXPECT_NE(events[5].detail.find("timeout"), std::string::npos) << events[5].detail;
   EXPECT_EQ(events[6].detail, "stop");
 
-  const auto c = store.call(ctx.call_sid);
+  const auto c = store.read_call(ctx.call_sid);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->status, "completed");
   EXPECT_FALSE(c->ended_at.empty());
@@ -733,7 +747,7 @@ TEST(CallStoreJournal, ACallsEventsBecomeTurnsEventsAndItsEnd) {
 
 TEST(CallStoreJournal, AReplyIsStoredWhenItStartsAndCompletedWhenItEnds) {
   TempDb db("journal-reply");
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   CallJournal journal(store);
   const auto ctx = journal_context();
   journal.on_event(ctx, event(Kind::started));
@@ -742,9 +756,9 @@ TEST(CallStoreJournal, AReplyIsStoredWhenItStartsAndCompletedWhenItEnds) {
   started.turn = 2;
   started.text = "A long answer";
   journal.on_event(ctx, started);
-  store.flush();
+  store.drain();
   // A crash now would leave the reply stored, without what was heard.
-  auto turns = store.transcript(ctx.call_sid);
+  auto turns = store.read_transcript(ctx.call_sid);
   ASSERT_EQ(turns.size(), 1u);
   EXPECT_EQ(turns[0].speaker, "agent");
   EXPECT_EQ(turns[0].text, "A long answer");
@@ -759,8 +773,8 @@ TEST(CallStoreJournal, AReplyIsStoredWhenItStartsAndCompletedWhenItEnds) {
   cut.start_ms = 100;
   cut.end_ms = 900;
   journal.on_event(ctx, cut);
-  store.flush();
-  turns = store.transcript(ctx.call_sid);
+  store.drain();
+  turns = store.read_transcript(ctx.call_sid);
   ASSERT_EQ(turns.size(), 1u);
   ASSERT_TRUE(turns[0].heard.has_value());
   EXPECT_EQ(*turns[0].heard, "A long");
@@ -771,7 +785,7 @@ TEST(CallStoreJournal, AReplyIsStoredWhenItStartsAndCompletedWhenItEnds) {
 
 TEST(CallStoreTest, TheOwnerOfACallNeverChanges) {
   TempDb db("owner");
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   StoredCall c;
   c.call_sid = "CA0123456789abcdef0123456789abcdef";
   c.tenant = "acme";
@@ -780,10 +794,10 @@ TEST(CallStoreTest, TheOwnerOfACallNeverChanges) {
   c.tenant = "globex";
   c.status = "in-progress";
   store.upsert_call(c);
-  store.flush();
-  EXPECT_EQ(store.owner(c.call_sid), std::optional<std::string>("acme"));
-  EXPECT_EQ(store.call(c.call_sid)->status, "in-progress");
-  EXPECT_FALSE(store.owner("CA00000000000000000000000000000000").has_value());
+  store.drain();
+  EXPECT_EQ(store.read_owner(c.call_sid), std::optional<std::string>("acme"));
+  EXPECT_EQ(store.read_call(c.call_sid)->status, "in-progress");
+  EXPECT_FALSE(store.read_owner("CA00000000000000000000000000000000").has_value());
   // An unowned call is claimed once.
   StoredCall unowned;
   unowned.call_sid = "CA11111111111111111111111111111111";
@@ -792,14 +806,14 @@ TEST(CallStoreTest, TheOwnerOfACallNeverChanges) {
   store.upsert_call(unowned);
   unowned.tenant = "globex";
   store.upsert_call(unowned);
-  store.flush();
-  EXPECT_EQ(store.owner(unowned.call_sid), std::optional<std::string>("acme"));
+  store.drain();
+  EXPECT_EQ(store.read_owner(unowned.call_sid), std::optional<std::string>("acme"));
 }
 
 TEST(CallStoreTest, ARestartClosesTheCallsItsInstanceLeftLive) {
   TempDb db("orphans");
   {
-    CallStore store(db.path());
+    CallStore store(at(db.path()));
     for (const auto& [sid, instance, status] :
          std::vector<std::tuple<std::string, std::string, std::string>>{{"CA01", "me:8001", "in-progress"},
                                                                         {"CA02", "me:8001", "registered"},
@@ -813,49 +827,49 @@ TEST(CallStoreTest, ARestartClosesTheCallsItsInstanceLeftLive) {
     store.set_status("CA04", "in-progress", false);  // no instance: not ours to close
   }
   std::vector<std::string> closed;
-  CallStore store(db.path(), "me:8001", &closed);
+  CallStore store(at(db.path(), "me:8001"), nullptr, &closed);
   EXPECT_EQ(closed, (std::vector<std::string>{"CA01"}));
-  EXPECT_EQ(store.call("CA01")->status, "completed");
-  EXPECT_FALSE(store.call("CA01")->ended_at.empty());
-  EXPECT_EQ(store.call("CA02")->status, "registered");
-  EXPECT_EQ(store.call("CA03")->status, "in-progress");
-  const auto events = store.events("CA01");
+  EXPECT_EQ(store.read_call("CA01")->status, "completed");
+  EXPECT_FALSE(store.read_call("CA01")->ended_at.empty());
+  EXPECT_EQ(store.read_call("CA02")->status, "registered");
+  EXPECT_EQ(store.read_call("CA03")->status, "in-progress");
+  const auto events = store.read_events("CA01");
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].detail, "server_restart");
   // Closed once: a second start finds nothing left.
   std::vector<std::string> again;
-  { CallStore second(db.path(), "me:8001", &again); }
+  { CallStore second(at(db.path(), "me:8001"), nullptr, &again); }
   EXPECT_TRUE(again.empty());
 }
 
 TEST(CallStoreJournal, AResumedStreamSaysSo) {
   TempDb db("journal-resumed");
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   CallJournal journal(store);
   const auto ctx = journal_context();
   auto resumed = event(Kind::started);
   resumed.detail = "resumed";
   journal.on_event(ctx, resumed);
-  store.flush();
-  const auto events = store.events(ctx.call_sid);
+  store.drain();
+  const auto events = store.read_events(ctx.call_sid);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].detail, "resumed " + ctx.stream_sid);
 }
 
 TEST(CallStoreJournal, EventsWithoutACallSidAreIgnored) {
   TempDb db("journal-no-sid");
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   CallJournal journal(store);
   auto ctx = journal_context();
   ctx.call_sid.clear();
   for (const Kind k : {Kind::started, Kind::transcript, Kind::reply_finished, Kind::dtmf, Kind::ended})
     journal.on_event(ctx, event(k));
-  store.flush();
-  bool more = true;
-  EXPECT_TRUE(store.calls({}, more).empty());
-  EXPECT_FALSE(more);
-  EXPECT_TRUE(store.events("").empty());
-  EXPECT_TRUE(store.transcript("").empty());
+  store.drain();
+  const auto page = store.read_calls(CallQuery{});
+  EXPECT_TRUE(page.calls.empty());
+  EXPECT_FALSE(page.has_more);
+  EXPECT_TRUE(store.read_events("").empty());
+  EXPECT_TRUE(store.read_transcript("").empty());
   EXPECT_EQ(store.write_errors(), 0u);
 }
 
@@ -868,7 +882,7 @@ namespace {
 TEST(CallStoreTest, TurnLatenciesAreStoredWithUnreachedStagesAsNull) {
   TempDb db("store-latency");
   const std::string sid = "CA0000000000000000000000000000000f";
-  CallStore store(db.path());
+  CallStore store(at(db.path()));
   StoredLatency a;
   a.turn = 1;
   a.endpoint_ms = 612.5;
@@ -885,8 +899,8 @@ TEST(CallStoreTest, TurnLatenciesAreStoredWithUnreachedStagesAsNull) {
   b.transcript_ms = 20;  // the rest never happened (the call ended)
   store.add_latency(sid, b);
   store.add_latency("CA0000000000000000000000000000000e", a);
-  store.flush();
-  const auto got = store.latencies(sid);
+  store.drain();
+  const auto got = store.read_latencies(sid);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].turn, 1);
   EXPECT_DOUBLE_EQ(got[0].endpoint_ms, 612.5);
@@ -899,7 +913,7 @@ TEST(CallStoreTest, TurnLatenciesAreStoredWithUnreachedStagesAsNull) {
   EXPECT_EQ(got[1].agent_ms, -1);
   EXPECT_EQ(got[1].response_ms, -1);
   EXPECT_EQ(got[1].heard_ms, -1);
-  EXPECT_TRUE(store.latencies("CA00000000000000000000000000000099").empty());
+  EXPECT_TRUE(store.read_latencies("CA00000000000000000000000000000099").empty());
 }
 
 }  // namespace

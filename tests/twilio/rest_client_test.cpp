@@ -25,7 +25,7 @@ const std::string kToken = "rest-test-token";
 // The emulator plus a status-callback receiver on one io_context.
 class TwilioSetup {
  public:
-  TwilioSetup() : tts_(TtsSettings{}) {
+  TwilioSetup() : tts_(speech::EspeakSettings{}) {
     sim::TwilioEmulatorOptions o;
     o.account_sid = kSid;
     o.auth_token = kToken;
@@ -170,7 +170,7 @@ TEST(TwilioRest, ErrorsAreTypedAndBadNumbersNeverLeave) {
     t.run<twilio::Call>([&]() { return rest.create_call(c); });
     FAIL() << "a bad number must be refused";
   } catch (const twilio::TwilioError& e) {
-    EXPECT_EQ(e.code, 21211);
+    EXPECT_EQ(e.numeric_code(), 21211);
   }
   EXPECT_TRUE(t.admin("/emulator/requests").empty());  // refused before any request
   auto bad = t.client("wrong-token");
@@ -180,14 +180,14 @@ TEST(TwilioRest, ErrorsAreTypedAndBadNumbersNeverLeave) {
     FAIL() << "a wrong token must fail";
   } catch (const twilio::TwilioError& e) {
     EXPECT_EQ(e.status, 401);
-    EXPECT_EQ(e.code, 20003);
+    EXPECT_EQ(e.numeric_code(), 20003);
   }
   try {
     t.run<twilio::Call>([&]() { return rest.fetch_call("CA00000000000000000000000000000000"); });
     FAIL() << "an unknown call must fail";
   } catch (const twilio::TwilioError& e) {
     EXPECT_EQ(e.status, 404);
-    EXPECT_EQ(e.code, 20404);
+    EXPECT_EQ(e.numeric_code(), 20404);
   }
   EXPECT_TRUE(twilio::is_e164("+14155550123"));
   EXPECT_FALSE(twilio::is_e164("+04155550123"));

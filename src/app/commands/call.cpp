@@ -17,18 +17,18 @@
 #include "speech/espeak_tts.hpp"
 #include "speech/sphinx_stt.hpp"
 #include "twilio/rest_client.hpp"
+#include "twilio/settings.hpp"
 
 namespace vox::app {
 namespace asio = boost::asio;
 
-int run_call(const Config& config, const CallOptions& o) {
+int run_call(const ServerConfig& config, const CallOptions& o) {
   const auto& t = config.twilio;
-  const bool api_key = !t.api_key_sid.empty() && !t.api_key_secret.empty();
-  if (t.account_sid.empty() || (t.auth_token.empty() && !api_key)) {
+  if (!t.rest_ready()) {
     std::cerr << "voxbridge call: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY + TWILIO_API_SECRET)\n";
     return 2;
   }
-  std::string server = o.server_url.empty() ? config.base_url : o.server_url;
+  std::string server = o.server_url.empty() ? config.api.base_url : o.server_url;
   while (!server.empty() && server.back() == '/') server.pop_back();
   if (server.empty()) {
     std::cerr << "voxbridge call: Twilio needs a public URL for the call's webhook: set WEBHOOK_BASE_URL or --server-url "
@@ -46,8 +46,7 @@ int run_call(const Config& config, const CallOptions& o) {
 
   asio::io_context ioc;
   net::HttpClient http(ioc.get_executor());
-  twilio::RestClient rest(http, twilio::RestConfig{t.account_sid, api_key ? t.api_key_secret : t.auth_token,
-                                                   api_key ? t.api_key_sid : std::string(), t.api_base_url});
+  twilio::RestClient rest(http, t.rest());
   int exit_code = 1;
   std::atomic<bool> interrupted{false};
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -113,12 +112,12 @@ int run_call(const Config& config, const CallOptions& o) {
 }
 
 int run_emulate_twilio(const EmulateTwilioOptions& o) {
-  TtsSettings ts;
+  speech::EspeakSettings ts;
   ts.voice = o.voice;
   speech::EspeakTts tts(ts);
   std::unique_ptr<speech::PocketsphinxStt> stt;
   if (!o.stt_grammar.empty()) {
-    SttSettings ss;
+    speech::SphinxSettings ss;
     ss.mode = "grammar";
     ss.grammar_file = o.stt_grammar;
     stt = std::make_unique<speech::PocketsphinxStt>(ss, std::vector<std::string>{}, 1);

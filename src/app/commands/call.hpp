@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.hpp"
+#include "app/config.hpp"
 
 namespace vox::app {
 
@@ -17,7 +17,7 @@ struct CallOptions {
   std::string server_url;  // where Twilio reaches our webhooks (default WEBHOOK_BASE_URL)
   int timeout_s = 600;     // give up (and hang up) after this long
 };
-int run_call(const Config& config, const CallOptions& options);
+int run_call(const ServerConfig& config, const CallOptions& options);
 
 struct EmulateTwilioOptions {
   std::string host = "127.0.0.1";

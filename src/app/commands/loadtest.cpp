@@ -25,7 +25,8 @@
 #include <sstream>
 #include <thread>
 
-#include "core/config.hpp"
+#include "core/spawn.hpp"
+#include "app/config.hpp"
 #include "core/xml.hpp"
 #include "net/client.hpp"
 #include "sim/caller.hpp"
@@ -138,7 +139,7 @@ std::optional<net::HttpResponse> http_blocking(const std::string& method, const 
                                                const std::string& body = {}) {
   asio::io_context ioc;
   std::optional<net::HttpResponse> out;
-  asio::co_spawn(ioc, request_into(method, url, body, &out), asio::detached);
+  vox::spawn(ioc, request_into(method, url, body, &out), "load test");
   ioc.run();
   return out;
 }
@@ -246,7 +247,7 @@ int run_loadtest(const LoadtestOptions& o) {
     return 2;
   }
   const std::string server_pid = o.server_pid > 0 ? std::to_string(o.server_pid) : std::string();
-  TtsSettings tts_settings;
+  speech::EspeakSettings tts_settings;
   tts_settings.voice = o.voice;
   speech::EspeakTts tts(tts_settings);
   sim::CallerOptions caller;
@@ -288,9 +289,9 @@ int run_loadtest(const LoadtestOptions& o) {
     const auto t = static_cast<std::size_t>(i % nthreads);
     sim::CallerOptions options = caller;
     options.ticker = tickers[t].get();
-    asio::co_spawn(*contexts[t],
+    vox::spawn(*contexts[t],
                    delayed_call(step * i, options, &tts, &results[static_cast<std::size_t>(i)], &started, &done, &failed),
-                   asio::detached);
+                   "load test");
   }
 
   // Samples /proc twice a second and prints progress every second until the calls are done.
@@ -379,9 +380,9 @@ int run_loadtest(const LoadtestOptions& o) {
         overhead_ms.push_back(t.reply_latency_ms - subtract_ms);
       }
     if (!r.call_sid.empty())
-      asio::co_spawn(fetch, fetch_latency(base + "/api/v1/elevenlabs-twilio/calls/" + r.call_sid + "/latency", o.api_key,
+      vox::spawn(fetch, fetch_latency(base + "/api/v1/elevenlabs-twilio/calls/" + r.call_sid + "/latency", o.api_key,
                                           subtract_ms, &server_turns),
-                     asio::detached);
+                     "load test");
   }
   fetch.run();
   const std::vector<double>& gateway_us = server_turns.stages["gateway_us"];

@@ -1,26 +1,27 @@
 #pragma once
-// `voxbridge serve`: the composition root of the gateway.
+// `voxbridge serve`: runs the gateway until SIGINT/SIGTERM (or until the embedding
+// program stops it).
 #include <cstdint>
 #include <functional>
 #include <string>
 
-#include "core/config.hpp"
+#include "app/config.hpp"
 
 namespace vox::app {
 
 struct ServeOptions {
-  std::string port_file;  // write the bound port here once listening (tests use --port 0)
+  std::string port_file;          // write the bound port here once listening (tests use --port 0)
   std::string metrics_port_file;  // the same for --metrics-listen
-  bool handle_signals = true;  // false when embedded: the embedding program stops it
+  bool handle_signals = true;     // false when embedded: the embedding program stops it
   // Called once listening, with the port and a function that stops the server
   // gracefully (callable from any thread; run_serve then returns).
   std::function<void(std::uint16_t port, std::function<void()> stop)> on_listening;
 };
 
 // Registers every secret in `config` (keys, tokens) to be hidden from the log.
-void hide_secrets(const Config& config);
+void hide_secrets(const ServerConfig& config);
 
 // Runs the server until SIGINT/SIGTERM; returns the process exit code.
-int run_serve(const Config& config, const ServeOptions& options);
+int run_serve(const ServerConfig& config, const ServeOptions& options);
 
 }  // namespace vox::app

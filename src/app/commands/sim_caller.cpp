@@ -19,7 +19,7 @@ int run_sim_caller(const SimCallerCommand& cmd) {
     std::cerr << "sim caller: --call-sid names one call; drop it or use --calls 1\n";
     return 2;
   }
-  speech::EspeakTts tts(TtsSettings{});
+  speech::EspeakTts tts(speech::EspeakSettings{});
   std::vector<std::string> phrases = cmd.expect;
   std::cerr << "sim caller: " << cmd.calls << " call(s) to " << cmd.caller.server_url << cmd.caller.webhook_path
             << ", " << cmd.caller.lines.size() << " line(s) each\n";
@@ -27,7 +27,7 @@ int run_sim_caller(const SimCallerCommand& cmd) {
   if (cmd.transcribe) {
     std::cerr << "sim caller: transcribing what was heard (" << (phrases.empty() ? "language model" : "phrase grammar")
               << ")\n";
-    SttSettings s;
+    speech::SphinxSettings s;
     s.mode = phrases.empty() ? "lm" : "grammar";
     speech::PocketsphinxStt stt(s, phrases, 2);
     sim::transcribe(results, stt);

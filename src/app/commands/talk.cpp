@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/spawn.hpp"
 #include "app/commands/serve.hpp"
 #include "core/hash.hpp"
 #include "net/client.hpp"
@@ -121,7 +122,7 @@ std::string file_safe(const std::string& name) {
 
 }  // namespace
 
-int run_talk(Config config, const TalkOptions& o) {
+int run_talk(ServerConfig config, const TalkOptions& o) {
   // The scenarios first: a typo should not cost a phone call.
   std::vector<talk::Scenario> scenarios;
   try {
@@ -136,8 +137,7 @@ int run_talk(Config config, const TalkOptions& o) {
     return 2;
   }
   const auto& tw = config.twilio;
-  const bool api_key = !tw.api_key_sid.empty() && !tw.api_key_secret.empty();
-  if (tw.account_sid.empty() || (!api_key && tw.auth_token.empty())) {
+  if (!tw.rest_ready()) {
     std::cerr << "voxbridge talk: no Twilio account: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or "
                  "TWILIO_API_KEY/TWILIO_API_SECRET); for the local emulator also TWILIO_BASE_URL (voxbridge emulate "
                  "twilio)\n";
@@ -146,17 +146,17 @@ int run_talk(Config config, const TalkOptions& o) {
 
   // The server that drives the calls: the one named, or our own in-process.
   std::string server = o.server;
-  std::string key = o.api_key.empty() ? config.generate_api_key : o.api_key;
+  std::string key = o.api_key.empty() ? config.api.generate_api_key : o.api_key;
   std::thread server_thread;
   std::function<void()> stop_server;
   std::string temp_store;
   if (server.empty()) {
-    if (config.generate_api_key.empty()) config.generate_api_key = random_key();
-    key = config.generate_api_key;
-    config.agent = "external";
-    config.greeting.clear();
+    if (config.api.generate_api_key.empty()) config.api.generate_api_key = random_key();
+    key = config.api.generate_api_key;
+    config.agent.default_agent = "external";
+    config.agent.greeting.clear();
     // The in-process server's control API is not used: lock it with a key nobody has.
-    if (config.api_keys.empty() && config.api_keys_file.empty()) config.api_keys = {"talk:" + random_key()};
+    if (config.api.api_keys.empty() && config.api.api_keys_file.empty()) config.api.api_keys = {"talk:" + random_key()};
     if (!o.in_process_store_given) {
       temp_store = (std::filesystem::temp_directory_path() / ("voxbridge-talk-" + std::to_string(::getpid()) + ".db")).string();
       config.store_path = temp_store;
@@ -194,8 +194,7 @@ int run_talk(Config config, const TalkOptions& o) {
   gen_opts.retry.max_attempts = 1;  // a turn is not safe to repeat (it would play twice)
   net::HttpClient gen_http(ioc.get_executor(), gen_opts);
   net::HttpClient twilio_http(ioc.get_executor());
-  twilio::RestClient rest(twilio_http, twilio::RestConfig{tw.account_sid, api_key ? tw.api_key_secret : tw.auth_token,
-                                                          api_key ? tw.api_key_sid : std::string(), tw.api_base_url});
+  twilio::RestClient rest(twilio_http, tw.rest());
   talk::TalkTarget target;
   target.server_url = server;
   target.api_key = key;
@@ -210,7 +209,7 @@ int run_talk(Config config, const TalkOptions& o) {
   Work work{runner, scenarios, results, 0, 0, 0, ioc};
   const int k = std::clamp(o.concurrency, 1, static_cast<int>(scenarios.size()));
   work.workers_left = k;
-  for (int i = 0; i < k; ++i) asio::co_spawn(ioc, worker(&work), asio::detached);
+  for (int i = 0; i < k; ++i) vox::spawn(ioc, worker(&work), "talk scenario");
 
   // SIGINT/SIGTERM: complete every call at Twilio, let the scenarios end, then exit.
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -221,7 +220,7 @@ int run_talk(Config config, const TalkOptions& o) {
       std::_Exit(130);
     }
     std::cerr << "voxbridge talk: signal " << sig << ": completing the calls at Twilio, then exiting\n";
-    asio::co_spawn(ioc, interrupt(&work), asio::detached);
+    vox::spawn(ioc, interrupt(&work), "talk scenario");
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);

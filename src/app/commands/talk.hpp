@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.hpp"
+#include "app/config.hpp"
 
 namespace vox::app {
 
@@ -24,6 +24,6 @@ struct TalkOptions {
 
 // Returns the exit code: 0 all passed, 1 a scenario failed, 2 bad usage or setup,
 // 130 interrupted by SIGINT/SIGTERM.
-int run_talk(Config config, const TalkOptions& options);
+int run_talk(ServerConfig config, const TalkOptions& options);
 
 }  // namespace vox::app

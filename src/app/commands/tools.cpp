@@ -13,7 +13,7 @@
 #include <optional>
 #include <thread>
 
-#include "app/commands/engines.hpp"
+#include "app/engines.hpp"
 #include "audio/formats.hpp"
 #include "audio/g711.hpp"
 #include "elevenlabs/rest_client.hpp"
@@ -44,13 +44,13 @@ class FixedStt final : public speech::SpeechToText {
 }  // namespace
 
 int run_emulate_elevenlabs(const EmulateElevenLabsOptions& o) {
-  TtsSettings ts;
+  speech::EspeakSettings ts;
   ts.voice = o.voice;
   speech::EspeakTts espeak(ts);
   std::optional<speech::CachingTts> cached;
   if (o.tts_cache_mb > 0) cached.emplace(espeak, speech::TtsCacheOptions{static_cast<std::size_t>(o.tts_cache_mb) << 20});
   speech::TextToSpeech& tts = cached ? static_cast<speech::TextToSpeech&>(*cached) : espeak;
-  SttSettings ss;
+  speech::SphinxSettings ss;
   ss.mode = o.stt_grammar.empty() ? "lm" : "grammar";
   ss.grammar_file = o.stt_grammar;
   std::optional<speech::PocketsphinxStt> sphinx;
@@ -109,7 +109,7 @@ std::string format_for(const SayOptions& o) {
 }
 }  // namespace
 
-int run_say(const Config& config, const SayOptions& o) {
+int run_say(const ServerConfig& config, const SayOptions& o) {
   const std::string fmt = format_for(o);
   if (fmt != "mp3" && fmt != "wav" && fmt != "ulaw") {
     std::cerr << "voxbridge say: unknown format '" << fmt << "' (use mp3, wav or ulaw)\n";
@@ -122,7 +122,7 @@ int run_say(const Config& config, const SayOptions& o) {
     net::HttpClientOptions ho;
     ho.tls.ca_file = config.elevenlabs.ca_file;
     net::HttpClient http(ioc.get_executor(), ho);
-    elevenlabs::RestClient rest(http, elevenlabs_config(config.elevenlabs));
+    elevenlabs::RestClient rest(http, config.elevenlabs);
     elevenlabs::TtsOptions t;
     t.voice_id = o.voice;
     t.output_format = fmt == "mp3" ? "mp3_44100_128" : fmt == "wav" ? "pcm_22050" : "ulaw_8000";
@@ -142,9 +142,9 @@ int run_say(const Config& config, const SayOptions& o) {
       bytes = audio::encode_audio(pcm, 22050, *audio::parse_output_format("wav_22050"));
     }
   } else {
-    std::cerr << "say: embedded espeak-ng voice " << (o.voice.empty() ? config.tts.voice : o.voice)
+    std::cerr << "say: embedded espeak-ng voice " << (o.voice.empty() ? config.espeak.voice : o.voice)
               << " (set ELEVENLABS_API_KEY to use ElevenLabs)\n";
-    speech::EspeakTts tts(config.tts);
+    speech::EspeakTts tts(config.espeak);
     const auto ulaw = tts.synthesize_blocking(o.text, o.voice);
     if (fmt == "ulaw") {
       bytes = ulaw;
@@ -164,7 +164,7 @@ int run_say(const Config& config, const SayOptions& o) {
   return 0;
 }
 
-int run_voices(const Config& config, bool as_json) {
+int run_voices(const ServerConfig& config, bool as_json) {
   namespace json = boost::json;
   json::array arr;
   if (!config.elevenlabs.api_key.empty()) {
@@ -172,7 +172,7 @@ int run_voices(const Config& config, bool as_json) {
     net::HttpClientOptions ho;
     ho.tls.ca_file = config.elevenlabs.ca_file;
     net::HttpClient http(ioc.get_executor(), ho);
-    elevenlabs::RestClient rest(http, elevenlabs_config(config.elevenlabs));
+    elevenlabs::RestClient rest(http, config.elevenlabs);
     std::vector<elevenlabs::Voice> voices;
     try {
       voices = run_sync(ioc, [&]() -> asio::awaitable<std::vector<elevenlabs::Voice>> { co_return co_await rest.all_voices(); });
@@ -182,7 +182,7 @@ int run_voices(const Config& config, bool as_json) {
     }
     for (const auto& v : voices) arr.push_back(json::object{{"voice_id", v.voice_id}, {"name", v.name}, {"category", v.category}});
   } else {
-    speech::EspeakTts tts(config.tts);
+    speech::EspeakTts tts(config.espeak);
     for (const auto& v : tts.voices()) arr.push_back(json::object{{"voice_id", v.voice_id}, {"name", v.name}, {"category", v.category}});
   }
   if (as_json) {

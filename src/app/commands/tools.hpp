@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.hpp"
+#include "app/config.hpp"
 
 namespace vox::app {
 
@@ -33,8 +33,8 @@ struct SayOptions {
   std::string format;  // mp3 | wav | ulaw
   std::string voice;
 };
-int run_say(const Config& config, const SayOptions& options);
+int run_say(const ServerConfig& config, const SayOptions& options);
 
-int run_voices(const Config& config, bool json);
+int run_voices(const ServerConfig& config, bool json);
 
 }  // namespace vox::app

@@ -1,0 +1,102 @@
+#include "app/call_journal.hpp"
+
+#include "call/turn_timing.hpp"
+
+namespace vox::app {
+using store::StoredCall;
+using store::StoredLatency;
+using store::StoredTurn;
+
+using Kind = call::CallEvent::Kind;
+
+void CallJournal::on_event(const call::CallContext& call, const call::CallEvent& e) {
+  const std::string& sid = call.call_sid;
+  if (sid.empty()) return;
+  switch (e.kind) {
+    case Kind::started: {
+      StoredCall c;
+      c.call_sid = sid;
+      c.tenant = call.tenant;
+      c.agent_id = call.agent_id;
+      c.from = call.from;
+      c.to = call.to;
+      if (auto it = call.parameters.find("direction"); it != call.parameters.end()) c.direction = it->second;
+      c.status = "in-progress";
+      c.instance_id = instance_id_;
+      store_.upsert_call(std::move(c));
+      store_.add_event(sid, "stream_started", e.detail.empty() ? call.stream_sid : e.detail + " " + call.stream_sid);
+      break;
+    }
+    case Kind::transcript: {
+      StoredTurn t;
+      t.index = e.turn;
+      t.speaker = "caller";
+      t.text = e.text;
+      t.start_ms = e.start_ms;
+      t.end_ms = e.end_ms;
+      store_.add_turn(sid, std::move(t));
+      break;
+    }
+    case Kind::reply_started: {
+      // Stored as it starts, so a crash cannot lose a reply the caller was hearing.
+      StoredTurn t;
+      t.index = e.turn;
+      t.speaker = "agent";
+      t.text = e.text;
+      t.reply_id = e.reply_id;
+      store_.add_turn(sid, std::move(t));
+      break;
+    }
+    case Kind::reply_finished: {
+      StoredTurn t;
+      t.index = e.turn;
+      t.speaker = "agent";
+      t.text = e.text;
+      t.start_ms = e.start_ms;
+      t.end_ms = e.end_ms;
+      t.interrupted = e.interrupted;
+      if (e.interrupted) t.heard = e.heard;
+      t.reply_id = e.reply_id;
+      store_.finish_turn(sid, std::move(t));
+      break;
+    }
+    case Kind::barge_in:
+      store_.add_event(sid, "barge_in", "heard_ms=" + std::to_string(e.heard_ms) + " heard=\"" + e.heard + "\"");
+      break;
+    case Kind::dtmf:
+      store_.add_event(sid, "dtmf", e.text);
+      break;
+    case Kind::provider_fallback:
+      store_.add_event(sid, "provider_fallback", e.detail);
+      break;
+    case Kind::reply_failed:
+      store_.add_event(sid, "error", "synthesis failed: " + e.detail);
+      break;
+    case Kind::stt_failure:
+      store_.add_event(sid, "error", "recognition failed in turn " + std::to_string(e.turn) + ": " + e.detail);
+      break;
+    case Kind::ended:
+      store_.add_event(sid, "stream_ended", e.resuming ? e.detail + " (resumes after keys)" : e.detail);
+      if (!e.resuming) store_.set_status(sid, "completed", true);
+      break;
+    case Kind::turn_timed:
+      if (e.timing) {
+        const auto st = call::stages_of(*e.timing);
+        StoredLatency l;
+        l.turn = e.turn;
+        l.endpoint_ms = st.endpoint;
+        l.transcript_ms = st.transcript;
+        l.agent_ms = st.agent;
+        l.tts_first_byte_ms = st.tts_first_byte;
+        l.gateway_ms = st.gateway;
+        l.response_ms = st.response;
+        l.heard_ms = st.heard;
+        store_.add_latency(sid, std::move(l));
+      }
+      break;
+    case Kind::speech_started:
+      break;
+  }
+}
+
+}  // namespace vox::app

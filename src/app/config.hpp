@@ -1,0 +1,51 @@
+#pragma once
+// Everything a voxbridge server is told: the process's own settings plus each module's
+// settings struct (defined beside the code it configures). The CLI fills it from flags,
+// then the environment, then `.env` (flags win); the composition root hands each module
+// only its own part, so credentials reach only the clients that use them.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agent/agent.hpp"
+#include "api/settings.hpp"
+#include "call/settings.hpp"
+#include "elevenlabs/types.hpp"
+#include "speech/espeak_tts.hpp"
+#include "speech/sphinx_stt.hpp"
+#include "twilio/settings.hpp"
+
+namespace vox::app {
+
+// The TTS cache as configured (see speech::CachingTts).
+struct TtsCacheSettings {
+  bool enabled = true;
+  std::size_t memory_mb = 64;
+  std::string dir;  // empty: memory only
+  std::size_t disk_mb = 512;
+  std::vector<std::string> prewarm;  // phrases synthesized at start (the greeting always is)
+};
+
+struct ServerConfig {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 8001;
+  std::string log_level = "info";
+  int threads = 0;  // 0 = hardware concurrency
+  int shutdown_deadline_ms = 5000;
+  std::size_t max_http_body_bytes = 1024 * 1024;
+  std::size_t max_ws_message_bytes = 64 * 1024;  // one media (or client) WebSocket message
+  std::string store_path = "voxbridge.db";       // SQLite call store
+  std::string instance_id;                       // this server's name in the call store (default hostname:port)
+  int store_delay_ms = 0;                        // tests: every store read and commit waits this long first
+
+  call::CallSettings call;
+  agent::AgentSettings agent;
+  api::ApiSettings api;
+  speech::EspeakSettings espeak;
+  speech::SphinxSettings sphinx;
+  TtsCacheSettings tts_cache;
+  elevenlabs::Settings elevenlabs;
+  twilio::AccountSettings twilio;
+};
+
+}  // namespace vox::app

@@ -1,0 +1,357 @@
+#pragma once
+// One connection of the server, as templates over the stream (plain TCP or TLS):
+// the HTTP request loop (with its limits, streaming responses and HEAD), and the
+// WebSocket session a request may upgrade to (a read loop and a single writer, both on
+// the connection's strand). Included by server_plain.cpp and server_tls.cpp only, so
+// each instantiation compiles in its own translation unit.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <boost/url/parse.hpp>
+#include <spdlog/spdlog.h>
+
+#include "net/server_impl.hpp"
+#include "net/ws_write_queue.hpp"
+
+namespace vox::net::detail {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+inline constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+// Request and response conversions and small helpers (server_session.cpp).
+HttpRequest to_request(const http::request<http::string_body>& req, std::string remote);
+void set_headers(http::response_header<>& out, const HttpResponse& res);
+http::response<http::string_body> to_beast(const HttpResponse& res, unsigned version, bool keep_alive);
+// The status a malformed request earns (0: the connection closed or idled; say nothing).
+int malformed_status(const beast::error_code& ec);
+// Whether the calling thread runs `ex`'s strand now.
+bool on_strand(const asio::any_io_executor& ex);
+
+inline tcp::socket& lowest_socket(beast::tcp_stream& s) { return s.socket(); }
+inline tcp::socket& lowest_socket(beast::ssl_stream<beast::tcp_stream>& s) { return beast::get_lowest_layer(s).socket(); }
+
+inline void close_now(tcp::socket& socket) {
+  beast::error_code ec;
+  socket.set_option(asio::socket_base::linger(true, 0), ec);
+  socket.close(ec);
+}
+
+// Writes a chunked body on an HTTP stream for a streaming response.
+template <typename Stream>
+class ChunkWriter final : public BodyWriter {
+ public:
+  explicit ChunkWriter(Stream& stream) : stream_(stream) {}
+  asio::awaitable<bool> write(std::string_view chunk) override {
+    if (failed_) co_return false;
+    if (chunk.empty()) co_return true;
+    auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk(asio::buffer(chunk.data(), chunk.size())), kTuple);
+    if (ec) failed_ = true;
+    co_return !failed_;
+  }
+  void reset() override {
+    failed_ = true;
+    reset_ = true;
+    close_now(lowest_socket(stream_));
+  }
+  bool failed() const { return failed_; }
+  bool was_reset() const { return reset_; }
+
+ private:
+  Stream& stream_;
+  bool failed_ = false;
+  bool reset_ = false;
+};
+
+// One WebSocket connection: a read loop coroutine and a single writer, both on the
+// connection's strand.
+template <typename NextLayer>
+class WsSession final : public WsConnection, public std::enable_shared_from_this<WsSession<NextLayer>> {
+ public:
+  WsSession(NextLayer&& stream, std::unique_ptr<WsHandler> handler, const ServerLimits& limits, std::string remote)
+      : ws_(std::move(stream)), handler_(std::move(handler)), max_queue_(limits.max_ws_queue), remote_(std::move(remote)) {
+    ws_.read_message_max(limits.max_ws_frame_hard);
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "voxbridge"); }));
+  }
+
+  asio::awaitable<void> run(http::request<http::string_body> upgrade) {
+    auto [ec] = co_await ws_.async_accept(upgrade, kTuple);
+    if (ec) {
+      spdlog::warn("ws handshake failed remote={} error={}", remote_, ec.message());
+      finish("handshake failed");
+      co_return;
+    }
+    handler_->on_open(this->shared_from_this());
+    beast::flat_buffer buffer;
+    std::string reason = "closed";
+    for (;;) {
+      auto [rec, n] = co_await ws_.async_read(buffer, kTuple);
+      if (rec) {
+        if (rec == websocket::error::closed) {
+          reason = "closed by peer";
+        } else if (rec == websocket::error::message_too_big) {
+          reason = "message too big";
+          spdlog::warn("ws message over {} bytes; closing remote={}", ws_.read_message_max(), remote_);
+        } else if (rec == asio::error::operation_aborted) {
+          reason = "aborted";
+        } else {
+          reason = rec.message();
+        }
+        break;
+      }
+      const auto data = buffer.cdata();
+      std::string_view msg(static_cast<const char*>(data.data()), data.size());
+      try {
+        if (ws_.got_text()) handler_->on_text(msg);
+        else handler_->on_binary(msg);
+      } catch (const std::exception& e) {
+        spdlog::error("ws handler threw remote={} error={}", remote_, e.what());
+      }
+      buffer.consume(n);
+    }
+    finish(reason);
+  }
+
+  void send_text(std::string message) override {
+    // From the connection's own strand (the call's media path) the message is queued at
+    // once; from anywhere else it is posted there.
+    if (on_strand(ws_.get_executor())) return push(std::move(message));
+    asio::post(ws_.get_executor(), [self = this->shared_from_this(), m = std::move(message)]() mutable {
+      self->push(std::move(m));
+    });
+  }
+
+  void close(std::uint16_t code, std::string reason) override {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this(), code, r = std::move(reason)] {
+      if (self->closed_) return;
+      self->writer_.close(websocket::close_reason(static_cast<websocket::close_code>(code), r), self);
+    });
+  }
+
+  void abort() override {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this()] { close_now(beast::get_lowest_layer(self->ws_).socket()); });
+  }
+
+  asio::any_io_executor executor() override { return ws_.get_executor(); }
+  std::string_view remote() const override { return remote_; }
+
+ private:
+  void push(std::string message) {
+    if (closed_ || writer_.close_requested()) return;
+    if (writer_.size() >= max_queue_) {
+      spdlog::warn("ws peer not reading; {} messages queued, closing remote={}", writer_.size(), remote_);
+      writer_.drop_pending();
+      writer_.close(websocket::close_reason(websocket::close_code::policy_error, "send queue overflow"),
+                    this->shared_from_this());
+      return;
+    }
+    writer_.push(std::move(message), this->shared_from_this());
+  }
+
+  void finish(std::string_view reason) {
+    if (closed_) return;
+    closed_ = true;
+    writer_.drop_pending();
+    try {
+      handler_->on_close(reason);
+    } catch (const std::exception& e) {
+      spdlog::error("ws on_close threw remote={} error={}", remote_, e.what());
+    }
+    // The handler usually holds a shared_ptr to this connection; dropping it here breaks
+    // that cycle so the connection, the handler and the call are freed.
+    handler_.reset();
+  }
+
+  websocket::stream<NextLayer> ws_;
+  WsWriteQueue<websocket::stream<NextLayer>> writer_{ws_};
+  std::unique_ptr<WsHandler> handler_;
+  std::size_t max_queue_;
+  std::string remote_;
+  bool closed_ = false;
+};
+
+// Keeps a connection in the server's registry for its lifetime.
+struct Registration {
+  Server::Impl& impl;
+  std::uint64_t id;
+  ~Registration() { impl.remove(id); }
+};
+
+// The HTTP request loop of one connection (and its upgrade to a WebSocket).
+template <typename Stream>
+asio::awaitable<void> serve(std::shared_ptr<Server::Impl> self, Stream& stream, std::string remote) {
+  Server::Impl& impl = *self;
+  // What shutdown may do to this connection, on its strand: while it waits for the next
+  // request, close it; at the deadline, drop it. `state` says whether the stream is still
+  // there (touched on the strand only).
+  struct State {
+    bool reading = false;
+    bool alive = true;
+    bool upgraded = false;  // the stream moved into a WebSocket session
+  };
+  auto state = std::make_shared<State>();
+  struct Gone {
+    State& s;
+    ~Gone() { s.alive = false; }
+  } gone{*state};
+  auto ex = stream.get_executor();
+  Server::Impl::Entry entry;
+  entry.close_if_idle = [state, ex, &stream] {
+    asio::post(ex, [state, &stream] {
+      if (state->alive && state->reading) beast::get_lowest_layer(stream).cancel();
+    });
+  };
+  entry.abort = [state, ex, &stream] {
+    asio::post(ex, [state, &stream] {
+      if (state->alive && !state->upgraded) close_now(lowest_socket(stream));
+    });
+  };
+  Registration reg{impl, impl.add(entry)};
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(impl.limits.max_http_body);
+    parser.header_limit(static_cast<std::uint32_t>(impl.limits.max_http_header));
+    beast::get_lowest_layer(stream).expires_after(impl.limits.http_idle);
+    if (impl.stopping && buffer.size() == 0) break;  // shutting down: no new request
+    state->reading = true;
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
+    state->reading = false;
+    if (ec == http::error::body_limit) {
+      auto res = to_beast(HttpResponse::error(413, "Request body exceeds " + std::to_string(impl.limits.max_http_body) + " bytes"), 11, false);
+      co_await http::async_write(stream, res, kTuple);
+      // Lingering close: stop sending, then read and discard what the client is still
+      // sending (bounded), so the kernel does not reset the connection and lose our answer.
+      beast::error_code sec;
+      lowest_socket(stream).shutdown(tcp::socket::shutdown_send, sec);
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+      std::array<char, 16384> sink;
+      for (std::size_t drained = 0; drained < 8 * impl.limits.max_http_body;) {
+        auto [dec, dn] = co_await beast::get_lowest_layer(stream).async_read_some(asio::buffer(sink), kTuple);
+        if (dec) break;
+        drained += dn;
+      }
+      co_return;
+    }
+    if (ec) {
+      // Malformed framing gets a status before the close, as HTTP servers answer it;
+      // a closed or idle connection gets nothing.
+      const int status = malformed_status(ec);
+      if (status != 0) {
+        spdlog::debug("bad http request remote={} error={} -> {}", remote, ec.message(), status);
+        auto res = to_beast(HttpResponse::error(status, status == 431 ? "Request header fields (or URL) too large"
+                                                                        : "Malformed HTTP request: " + ec.message()),
+                            11, false);
+        co_await http::async_write(stream, res, kTuple);
+      }
+      break;
+    }
+    auto& req = parser.get();
+    HttpRequest r = to_request(req, remote);
+
+    if (websocket::is_upgrade(req)) {
+      const WsFactory* factory = impl.router.find_ws(r.path, &r.path_params);
+      HttpResponse reject = HttpResponse::error(404, "No WebSocket endpoint at " + r.path);
+      std::unique_ptr<WsHandler> handler;
+      if (factory && !impl.stopping) {
+        reject = HttpResponse::error(403, "Forbidden");
+        try {
+          handler = (*factory)(r, reject);
+        } catch (const std::exception& e) {
+          spdlog::error("ws factory threw path={} error={}", impl.router.loggable_path(r.path), e.what());
+          reject = HttpResponse::error(500, "Internal server error");
+        }
+      } else if (impl.stopping) {
+        reject = HttpResponse::error(503, "Server is shutting down");
+      }
+      if (!handler) {
+        spdlog::warn("ws upgrade refused path={} status={} remote={}", impl.router.loggable_path(r.path), reject.status,
+                     remote);
+        auto res = to_beast(reject, req.version(), false);
+        co_await http::async_write(stream, res, kTuple);
+        break;
+      }
+      beast::get_lowest_layer(stream).expires_never();
+      state->upgraded = true;
+      auto session = std::make_shared<WsSession<Stream>>(std::move(stream), std::move(handler), impl.limits, remote);
+      Server::Impl::Entry ws_entry;
+      ws_entry.websocket = true;
+      std::weak_ptr<WsSession<Stream>> weak = session;
+      ws_entry.go_away = [weak] {
+        if (auto s = weak.lock()) s->close(static_cast<std::uint16_t>(websocket::close_code::going_away), "server shutting down");
+      };
+      ws_entry.abort = [weak] {
+        if (auto s = weak.lock()) s->abort();
+      };
+      impl.update(reg.id, std::move(ws_entry));
+      co_await session->run(parser.release());
+      co_return;
+    }
+
+    bool path_known = false;
+    const HttpHandler* handler = impl.router.find(r.method, r.path, path_known, &r.path_params);
+    // HEAD is answered as GET without the body (load balancers' health checks).
+    const bool head = r.method == "HEAD";
+    if (!handler && head) handler = impl.router.find("GET", r.path, path_known, &r.path_params);
+    HttpResponse response;
+    if (!handler) {
+      response = path_known ? HttpResponse::error(405, "Method " + r.method + " not allowed on " + r.path)
+                            : HttpResponse::error(404, "Not found: " + r.path);
+    } else {
+      try {
+        response = co_await (*handler)(r);
+      } catch (const std::exception& e) {
+        spdlog::error("handler threw method={} path={} error={}", r.method, impl.router.loggable_path(r.path), e.what());
+        response = HttpResponse::error(500, "Internal server error");
+      }
+    }
+    spdlog::debug("http {} {} -> {} remote={}", r.method, impl.router.loggable_path(r.path), response.status, remote);
+    const bool keep_alive = req.keep_alive() && !impl.stopping;
+    if (response.stream) {
+      // Chunked body produced by the handler's coroutine.
+      http::response<http::empty_body> head_only{static_cast<http::status>(response.status), req.version()};
+      set_headers(head_only.base(), response);
+      head_only.keep_alive(keep_alive);
+      head_only.chunked(true);
+      http::response_serializer<http::empty_body> sr{head_only};
+      beast::get_lowest_layer(stream).expires_never();
+      auto [hec, hn] = co_await http::async_write_header(stream, sr, kTuple);
+      if (hec) break;
+      ChunkWriter<Stream> writer(stream);
+      try {
+        co_await response.stream(writer);
+      } catch (const std::exception& e) {
+        spdlog::error("streaming handler threw path={} error={}", impl.router.loggable_path(r.path), e.what());
+        writer.reset();
+      }
+      if (writer.was_reset()) co_return;
+      if (writer.failed()) break;
+      auto [lec, ln] = co_await asio::async_write(stream, http::make_chunk_last(), kTuple);
+      if (lec || !keep_alive) break;
+      continue;
+    }
+    auto res = to_beast(response, req.version(), keep_alive);
+    if (head) {
+      res.body().clear();
+      res.content_length(response.body.size());
+    }
+    beast::get_lowest_layer(stream).expires_after(impl.limits.http_idle);  // the handler may have taken a while
+    auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
+    if (wec || !keep_alive) break;
+  }
+  beast::error_code sec;
+  lowest_socket(stream).shutdown(tcp::socket::shutdown_send, sec);
+}
+
+}  // namespace vox::net::detail
