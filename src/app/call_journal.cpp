@@ -9,6 +9,20 @@ using store::StoredTurn;
 
 using Kind = call::CallEvent::Kind;
 
+namespace {
+// The turn an event speaks of, as the store keeps it.
+StoredTurn turn_of(const call::CallEvent& e, std::string speaker) {
+  StoredTurn t;
+  t.index = e.turn;
+  t.speaker = std::move(speaker);
+  t.text = e.text;
+  t.start_ms = e.start_ms;
+  t.end_ms = e.end_ms;
+  t.reply_id = e.reply_id;
+  return t;
+}
+}  // namespace
+
 void CallJournal::on_event(const call::CallContext& call, const call::CallEvent& e) {
   const std::string& sid = call.call_sid;
   if (sid.empty()) return;
@@ -27,36 +41,20 @@ void CallJournal::on_event(const call::CallContext& call, const call::CallEvent&
       store_.add_event(sid, "stream_started", e.detail.empty() ? call.stream_sid : e.detail + " " + call.stream_sid);
       break;
     }
-    case Kind::transcript: {
-      StoredTurn t;
-      t.index = e.turn;
-      t.speaker = "caller";
-      t.text = e.text;
-      t.start_ms = e.start_ms;
-      t.end_ms = e.end_ms;
-      store_.add_turn(sid, std::move(t));
+    case Kind::transcript:
+      store_.add_turn(sid, turn_of(e, "caller"));
       break;
-    }
     case Kind::reply_started: {
       // Stored as it starts, so a crash cannot lose a reply the caller was hearing.
-      StoredTurn t;
-      t.index = e.turn;
-      t.speaker = "agent";
-      t.text = e.text;
-      t.reply_id = e.reply_id;
+      StoredTurn t = turn_of(e, "agent");
+      t.start_ms = t.end_ms = -1;
       store_.add_turn(sid, std::move(t));
       break;
     }
     case Kind::reply_finished: {
-      StoredTurn t;
-      t.index = e.turn;
-      t.speaker = "agent";
-      t.text = e.text;
-      t.start_ms = e.start_ms;
-      t.end_ms = e.end_ms;
+      StoredTurn t = turn_of(e, "agent");
       t.interrupted = e.interrupted;
       if (e.interrupted) t.heard = e.heard;
-      t.reply_id = e.reply_id;
       store_.finish_turn(sid, std::move(t));
       break;
     }

@@ -8,20 +8,28 @@
 namespace vox::app {
 namespace asio = boost::asio;
 
+namespace {
+// Updates the call at Twilio with `u`; logs what happened as `what`; then `done(ok)`.
+asio::awaitable<void> update(twilio::RestClient& rest, std::string call_sid, twilio::UpdateCall u, std::string what,
+                             std::function<void(bool)> done) {
+  std::optional<std::string> failed;
+  try {
+    co_await rest.update_call(call_sid, u);
+  } catch (const std::exception& e) {
+    failed = e.what();
+  }
+  if (failed) spdlog::error("{} on call {} failed at Twilio: {}", what, call_sid, *failed);
+  else spdlog::info("{} on call {}: accepted by Twilio", what, call_sid);
+  if (done) done(!failed);
+}
+}  // namespace
+
 void TwilioControl::transfer(const std::string& call_sid, const std::string& target) {
   twilio::UpdateCall u;
   u.twiml = twilio::dial(target, caller_id_);
-  auto* rest = &rest_;
-  vox::spawn(ioc_, [rest, call_sid, u]() -> asio::awaitable<void> {
-    std::optional<std::string> failed;
-    try {
-      co_await rest->update_call(call_sid, u);
-    } catch (const std::exception& e) {
-      failed = e.what();
-    }
-    if (failed) spdlog::error("transfer of call {} failed at Twilio: {}", call_sid, *failed);
-    else spdlog::info("call {} redirected to <Dial> at Twilio", call_sid);
-  }, "transfer");
+  std::string sid = call_sid;
+  std::string what = "transfer to <Dial>";
+  vox::spawn(ioc_, update(rest_, std::move(sid), std::move(u), std::move(what), {}), "transfer");
 }
 
 void TwilioControl::send_digits(const call::CallContext& call, const std::string& digits,
@@ -37,18 +45,9 @@ void TwilioControl::send_digits(const call::CallContext& call, const std::string
     stream.status_callback = http.substr(0, at) + "/api/v1/twilio/stream-status";
   twilio::UpdateCall u;
   u.twiml = twilio::play_digits_then_connect(digits, stream);
-  auto* rest = &rest_;
-  vox::spawn(ioc_, [rest, call_sid = call.call_sid, u, done = std::move(done)]() -> asio::awaitable<void> {
-    std::optional<std::string> failed;
-    try {
-      co_await rest->update_call(call_sid, u);
-    } catch (const std::exception& e) {
-      failed = e.what();
-    }
-    if (failed) spdlog::error("sending digits on call {} failed at Twilio: {}", call_sid, *failed);
-    else spdlog::info("call {} redirected to <Play digits> and a new stream at Twilio", call_sid);
-    done(!failed);
-  }, "sending digits");
+  std::string sid = call.call_sid;
+  std::string what = "keys then a new stream (<Play digits>)";
+  vox::spawn(ioc_, update(rest_, std::move(sid), std::move(u), std::move(what), std::move(done)), "sending digits");
 }
 
 asio::awaitable<void> TwilioControl::complete(std::string call_sid, std::string why) {

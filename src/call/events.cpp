@@ -10,6 +10,16 @@ CallEvent of(CallEvent::Kind kind) {
   e.kind = kind;
   return e;
 }
+// An event about reply `r` and what was heard of it.
+CallEvent of_reply(CallEvent::Kind kind, const Reply& r, const ReplyEnd& end) {
+  auto e = of(kind);
+  e.turn = r.turn;
+  e.reply_id = r.id;
+  e.text = r.text;
+  e.heard = end.heard;
+  e.heard_ms = end.heard_ms;
+  return e;
+}
 }  // namespace
 
 CallEvent started(bool resumed) {
@@ -42,12 +52,7 @@ CallEvent reply_started(const Reply& r) {
 }
 
 CallEvent reply_finished(const Reply& r, const ReplyEnd& end, std::int64_t now_ms) {
-  auto e = of(CallEvent::Kind::reply_finished);
-  e.turn = r.turn;
-  e.reply_id = r.id;
-  e.text = r.text;
-  e.heard = end.heard;
-  e.heard_ms = end.heard_ms;
+  auto e = of_reply(CallEvent::Kind::reply_finished, r, end);
   e.interrupted = end.interrupted;
   e.start_ms = static_cast<std::int64_t>(r.started_ms);
   e.end_ms = now_ms;
@@ -64,12 +69,7 @@ CallEvent reply_failed(const Reply& r, std::string detail) {
 }
 
 CallEvent barge_in(const Reply& r, const ReplyEnd& end, std::int64_t onset_ms) {
-  auto e = of(CallEvent::Kind::barge_in);
-  e.turn = r.turn;
-  e.reply_id = r.id;
-  e.text = r.text;
-  e.heard = end.heard;
-  e.heard_ms = end.heard_ms;
+  auto e = of_reply(CallEvent::Kind::barge_in, r, end);
   e.start_ms = onset_ms;
   return e;
 }

@@ -100,21 +100,26 @@ void Playout::mark(std::string_view name, double now_ms) {
   acknowledge(it, true, now_ms);
 }
 
+double Playout::slack() const { return current_ && current_->marks_overdue ? 0.0 : settings_.mark_slack_ms; }
+
 std::optional<double> Playout::next_deadline() const {
   if (pending_marks_.empty() || !current_) return std::nullopt;
-  return pending_marks_.front().due_ms + settings_.mark_slack_ms;
+  return pending_marks_.front().due_ms + slack();
 }
 
 void Playout::tick(double now_ms) {
   if (!current_) return;
-  // The last mark whose audio must have played by now, echoed or not.
+  // The last mark whose audio must have played by now, echoed or not. Once a reply's
+  // marks are overdue, the rest of it is paced by the clock alone (no slack again).
   auto last = pending_marks_.end();
-  for (auto it = pending_marks_.begin(); it != pending_marks_.end() && it->due_ms + settings_.mark_slack_ms <= now_ms; ++it)
-    last = it;
+  for (auto it = pending_marks_.begin(); it != pending_marks_.end() && it->due_ms + slack() <= now_ms; ++it) last = it;
   if (last == pending_marks_.end()) return;
-  if (!current_->marks_overdue) {
+  const bool first = !current_->marks_overdue;
+  if (first) {
     current_->marks_overdue = true;
     listener_.marks_overdue(*current_);
+    // Without the slack, later marks may be due already.
+    for (auto it = last; it != pending_marks_.end() && it->due_ms <= now_ms; ++it) last = it;
   }
   acknowledge(last, false, now_ms);
 }
@@ -142,13 +147,14 @@ void Playout::finish(double /*now_ms*/) {
   if (listener_.after_reply(r)) start_next();
 }
 
-std::optional<ReplyEnd> Playout::cut(bool always_clear) {
+std::optional<ReplyEnd> Playout::cut_current(bool clear) {
   std::optional<ReplyEnd> out;
   if (current_) {
     Reply& r = *current_;
-    if (r.sent > 0 || always_clear) {
+    if (clear) {
       outbox_.send_clear(stream_sid_);
       ++clears_sent_;
+      play_end_ms_ = 0;  // Twilio dropped what it had queued
     }
     if (r.token) r.token->cancel();
     ReplyEnd e;
@@ -161,24 +167,14 @@ std::optional<ReplyEnd> Playout::cut(bool always_clear) {
   }
   queued_.clear();
   pending_marks_.clear();
-  play_end_ms_ = 0;  // Twilio dropped what it had queued
   return out;
 }
 
-void Playout::end() {
-  if (current_) {
-    Reply& r = *current_;
-    if (r.token) r.token->cancel();
-    ReplyEnd e;
-    e.interrupted = true;
-    e.heard_ms = r.heard_ms();
-    e.heard = heard_words(r, e.heard_ms);
-    listener_.reply_ended(r, e);
-    current_.reset();
-  }
-  queued_.clear();
-  pending_marks_.clear();
+std::optional<ReplyEnd> Playout::cut(bool always_clear) {
+  return cut_current(always_clear || (current_ && current_->sent > 0));
 }
+
+void Playout::end() { cut_current(false); }
 
 void Playout::drop_queue() {
   queued_.clear();

@@ -86,7 +86,8 @@ class Playout {
   void synthesis_done(std::uint64_t id, double now_ms);
   // Twilio echoed mark `name`.
   void mark(std::string_view name, double now_ms);
-  // Marks that are overdue by now count as played; call at next_deadline().
+  // Marks that are overdue by now count as played; call at next_deadline(). A reply's
+  // first overdue mark is late by the slack; from then on the reply is paced by the clock.
   void tick(double now_ms);
   // The call time at which tick() has work, if any.
   std::optional<double> next_deadline() const;
@@ -126,6 +127,8 @@ class Playout {
   void pump(double now_ms);
   void acknowledge(std::deque<PendingMark>::iterator mark, bool echoed, double now_ms);
   void finish(double now_ms);
+  double slack() const;  // how long past its time a mark may come back
+  std::optional<ReplyEnd> cut_current(bool clear);
 
   PlayoutSettings settings_;
   std::string stream_sid_;

@@ -9,18 +9,13 @@
 #include <vector>
 
 #include "core/provider_error.hpp"
+#include "core/voice_settings.hpp"
 
 
 namespace vox::elevenlabs {
 
 // How a voice sounds (ElevenLabs' voice_settings object).
-struct VoiceSettings {
-  double stability = 0.5;
-  double similarity_boost = 0.75;
-  double style = 0.0;
-  bool use_speaker_boost = true;
-  double speed = 1.0;
-};
+using VoiceSettings = vox::VoiceSettings;
 
 // Everything voxbridge needs to reach ElevenLabs; the key goes only to the clients here.
 struct Settings {

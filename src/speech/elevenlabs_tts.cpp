@@ -17,9 +17,7 @@
 
 namespace vox::speech {
 
-elevenlabs::VoiceSettings to_elevenlabs(const VoiceSettings& s) {
-  return elevenlabs::VoiceSettings{s.stability, s.similarity_boost, s.style, s.use_speaker_boost, s.speed};
-}
+
 namespace asio = boost::asio;
 using elevenlabs::Alignment;
 
@@ -206,7 +204,7 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
         if (attempt == self->attempt_) self->failed(why);
       });
     };
-    std::optional<elevenlabs::VoiceSettings> settings = to_elevenlabs(req_.settings);
+    std::optional<elevenlabs::VoiceSettings> settings = req_.settings;
     sock->start_context(context_id_, settings, sh_->config.chunk_length_schedule, std::move(l));
     auto pieces = elevenlabs::split_sentences(req_.text);
     for (std::size_t i = 0; i < pieces.size(); ++i) sock->send_text(context_id_, pieces[i], i + 1 == pieces.size());
@@ -270,7 +268,7 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
     elevenlabs::TtsOptions opt;
     opt.voice_id = req_.voice_id;
     opt.output_format = "ulaw_8000";
-    opt.voice_settings = to_elevenlabs(req_.settings);
+    opt.voice_settings = req_.settings;
     try {
       co_await sh_->rest.text_to_speech_timed_stream(req_.text, opt, [this](elevenlabs::TimedAudio& piece) {
         if (finished_ || token_->cancelled()) return false;

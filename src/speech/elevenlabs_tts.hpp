@@ -26,9 +26,6 @@ struct ElevenLabsTtsStats {
   std::atomic<long> failures{0};
 };
 
-// The same settings in ElevenLabs' terms.
-elevenlabs::VoiceSettings to_elevenlabs(const VoiceSettings& s);
-
 class ElevenLabsTts final : public TextToSpeech {
  public:
   // `fallback` speaks when ElevenLabs cannot (may be null: then the reply ends early).

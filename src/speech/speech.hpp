@@ -10,15 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "core/voice_settings.hpp"
+
 namespace vox::speech {
 
-struct VoiceSettings {
-  double stability = 0.5;
-  double similarity_boost = 0.75;
-  double style = 0.0;
-  bool use_speaker_boost = true;
-  double speed = 1.0;
-};
+using VoiceSettings = vox::VoiceSettings;
 
 struct VoiceInfo {
   std::string voice_id;

@@ -467,5 +467,71 @@ TEST_F(SessionTest, ResumedStreamIsNotGreetedButAFreshOneIs) {
   EXPECT_EQ(fresh_outbox->events[0], "media:800");
 }
 
+// --- On the manual clock: the talk timeout and overdue marks, to the millisecond ---
+
+// Advances the clock by `d` in steps of `step` and lets the session act after each.
+void advance(test::ManualTimers& timers, boost::asio::io_context& ioc, std::chrono::milliseconds d,
+             std::chrono::milliseconds step = std::chrono::milliseconds(10)) {
+  for (auto done = std::chrono::milliseconds(0); done < d; done += step) {
+    timers.advance(step);
+    ioc.restart();
+    ioc.poll();
+  }
+}
+
+TEST_F(SessionTest, TalkTimeoutEndsAnIdleCallExactlyWhenItExpires) {
+  settings_.talk_timeout_s = 3;
+  auto s = make("");
+  s->start();
+  run();
+  advance(timers_, ioc_, std::chrono::milliseconds(2990));
+  EXPECT_FALSE(s->ended());
+  EXPECT_TRUE(outbox_->closed.empty());
+  advance(timers_, ioc_, std::chrono::milliseconds(20));
+  EXPECT_TRUE(s->ended());
+  EXPECT_EQ(outbox_->closed, "talk timeout");
+}
+
+TEST_F(SessionTest, TalkTimeoutCountsFromTheLastPlayedAudio) {
+  settings_.talk_timeout_s = 2;
+  auto s = make("hello there general kenobi");  // four words: a second of audio from the fake engine
+  s->start();
+  run();
+  // Twilio plays 100 ms a mark: one mark comes back every 100 ms until endOfPlayback.
+  int steps = 0;
+  while (acked_ < outbox_->marks.size() && steps++ < 100) {
+    advance(timers_, ioc_, std::chrono::milliseconds(100));
+    const bool last = outbox_->marks[acked_] == CallSession::kEndOfPlayback;
+    s->on_mark(outbox_->marks[acked_++]);
+    run();
+    if (last) break;
+  }
+  ASSERT_GE(steps, 10) << "the greeting played for its second";
+  ASSERT_FALSE(s->ended()) << "not idle while the greeting played";
+  // Idle from the end of playback: still on the line 1.9 s later, ended by 2.1 s.
+  advance(timers_, ioc_, std::chrono::milliseconds(1900));
+  EXPECT_FALSE(s->ended()) << "counted from the start of the call instead of the last audio";
+  advance(timers_, ioc_, std::chrono::milliseconds(200));
+  EXPECT_TRUE(s->ended());
+}
+
+TEST_F(SessionTest, MarksNeverEchoedEndTheReplyByTheClockThenTheTalkTimeout) {
+  settings_.talk_timeout_s = 2;
+  settings_.playout.mark_slack_ms = 500;
+  auto s = make("hello there general kenobi");  // 1 s of audio, whose marks never come back
+  s->start();
+  run();
+  ASSERT_FALSE(outbox_->marks.empty());
+  // The reply lasts no longer than its audio plus the slack (1.5 s); the talk timeout
+  // counts from its end: still on the line at 3 s, ended by 3.7 s.
+  advance(timers_, ioc_, std::chrono::milliseconds(1600));
+  EXPECT_EQ(outbox_->media_bytes, 8000u) << "the whole reply went out, paced by the clock";
+  advance(timers_, ioc_, std::chrono::milliseconds(1400));
+  EXPECT_FALSE(s->ended()) << "the talk timeout did not wait for the reply's audio";
+  advance(timers_, ioc_, std::chrono::milliseconds(700));
+  EXPECT_TRUE(s->ended()) << "a socket that never echoes marks held the call open";
+  EXPECT_EQ(outbox_->closed, "talk timeout");
+}
+
 }  // namespace
 }  // namespace vox::call

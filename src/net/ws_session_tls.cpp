@@ -1,0 +1,13 @@
+// The server's WebSocket sessions over TLS (ws_session.hpp instantiated for one stream type).
+#include "net/ws_session.hpp"
+
+namespace vox::net::detail {
+
+asio::awaitable<void> run_websocket(Server::Impl& impl, std::uint64_t id, beast::ssl_stream<beast::tcp_stream>&& stream,
+                                    std::unique_ptr<WsHandler> handler, std::string remote,
+                                    http::request<http::string_body> upgrade) {
+  auto session = std::make_shared<WsSession<beast::ssl_stream<beast::tcp_stream>>>(std::move(stream), std::move(handler), impl.limits, std::move(remote));
+  co_await run_registered(impl, id, std::move(session), std::move(upgrade));
+}
+
+}  // namespace vox::net::detail
