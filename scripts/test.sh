@@ -1,76 +1,101 @@
 #!/usr/bin/env bash
-# Builds voxbridge and runs the whole test suite: installs what is missing (Debian
-# packages), builds the release tree and runs every test, then builds with
-# AddressSanitizer + UndefinedBehaviorSanitizer (with leak checks) and runs the unit and
-# end-to-end tests again, and finally runs the concurrency tests under ThreadSanitizer.
-# Exit status is non-zero if anything fails.
+# Builds voxbridge and runs the whole test suite; this is what CI runs. It installs what
+# is missing (Debian packages, the npm test clients), then builds twice:
+#   1. AddressSanitizer + UndefinedBehaviorSanitizer, leak checks on: every test runs
+#      here (unit, end-to-end, the documented clients).
+#   2. ThreadSanitizer at -O2 (it is also the optimized build): the unit tests, the
+#      concurrency end-to-end tests run against its server binary, and the benchmarks'
+#      smoke run.
+# Each stage prints its time; the exit status is non-zero if anything fails.
 #
-#   scripts/test.sh            everything (what CI runs)
-#   SKIP_SANITIZERS=1 scripts/test.sh   release build only (quick local loop)
-#   SKIP_TSAN=1 scripts/test.sh         release + ASan/UBSan
+#   scripts/test.sh              everything (what CI runs)
+#   QUICK=1 scripts/test.sh      one plain -O2 build and every test (a fast local loop)
+#   SKIP_TSAN=1 scripts/test.sh  the ASan/UBSan stage only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
-# Tests run in parallel: most end-to-end tests wait on real-time audio, not the CPU.
+# Most end-to-end tests wait on real-time audio, not the CPU, so they run in parallel.
 # Every test uses its own ports (0 = any free one) and its own temporary files.
 TEST_JOBS=${TEST_JOBS:-4}
-# ccache: hash paths relative to the checkout, so a fresh clone elsewhere reuses the cache.
-export CCACHE_BASEDIR="$PWD"
+# ccache: paths relative to the checkout and no working directory in the hash, so a
+# fresh clone elsewhere reuses what an earlier clone compiled.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 started=$(date +%s)
-
-step() { printf '\n== %s (%ss)\n' "$*" "$(( $(date +%s) - started ))"; }
+stage_started=$started
+stage() {
+  local now
+  now=$(date +%s)
+  if [ -n "${stage_name:-}" ]; then printf '== %s took %ss\n' "$stage_name" $((now - stage_started)); fi
+  stage_name="$*"
+  stage_started=$now
+  printf '\n== %s (at %ss)\n' "$stage_name" $((now - started))
+}
 total=0
 # Runs ctest with the given arguments and adds its test count to $total.
 run_ctest() {
-  local log
+  local log rc n
   log=$(mktemp)
+  set +e
   "$@" 2>&1 | tee "$log"
-  local rc=${PIPESTATUS[0]}
-  local n
-  n=$(sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
+  rc=${PIPESTATUS[0]}
+  set -e
+  n=$(sed -n 's/.*tests passed, [0-9]* tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
   rm -f "$log"
   [ "$rc" -eq 0 ] || exit "$rc"
-  total=$(( total + ${n:-0} ))
+  total=$((total + ${n:-0}))
+}
+sanitizer_env() {
+  # Leak detection is on; tests/lsan.supp only mutes the system speech libraries.
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  # A race report makes a TSan process exit non-zero, which fails the test that ran it.
+  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 }
 
-step "installing Debian packages"
+stage "installing Debian packages"
 bash scripts/setup.sh
-
-step "installing the test clients (npm: ws, wscat, jsdom)"
+stage "installing the test clients (npm)"
 # The documented clients of the control API run against the real server (Examples.*).
 npm ci --prefix tests/examples --no-audit --no-fund --loglevel=error
 
-step "configuring and building (release)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C build -j"$JOBS"
-
-step "running tests (release)"
-run_ctest ctest --test-dir build --output-on-failure --timeout 300 -j"$TEST_JOBS"
-
-if [ "${SKIP_SANITIZERS:-0}" != "1" ]; then
-  step "configuring and building with ASan + UBSan"
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVOXBRIDGE_SANITIZE=ON -DVOXBRIDGE_BENCH=OFF \
-        -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" >/dev/null
-  ninja -C build-asan -j"$JOBS"
-  step "running tests under ASan + UBSan"
-  # Leak detection is on; tests/lsan.supp only mutes the system speech libraries.
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
-  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j"$(( TEST_JOBS > 2 ? 2 : TEST_JOBS ))"
+if [ "${QUICK:-${SKIP_SANITIZERS:-0}}" = "1" ]; then
+  stage "building (-O2)"
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  ninja -C build -j"$JOBS"
+  stage "running every test (-O2)"
+  run_ctest ctest --test-dir build --output-on-failure --timeout 300 -j"$TEST_JOBS"
+  stage "done"
+  echo "total: ${total} passed, 0 failed in $(( $(date +%s) - started ))s"
+  exit 0
 fi
 
-if [ "${SKIP_SANITIZERS:-0}" != "1" ] && [ "${SKIP_TSAN:-0}" != "1" ]; then
-  step "configuring and building with ThreadSanitizer"
-  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVOXBRIDGE_TSAN=ON -DVOXBRIDGE_BENCH=OFF \
-        -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" >/dev/null
-  ninja -C build-tsan -j"$JOBS" unit_tests e2e_tests voxbridge
-  step "running the concurrency tests under ThreadSanitizer"
-  # The e2e servers run the TSan binary too; a race report makes a server exit non-zero,
-  # which fails the test that started it.
-  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-    run_ctest ctest --test-dir build-tsan --output-on-failure --timeout 600 -j2 \
-      -R 'SessionTest|Conversation.TwentyConcurrent|Conversation.BargeIn|Lifecycle|BadInput|ElevenLabsTts|ElevenLabsStt|HttpClient|TtsCache|StreamLeg|PhoneNetwork|ClientSocket|CallStore|Generate\.|TurnChannel|TurnHub|WebhookAgent|Metrics'
+stage "building with ASan + UBSan"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVOXBRIDGE_SANITIZE=ON -DVOXBRIDGE_BENCH=OFF \
+      -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" >/dev/null
+ninja -C build-asan -j"$JOBS"
+
+stage "running every test under ASan + UBSan"
+sanitizer_env
+run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j"$TEST_JOBS"
+
+if [ "${SKIP_TSAN:-0}" != "1" ]; then
+  stage "building with ThreadSanitizer (-O2)"
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVOXBRIDGE_TSAN=ON \
+        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1" >/dev/null
+  # The end-to-end test runner is not built twice: the ASan one drives the TSan server.
+  ninja -C build-tsan -j"$JOBS" voxbridge unit_tests bench_media_path
+
+  stage "running the concurrency tests under ThreadSanitizer"
+  run_ctest ctest --test-dir build-tsan --output-on-failure --timeout 600 -j2 \
+    -R 'SessionTest|HttpClient|TtsCache|StreamLeg|CallStore|TurnChannel|TurnHub|WebhookAgent|Playout|InboundPipeline'
+  VOX_TEST_BINARY="$PWD/build-tsan/voxbridge" run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j2 \
+    -R 'Conversation.TwentyConcurrent|Conversation.BargeIn|Lifecycle|BadInput|ElevenLabsE2E|PhoneNetwork|ClientSocket|CallStore|Generate\.|Metrics|Durability|Ownership|Isolation|Hostile.CallerThatNever'
+
+  stage "benchmarks: smoke run (ThreadSanitizer build)"
+  ./build-tsan/bench/bench_media_path --benchmark_min_time=0.01 >/dev/null
+  echo "bench_media_path ran"
 fi
 
-step "all tests passed"
-echo "total: ${total} passed, 0 failed"
+stage "done"
+echo "total: ${total} passed, 0 failed in $(( $(date +%s) - started ))s"

@@ -30,7 +30,7 @@ TEST(Loadtest, TwentyCallsProduceJsonAndHtmlReports) {
   std::filesystem::create_directories(dir);
   const auto json_path = dir / "load.json";
   const auto html_path = dir / "load.html";
-  const std::string cmd = std::string("timeout 300 ") + VOX_BINARY + " loadtest --url " + server.url() +
+  const std::string cmd = std::string("timeout 300 ") + voxbridge_binary() + " loadtest --url " + server.url() +
                           " --calls 20 --ramp-s 2 --say 'good morning' --say 'what time is it' --server-pid " +
                           std::to_string(server.pid()) + " --json " + json_path.string() + " --html " +
                           html_path.string() + " > " + (dir / "out.txt").string() + " 2> " + (dir / "err.txt").string();

@@ -30,10 +30,17 @@ namespace vox::test {
 // rejects) plus `env` (NAME=value). SIGINT and SIGTERM are at their defaults and
 // unblocked in the child, whatever the test runner set. Returns its pid; throws when it
 // cannot be started.
+// The voxbridge binary the tests run: VOX_TEST_BINARY when set (CI runs these tests
+// against the ThreadSanitizer build of the server), else the one built beside them.
+inline const char* voxbridge_binary() {
+  const char* override = std::getenv("VOX_TEST_BINARY");
+  return override && *override ? override : VOX_BINARY;
+}
+
 inline pid_t spawn_voxbridge(const std::vector<std::string>& args, const std::vector<std::string>& env,
                              const std::filesystem::path& dir, const std::string& log_path,
                              const std::function<bool(std::string_view)>& drop = {}) {
-  std::vector<std::string> argv = {VOX_BINARY};
+  std::vector<std::string> argv = {voxbridge_binary()};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
@@ -62,10 +69,10 @@ inline pid_t spawn_voxbridge(const std::vector<std::string>& args, const std::ve
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, VOX_BINARY, &fa, &attr, cargv.data(), cenv.data());
+  const int rc = posix_spawn(&pid, voxbridge_binary(), &fa, &attr, cargv.data(), cenv.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
-  if (rc != 0) throw std::runtime_error("cannot start " + std::string(VOX_BINARY));
+  if (rc != 0) throw std::runtime_error("cannot start " + std::string(voxbridge_binary()));
   return pid;
 }
 

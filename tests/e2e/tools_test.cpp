@@ -25,7 +25,7 @@ struct Run {
 // exit code and combined output.
 Run run_tool(const std::string& env, const std::string& args) {
   const auto out = std::filesystem::temp_directory_path() / ("vox-tool-" + std::to_string(::getpid()) + ".out");
-  const std::string cmd = env + " " + VOX_BINARY + " " + args + " > " + out.string() + " 2>&1";
+  const std::string cmd = env + " " + voxbridge_binary() + " " + args + " > " + out.string() + " 2>&1";
   Run r;
   const int status = std::system(cmd.c_str());
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

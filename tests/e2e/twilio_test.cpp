@@ -20,7 +20,7 @@ TEST(TwilioE2E, OutboundCallConversesAndReportsItsStatus) {
   auto emulator = twilio_emulator({"good morning", "thank you very much"});
   auto server = gateway(*emulator);
   const std::string cmd = "TWILIO_ACCOUNT_SID=" + kAccount + " TWILIO_AUTH_TOKEN=" + kToken +
-                          " TWILIO_BASE_URL=" + emulator->url() + " " + VOX_BINARY +
+                          " TWILIO_BASE_URL=" + emulator->url() + " " + voxbridge_binary() +
                           " call --to +15550002222 --from +15550001111 --server-url " + server->url() + " --timeout 60";
   const int status = std::system(cmd.c_str());
   ASSERT_TRUE(WIFEXITED(status));
