@@ -235,8 +235,16 @@ asio::awaitable<void> serve(std::shared_ptr<Server::Impl> self, Stream& stream, 
       res.body().clear();
       res.content_length(response.body.size());
     }
-    beast::get_lowest_layer(stream).expires_after(impl.limits.http_idle);  // the handler may have taken a while
-    auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
+    // http_idle bounds a write that makes no progress, not the whole response: a large
+    // body to a slow but reading client is written piece by piece, the deadline re-armed
+    // for each (it was also armed before the handler ran, which may have taken a while).
+    http::response_serializer<http::string_body> sr{res};
+    beast::error_code wec;
+    while (!wec && !sr.is_done()) {
+      beast::get_lowest_layer(stream).expires_after(impl.limits.http_idle);
+      auto [ec, n] = co_await http::async_write_some(stream, sr, kTuple);
+      wec = ec;
+    }
     if (wec || !keep_alive) break;
   }
   beast::error_code sec;

@@ -875,9 +875,9 @@ TEST(HttpClientProtocol, AHeadResponseHasNoBody) {
 TEST(HttpServer, ASlowHandlersLargeResponseIsDeliveredWhole) {
   // The handler takes longer than the idle timeout armed before the request was read;
   // its (large) response must still go out whole.
-  const std::size_t size = 16u << 20;
+  constexpr std::size_t size = 16u << 20;
   net::Router router;
-  router.add("GET", "/big", [size](const net::HttpRequest&) -> asio::awaitable<net::HttpResponse> {
+  router.add("GET", "/big", [](const net::HttpRequest&) -> asio::awaitable<net::HttpResponse> {
     co_await delay(1300ms);
     co_return net::HttpResponse::text(200, std::string(size, 'x'));
   });
