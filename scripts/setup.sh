@@ -11,7 +11,8 @@ PACKAGES=(
   libespeak-ng-dev espeak-ng-data
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us pocketsphinx-testdata
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  libsqlite3-dev libyaml-cpp-dev sqlite3 curl python3 python3-httpx nodejs
+  libsqlite3-dev libyaml-cpp-dev sqlite3 curl python3 python3-httpx nodejs npm
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

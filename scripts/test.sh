@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Builds voxbridge and runs the whole test suite; this is what CI runs. It installs what
-# is missing (Debian packages, the npm test clients), then builds twice:
+# is missing (Debian packages, the npm test clients), then builds twice, with clang (it
+# compiles this code base about three times faster than GCC at -O0):
 #   1. AddressSanitizer + UndefinedBehaviorSanitizer, leak checks on: every test runs
 #      here (unit, end-to-end, the documented clients).
-#   2. ThreadSanitizer at -O2 (it is also the optimized build): the unit tests, the
-#      concurrency end-to-end tests run against its server binary, and the benchmarks'
-#      smoke run.
+#   2. ThreadSanitizer: the server binary, the unit tests and the benchmarks. It is built
+#      at low priority while stage 1's tests run (they mostly wait on real-time audio),
+#      then runs the concurrency tests (the unit tests that use threads, and the
+#      end-to-end tests with concurrent calls, driven by stage 1's test runner against the
+#      TSan server) and the benchmarks' smoke run.
 # Each stage prints its time; the exit status is non-zero if anything fails.
 #
 #   scripts/test.sh              everything (what CI runs)
-#   QUICK=1 scripts/test.sh      one plain -O2 build and every test (a fast local loop)
+#   QUICK=1 scripts/test.sh      one plain -O2 build with the default compiler (GCC) and
+#                                every test (the fast local loop, and the compiler users build with)
 #   SKIP_TSAN=1 scripts/test.sh  the ASan/UBSan stage only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,27 +74,40 @@ if [ "${QUICK:-${SKIP_SANITIZERS:-0}}" = "1" ]; then
   exit 0
 fi
 
-stage "building with ASan + UBSan"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVOXBRIDGE_SANITIZE=ON -DVOXBRIDGE_BENCH=OFF \
-      -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" >/dev/null
+CLANG=${CLANG:-clang++-14}
+stage "building with ASan + UBSan ($CLANG -O0)"
+CXX=$CLANG cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVOXBRIDGE_SANITIZE=ON -DVOXBRIDGE_BENCH=OFF \
+      -DCMAKE_CXX_FLAGS_DEBUG="-O0 -gline-tables-only" >/dev/null
 ninja -C build-asan -j"$JOBS"
+
+tsan_pid=
+if [ "${SKIP_TSAN:-0}" != "1" ]; then
+  # The TSan tree builds in the background, at the lowest priority, while the tests run.
+  CXX=$CLANG cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVOXBRIDGE_TSAN=ON \
+        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -gline-tables-only" >/dev/null
+  tsan_log=$(mktemp)
+  nice -n 19 ninja -C build-tsan -j"$JOBS" voxbridge unit_tests bench_media_path >"$tsan_log" 2>&1 &
+  tsan_pid=$!
+fi
 
 stage "running every test under ASan + UBSan"
 sanitizer_env
 run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j"$TEST_JOBS"
 
-if [ "${SKIP_TSAN:-0}" != "1" ]; then
-  stage "building with ThreadSanitizer (-O2)"
-  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVOXBRIDGE_TSAN=ON \
-        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1" >/dev/null
-  # The end-to-end test runner is not built twice: the ASan one drives the TSan server.
-  ninja -C build-tsan -j"$JOBS" voxbridge unit_tests bench_media_path
+if [ -n "$tsan_pid" ]; then
+  stage "finishing the ThreadSanitizer build"
+  if ! wait "$tsan_pid"; then
+    cat "$tsan_log"
+    exit 1
+  fi
+  tail -1 "$tsan_log"
+  rm -f "$tsan_log"
 
   stage "running the concurrency tests under ThreadSanitizer"
-  run_ctest ctest --test-dir build-tsan --output-on-failure --timeout 600 -j2 \
-    -R 'SessionTest|HttpClient|TtsCache|StreamLeg|CallStore|TurnChannel|TurnHub|WebhookAgent|Playout|InboundPipeline'
+  run_ctest ctest --test-dir build-tsan --output-on-failure --timeout 600 -j"$TEST_JOBS" \
+    -R 'SessionTest|HttpClient|TtsCache|StreamLeg|CallStore|TurnChannel|TurnHub|WebhookAgent|LlmAgent\.|Playout|InboundPipeline'
   VOX_TEST_BINARY="$PWD/build-tsan/voxbridge" run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j2 \
-    -R 'Conversation.TwentyConcurrent|Conversation.BargeIn|Lifecycle|BadInput|ElevenLabsE2E|PhoneNetwork|ClientSocket|CallStore|Generate\.|Metrics|Durability|Ownership|Isolation|Hostile.CallerThatNever'
+    -R 'Conversation.TwentyConcurrent|Conversation.BargeIn|Lifecycle|BadInput|ElevenLabsE2E|PhoneNetwork|ClientSocket|CallStore|Generate\.|Metrics|Durability|Ownership|Isolation|LlmAgentE2E.AConversation|Hostile.CallerThatNever'
 
   stage "benchmarks: smoke run (ThreadSanitizer build)"
   ./build-tsan/bench/bench_media_path --benchmark_min_time=0.01 >/dev/null

@@ -3,9 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "app/commands/call.hpp"
+#include "app/commands/emulate_openai.hpp"
 #include "app/commands/loadtest.hpp"
 #include "app/commands/serve.hpp"
 #include "app/commands/sim_caller.hpp"
@@ -34,9 +37,10 @@ void add_server_options(CLI::App& cmd, vox::app::ServerConfig& c, int& silence_c
       ->envname("GREETING")->capture_default_str();
   cmd.add_option("--agent", c.agent.default_agent,
                  "Default agent: echo (repeats the caller), script (lines from --script), webhook (asks "
-                 "--agent-webhook-url) or external (silent: driven by the control API, a client WebSocket or "
-                 "/generate). A call's `agent` parameter or the control API's agent_id can choose another")
-      ->envname("AGENT")->check(CLI::IsMember({"echo", "script", "webhook", "external"}))->capture_default_str();
+                 "--agent-webhook-url), llm (an OpenAI-compatible model: see the --llm-* flags) or external (silent: "
+                 "driven by the control API, a client WebSocket or /generate). A call's `agent` parameter or the "
+                 "control API's agent_id can choose another")
+      ->envname("AGENT")->check(CLI::IsMember({"echo", "script", "webhook", "llm", "external"}))->capture_default_str();
   cmd.add_option("--script", c.agent.script_file, "Script agent's file: one reply per line")->envname("SCRIPT_FILE");
   cmd.add_option("--agent-webhook-url", c.agent.webhook.url,
                  "Webhook agent: each final transcript is POSTed here as JSON {call_sid, text, turn, ...}; the answer "
@@ -134,6 +138,56 @@ void add_twilio_options(CLI::App& cmd, vox::app::ServerConfig& c) {
       ->envname("TWILIO_VALIDATE_SIGNATURES")->capture_default_str();
 }
 
+// The llm agent: any OpenAI-compatible Chat Completions server.
+void add_llm_options(CLI::App& cmd, vox::agent::LlmSettings& l, std::string& prompt_file) {
+  cmd.add_option("--llm-base-url", l.base_url,
+                 "LLM agent: the server's API base (POST {base}/chat/completions). OpenAI https://api.openai.com/v1, "
+                 "Groq https://api.groq.com/openai/v1, OpenRouter https://openrouter.ai/api/v1, Ollama "
+                 "http://localhost:11434/v1, vLLM http://localhost:8000/v1, llama.cpp http://localhost:8080/v1. With no "
+                 "key and this default, a built-in model emulator answers (no account needed)")
+      ->envname("LLM_BASE_URL")->capture_default_str();
+  cmd.add_option("--llm-api-key", l.api_key, "LLM agent: API key sent as Authorization: Bearer (env LLM_API_KEY or OPENAI_API_KEY)")
+      ->envname("LLM_API_KEY");
+  cmd.add_option("--llm-model", l.model, "LLM agent: model name (e.g. gpt-4o-mini, llama-3.1-8b-instant, llama3.2)")
+      ->envname("LLM_MODEL")->capture_default_str();
+  cmd.add_option("--llm-temperature", l.temperature, "LLM agent: sampling temperature 0..2 (-1: the server's default)")
+      ->envname("LLM_TEMPERATURE")->check(CLI::Range(-1.0, 2.0))->capture_default_str();
+  cmd.add_option("--llm-max-tokens", l.max_tokens, "LLM agent: most tokens per answer (0: the server's default)")
+      ->envname("LLM_MAX_TOKENS")->check(CLI::Range(0, 100000))->capture_default_str();
+  cmd.add_option("--llm-system-prompt", l.system_prompt,
+                 "LLM agent: the system prompt; {{from}}, {{to}}, {{call_sid}}, {{agent_id}} and the call's parameters "
+                 "({{name}}) are filled in per call")
+      ->envname("LLM_SYSTEM_PROMPT");
+  cmd.add_option("--llm-system-prompt-file", prompt_file, "LLM agent: read the system prompt from this file")
+      ->envname("LLM_SYSTEM_PROMPT_FILE")->check(CLI::ExistingFile);
+  cmd.add_option("--llm-first-message", l.first_message,
+                 "LLM agent: what it says when the call starts (default: a short hello; a call's `greeting` wins)")
+      ->envname("LLM_FIRST_MESSAGE");
+  cmd.add_option("--llm-tools", l.tools_file, "LLM agent: a YAML or JSON file of HTTP tools (see README)")
+      ->envname("LLM_TOOLS_FILE")->check(CLI::ExistingFile);
+  cmd.add_option("--llm-transfer-allow", l.transfer_allow,
+                 "LLM agent: numbers or sip: addresses transfer_call may use (repeat, or comma-separated in the "
+                 "environment; a trailing * allows a prefix). Without any, the model gets no transfer tool")
+      ->envname("LLM_TRANSFER_ALLOW")->delimiter(',');
+  cmd.add_option("--llm-timeout-ms", l.first_token_timeout_ms,
+                 "LLM agent: no first token (or no progress while streaming) for this long is a failure")
+      ->envname("LLM_TIMEOUT_MS")->check(CLI::Range(200, 120000))->capture_default_str();
+  cmd.add_option("--llm-retry-budget-ms", l.retry_budget_ms,
+                 "LLM agent: failures before the first token (429, 5xx, connection) are retried within this time")
+      ->envname("LLM_RETRY_BUDGET_MS")->check(CLI::Range(0, 60000))->capture_default_str();
+  cmd.add_option("--llm-fallback", l.fallback_text, "LLM agent: what to say when the model fails")
+      ->envname("LLM_FALLBACK_TEXT")->capture_default_str();
+  cmd.add_option("--llm-history-chars", l.history_max_chars,
+                 "LLM agent: the most characters of history sent (older turns are dropped; the system prompt never is)")
+      ->envname("LLM_HISTORY_CHARS")->check(CLI::Range(1000, 1000000))->capture_default_str();
+  cmd.add_option("--llm-max-tool-rounds", l.max_tool_rounds, "LLM agent: tool rounds per turn before it gives up")
+      ->envname("LLM_MAX_TOOL_ROUNDS")->check(CLI::Range(1, 16))->capture_default_str();
+  cmd.add_option("--llm-filler", l.filler_text, "LLM agent: said when tools take longer than --llm-filler-after-ms")
+      ->envname("LLM_FILLER_TEXT")->capture_default_str();
+  cmd.add_option("--llm-filler-after-ms", l.filler_after_ms, "LLM agent: see --llm-filler")
+      ->envname("LLM_FILLER_AFTER_MS")->check(CLI::Range(100, 60000))->capture_default_str();
+}
+
 // ElevenLabs and TTS cache settings (serve, say, voices).
 void add_speech_options(CLI::App& cmd, vox::app::ServerConfig& c) {
   auto& e = c.elevenlabs;
@@ -177,6 +231,7 @@ int main(int argc, char** argv) {
   // Key names used by the two services voxbridge replaces.
   for (const char* alias : {"ELEVEN_LABS_API_KEY", "ELEVENLABS_API_KEY_GAL"})
     if (!std::getenv("ELEVENLABS_API_KEY") && std::getenv(alias)) ::setenv("ELEVENLABS_API_KEY", std::getenv(alias), 1);
+  if (!std::getenv("LLM_API_KEY") && std::getenv("OPENAI_API_KEY")) ::setenv("LLM_API_KEY", std::getenv("OPENAI_API_KEY"), 1);
 
   CLI::App app{
       "voxbridge: puts an AI voice on phone calls.\n\n"
@@ -195,6 +250,8 @@ int main(int argc, char** argv) {
   vox::app::ServeOptions serve_opts;
   auto* serve = app.add_subcommand("serve", "Run the gateway: Twilio webhook, media streams, speech, agents");
   add_server_options(*serve, config, silence_chunks);
+  std::string llm_prompt_file;
+  add_llm_options(*serve, config.agent.llm, llm_prompt_file);
   add_speech_options(*serve, config);
   add_twilio_options(*serve, config);
   serve->add_option("--port-file", serve_opts.port_file, "Write the bound port to this file once listening");
@@ -340,6 +397,24 @@ int main(int argc, char** argv) {
                      "and the two legs are bridged (repeat for several; also POST /emulator/numbers)");
   emu_tw->add_option("--log-level", emu_log)->capture_default_str();
 
+  vox::app::EmulateOpenAiOptions oai;
+  auto* emu_oai = emulate->add_subcommand(
+      "openai", "A local OpenAI-compatible model server: streamed and whole chat completions, tool calls, rules "
+                "(regex on the last message -> text and/or tool calls), latency and faults (see /emulator/*)");
+  emu_oai->add_option("--host", oai.host)->capture_default_str();
+  emu_oai->add_option("--port,-p", oai.port, "Port (0 picks a free one)")->capture_default_str();
+  emu_oai->add_option("--port-file", oai.port_file, "Write the bound port here once listening");
+  emu_oai->add_option("--api-key", oai.api_keys, "Accepted Bearer key (repeat; none: any key or none is accepted)");
+  emu_oai->add_option("--rules", oai.rules_file,
+                      "JSON file of rules: [{\"match\": \"regex\", \"text\": \"...\", \"tool_calls\": "
+                      "[{\"name\": \"...\", \"arguments\": {...}}]}]")
+      ->check(CLI::ExistingFile);
+  emu_oai->add_option("--ttft-ms", oai.ttft_ms, "Delay before the first token")->capture_default_str();
+  emu_oai->add_option("--tokens-per-second", oai.tokens_per_second, "Streaming speed (0: as fast as possible)")
+      ->capture_default_str();
+  emu_oai->add_option("--threads", oai.threads)->capture_default_str();
+  emu_oai->add_option("--log-level", emu_log)->capture_default_str();
+
   auto* sim = app.add_subcommand("sim", "Simulators for local testing without a phone network");
   sim->require_subcommand(1);
   vox::app::SimCallerCommand caller_cmd;
@@ -382,6 +457,12 @@ int main(int argc, char** argv) {
     for (const auto* c : {&config, &say_config, &voices_config, &call_config, &talk_config}) vox::app::hide_secrets(*c);
     if (serve->parsed()) {
       if (silence_chunks > 0) config.call.inbound.endpointing.silence_ms = silence_chunks * 20;
+      if (!llm_prompt_file.empty()) {
+        std::ifstream in(llm_prompt_file);
+        std::stringstream text;
+        text << in.rdbuf();
+        config.agent.llm.system_prompt = text.str();
+      }
       vox::setup_logging(config.log_level);
       return vox::app::run_serve(config, serve_opts);
     }
@@ -414,6 +495,10 @@ int main(int argc, char** argv) {
     if (emu_tw->parsed()) {
       vox::setup_logging(emu_log);
       return vox::app::run_emulate_twilio(tw);
+    }
+    if (emu_oai->parsed()) {
+      vox::setup_logging(emu_log);
+      return vox::app::run_emulate_openai(oai);
     }
     if (emu_el->parsed()) {
       vox::setup_logging(emu_log);

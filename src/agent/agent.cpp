@@ -91,11 +91,16 @@ bool AgentFactory::built_in(const std::string& name) {
   return false;
 }
 
-AgentFactory::AgentFactory(AgentSettings settings, net::HttpClient* http) : settings_(std::move(settings)), http_(http) {
+AgentFactory::AgentFactory(AgentSettings settings, net::HttpClient* http, net::HttpClient* llm_http,
+                           LlmObserver* llm_observer)
+    : settings_(std::move(settings)), http_(http) {
   if (!settings_.script_file.empty()) script_lines_ = read_lines(settings_.script_file);
   if (!settings_.webhook.url.empty() && !http_)
     throw std::invalid_argument("the webhook agent needs an HTTP client");
+  if (llm_http) llm_ = std::make_unique<LlmAgents>(*llm_http, settings_.llm, llm_observer);
 }
+
+AgentFactory::~AgentFactory() = default;
 
 std::unique_ptr<call::Agent> AgentFactory::create_for_stream(call::CallContext& call) const {
   // A customer's own agent id means the call is driven from outside (client socket/REST).
@@ -116,12 +121,19 @@ std::unique_ptr<call::Agent> AgentFactory::create(const call::CallContext& call)
       throw std::invalid_argument("agent 'webhook' needs a URL: set AGENT_WEBHOOK_URL or --agent-webhook-url");
     return make_webhook_agent(*http_, settings_.webhook, call, greeting);
   }
+  if (name == "llm") {
+    if (!llm_) throw std::invalid_argument("agent 'llm' is not configured: set LLM_BASE_URL and LLM_MODEL");
+    auto g = call.parameters.count("greeting") ? greeting
+             : !settings_.llm.first_message.empty() ? settings_.llm.first_message
+                                                     : std::string("Hello! How can I help you today?");
+    return llm_->create(call, LlmAgents::render_prompt(g, call));
+  }
   if (name == "script") {
     if (settings_.script_file.empty())
       throw std::invalid_argument("agent 'script' needs a script file: set SCRIPT_FILE or --script");
     return std::make_unique<ScriptAgent>(greeting, script_lines_);
   }
-  throw std::invalid_argument("unknown agent '" + name + "' (known: echo, script, webhook, external)");
+  throw std::invalid_argument("unknown agent '" + name + "' (known: echo, script, webhook, llm, external)");
 }
 
 }  // namespace vox::agent

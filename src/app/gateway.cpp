@@ -16,6 +16,7 @@
 #include "api/routes.hpp"
 #include "app/call_journal.hpp"
 #include "app/engines.hpp"
+#include "app/llm_setup.hpp"
 #include "app/twilio_control.hpp"
 #include "app/voice_catalog.hpp"
 #include "call/call_metrics.hpp"
@@ -51,6 +52,7 @@ struct Gateway::Parts {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::unique_ptr<Engines> engines;
   std::unique_ptr<net::HttpClient> agent_http;  // the webhook agent's requests
+  std::unique_ptr<LlmSetup> llm;                // the llm agent's client (and built-in model emulator)
   std::unique_ptr<agent::AgentFactory> agents;
   api::Tenants tenants;
   std::vector<std::string> orphans;  // calls this instance left live when it last stopped
@@ -103,7 +105,12 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
       o.connect_timeout = std::min(o.connect_timeout, o.read_timeout);
       p.agent_http = std::make_unique<net::HttpClient>(ioc.get_executor(), o);
     }
-    p.agents = std::make_unique<agent::AgentFactory>(config.agent, p.agent_http.get());
+    agent::AgentSettings agents = config.agent;
+    p.llm = std::make_unique<LlmSetup>(agents.llm, ioc, p.metrics);
+    p.agents = std::make_unique<agent::AgentFactory>(agents, p.agent_http.get(), &p.llm->http(), p.llm->observer());
+    // The model server is checked (and shown on /health) when it is the default agent
+    // or configured; otherwise the llm agent is there for calls that ask for it.
+    if (config.agent.default_agent == "llm" || !p.llm->emulated()) p.llm->check(*p.engines, agents.llm, ioc, true);
     p.tenants = api::Tenants::load(config.api.api_keys, config.api.api_keys_file);
     store::SqliteSettings ss;
     ss.path = config.store_path;
@@ -329,6 +336,7 @@ asio::awaitable<void> shutdown_task(const ServerConfig& config, Runtime& runtime
   // Stop taking work: no new connections, sockets asked to close, waiting turns answered.
   p.server->shutdown();
   if (p.metrics_server) p.metrics_server->shutdown();
+  if (p.llm) p.llm->shutdown();
   p.turns.shutdown();
   // Live calls are completed at Twilio too (Status=completed), as the original service
   // did, so no call is left ringing on with nobody behind it; and ended here.
@@ -351,6 +359,7 @@ asio::awaitable<void> shutdown_task(const ServerConfig& config, Runtime& runtime
   // Whatever is left is closed now: connections and the providers' sockets.
   p.server->abort_all();
   if (p.metrics_server) p.metrics_server->abort_all();
+  if (p.llm) p.llm->abort();
   p.engines->close();
   co_await p.store->flush();
   done();

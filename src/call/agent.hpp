@@ -24,6 +24,7 @@ struct Turn {
   std::string transcript;     // what the caller said
   std::string interrupted_reply_heard;  // words of our last reply heard before a barge-in, if any
   bool barged_in = false;
+  std::string interrupted_reply;  // the whole text of the reply the barge-in cut
 };
 
 struct AgentReply {
@@ -32,6 +33,10 @@ struct AgentReply {
   std::string transfer_to;  // after `text` has played, move the call here (E.164 or sip:)
   std::string digits;       // after `text` has played, press these keys (0-9 * # w) and go on talking
   bool more = false;        // a part of a streamed reply: more parts follow (only `text` is used)
+  // Language-model agents, on a turn's first part: request -> first token, and first
+  // token -> first speakable piece (ms; -1 when not measured).
+  double llm_first_token_ms = -1;
+  double llm_first_piece_ms = -1;
 };
 
 class Agent {

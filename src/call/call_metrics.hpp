@@ -20,6 +20,8 @@ struct CallMetrics {
   metrics::Histogram& response;        // end of caller speech (endpoint) -> first reply frame sent
   metrics::Histogram& heard;           // first reply frame sent -> its first mark echoed (played)
   metrics::Histogram& barge_in;        // caller speech onset over a reply -> `clear` sent
+  metrics::Histogram& llm_first_token; // language-model agents: request -> first token
+  metrics::Histogram& llm_first_piece; // first token -> first speakable piece handed to speech
   metrics::Counter& calls_started;
   metrics::Counter& turns;
   metrics::Counter& barge_ins;

@@ -238,6 +238,7 @@ void CallSession::on_transcript(int turn_index, speech::SttResult result) {
   if (last_barge_in_) {
     turn.barged_in = true;
     turn.interrupted_reply_heard = last_barge_in_->heard;
+    turn.interrupted_reply = last_barge_in_->reply;
     last_barge_in_.reset();
   }
   std::weak_ptr<CallSession> weak = weak_from_this();
@@ -266,6 +267,12 @@ void CallSession::on_agent_reply(int turn_index, AgentReply reply) {
   if (rec.agent_ms < 0) {
     rec.agent_ms = now_ms();
     if (svc_.metrics) observe_ms(svc_.metrics->agent, stages_of(rec).agent);
+    rec.llm_first_token_ms = reply.llm_first_token_ms;
+    rec.llm_first_piece_ms = reply.llm_first_piece_ms;
+    if (svc_.metrics && reply.llm_first_token_ms >= 0) {
+      observe_ms(svc_.metrics->llm_first_token, reply.llm_first_token_ms);
+      observe_ms(svc_.metrics->llm_first_piece, reply.llm_first_piece_ms);
+    }
   }
   if (!reply.text.empty()) rec.reply += rec.reply.empty() ? reply.text : " " + reply.text;
   if (reply.more) {

@@ -23,6 +23,7 @@ struct TurnRecord {
   // reply path: provider audio received -> first media frame written.
   std::int64_t tts_first_byte_us = -1, first_frame_us = -1;
   std::string tts_request_id;
+  double llm_first_token_ms = -1, llm_first_piece_ms = -1;  // LLM agents: durations, parts of the agent stage
 };
 
 // A turn's latency by stage, in milliseconds (-1: not reached). See CallMetrics.

@@ -29,7 +29,7 @@ void hide_secrets(const ServerConfig& c) {
     }
   }
   for (const auto* secret : {&c.twilio.auth_token, &c.twilio.api_key_secret, &c.elevenlabs.api_key,
-                             &c.api.generate_api_key, &c.agent.webhook.secret, &c.api.metrics_token})
+                             &c.api.generate_api_key, &c.agent.webhook.secret, &c.api.metrics_token, &c.agent.llm.api_key})
     redact_in_logs(*secret);
 }
 
