@@ -11,7 +11,7 @@ PACKAGES=(
   libespeak-ng-dev espeak-ng-data
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us pocketsphinx-testdata
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  libsqlite3-dev libyaml-cpp-dev sqlite3 curl python3 python3-httpx nodejs npm
+  libsqlite3-dev libyaml-cpp-dev sqlite3 curl python3 python3-httpx nodejs
   clang-14 libclang-rt-14-dev
 )
 
@@ -21,6 +21,9 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+
+# npm comes with some Node.js builds (NodeSource's nodejs conflicts with Debian's npm).
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages already installed"
