@@ -4,11 +4,10 @@
 # compiles this code base about three times faster than GCC at -O0):
 #   1. AddressSanitizer + UndefinedBehaviorSanitizer, leak checks on: every test runs
 #      here (unit, end-to-end, the documented clients).
-#   2. ThreadSanitizer: the server binary, the unit tests and the benchmarks. It is built
-#      at low priority while stage 1's tests run (they mostly wait on real-time audio),
-#      then runs the concurrency tests (the unit tests that use threads, and the
-#      end-to-end tests with concurrent calls, driven by stage 1's test runner against the
-#      TSan server) and the benchmarks' smoke run.
+#   2. ThreadSanitizer: the server binary, the unit tests that run threads
+#      (concurrency_tests) and the benchmarks; it runs those unit tests, the end-to-end
+#      tests with concurrent calls (stage 1's test runner driving the TSan server) and the
+#      benchmarks' smoke run.
 # Each stage prints its time; the exit status is non-zero if anything fails.
 #
 #   scripts/test.sh              everything (what CI runs)
@@ -80,33 +79,20 @@ CXX=$CLANG cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVOXBRIDG
       -DCMAKE_CXX_FLAGS_DEBUG="-O0 -gline-tables-only" >/dev/null
 ninja -C build-asan -j"$JOBS"
 
-tsan_pid=
-if [ "${SKIP_TSAN:-0}" != "1" ]; then
-  # The TSan tree builds in the background, at the lowest priority, while the tests run.
-  CXX=$CLANG cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVOXBRIDGE_TSAN=ON \
-        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -gline-tables-only" >/dev/null
-  tsan_log=$(mktemp)
-  nice -n 19 ninja -C build-tsan -j"$JOBS" voxbridge unit_tests bench_media_path >"$tsan_log" 2>&1 &
-  tsan_pid=$!
-fi
-
 stage "running every test under ASan + UBSan"
 sanitizer_env
 run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j"$TEST_JOBS"
 
-if [ -n "$tsan_pid" ]; then
-  stage "finishing the ThreadSanitizer build"
-  if ! wait "$tsan_pid"; then
-    cat "$tsan_log"
-    exit 1
-  fi
-  tail -1 "$tsan_log"
-  rm -f "$tsan_log"
+if [ "${SKIP_TSAN:-0}" != "1" ]; then
+  stage "building with ThreadSanitizer ($CLANG -O0): the server, the threaded unit tests, the benchmarks"
+  CXX=$CLANG cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVOXBRIDGE_TSAN=ON \
+        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -gline-tables-only" >/dev/null
+  # The end-to-end test runner is not built twice: the ASan one drives the TSan server.
+  ninja -C build-tsan -j"$JOBS" voxbridge concurrency_tests bench_media_path
 
   stage "running the concurrency tests under ThreadSanitizer"
-  run_ctest ctest --test-dir build-tsan --output-on-failure --timeout 600 -j"$TEST_JOBS" \
-    -R 'SessionTest|HttpClient|TtsCache|StreamLeg|CallStore|TurnChannel|TurnHub|WebhookAgent|LlmAgent\.|Playout|InboundPipeline'
-  VOX_TEST_BINARY="$PWD/build-tsan/voxbridge" run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j2 \
+  run_ctest ctest --test-dir build-tsan --output-on-failure --timeout 600 -j"$TEST_JOBS" -L concurrency
+  VOX_TEST_BINARY="$PWD/build-tsan/voxbridge" run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j"$TEST_JOBS" -L e2e \
     -R 'Conversation.TwentyConcurrent|Conversation.BargeIn|Lifecycle|BadInput|ElevenLabsE2E|PhoneNetwork|ClientSocket|CallStore|Generate\.|Metrics|Durability|Ownership|Isolation|LlmAgentE2E.AConversation|Hostile.CallerThatNever'
 
   stage "benchmarks: smoke run (ThreadSanitizer build)"

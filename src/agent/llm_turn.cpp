@@ -120,10 +120,14 @@ class Speaker {
   }
   // The turn's last part (text may be empty).
   void last(call::AgentReply r, long message) { send(std::move(r), message); }
+  // A tool used; reported with the next part sent.
+  void note(call::ToolNote n) { notes_.push_back(std::move(n)); }
   int sent() const { return sent_; }
 
  private:
   void send(call::AgentReply r, long message) {
+    r.tools = std::move(notes_);
+    notes_.clear();
     if (sent_ == 0 && request_started_) {
       const auto now = Clock::now();
       if (first_token_) {
@@ -141,6 +145,7 @@ class Speaker {
   CallState& state_;
   std::function<void(call::AgentReply)>& reply_;
   std::optional<Clock::time_point> request_started_, first_token_;
+  std::vector<call::ToolNote> notes_;
   int sent_ = 0;
 };
 
@@ -512,6 +517,8 @@ asio::awaitable<void> run_turn(std::shared_ptr<CallState> state, int turn, int g
       state->settle_pending(r.text, r.tool_calls);
       for (std::size_t i = 0; i < r.tool_calls.size(); ++i) {
         if (sh.observer) sh.observer->tool_called(r.tool_calls[i].name, outcomes[i].ok);
+        speaker.note({r.tool_calls[i].name, r.tool_calls[i].arguments.substr(0, 2000), outcomes[i].content.substr(0, 2000),
+                      outcomes[i].ok});
         state->history.push_back(ChatMessage{"tool", outcomes[i].content, {}, r.tool_calls[i].id});
       }
     }

@@ -116,6 +116,9 @@ class ClientLink final : public call::CallObserver, public std::enable_shared_fr
       case K::dtmf:
         send(message({{"type", "dtmf"}, {"digit", e.text}}));
         break;
+      case K::tool_call:
+        send(message({{"type", "tool_call"}, {"name", e.text}, {"detail", e.detail}, {"ok", !e.interrupted}, {"turn", e.turn}}));
+        break;
       case K::ended: {
         send(message({{"type", "call_ended"}, {"call_sid", call.call_sid}, {"reason", e.detail}}));
         {

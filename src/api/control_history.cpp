@@ -69,6 +69,8 @@ void add_history_routes(net::Router& router, const ControlServices& svc) {
                                    {"gateway_us", us(l.gateway_ms)},
                                    {"response_ms", ms(l.response_ms)},
                                    {"heard_ms", ms(l.heard_ms)},
+                                   {"llm_first_token_ms", ms(l.llm_first_token_ms)},
+                                   {"llm_first_piece_ms", ms(l.llm_first_piece_ms)},
                                    {"at", l.at}});
     }
     co_return json_response(200, json::object{{"call_sid", sid}, {"turns", turns}});

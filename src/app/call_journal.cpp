@@ -89,8 +89,13 @@ void CallJournal::on_event(const call::CallContext& call, const call::CallEvent&
         l.gateway_ms = st.gateway;
         l.response_ms = st.response;
         l.heard_ms = st.heard;
+        l.llm_first_token_ms = e.timing->llm_first_token_ms;
+        l.llm_first_piece_ms = e.timing->llm_first_piece_ms;
         store_.add_latency(sid, std::move(l));
       }
+      break;
+    case Kind::tool_call:
+      store_.add_event(sid, "tool_call", "turn=" + std::to_string(e.turn) + " " + e.text + " " + e.detail);
       break;
     case Kind::speech_started:
       break;

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace vox::call {
 
@@ -27,6 +28,14 @@ struct Turn {
   std::string interrupted_reply;  // the whole text of the reply the barge-in cut
 };
 
+// A tool the agent used while answering (for the call's events and store).
+struct ToolNote {
+  std::string name;
+  std::string arguments;  // JSON text
+  std::string result;     // what the tool answered (or why it failed)
+  bool ok = true;
+};
+
 struct AgentReply {
   std::string text;         // empty: say nothing
   bool hangup = false;      // end the call after `text` has played
@@ -37,6 +46,7 @@ struct AgentReply {
   // token -> first speakable piece (ms; -1 when not measured).
   double llm_first_token_ms = -1;
   double llm_first_piece_ms = -1;
+  std::vector<ToolNote> tools;  // tools used since the previous part (recorded as events)
 };
 
 class Agent {

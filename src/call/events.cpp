@@ -81,6 +81,15 @@ CallEvent dtmf(std::string digit, std::int64_t media_ms) {
   return e;
 }
 
+CallEvent tool_call(int turn, const ToolNote& note) {
+  auto e = of(CallEvent::Kind::tool_call);
+  e.turn = turn;
+  e.text = note.name;
+  e.detail = note.arguments + " -> " + (note.ok ? "" : "failed: ") + note.result;
+  e.interrupted = !note.ok;
+  return e;
+}
+
 CallEvent provider_fallback(std::string detail) {
   auto e = of(CallEvent::Kind::provider_fallback);
   e.detail = std::move(detail);

@@ -28,6 +28,7 @@ struct CallEvent {
     stt_failure,        // recognition of turn `turn` failed (`detail`)
     ended,              // the stream ended (`detail` is the reason)
     turn_timed,         // turn `turn`'s reply was first heard: `timing` holds the turn's timings
+    tool_call,          // the agent used tool `text` in turn `turn`: `detail` is its arguments and result
   };
   Kind kind = Kind::started;
   int turn = 0;             // conversation turn (0: greeting or text from the control API)
@@ -57,6 +58,7 @@ CallEvent provider_fallback(std::string detail);
 CallEvent stt_failure(int turn, std::string detail);
 CallEvent ended(std::string reason, bool resuming, std::int64_t now_ms);
 CallEvent turn_timed(const TurnRecord& timing);
+CallEvent tool_call(int turn, const ToolNote& note);
 }  // namespace event
 
 class CallObserver {

@@ -274,6 +274,10 @@ void CallSession::on_agent_reply(int turn_index, AgentReply reply) {
       observe_ms(svc_.metrics->llm_first_piece, reply.llm_first_piece_ms);
     }
   }
+  for (const auto& note : reply.tools) {
+    spdlog::info("tool call call_sid={} turn={} tool={} ok={}", context_.call_sid, turn_index, note.name, note.ok);
+    emit(event::tool_call(turn_index, note));
+  }
   if (!reply.text.empty()) rec.reply += rec.reply.empty() ? reply.text : " " + reply.text;
   if (reply.more) {
     // A part of a streamed reply: spoken now, while the agent goes on answering.

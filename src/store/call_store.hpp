@@ -44,6 +44,7 @@ struct StoredLatency {
   int turn = 0;
   double endpoint_ms = -1, transcript_ms = -1, agent_ms = -1, tts_first_byte_ms = -1, gateway_ms = -1,
          response_ms = -1, heard_ms = -1;
+  double llm_first_token_ms = -1, llm_first_piece_ms = -1;  // LLM agents only
   std::string at;
 };
 

@@ -151,6 +151,11 @@ ALTER TABLE turns ADD COLUMN reply_id INTEGER;
 ALTER TABLE calls ADD COLUMN instance_id TEXT NOT NULL DEFAULT '';
 CREATE INDEX calls_instance_open ON calls(instance_id, ended_at);
 )sql",
+    // 4: the LLM agent's stages inside agent_ms.
+    R"sql(
+ALTER TABLE turn_latency ADD COLUMN llm_first_token_ms REAL;
+ALTER TABLE turn_latency ADD COLUMN llm_first_piece_ms REAL;
+)sql",
 };
 
 StoredCall read_call_row(const Stmt& s) {
@@ -420,10 +425,12 @@ void SqliteCallStore::add_event(std::string call_sid, std::string kind, std::str
 void SqliteCallStore::add_latency(std::string call_sid, StoredLatency l) {
   enqueue([sid = std::move(call_sid), l = std::move(l)](sqlite3* db) {
     Stmt s(db, "INSERT INTO turn_latency(call_sid, turn, endpoint_ms, transcript_ms, agent_ms, tts_first_byte_ms, "
-               "gateway_ms, response_ms, heard_ms, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+               "gateway_ms, response_ms, heard_ms, at, llm_first_token_ms, llm_first_piece_ms) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     s.bind(1, sid).bind(2, static_cast<std::int64_t>(l.turn));
     s.bind_ms(3, l.endpoint_ms).bind_ms(4, l.transcript_ms).bind_ms(5, l.agent_ms).bind_ms(6, l.tts_first_byte_ms);
     s.bind_ms(7, l.gateway_ms).bind_ms(8, l.response_ms).bind_ms(9, l.heard_ms).bind(10, l.at.empty() ? now_iso() : l.at);
+    s.bind_ms(11, l.llm_first_token_ms).bind_ms(12, l.llm_first_piece_ms);
     s.step();
   });
 }
@@ -432,7 +439,7 @@ std::vector<StoredLatency> SqliteCallStore::read_latencies(const std::string& ca
   slow_disk();
   std::lock_guard lock(reader_mu_);
   Stmt s(reader_db_, "SELECT turn, endpoint_ms, transcript_ms, agent_ms, tts_first_byte_ms, gateway_ms, response_ms, "
-                     "heard_ms, at FROM turn_latency WHERE call_sid = ? ORDER BY id");
+                     "heard_ms, at, llm_first_token_ms, llm_first_piece_ms FROM turn_latency WHERE call_sid = ? ORDER BY id");
   s.bind(1, call_sid);
   std::vector<StoredLatency> out;
   while (s.step()) {
@@ -446,6 +453,8 @@ std::vector<StoredLatency> SqliteCallStore::read_latencies(const std::string& ca
     l.response_ms = s.ms(6);
     l.heard_ms = s.ms(7);
     l.at = s.text(8);
+    l.llm_first_token_ms = s.ms(9);
+    l.llm_first_piece_ms = s.ms(10);
     out.push_back(std::move(l));
   }
   return out;

@@ -56,6 +56,14 @@ class Loop {
   std::thread thread_;
 };
 
+// Closes a server's connections and waits until their coroutines have finished.
+void stop(net::Server& server) {
+  server.shutdown();
+  server.abort_all();
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (server.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(2ms);
+}
+
 net::HttpResponse request(const std::string& method, const std::string& url, const std::string& body = {}) {
   asio::io_context ioc;
   auto fut = asio::co_spawn(ioc, net::http_request(method, url, {}, body), asio::use_future);
@@ -75,7 +83,7 @@ class ModelServer {
     server_ = std::make_unique<net::Server>(loop_.io(), std::move(router), net::ServerLimits{});
     port_ = server_->listen("127.0.0.1", 0);
   }
-  ~ModelServer() { server_->shutdown(); }
+  ~ModelServer() { stop(*server_); }
   std::string base() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
   json::array requests() const { return json::parse(request("GET", root() + "/emulator/requests").body).as_array(); }
   void fault(const std::string& body) { ASSERT_EQ(request("POST", root() + "/emulator/faults", body).status, 200); }
@@ -249,6 +257,11 @@ TEST(LlmAgent, EndCallSaysGoodbyeThenHangsUpAndDtmfPressesKeys) {
   ASSERT_FALSE(parts.empty());
   EXPECT_TRUE(parts.back().hangup);
   EXPECT_EQ(parts.back().text, "Goodbye, take care.");
+  // The tool use goes to the call's events with the reply.
+  ASSERT_EQ(parts.back().tools.size(), 1u);
+  EXPECT_EQ(parts.back().tools[0].name, "end_call");
+  EXPECT_EQ(parts.back().tools[0].arguments, R"({"goodbye":"Goodbye, take care."})");
+  EXPECT_TRUE(parts.back().tools[0].ok);
   // The tool round is in the history: the call, then its result.
   const auto reqs = h.model.requests();
   const auto& msgs = reqs.at(1).as_object().at("messages").as_array();
@@ -304,7 +317,7 @@ class ToolEndpoint {
     server_ = std::make_unique<net::Server>(loop_.io(), std::move(router), net::ServerLimits{});
     port_ = server_->listen("127.0.0.1", 0);
   }
-  ~ToolEndpoint() { server_->shutdown(); }
+  ~ToolEndpoint() { stop(*server_); }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/tool"; }
   std::vector<std::string> bodies() {
     std::lock_guard lock(mu_);
@@ -343,6 +356,11 @@ TEST(LlmAgent, HttpToolsGetValidatedArgumentsRunTogetherAndAFillerCoversThem) {
   a->on_turn(turn(1, "where are my orders"), r.sink());
   auto parts = r.until_last();
   EXPECT_EQ(text_of(parts), "One moment. Both orders have shipped.");
+  std::vector<std::string> notes;
+  for (const auto& p : parts)
+    for (const auto& n : p.tools) notes.push_back(n.name + (n.ok ? " ok " : " failed ") + n.result);
+  EXPECT_EQ(notes, (std::vector<std::string>{R"(order_status ok {"status":"shipped"})", R"(order_status ok {"status":"shipped"})",
+                                             "order_status failed error: invalid arguments: order: must be string, got integer"}));
   auto bodies = tool.bodies();
   std::sort(bodies.begin(), bodies.end());
   // The third call's arguments broke the schema: never sent, answered with the reason.

@@ -6,10 +6,14 @@
 
 #include <boost/json.hpp>
 
+#include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <thread>
 #include <string>
 #include <vector>
 
+#include "sim/caller.hpp"
 #include "twilio_support.hpp"
 
 namespace vox::test {
@@ -66,7 +70,23 @@ TEST(LlmAgentE2E, AConversationWhoseHistoryTheModelReceives) {
   EXPECT_NE(metrics.find("voxbridge_turn_llm_first_token_seconds_count 2"), std::string::npos) << metrics.substr(0, 3000);
   EXPECT_NE(metrics.find("voxbridge_turn_llm_first_piece_seconds_count 2"), std::string::npos);
   EXPECT_EQ(server->log().find("llm agent failed"), std::string::npos) << server->log_tail();
-  (void)sid;
+  // Each turn's stored latency splits the agent stage into the model's two stages.
+  const auto url = server->url() + "/api/v1/elevenlabs-twilio/calls/" + sid + "/latency";
+  json::array turns;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (turns.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    turns = json::parse(http("GET", url).body).as_object().at("turns").as_array();
+    if (turns.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(turns.size(), 2u);
+  for (const auto& t : turns) {
+    const auto& o = t.as_object();
+    ASSERT_TRUE(o.at("llm_first_token_ms").is_int64()) << json::serialize(o);
+    ASSERT_TRUE(o.at("llm_first_piece_ms").is_int64()) << json::serialize(o);
+    EXPECT_LE(o.at("llm_first_token_ms").as_int64() + o.at("llm_first_piece_ms").as_int64(),
+              o.at("agent_ms").as_int64() + 1)
+        << json::serialize(o);
+  }
 }
 
 TEST(LlmAgentE2E, EndCallHangsUpAfterTheGoodbyeHasPlayed) {
@@ -93,6 +113,18 @@ TEST(LlmAgentE2E, EndCallHangsUpAfterTheGoodbyeHasPlayed) {
   ASSERT_NE(started, std::string::npos) << server->log_tail();
   ASSERT_NE(hung_up, std::string::npos) << server->log_tail();
   EXPECT_LT(started, hung_up);
+  // The call store keeps the tool call among the call's events.
+  const auto url = server->url() + "/api/v1/elevenlabs-twilio/calls/" + sid + "/events";
+  std::string tool_event;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (tool_event.empty() && std::chrono::steady_clock::now() < deadline) {
+    const auto body = json::parse(http("GET", url).body);
+    for (const auto& e : body.as_object().at("events").as_array()) {
+      if (e.as_object().at("kind").as_string() == "tool_call") tool_event = e.as_object().at("detail").as_string();
+    }
+    if (tool_event.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(tool_event, R"(turn=1 end_call {"goodbye":"You said good morning."} -> the call ends after the goodbye)");
 }
 
 TEST(LlmAgentE2E, TransferCallReachesTheEmulatorAsADial) {
@@ -139,6 +171,39 @@ TEST(LlmAgentE2E, ADeadModelServerIsDegradedOnHealthAndTheCallerHearsTheFallback
   EXPECT_EQ(health.at("status").as_string(), "degraded");
   EXPECT_NE(std::string(health.at("providers").as_object().at("llm").as_string()).find("unreachable"), std::string::npos);
   EXPECT_TRUE(server->wait_for_log("llm agent failed"));
+}
+
+TEST(LlmAgentE2E, ABargeInLeavesExactlyTheHeardWordsInTheNextRequest) {
+  auto model = model_emulator(R"([{"match": "hear me", "text": "You said can you hear me."}])");
+  const auto grammar = write_server_grammar((std::filesystem::temp_directory_path() / "vox-e2e-llm-grammar.txt").string());
+  ServerProcess server({"--stt-mode", "grammar", "--stt-grammar", grammar, "--tts-voice", kVoice, "--agent", "llm",
+                        "--llm-base-url", model->url() + "/v1", "--llm-first-message", kLongGreeting});
+  sim::CallerOptions o;
+  o.server_url = server.url();
+  o.lines = {"can you hear me"};
+  o.voice = kVoice;
+  o.barge_in_at_ms = 1500;  // talk over the long greeting 1.5 s in
+  auto results = sim::run_callers(o, 1, sim::CallerEngines{Engines::get().tts}, 2);
+  sim::transcribe(results, Engines::get().stt);
+  ASSERT_TRUE(results[0].ok) << results[0].error << server.log_tail();
+  EXPECT_EQ(results[0].clears, 1);
+  EXPECT_EQ(results[0].heard.back().transcript, "you said can you hear me") << server.log_tail();
+  // The words of the greeting the caller heard, as the server logged them ...
+  const std::string log = server.log();
+  const auto pos = log.find("barge-in call_sid=");
+  ASSERT_NE(pos, std::string::npos) << server.log_tail();
+  const auto q = log.find("heard=\"", pos);
+  const std::string heard = log.substr(q + 7, log.find('"', q + 7) - q - 7);
+  ASSERT_FALSE(heard.empty());
+  ASSERT_LT(heard.size(), kLongGreeting.size());
+  // ... are exactly the assistant message the model was sent before the caller's words.
+  const auto reqs = model_requests(*model);
+  ASSERT_EQ(reqs.size(), 1u);
+  const auto& msgs = reqs[0].as_object().at("messages").as_array();
+  ASSERT_EQ(msgs.size(), 3u) << json::serialize(msgs);
+  EXPECT_EQ(msgs[1].as_object().at("role").as_string(), "assistant");
+  EXPECT_EQ(msgs[1].as_object().at("content").as_string(), heard);
+  EXPECT_EQ(msgs[2].as_object().at("content").as_string(), "can you hear me");
 }
 
 }  // namespace

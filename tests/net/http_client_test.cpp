@@ -95,7 +95,14 @@ class TestServer {
     thread_ = std::thread([this] { ioc_.run(); });
   }
   ~TestServer() {
+    // Close every connection and let their coroutines finish before the loop stops: a
+    // WebSocket session stopped mid-close keeps Beast's paused operation (and with it the
+    // session) in a cycle that is never freed.
     server_->shutdown();
+    server_->abort_all();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (server_->open_connections() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
     guard_.reset();
     ioc_.stop();
     thread_.join();

@@ -115,12 +115,12 @@ TEST(CallStoreTest, AFreshFileIsCreatedAndMigratedToTheLatestVersion) {
   {
     CallStore store(at(db.path()));
     EXPECT_EQ(store.path(), db.path());
-    EXPECT_EQ(store.schema_version(), 3);
+    EXPECT_EQ(store.schema_version(), 4);
     EXPECT_TRUE(std::filesystem::exists(db.path()));
     EXPECT_EQ(store.write_errors(), 0u);
     EXPECT_FALSE(store.read_call("CA00000000000000000000000000000001"));
   }
-  EXPECT_EQ(recorded_migrations(db.path()), (std::vector<std::string>{"1", "2", "3"}));
+  EXPECT_EQ(recorded_migrations(db.path()), (std::vector<std::string>{"1", "2", "3", "4"}));
 }
 
 TEST(CallStoreTest, ReopeningKeepsTheDataAndTheVersion) {
@@ -138,7 +138,7 @@ TEST(CallStoreTest, ReopeningKeepsTheDataAndTheVersion) {
     // No flush: the destructor commits everything queued.
   }
   CallStore store(at(db.path()));
-  EXPECT_EQ(store.schema_version(), 3);
+  EXPECT_EQ(store.schema_version(), 4);
   const auto c = store.read_call(sid);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->tenant, "acme");
@@ -148,7 +148,7 @@ TEST(CallStoreTest, ReopeningKeepsTheDataAndTheVersion) {
   ASSERT_EQ(store.read_events(sid).size(), 1u);
   EXPECT_EQ(store.read_events(sid)[0].kind, "status");
   EXPECT_EQ(store.write_errors(), 0u);
-  EXPECT_EQ(recorded_migrations(db.path()), (std::vector<std::string>{"1", "2", "3"}));  // not migrated twice
+  EXPECT_EQ(recorded_migrations(db.path()), (std::vector<std::string>{"1", "2", "3", "4"}));  // not migrated twice
 }
 
 TEST(CallStoreTest, UpsertInsertsThenUpdatesOnlyTheFieldsGiven) {
