@@ -863,6 +863,12 @@ TEST(CallStore, SurvivesSigkillOfTheServerWithTheCallerTurns) {
     o.greeting_wait_ms = 500;
     caller = start_caller(o);
     ASSERT_TRUE(first.wait_for_log("caller said call_sid=" + sid + " turn=2 ", 90s)) << first.log_tail();
+    // Kill it once the second turn is committed (the store writes on its own thread; the
+    // log line comes first): what was committed must survive kill -9 and a restart.
+    const auto committed_by = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < committed_by &&
+           api(first, "GET", "/calls/" + sid + "/transcript").body.find(lines[1]) == std::string::npos)
+      std::this_thread::sleep_for(20ms);  // polling for the commit, bounded by the deadline
     const auto code = first.signal_and_wait(SIGKILL, 10s);  // no shutdown, no flush: kill -9
     ASSERT_TRUE(code.has_value()) << "the server outlived SIGKILL";
     EXPECT_EQ(*code, 128 + SIGKILL);
