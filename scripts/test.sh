@@ -23,6 +23,9 @@ TEST_JOBS=${TEST_JOBS:-4}
 # ccache: paths relative to the checkout and no working directory in the hash, so a
 # fresh clone elsewhere reuses what an earlier clone compiled.
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+# Precompiled headers are cacheable only with these (and clang's -fno-pch-timestamp, set
+# in CMakeLists.txt).
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 started=$(date +%s)
 stage_started=$started
 stage() {

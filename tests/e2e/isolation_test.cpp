@@ -49,8 +49,11 @@ TEST(Isolation, ASlowStoreDoesNotDelayAnotherCallsMedia) {
   const auto& r = results[0];
   ASSERT_TRUE(r.ok) << r.error << "\n" << server.log_tail();
   EXPECT_GE(reads.load(), 4) << "the store readers did not run alongside the call";
-  EXPECT_EQ(r.reply_gap_frames, 0u) << "the call's replies broke up while the store was slow";
-  EXPECT_EQ(metric(server, "voxbridge_media_messages_in_late_total"), 0.0)
+  // One store read on a network thread would hold that thread for 500 ms: 25 frames of
+  // this call late or missing per read, and there were at least 4 reads. A frame or two
+  // late is a busy test machine (tests run in parallel under the sanitizers), not the store.
+  EXPECT_LT(r.reply_gap_frames, 10u) << "the call's replies broke up while the store was slow";
+  EXPECT_LT(metric(server, "voxbridge_media_messages_in_late_total"), 10.0)
       << "the call's media waited behind the store";
   ASSERT_EQ(r.turns.size(), 2u);
   for (const auto& t : r.turns) EXPECT_LT(t.reply_latency_ms, 2500) << t.said;
