@@ -8,6 +8,8 @@
 #include <regex>
 #include <stdexcept>
 
+#include "core/log.hpp"
+
 namespace vox::agent {
 namespace json = boost::json;
 
@@ -154,7 +156,10 @@ std::string expand_env(std::string_view text) {
       const auto close = text.find('}', i + 2);
       if (close != std::string_view::npos) {
         const std::string name(text.substr(i + 2, close - i - 2));
-        if (const char* v = std::getenv(name.c_str())) out += v;
+        if (const char* v = std::getenv(name.c_str()); v && *v) {
+          out += v;
+          redact_in_logs(v);  // tokens in tool URLs and headers never reach a log line
+        }
         i = close;
         continue;
       }

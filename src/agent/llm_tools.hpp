@@ -35,7 +35,7 @@ struct HttpTool {
 // wrong. `${NAME}` in urls and header values is replaced by the environment variable.
 std::vector<HttpTool> load_tools_file(const std::string& path);
 
-// Expands ${NAME} from the environment (unset: empty).
+// Expands ${NAME} from the environment (unset: empty); the values are hidden in logs.
 std::string expand_env(std::string_view text);
 
 // Checks JSON text `arguments` against the JSON Schema `schema_json`; returns "" when it

@@ -338,8 +338,11 @@ asio::awaitable<ToolOutcome> call_http_tool(const HttpTool& tool, std::string ar
       out.content = "error: the tool answered status " + std::to_string(res.status) + ": " + res.body.substr(0, 300);
     }
   } catch (const std::exception& e) {
+    // The model and the call's events get no transport detail (it names the URL, which
+    // may carry a key); the log line does, with configured secrets hidden.
+    spdlog::warn("llm tool {} could not be reached: {}", tool.spec.name, e.what());
     out.ok = false;
-    out.content = std::string("error: the tool could not be reached: ") + e.what();
+    out.content = "error: the tool could not be reached (connection failed, timed out or was reset)";
   }
   co_return out;
 }

@@ -1,5 +1,7 @@
 #include "agent/speakable.hpp"
 
+#include "agent/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -7,13 +9,8 @@
 namespace vox::agent {
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string trimmed(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return std::string(s);
-}
+using text::is_space;
+using text::trimmed;
 
 int words_in(std::string_view s) {
   int n = 0;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <optional>
 
+#include "agent/text.hpp"
 #include "core/spawn.hpp"
 #include "core/hash.hpp"
 #include "net/client.hpp"
@@ -16,15 +17,8 @@ namespace vox::agent {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-namespace {
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
-std::string trimmed(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return std::string(s);
-}
-}  // namespace
+using text::is_space;
+using text::trimmed;
 
 std::vector<std::string> take_sentences(std::string& buffer) {
   std::vector<std::string> out;

@@ -374,6 +374,28 @@ TEST(LlmAgent, HttpToolsGetValidatedArgumentsRunTogetherAndAFillerCoversThem) {
   std::filesystem::remove(path);
 }
 
+TEST(LlmAgent, AnUnreachableToolIsAnsweredWithoutItsUrl) {
+  // Port 9 (discard) on loopback: nothing listens there.
+  const auto path = (std::filesystem::temp_directory_path() / ("vox-llm-tools-dead-" + std::to_string(::getpid()) + ".yaml")).string();
+  std::ofstream(path) << "tools:\n"
+                         "  - name: order_status\n"
+                         "    url: http://127.0.0.1:9/orders?key=abcdef123456\n"
+                         "    timeout_ms: 500\n";
+  LlmSettings s;
+  s.tools_file = path;
+  Harness h(R"([{"match": "order", "tool_calls": [{"name": "order_status", "arguments": {}}]},
+                {"match": ".*", "role": "tool", "text": "The order system is down."}])",
+            s);
+  auto a = h.agent();
+  Replies r;
+  a->on_turn(turn(1, "where is my order"), r.sink());
+  EXPECT_EQ(text_of(r.until_last()), "The order system is down.");
+  const auto msgs = messages_of(h.model.requests(), 1);
+  EXPECT_EQ(msgs.back(), (std::pair<std::string, std::string>{
+                             "tool", "error: the tool could not be reached (connection failed, timed out or was reset)"}));
+  std::filesystem::remove(path);
+}
+
 TEST(LlmAgent, FaultsNeverLeaveTheCallerWithoutAnAnswer) {
   LlmSettings s;
   s.first_token_timeout_ms = 600;

@@ -16,6 +16,7 @@
 #include "agent/llm_agent.hpp"
 #include "agent/llm_tools.hpp"
 #include "agent/speakable.hpp"
+#include "core/log.hpp"
 
 namespace vox::agent {
 namespace {
@@ -214,6 +215,8 @@ TEST(LlmTools, ToolsFilesAreReadWithTheirEnvironmentAndRefusedWithAReason) {
   EXPECT_EQ(tools[0].timeout_ms, 2500);
   ASSERT_EQ(tools[0].headers.size(), 1u);
   EXPECT_EQ(tools[0].headers[0].second, "Bearer s3cret");
+  // A token that came from the environment never reaches a log line.
+  EXPECT_EQ(log_safe("Authorization: Bearer s3cret"), "Authorization: Bearer ***");
   const auto schema = json::parse(tools[0].spec.parameters_json).as_object();
   EXPECT_EQ(schema.at("properties").as_object().at("n").as_object().at("minimum").as_int64(), 1);
   EXPECT_FALSE(schema.at("additionalProperties").as_bool());

@@ -1,4 +1,5 @@
 #include "app/commands/port_file.hpp"
+#include "app/commands/serve_until_signal.hpp"
 #include "app/commands/call.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -146,15 +147,7 @@ int run_emulate_twilio(const EmulateTwilioOptions& o) {
   write_port_file(o.port_file, port);
   spdlog::info("Twilio emulator listening on http://{}:{} account={} callee lines={}", o.host, port, o.account_sid,
                o.callee_say.size());
-  asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code, int) {
-    emulator.hang_up_all();
-    server.shutdown();
-    ioc.stop();
-  });
-  std::thread helper([&] { ioc.run(); });
-  ioc.run();
-  helper.join();
+  serve_until_signal(ioc, server, 2, [&] { emulator.hang_up_all(); });
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "app/commands/port_file.hpp"
+#include "app/commands/serve_until_signal.hpp"
 #include "net/server.hpp"
 #include "sim/openai_emulator.hpp"
 
@@ -47,15 +48,7 @@ int run_emulate_openai(const EmulateOpenAiOptions& o) {
   spdlog::info("OpenAI-compatible emulator listening on http://{}:{}/v1 (ttft={} ms, {} tokens/s, keys={}); point "
                "voxbridge at it with LLM_BASE_URL=http://{}:{}/v1",
                o.host, port, o.ttft_ms, o.tokens_per_second, o.api_keys.size(), o.host, port);
-  asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code, int) {
-    server.shutdown();
-    ioc.stop();
-  });
-  std::vector<std::thread> pool;
-  for (int i = 1; i < o.threads; ++i) pool.emplace_back([&] { ioc.run(); });
-  ioc.run();
-  for (auto& t : pool) t.join();
+  serve_until_signal(ioc, server, o.threads);
   return 0;
 }
 

@@ -1,4 +1,5 @@
 #include "app/commands/port_file.hpp"
+#include "app/commands/serve_until_signal.hpp"
 #include "app/commands/tools.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -78,15 +79,7 @@ int run_emulate_elevenlabs(const EmulateElevenLabsOptions& o) {
   write_port_file(o.port_file, port);
   spdlog::info("ElevenLabs emulator listening on {}://{}:{} (stt={}, tts cache={} MB, keys={})", tls ? "https" : "http",
                o.host, port, fixed ? "fixed" : ss.mode, o.tts_cache_mb, o.api_keys.size());
-  asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code, int) {
-    server.shutdown();
-    ioc.stop();
-  });
-  std::vector<std::thread> pool;
-  for (int i = 1; i < o.threads; ++i) pool.emplace_back([&] { ioc.run(); });
-  ioc.run();
-  for (auto& t : pool) t.join();
+  serve_until_signal(ioc, server, o.threads);
   return 0;
 }
 
