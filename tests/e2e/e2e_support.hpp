@@ -78,8 +78,25 @@ inline std::vector<std::string> heard_phrases() {
 
 // Writes `lines` to a temporary file named `name`, unique to this process (tests run in
 // parallel); returns its path.
+// This test process's directory for the files it hands to servers; removed with
+// everything in it when the process exits.
+inline const std::filesystem::path& process_temp_dir() {
+  struct Dir {
+    std::filesystem::path path =
+        std::filesystem::temp_directory_path() / ("vox-e2e-files-" + std::to_string(::getpid()));
+    Dir() { std::filesystem::create_directories(path); }
+    ~Dir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  };
+  static const Dir dir;
+  return dir.path;
+}
+
+// Writes `lines` to a file named `name` in process_temp_dir(); returns its path.
 inline std::string grammar_file(const std::string& name, const std::vector<std::string>& lines) {
-  const auto path = (std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "-" + name)).string();
+  const auto path = (process_temp_dir() / name).string();
   std::ofstream out(path);
   for (const auto& l : lines) out << l << "\n";
   return path;

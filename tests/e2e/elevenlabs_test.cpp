@@ -147,31 +147,31 @@ TEST(ElevenLabsE2E, RealtimeSttRefusedFallsBackToBatch) {
 
 // Each TTS fault strikes the first reply after the greeting; the call must complete
 // every turn and the server must stay healthy.
-TEST(ElevenLabsE2E, TtsFaultsMidCallDoNotBreakTheCall) {
+// One fault of the TTS socket per test (they run in parallel): the socket closes, is
+// reset, or stalls after two chunks of a reply.
+class ElevenLabsTtsFault : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ElevenLabsTtsFault, MidCallDoesNotBreakTheCall) {
   Emulator emulator;
   ServerProcess server(server_args(), emulator.server_env());
   ASSERT_TRUE(server.wait_for_log("elevenlabs: key accepted")) << server.log_tail();
-  const std::vector<json::object> faults = {
-      {{"match", "WS /multi-stream-input"}, {"kind", "close"}, {"after_chunks", 2}, {"times", 1}},
-      {{"match", "WS /multi-stream-input"}, {"kind", "reset"}, {"after_chunks", 2}, {"times", 1}},
-      {{"match", "WS /multi-stream-input"}, {"kind", "stall"}, {"after_chunks", 2}, {"delay_ms", 30000}, {"times", 1}},
-  };
-  for (const auto& f : faults) {
-    SCOPED_TRACE(json::serialize(f));
-    emulator.clear();
-    const std::vector<std::string> lines = {"i would like to book a table", "where is my car"};
-    // The greeting is cached; the first reply meets the fault on a fresh socket (the
-    // fault applies to sockets opened after it is set).
-    emulator.fault(f);
-    auto r = converse(server, lines);
-    ASSERT_TRUE(r.ok) << r.error << "\n" << server.log_tail();
-    ASSERT_EQ(r.heard.size(), lines.size() + 1) << server.log_tail();
-    EXPECT_EQ(r.heard[2].transcript, "you said " + lines[1]);
-    EXPECT_GT(r.heard[1].ulaw.size(), 8000u);  // the first reply was finished, not cut off
-    EXPECT_EQ(health(server).at("status").as_string(), "healthy");
-  }
-  EXPECT_NE(server.log().find("the fallback engine speaks the rest"), std::string::npos);
+  const std::string kind = GetParam();
+  json::object fault{{"match", "WS /multi-stream-input"}, {"kind", kind}, {"after_chunks", 2}, {"times", 1}};
+  if (kind == "stall") fault["delay_ms"] = 30000;
+  const std::vector<std::string> lines = {"i would like to book a table", "where is my car"};
+  // The greeting is cached; the first reply meets the fault on a fresh socket (the
+  // fault applies to sockets opened after it is set).
+  emulator.fault(fault);
+  auto r = converse(server, lines);
+  ASSERT_TRUE(r.ok) << r.error << "\n" << server.log_tail();
+  ASSERT_EQ(r.heard.size(), lines.size() + 1) << server.log_tail();
+  EXPECT_EQ(r.heard[2].transcript, "you said " + lines[1]);
+  EXPECT_GT(r.heard[1].ulaw.size(), 8000u);  // the first reply was finished, not cut off
+  EXPECT_EQ(health(server).at("status").as_string(), "healthy");
+  EXPECT_NE(server.log().find("the fallback engine speaks the rest"), std::string::npos) << server.log_tail();
 }
+
+INSTANTIATE_TEST_SUITE_P(ElevenLabsE2E, ElevenLabsTtsFault, ::testing::Values("close", "reset", "stall"));
 
 TEST(ElevenLabsE2E, ProviderDownRepliesWithTheEmbeddedEngine) {
   Emulator emulator;

@@ -68,7 +68,8 @@ TEST(Lifecycle, SettingsComeFromFlagsThenEnvironmentThenDotenv) {
   ServerProcess server({"--talk-timeout", "11"}, {"TALK_TIMEOUT=9", "MIN_SPEECH_MS=250"},
                        "# a comment\nGREETING=\"Hi from dotenv\" # greeting\nTALK_TIMEOUT=7\nMIN_SPEECH_MS=300\n"
                        "SILENCE_CHUNKS_TRIGGER=30\nexport VAD_MODE=2\n");
-  EXPECT_TRUE(server.wait_for_log("settings:")) << server.log();
+  // The line after the settings line: the settings line is then whole in the log.
+  EXPECT_TRUE(server.wait_for_log("voxbridge listening on")) << server.log();
   const std::string log = server.log();
   EXPECT_NE(log.find("greeting=\"Hi from dotenv\""), std::string::npos) << log;  // only in .env
   EXPECT_NE(log.find("talk_timeout_s=11 "), std::string::npos) << log;          // flag beats env and .env
