@@ -17,6 +17,7 @@
 #include "app/config.hpp"
 #include "core/dotenv.hpp"
 #include "core/log.hpp"
+#include "core/version.hpp"
 
 namespace {
 
@@ -222,6 +223,16 @@ void add_speech_options(CLI::App& cmd, vox::app::ServerConfig& c) {
 
 }  // namespace
 
+// Whether one of `names` was given as a flag on the command line (not by the environment).
+static bool on_command_line(int argc, char** argv, std::initializer_list<std::string_view> names) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    for (const auto n : names)
+      if (a == n || (a.size() > n.size() && a.substr(0, n.size()) == n && a[n.size()] == '=')) return true;
+  }
+  return false;
+}
+
 int main(int argc, char** argv) {
   // .env in the working directory fills variables the environment does not set;
   // flags override both.
@@ -240,6 +251,7 @@ int main(int argc, char** argv) {
       "  voxbridge sim caller --say \"hello there\"   # a simulated phone call against it\n\n"
       "Every flag can also be set through the environment variable named in its help,\n"
       "or in a .env file in the working directory."};
+  app.set_version_flag("--version,-V", "voxbridge " + std::string(vox::version()), "Print the version and exit");
   app.require_subcommand(1);
 
   // One Config per command: CLI11 (2.1) applies the environment to every subcommand's
@@ -299,7 +311,7 @@ int main(int argc, char** argv) {
       "the one at --server, or one run in-process (then Twilio must reach it: --public-url, e.g. an ngrok URL).\n"
       "Progress goes to the terminal; --report and --junit write results; the exit code is 1 when an\n"
       "expectation fails. SIGINT/SIGTERM complete the calls at Twilio before exiting.\n\n"
-      "  voxbridge talk --scenario examples/scenarios/greeting.yaml --to +15550009999 --from +15550001111\n"
+      "  voxbridge talk --scenario examples/scenarios/greeting-and-two-turns.yaml --to +15550009999 --from +15550001111\n"
       "  voxbridge talk --scenarios examples/scenarios --concurrency 4 --junit results.xml --to +1555...");
   talk->add_option("--scenario", talk_opts.scenario_files, "A scenario file (repeat for several)");
   talk->add_option("--scenarios", talk_opts.scenarios_dir, "Run every *.yaml, *.yml and *.json scenario in this directory");
@@ -312,6 +324,11 @@ int main(int argc, char** argv) {
                    "URL Twilio reaches the driving server at (default: the server URL; for real Twilio and an "
                    "in-process server, a tunnel such as ngrok to --port)")
       ->envname("WEBHOOK_BASE_URL");
+  talk->add_option("--agent-api", talk_opts.agent_api,
+                   "Base URL of the voxbridge running the agent under test: scenarios' `expect: {tools: [...]}` "
+                   "are checked against that call's tool_call events");
+  talk->add_option("--agent-api-key", talk_opts.agent_api_key, "Key of that control API (X-API-KEY)")
+      ->envname("AGENT_API_KEY");
   talk->add_option("--concurrency,-j", talk_opts.concurrency, "Scenarios run at once")
       ->check(CLI::Range(1, 256))->capture_default_str();
   talk->add_option("--report", talk_opts.report_json, "Write the results as JSON here");
@@ -389,6 +406,8 @@ int main(int argc, char** argv) {
   emu_tw->add_option("--account-sid", tw.account_sid)->capture_default_str();
   emu_tw->add_option("--auth-token", tw.auth_token)->capture_default_str();
   emu_tw->add_option("--callee-say", tw.callee_say, "A line the called party says (repeat for several turns)");
+  emu_tw->add_option("--callee-idle-ms", tw.callee_idle_ms,
+                     "After its lines the callee stays on the line silent this long (default: hangs up at once)");
   emu_tw->add_option("--voice", tw.voice, "espeak-ng voice of the callee")->capture_default_str();
   emu_tw->add_option("--stt-grammar", tw.stt_grammar, "Transcribe what the callee hears against these phrases");
   emu_tw->add_option("--ring-ms", tw.ring_ms)->capture_default_str();
@@ -439,6 +458,15 @@ int main(int argc, char** argv) {
   caller->add_option("--call-sid", caller_cmd.caller.call_sid,
                      "CallSid of the simulated call (default: random; e.g. one registered with POST /calls/incoming)");
   caller->add_option("--webhook-path", caller_cmd.caller.webhook_path, "Path of the voice webhook")->capture_default_str();
+  caller->add_option("--greeting-wait-ms", caller_cmd.caller.greeting_wait_ms,
+                     "Wait this long for the server's greeting before the first line (a server with no greeting "
+                     "says so at once, and the caller speaks without waiting)")
+      ->check(CLI::Range(0, 600000))
+      ->capture_default_str();
+  caller->add_option("--reply-timeout-ms", caller_cmd.caller.reply_timeout_ms,
+                     "Give up on a line's reply after this long (the call then fails)")
+      ->check(CLI::Range(100, 600000))
+      ->capture_default_str();
   caller->add_option("--idle-after-ms", caller_cmd.caller.idle_after_ms,
                      "After the last line, stay on the line silent this long (then hang up)");
   caller->add_option("--record-dir", caller_cmd.record_dir, "Write each heard reply as a WAV file here");
@@ -469,9 +497,11 @@ int main(int argc, char** argv) {
     if (talk->parsed()) {
       if (talk_silence_chunks > 0) talk_config.call.inbound.endpointing.silence_ms = talk_silence_chunks * 20;
       if (talk->get_option("--log-level")->count() == 0) talk_config.log_level = talk_log;
-      // The in-process server listens on loopback, on a free port, unless told otherwise.
-      if (talk->get_option("--host")->count() == 0) talk_config.host = "127.0.0.1";
-      if (talk->get_option("--port")->count() == 0) talk_config.port = 0;
+      // The in-process server listens on loopback, on a free port, unless the command
+      // line says otherwise: HOST and PORT (environment, .env) are the settings of the
+      // `serve` that often runs beside it, on that very port.
+      if (!on_command_line(argc, argv, {"--host"})) talk_config.host = "127.0.0.1";
+      if (!on_command_line(argc, argv, {"--port", "-p"})) talk_config.port = 0;
       talk_opts.in_process_store_given = talk->get_option("--store")->count() > 0;
       vox::setup_logging(talk_config.log_level);
       return vox::app::run_talk(talk_config, talk_opts);

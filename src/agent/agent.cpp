@@ -74,6 +74,7 @@ class ExternalAgent final : public call::Agent {
  public:
   std::string greeting() override { return {}; }
   void on_turn(const call::Turn&, std::function<void(call::AgentReply)>) override {}
+  bool waits_for_caller() const override { return false; }  // the turn API invites the caller itself
 };
 
 }  // namespace

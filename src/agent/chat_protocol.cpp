@@ -1,4 +1,5 @@
 #include "agent/chat_protocol.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/json.hpp>
 
@@ -66,7 +67,7 @@ bool read_choice(const json::object& root, const char* field, ChatChunk& out, st
       td.name = string_field(f->as_object(), "name");
       const auto* args = f->as_object().if_contains("arguments");
       if (args && args->is_string()) td.arguments = args->as_string();
-      else if (args && args->is_object()) td.arguments = json::serialize(*args);  // some servers send an object
+      else if (args && args->is_object()) td.arguments = vox::json_text(*args);  // some servers send an object
     }
     out.tool_calls.push_back(std::move(td));
   }
@@ -123,7 +124,7 @@ std::string chat_request_body(const ChatOptions& options, const std::vector<Chat
     body["tools"] = std::move(ts);
     body["tool_choice"] = "auto";
   }
-  return json::serialize(body);
+  return vox::json_text(body);
 }
 
 bool SseParser::feed(std::string_view bytes, std::vector<SseEvent>& out) {

@@ -1,4 +1,5 @@
 #include "agent/llm_tools.hpp"
+#include "core/json_text.hpp"
 
 #include <yaml-cpp/yaml.h>
 #include <boost/json.hpp>
@@ -100,7 +101,7 @@ std::string check(const json::value& schema, const json::value& v, const std::st
   if (const auto* e = s.if_contains("enum"); e && e->is_array()) {
     bool found = false;
     for (const auto& one : e->as_array()) found = found || one == v;
-    if (!found) return where + ": must be one of " + json::serialize(*e);
+    if (!found) return where + ": must be one of " + vox::json_text(*e);
   }
   if (v.is_string()) {
     const auto len = v.as_string().size();
@@ -109,8 +110,8 @@ std::string check(const json::value& schema, const json::value& v, const std::st
   }
   if (v.is_number()) {
     const double x = number_of(v);
-    if (const auto* m = s.if_contains("minimum"); m && x < number_of(*m)) return where + ": below " + json::serialize(*m);
-    if (const auto* m = s.if_contains("maximum"); m && x > number_of(*m)) return where + ": above " + json::serialize(*m);
+    if (const auto* m = s.if_contains("minimum"); m && x < number_of(*m)) return where + ": below " + vox::json_text(*m);
+    if (const auto* m = s.if_contains("maximum"); m && x > number_of(*m)) return where + ": above " + vox::json_text(*m);
   }
   if (v.is_array()) {
     if (const auto* items = s.if_contains("items")) {
@@ -199,7 +200,7 @@ std::vector<HttpTool> load_tools_file(const std::string& path) {
     if (n["parameters"]) {
       const auto schema = to_json(n["parameters"]);
       if (!schema.is_object()) throw std::invalid_argument(label + " (" + t.spec.name + "): \"parameters\" must be a JSON Schema object");
-      t.spec.parameters_json = json::serialize(schema);
+      t.spec.parameters_json = vox::json_text(schema);
     }
     t.url = n["url"] ? expand_env(n["url"].as<std::string>()) : "";
     if (t.url.rfind("http://", 0) != 0 && t.url.rfind("https://", 0) != 0) {

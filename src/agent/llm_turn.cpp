@@ -1,4 +1,5 @@
 #include "agent/llm_turn.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -307,7 +308,7 @@ asio::awaitable<ToolOutcome> call_http_tool(const HttpTool& tool, std::string ar
     auto v = json::parse(arguments.empty() ? std::string("{}") : arguments, ec);
     if (!ec && v.is_object()) {
       for (const auto& [k, val] : v.as_object()) {
-        std::string value = val.is_string() ? std::string(val.as_string()) : json::serialize(val);
+        std::string value = val.is_string() ? std::string(val.as_string()) : vox::json_text(val);
         std::string enc;
         for (unsigned char c : value) {
           if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') enc += static_cast<char>(c);

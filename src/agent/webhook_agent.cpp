@@ -1,4 +1,5 @@
 #include "agent/webhook_agent.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -153,7 +154,7 @@ std::string request_body(const call::CallContext& call, const call::Turn& turn) 
                  {"barged_in", turn.barged_in},
                  {"interrupted_reply_heard", turn.interrupted_reply_heard},
                  {"parameters", std::move(params)}};
-  return json::serialize(o);
+  return vox::json_text(o);
 }
 
 asio::awaitable<void> ask(std::shared_ptr<const Shared> sh, std::string body, int turn,

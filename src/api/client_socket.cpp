@@ -1,4 +1,5 @@
 #include "api/client_socket.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -21,7 +22,7 @@ namespace json = boost::json;
 namespace {
 std::string message(json::object o) {
   o["timestamp"] = iso8601_now();
-  return json::serialize(o);
+  return vox::json_text(o);
 }
 
 // The CallSid in a peer id "twilio_<CallSid>_<anything>", or "".

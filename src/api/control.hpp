@@ -26,6 +26,9 @@ class TextToSpeech;
 namespace vox::store {
 class CallStore;
 }
+namespace vox::metrics {
+class Counter;
+}
 namespace vox::twilio {
 class RestClient;
 }
@@ -61,6 +64,11 @@ struct ControlServices {
   bool elevenlabs_configured = false;
   // Provider name -> "ok" or what is wrong (for /health).
   std::function<std::map<std::string, std::string>()> provider_status;
+  // The voice a call without one speaks with (VOICE_ID, or the embedded engine's voice):
+  // what the API reports as its voice_id.
+  std::string default_voice_id;
+  // Counts speech a fallback engine made instead of the provider (null: not counted).
+  metrics::Counter* tts_fallbacks = nullptr;
 };
 
 // Adds every control route (and /openapi.json, /docs) to `router`. `services` must

@@ -25,7 +25,8 @@ void add_call_routes(net::Router& router, const ControlServices& svc) {
     if (!twilio::is_e164(from) && from.rfind("client:", 0) != 0)
       throw ApiError(400, "Invalid from_number '" + from + "': use E.164, e.g. +14155550123");
     if (!svc.twilio) throw ApiError(503, "Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN");
-    co_await require_voice(svc, body.voice_id);
+    std::string note;
+    const std::string voice = co_await require_voice(svc, body.voice_id, &note);
     speech::VoiceSettings settings;
     if (body.voice_settings) settings = body.voice_settings->apply(settings);
     const std::string here = base_of(svc.settings, req);
@@ -39,7 +40,7 @@ void add_call_routes(net::Router& router, const ControlServices& svc) {
       // stream starts before this handler has registered the call.
       create.url = here + "/api/v1/elevenlabs-twilio/webhook?tenant=" + twilio::form_encode(who.tenant);
       if (!body.agent_id.empty()) create.url += "&agent_id=" + twilio::form_encode(body.agent_id);
-      if (!body.voice_id.empty()) create.url += "&voice=" + twilio::form_encode(body.voice_id);
+      if (!voice.empty()) create.url += "&voice=" + twilio::form_encode(voice);
     }
     create.status_callback = here + "/api/v1/twilio/call-status";
     create.status_callback_events = {"initiated", "ringing", "answered", "completed"};
@@ -67,7 +68,7 @@ void add_call_routes(net::Router& router, const ControlServices& svc) {
     rec.call_sid = placed.sid;
     rec.tenant = who.tenant;
     rec.agent_id = body.agent_id;
-    rec.voice_id = body.voice_id;
+    rec.voice_id = voice;
     rec.voice_settings = settings;
     rec.direction = "outbound-api";
     rec.status = "initiated";
@@ -79,10 +80,16 @@ void add_call_routes(net::Router& router, const ControlServices& svc) {
     store_registered(svc, rec);
     spdlog::info("control API placed call call_sid={} tenant={} to={} agent_id={} voice={}", rec.call_sid, rec.tenant,
                  rec.to, rec.agent_id, rec.voice_id);
-    co_return json_response(200, json::object{{"call_sid", rec.call_sid},     {"status", "initiated"},
-                                              {"direction", "outbound-api"},  {"to", rec.to},
-                                              {"from_", from},                {"created_at", rec.created_at},
-                                              {"voice_id", rec.voice_id},     {"voice_settings", settings_json(settings)}});
+    json::object out{{"call_sid", rec.call_sid},
+                      {"status", "initiated"},
+                      {"direction", "outbound-api"},
+                      {"to", rec.to},
+                      {"from_", from},
+                      {"created_at", rec.created_at},
+                      {"voice_id", rec.voice_id.empty() ? svc.default_voice_id : rec.voice_id},
+                      {"voice_settings", settings_json(settings)}};
+    if (!note.empty()) out["note"] = note;
+    co_return json_response(200, out);
   }));
 
   // Registers a call the customer's own webhook received and answers the TwiML that
@@ -101,12 +108,13 @@ void add_call_routes(net::Router& router, const ControlServices& svc) {
       if (stored->tenant.empty() && !stored->ended_at.empty() && !who.open)
         throw ApiError(409, "Call " + body.call_sid + " has ended");
     }
-    co_await require_voice(svc, body.voice_id);
+    std::string note;
+    const std::string voice = co_await require_voice(svc, body.voice_id, &note);
     call::CallRecord rec;
     rec.call_sid = body.call_sid;
     rec.tenant = who.tenant;
     rec.agent_id = body.agent_id;
-    rec.voice_id = body.voice_id;
+    rec.voice_id = voice;
     if (body.voice_settings) rec.voice_settings = body.voice_settings->apply(rec.voice_settings);
     rec.direction = "inbound";
     // Registering a live call again changes its voice and agent, not its state.
@@ -133,8 +141,12 @@ void add_call_routes(net::Router& router, const ControlServices& svc) {
     stream.parameters.emplace_back("direction", "inbound");
     spdlog::info("control API registered call call_sid={} tenant={} agent_id={} voice={}", rec.call_sid, rec.tenant,
                  rec.agent_id, rec.voice_id);
-    co_return json_response(200, json::object{{"call_sid", rec.call_sid}, {"twiml", twilio::connect_stream(stream)},
-                                              {"status", "handled"}});
+    json::object out{{"call_sid", rec.call_sid},
+                     {"twiml", twilio::connect_stream(stream)},
+                     {"status", "handled"},
+                     {"voice_id", rec.voice_id.empty() ? svc.default_voice_id : rec.voice_id}};
+    if (!note.empty()) out["note"] = note;
+    co_return json_response(200, out);
   }));
 }
 

@@ -1,6 +1,7 @@
 #include "api/control_codec.hpp"
 
 #include "twilio/media_messages.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -81,7 +82,7 @@ json::object settings_json(const speech::VoiceSettings& s) {
                       {"speed", s.speed}};
 }
 
-std::string settings_text(const speech::VoiceSettings& s) { return json::serialize(settings_json(s)); }
+std::string settings_text(const speech::VoiceSettings& s) { return vox::json_text(settings_json(s)); }
 
 speech::VoiceSettings settings_from_text(std::string_view text) {
   speech::VoiceSettings s;
@@ -139,7 +140,7 @@ CreateCallRequest parse_create_call(std::string_view body) {
   r.voice_settings = settings_field(o, "voice_settings");
   if (const auto* m = o.if_contains("metadata"); m && !m->is_null()) {
     if (!m->is_object()) throw ApiError(400, "Field 'metadata' must be an object");
-    r.metadata_json = json::serialize(*m);
+    r.metadata_json = vox::json_text(*m);
     if (const auto* a = m->as_object().if_contains("agent_id"); a && a->is_string()) r.agent_id = std::string(a->as_string());
   }
   if (r.to_number.empty()) throw ApiError(400, "Field 'to_number' is required (E.164, e.g. +14155550123)");

@@ -1,7 +1,10 @@
 #include "api/control_common.hpp"
+#include "core/json_text.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include "api/routes.hpp"
@@ -19,7 +22,7 @@ Principal authenticate(const Tenants& tenants, const net::HttpRequest& req) {
   return Principal{std::move(*tenant), false};
 }
 
-net::HttpResponse json_response(int status, const json::value& v) { return net::HttpResponse::json(status, json::serialize(v)); }
+net::HttpResponse json_response(int status, const json::value& v) { return net::HttpResponse::json(status, vox::json_text(v)); }
 
 net::HttpHandler route(const ControlServices& svc, Handler h, bool needs_auth) {
   return [&svc, h = std::move(h), needs_auth](const net::HttpRequest& req) -> asio::awaitable<net::HttpResponse> {
@@ -96,10 +99,25 @@ asio::awaitable<bool> voice_known(const ControlServices& svc, std::string voice_
   co_return ok;
 }
 
-asio::awaitable<void> require_voice(const ControlServices& svc, std::string voice_id) {
-  if (voice_id.empty()) co_return;
+namespace {
+// ElevenLabs voice ids are 20 letters and digits (e.g. IKne3meq5aSn9XLyUdCD).
+bool looks_like_elevenlabs_voice(const std::string& v) {
+  return v.size() == 20 && std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isalnum(c) != 0; });
+}
+}  // namespace
+
+asio::awaitable<std::string> require_voice(const ControlServices& svc, std::string voice_id, std::string* note) {
+  if (voice_id.empty()) co_return voice_id;
   const bool known = co_await voice_known(svc, voice_id);
-  if (!known) throw ApiError(404, "Invalid voice ID: " + voice_id);
+  if (known) co_return voice_id;
+  if (!svc.elevenlabs_configured && looks_like_elevenlabs_voice(voice_id)) {
+    const std::string why = "ElevenLabs is not configured, so the embedded voice " + svc.default_voice_id +
+                            " speaks instead of " + voice_id + " (set ELEVENLABS_API_KEY to use ElevenLabs voices)";
+    spdlog::warn("voice {}: {}", voice_id, why);
+    if (note) *note = why;
+    co_return std::string();
+  }
+  throw ApiError(404, "Invalid voice ID: " + voice_id);
 }
 
 std::string base_of(const ApiSettings& settings, const net::HttpRequest& req) {

@@ -61,7 +61,12 @@ void store_registered(const ControlServices& svc, const call::CallRecord& rec);
 // Whether the voice exists; 502 when the provider cannot be asked.
 boost::asio::awaitable<bool> voice_known(const ControlServices& svc, std::string voice_id);
 // Throws 404 "Invalid voice ID" unless the voice exists ("" always does).
-boost::asio::awaitable<void> require_voice(const ControlServices& svc, std::string voice_id);
+// Returns the voice a request's `voice_id` speaks with ("" = the default voice), or throws
+// ApiError 404 for a voice that does not exist. An ElevenLabs voice id named while
+// ElevenLabs is not configured speaks with the embedded voice: the old service's examples
+// then end in a working call; `note` (if given) and the log say so.
+boost::asio::awaitable<std::string> require_voice(const ControlServices& svc, std::string voice_id,
+                                                  std::string* note = nullptr);
 
 // The base URL of this server as the request reached it.
 std::string base_of(const ApiSettings& settings, const net::HttpRequest& req);

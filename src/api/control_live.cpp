@@ -13,6 +13,7 @@
 #include "api/routes.hpp"
 #include "audio/g711.hpp"
 #include "audio/mp3.hpp"
+#include "core/metrics.hpp"
 #include "twilio/rest_client.hpp"
 
 namespace vox::api {
@@ -75,6 +76,7 @@ asio::awaitable<json::object> call_info(const ControlServices& svc, std::string 
     ended_at.clear();
     if (agent_id.empty()) agent_id = f.live->context().agent_id;
   }
+  if (voice_id.empty()) voice_id = svc.default_voice_id;  // the voice it speaks with
   json::object o;
   o["call_sid"] = sid;
   o["voice_id"] = voice_id;
@@ -98,11 +100,15 @@ asio::awaitable<json::object> call_info(const ControlServices& svc, std::string 
 namespace {
 
 // Synthesizes `req` completely (8 kHz μ-law); throws ApiError 502 on engine failure.
-asio::awaitable<std::vector<std::uint8_t>> synthesize_all(speech::TextToSpeech& tts, speech::TtsRequest req) {
+// The whole audio of `req`. A file is asked for in a given voice: audio that a fallback
+// engine made (the provider failed) is not returned in its place, but counted and refused.
+asio::awaitable<std::vector<std::uint8_t>> synthesize_all(const ControlServices& svc, speech::TtsRequest req) {
+  speech::TextToSpeech& tts = svc.tts;
   struct State {
     std::mutex mu;
     std::vector<std::uint8_t> audio;
     std::optional<std::string> error;
+    std::optional<std::string> degraded;
     bool done = false;
     std::unique_ptr<asio::steady_timer> wake;
   };
@@ -113,6 +119,10 @@ asio::awaitable<std::vector<std::uint8_t>> synthesize_all(speech::TextToSpeech& 
   cb.on_audio = [st](std::span<const std::uint8_t> a) {
     std::lock_guard lock(st->mu);
     st->audio.insert(st->audio.end(), a.begin(), a.end());
+  };
+  cb.on_degraded = [st](const std::string& why) {
+    std::lock_guard lock(st->mu);
+    st->degraded = why;
   };
   cb.on_done = [st](std::optional<std::string> error) {
     {
@@ -132,6 +142,13 @@ asio::awaitable<std::vector<std::uint8_t>> synthesize_all(speech::TextToSpeech& 
   if (st->error) {
     spdlog::warn("control API: speech synthesis failed: {}", *st->error);
     throw ApiError(502, "Speech synthesis failed at the speech provider; try again shortly");
+  }
+  if (st->degraded) {
+    if (svc.tts_fallbacks) svc.tts_fallbacks->inc();
+    spdlog::warn("control API: synthesize: the speech provider failed and the fallback engine spoke ({}); refused "
+                 "with 502 rather than returning audio in another voice", *st->degraded);
+    throw ApiError(502, "The speech provider failed while synthesizing this text; no audio in another voice is "
+                        "returned instead. Try again shortly");
   }
   co_return std::move(st->audio);
 }
@@ -155,7 +172,7 @@ void add_live_routes(net::Router& router, const ControlServices& svc) {
     const std::string sid(req.param("call_sid"));
     Found f = co_await find_call(svc, sid, who);
     const SynthesizeRequest body = parse_synthesize(req.body, svc.settings.max_text_chars);
-    co_await require_voice(svc, body.voice_id);
+    const std::string voice = co_await require_voice(svc, body.voice_id);
     speech::TtsRequest tts;
     tts.text = body.text;
     std::string call_voice;
@@ -167,10 +184,10 @@ void add_live_routes(net::Router& router, const ControlServices& svc) {
       call_voice = f.stored->voice_id;
       settings = settings_from_text(f.stored->voice_settings_json);
     }
-    tts.voice_id = body.voice_id.empty() ? call_voice : body.voice_id;
+    tts.voice_id = voice.empty() ? call_voice : voice;
     if (body.voice_settings) settings = body.voice_settings->apply(settings);
     tts.settings = settings;
-    const auto ulaw = co_await synthesize_all(svc.tts, std::move(tts));
+    const auto ulaw = co_await synthesize_all(svc, std::move(tts));
     auto res = net::HttpResponse::text(200, to_mp3(ulaw), "audio/mpeg");
     res.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + sid + ".mp3\"");
     co_return res;
@@ -238,8 +255,8 @@ void add_live_routes(net::Router& router, const ControlServices& svc) {
       if (o.contains("voice_settings")) patch = parse_settings(o.at("voice_settings"));
       else patch = parse_settings(json::value(o));
     }
-    std::string voice_id = query_value(req, "voice_id");
-    co_await require_voice(svc, voice_id);
+    const std::string asked = query_value(req, "voice_id");
+    const std::string voice_id = co_await require_voice(svc, asked);
     speech::VoiceSettings settings;
     std::string current_voice;
     if (f.record) {

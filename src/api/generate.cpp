@@ -1,4 +1,5 @@
 #include "api/generate.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
@@ -103,7 +104,7 @@ net::HttpResponse ended_response(const call::TurnChannel::Ended& e, const std::v
   o["reason"] = call::to_string(e.reason);
   o["detail"] = e.detail;
   if (!skipped.empty()) o["skipped"] = json::value_from(skipped);
-  return net::HttpResponse::json(200, json::serialize(o));
+  return net::HttpResponse::json(200, vox::json_text(o));
 }
 
 // The call is over: its last words (never lost) are listed as skipped.
@@ -148,6 +149,18 @@ asio::awaitable<net::HttpResponse> run_turn(call::TurnHub& turns, GenerateQuery 
   TurnLease lease(turns, ch, ch->watch([wake] { wake->notify(); }));
   auto deadline = started + q.timeout;
 
+  // first=true: the caller speaks first; a caller waiting for a greeting is told so now
+  // (or when the stream starts).
+  if (q.first) {
+    ch->set_caller_first();
+    if (auto s = ch->session()) {
+      auto done = run_on(s->executor(), here, [s] {
+        s->invite_caller();
+        return true;
+      });
+      co_await done->get();
+    }
+  }
   // The talk timeout applies to the call from now on (or from when its stream starts).
   if (q.talk_timeout) {
     ch->set_pending_talk_timeout(*q.talk_timeout);
@@ -222,7 +235,7 @@ asio::awaitable<net::HttpResponse> run_turn(call::TurnHub& turns, GenerateQuery 
       if (playback_ms >= 0) o["playback_ms"] = static_cast<std::int64_t>(std::round(playback_ms));
       if (!skipped.empty()) o["skipped"] = json::value_from(skipped);
       spdlog::info("turn API: call_sid={} heard=\"{}\" latency_ms={}", q.sid, text, latency_ms);
-      co_return net::HttpResponse::json(200, json::serialize(o));
+      co_return net::HttpResponse::json(200, vox::json_text(o));
     }
     if (auto e = ch->ended()) co_return ended_now(*ch, *e);
     if (Clock::now() >= deadline) {

@@ -1,4 +1,6 @@
 #include "api/routes.hpp"
+#include "core/json_text.hpp"
+#include "core/version.hpp"
 
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
@@ -92,7 +94,7 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
     o["uptime_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count();
     o["tts_engine"] = ctx.tts_engine;
     o["stt_engine"] = ctx.stt_engine;
-    o["version"] = "0.1.0";
+    o["version"] = vox::version();
     if (ctx.provider_status) {
       json::object providers;
       for (const auto& [name, state] : ctx.provider_status()) {
@@ -101,7 +103,7 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
       }
       o["providers"] = providers;
     }
-    co_return net::HttpResponse::json(200, json::serialize(o));
+    co_return net::HttpResponse::json(200, vox::json_text(o));
   });
 
   if (ctx.metrics && ctx.api.metrics_listen.empty())

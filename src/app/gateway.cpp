@@ -246,6 +246,8 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
   p.control_services = std::make_unique<api::ControlServices>(api::ControlServices{
       config.api, config.twilio.phone_number, p.tenants, p.registry, *p.store, *p.engines->tts, *p.voices,
       p.twilio.get(), &p.hub, eleven, [eng] { return eng->status(); }});
+  p.control_services->default_voice_id = eleven ? config.elevenlabs.voice_id : config.espeak.voice;
+  p.control_services->tts_fallbacks = &p.call_metrics->tts_fallbacks;
   p.hub.set_services(p.control_services.get());
   api::add_control_routes(router, *p.control_services);
   api::add_generate_route(router, config.api, p.turns);

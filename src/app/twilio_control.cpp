@@ -50,6 +50,10 @@ void TwilioControl::send_digits(const call::CallContext& call, const std::string
   vox::spawn(ioc_, update(rest_, std::move(sid), std::move(u), std::move(what), std::move(done)), "sending digits");
 }
 
+void TwilioControl::hang_up(const std::string& call_sid, const std::string& why) {
+  vox::spawn(ioc_, complete(call_sid, why), "completing a call at Twilio");
+}
+
 asio::awaitable<void> TwilioControl::complete(std::string call_sid, std::string why) {
   std::optional<std::string> failed;
   try {

@@ -18,6 +18,7 @@ class TwilioControl final : public call::CallControl {
 
   void transfer(const std::string& call_sid, const std::string& target) override;
   void send_digits(const call::CallContext& call, const std::string& digits, std::function<void(bool ok)> done) override;
+  void hang_up(const std::string& call_sid, const std::string& why) override;
   // Completes the call at Twilio (Status=completed); `why` names the occasion in the log.
   boost::asio::awaitable<void> complete(std::string call_sid, std::string why);
 

@@ -58,6 +58,10 @@ class Agent {
   // streamed in parts, with `more = true` for every part but the last.
   virtual void on_turn(const Turn& turn, std::function<void(AgentReply)> reply) = 0;
   virtual void on_dtmf(const std::string& /*digit*/) {}
+  // Whether the agent says nothing before the caller has spoken, besides greeting(): a
+  // call whose agent has no greeting then tells the caller to go first. False for agents
+  // driven from outside (a client may speak into the call at any time).
+  virtual bool waits_for_caller() const { return true; }
 };
 
 }  // namespace vox::call

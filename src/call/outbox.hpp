@@ -7,6 +7,10 @@
 
 namespace vox::call {
 
+// The mark a call sends at its start when it has no greeting (the simulated caller then
+// speaks at once instead of waiting for one).
+inline constexpr std::string_view kNoGreetingMark = "noGreeting";
+
 class MediaOutbox {
  public:
   virtual ~MediaOutbox() = default;

@@ -31,6 +31,49 @@ std::uint64_t Playout::enqueue(std::string text, int turn, bool hangup, std::str
   return id;
 }
 
+std::uint64_t Playout::enqueue_open(std::string text, int turn) {
+  Reply r;
+  r.id = next_id_++;
+  r.turn = turn;
+  r.text = std::move(text);
+  r.text_open = true;
+  const auto id = r.id;
+  queued_.push_back(std::move(r));
+  if (!current_) start_next();
+  return id;
+}
+
+Reply* Playout::find(std::uint64_t id) {
+  if (current_ && current_->id == id) return &*current_;
+  for (auto& r : queued_)
+    if (r.id == id) return &r;
+  return nullptr;
+}
+
+std::optional<std::uint64_t> Playout::open_reply(int turn) const {
+  const Reply* last = !queued_.empty() ? &queued_.back() : current_ ? &*current_ : nullptr;
+  if (last && last->turn == turn && last->text_open) return last->id;
+  return std::nullopt;
+}
+
+void Playout::append_text(std::uint64_t id, const std::string& text) {
+  Reply* r = find(id);
+  if (!r || !r->text_open || text.empty()) return;
+  if (!r->text.empty()) r->text += ' ';
+  r->text += text;
+  if (r->feed) r->feed->append(text);  // being synthesized: the engine takes it now
+}
+
+void Playout::close_text(std::uint64_t id, bool hangup, std::string transfer_to, std::string digits) {
+  Reply* r = find(id);
+  if (!r || !r->text_open) return;
+  r->text_open = false;
+  r->hangup = hangup;
+  r->transfer_to = std::move(transfer_to);
+  r->digits = std::move(digits);
+  if (r->feed) r->feed->close();
+}
+
 void Playout::start_next() {
   if (queued_.empty() || current_) return;
   current_ = std::move(queued_.front());

@@ -39,6 +39,8 @@ struct Reply {
   bool end_mark_sent = false;
   bool marks_overdue = false;  // counted as played by the clock: the caller's side stopped echoing marks
   std::shared_ptr<speech::CancelToken> token;
+  bool text_open = false;                  // a streamed reply: more text may come (append_text)
+  std::shared_ptr<speech::TextFeed> feed;  // where that text goes while it is synthesized
   double started_ms = -1;  // call time of the first frame sent
 
   int heard_ms() const { return static_cast<int>(acked / 8); }
@@ -80,6 +82,13 @@ class Playout {
   // Queues a reply (spoken after whatever is queued); returns its id.
   std::uint64_t enqueue(std::string text, int turn, bool hangup = false, std::string transfer_to = {},
                         std::string digits = {});
+  // A reply whose text streams in (a model's answer): queued like enqueue(), then takes
+  // more text with append_text() until close_text() gives its end and what to do after it.
+  std::uint64_t enqueue_open(std::string text, int turn);
+  // The newest reply for `turn` that still takes text, if any.
+  std::optional<std::uint64_t> open_reply(int turn) const;
+  void append_text(std::uint64_t id, const std::string& text);
+  void close_text(std::uint64_t id, bool hangup = false, std::string transfer_to = {}, std::string digits = {});
   // Synthesis of reply `id` delivered audio, a word timing, or finished.
   void audio(std::uint64_t id, std::span<const std::uint8_t> ulaw, double now_ms);
   void word(std::uint64_t id, const speech::WordTiming& word);
@@ -124,6 +133,7 @@ class Playout {
     double due_ms;  // call time by which its audio has played, if Twilio plays it on arrival
   };
   void start_next();
+  Reply* find(std::uint64_t id);
   void pump(double now_ms);
   void acknowledge(std::deque<PendingMark>::iterator mark, bool echoed, double now_ms);
   void finish(double now_ms);

@@ -83,7 +83,17 @@ void CallSession::start(bool resumed) {
   if (!greeting.empty()) {
     greeted_ = true;
     playout_.enqueue(std::move(greeting), 0);
+  } else if (agent_->waits_for_caller()) {
+    invite_caller();
   }
+}
+
+void CallSession::invite_caller() {
+  if (ended_ || invited_ || greeted_ || turn_counter_ > 0 || playout_.next_id() > 1) return;
+  invited_ = true;
+  // A mark with no audio before it, which Twilio echoes at once: a caller that checks
+  // (the simulated caller) speaks without waiting for a greeting.
+  outbox_->send_mark(context_.stream_sid, kNoGreetingMark);
 }
 
 std::uint64_t CallSession::say(std::string text) {
@@ -279,9 +289,22 @@ void CallSession::on_agent_reply(int turn_index, AgentReply reply) {
     emit(event::tool_call(turn_index, note));
   }
   if (!reply.text.empty()) rec.reply += rec.reply.empty() ? reply.text : " " + reply.text;
+  // A streamed reply is one utterance: its first part starts it, later parts go to the
+  // speech engine as they come, and the last part closes it.
+  const auto open = playout_.open_reply(turn_index);
   if (reply.more) {
-    // A part of a streamed reply: spoken now, while the agent goes on answering.
-    if (!reply.text.empty()) playout_.enqueue(std::move(reply.text), turn_index);
+    if (reply.text.empty()) return;
+    if (open) {
+      spdlog::debug("agent says more call_sid={} turn={} text=\"{}\"", context_.call_sid, turn_index, reply.text);
+      playout_.append_text(*open, reply.text);
+    } else {
+      playout_.enqueue_open(std::move(reply.text), turn_index);
+    }
+    return;
+  }
+  if (open) {
+    if (!reply.text.empty()) playout_.append_text(*open, reply.text);
+    playout_.close_text(*open, reply.hangup, std::move(reply.transfer_to), std::move(reply.digits));
     return;
   }
   if (reply.text.empty() && (!reply.transfer_to.empty() || !reply.digits.empty())) {
@@ -410,6 +433,12 @@ void CallSession::synthesize(Reply& r) {
   };
   spdlog::info("agent says call_sid={} turn={} text=\"{}\"", context_.call_sid, r.turn, r.text);
   emit(event::reply_started(r));
+  if (r.text_open) {  // the rest of its text streams in: the engine takes it as it comes
+    auto stream = svc_.tts.synthesize_stream(std::move(req), std::move(cb));
+    r.token = std::move(stream.token);
+    r.feed = std::move(stream.feed);
+    return;
+  }
   r.token = svc_.tts.synthesize(std::move(req), std::move(cb));
 }
 
@@ -547,6 +576,9 @@ void CallSession::arm_talk_timer() {
     }
     spdlog::info("talk timeout call_sid={} idle_s={}", self->context_.call_sid, self->talk_timeout_.count() / 1000.0);
     self->outbox_->close("talk timeout");
+    // The caller's line is hung up too (as the turn service did), not left open and silent.
+    if (self->svc_.control && !self->context_.call_sid.empty())
+      self->svc_.control->hang_up(self->context_.call_sid, "talk timeout");
     self->end("talk timeout");
   });
 }

@@ -46,6 +46,8 @@ class CallControl {
   // to `call.stream_url` with the same parameters. Twilio ends our stream first.
   // `done(ok)` is called from any thread once Twilio accepted (or refused) the update.
   virtual void send_digits(const CallContext& call, const std::string& digits, std::function<void(bool ok)> done) = 0;
+  // Ends the call itself (Twilio: Status=completed), not only our stream; `why` is logged.
+  virtual void hang_up(const std::string& call_sid, const std::string& why) = 0;
 };
 
 struct CallServices {
@@ -112,6 +114,9 @@ class CallSession : public std::enable_shared_from_this<CallSession>, private In
   // The idle time after which the call is ended (replaces the configured talk timeout
   // for this call; 0 = never); the idle clock restarts now.
   void set_talk_timeout(std::chrono::milliseconds timeout);
+  // Tells the caller it may speak first (a kNoGreetingMark), unless anything was said or
+  // queued on this call already. On the session's strand.
+  void invite_caller();
   // Ends the stream from our side (the call then goes on with Twilio's next verb).
   void hang_up(std::string_view reason);
   void add_observer(std::shared_ptr<CallObserver> observer);
@@ -187,6 +192,7 @@ class CallSession : public std::enable_shared_from_this<CallSession>, private In
   bool hangup_after_reply_ = false;
   bool handing_over_ = false;  // digits requested: the agent waits in the registry for the next stream
   bool greeted_ = false;
+  bool invited_ = false;
   std::string voice_id_;
   speech::VoiceSettings voice_settings_;
   std::vector<std::shared_ptr<CallObserver>> observers_;

@@ -186,6 +186,16 @@ std::optional<std::chrono::milliseconds> TurnChannel::pending_talk_timeout() con
   return talk_timeout_;
 }
 
+void TurnChannel::set_caller_first() {
+  std::lock_guard lock(mu_);
+  caller_first_ = true;
+}
+
+bool TurnChannel::caller_first() const {
+  std::lock_guard lock(mu_);
+  return caller_first_;
+}
+
 bool TurnChannel::claim() {
   std::lock_guard lock(mu_);
   if (busy_) return false;
@@ -292,6 +302,7 @@ void TurnHub::session_started(const std::shared_ptr<CallSession>& session) {
     return;
   }
   if (auto t = ch->pending_talk_timeout()) session->set_talk_timeout(*t);
+  if (ch->caller_first()) session->invite_caller();
   session->add_observer(std::make_shared<TurnObserver>(ch));
   ch->attach(session);
   bool stopping = false;

@@ -71,6 +71,9 @@ class TurnChannel {
   // The talk timeout asked for before the stream started (applied when it does).
   void set_pending_talk_timeout(std::chrono::milliseconds t);
   std::optional<std::chrono::milliseconds> pending_talk_timeout() const;
+  // A request waits for the caller to speak first (first=true): the call invites them.
+  void set_caller_first();
+  bool caller_first() const;
 
   // One /generate at a time per call: returns false when another holds it.
   bool claim();
@@ -95,6 +98,7 @@ class TurnChannel {
   bool seen_ = false;
   bool live_ = false;
   bool busy_ = false;
+  bool caller_first_ = false;
   mutable std::optional<Ended> ended_;  // also set lazily: a stream that did not resume in time
   std::optional<Clock::time_point> resuming_since_;
   std::deque<Heard> heard_;

@@ -1,4 +1,5 @@
 #include "elevenlabs/codec.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/json.hpp>
 
@@ -133,7 +134,7 @@ ApiError parse_error(int status, std::string_view body) {
         if (!item.is_object()) continue;
         std::string loc;
         if (const auto* l = item.get_object().if_contains("loc"); l && l->is_array())
-          for (const auto& p : l->get_array()) loc += (loc.empty() ? "" : ".") + (p.is_string() ? std::string(p.get_string()) : json::serialize(p));
+          for (const auto& p : l->get_array()) loc += (loc.empty() ? "" : ".") + (p.is_string() ? std::string(p.get_string()) : vox::json_text(p));
         if (!message.empty()) message += "; ";
         message += loc + ": " + str(item.get_object(), "msg");
       }
@@ -240,7 +241,7 @@ TimedAudio parse_timed_audio(std::string_view text) {
 }
 
 std::string voice_settings_json(const VoiceSettings& s) {
-  return json::serialize(json::object{{"stability", s.stability},
+  return vox::json_text(json::object{{"stability", s.stability},
                                       {"similarity_boost", s.similarity_boost},
                                       {"style", s.style},
                                       {"use_speaker_boost", s.use_speaker_boost},
@@ -256,7 +257,7 @@ std::string tts_body(std::string_view text, const TtsOptions& opt) {
   if (!opt.previous_text.empty()) o["previous_text"] = opt.previous_text;
   if (!opt.next_text.empty()) o["next_text"] = opt.next_text;
   if (opt.seed) o["seed"] = *opt.seed;
-  return json::serialize(o);
+  return vox::json_text(o);
 }
 
 TtsSocketMessage parse_tts_socket_message(std::string_view text) {
@@ -291,21 +292,21 @@ std::string tts_socket_init(std::string_view context_id, const std::optional<Voi
     for (int x : chunk_schedule) a.push_back(x);
     o["generation_config"] = json::object{{"chunk_length_schedule", std::move(a)}};
   }
-  return json::serialize(o);
+  return vox::json_text(o);
 }
 
 std::string tts_socket_text(std::string_view context_id, std::string_view text, bool flush) {
   json::object o{{"text", text}, {"context_id", context_id}};
   if (flush) o["flush"] = true;
-  return json::serialize(o);
+  return vox::json_text(o);
 }
 
 std::string tts_socket_close_context(std::string_view context_id) {
-  return json::serialize(json::object{{"context_id", context_id}, {"close_context", true}});
+  return vox::json_text(json::object{{"context_id", context_id}, {"close_context", true}});
 }
 
 std::string tts_socket_keepalive(std::string_view context_id) {
-  return json::serialize(json::object{{"context_id", context_id}, {"text", ""}});
+  return vox::json_text(json::object{{"context_id", context_id}, {"text", ""}});
 }
 
 RealtimeMessage parse_realtime_message(std::string_view text) {

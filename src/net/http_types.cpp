@@ -1,4 +1,5 @@
 #include "net/http_types.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/json.hpp>
 #include <boost/url/pct_string_view.hpp>
@@ -41,7 +42,7 @@ HttpResponse HttpResponse::text(int status, std::string body, std::string conten
 }
 
 HttpResponse HttpResponse::error(int status, std::string_view detail) {
-  return json(status, boost::json::serialize(boost::json::object{{"detail", detail}}));
+  return json(status, vox::json_text(boost::json::object{{"detail", detail}}));
 }
 
 namespace {

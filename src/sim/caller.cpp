@@ -66,6 +66,7 @@ struct CallState {
   std::uint64_t segment_played = 0;
   int end_of_playbacks = 0;
   bool any_media = false;
+  bool no_greeting = false;
   bool reader_done = false;
   bool stop_sent = false;
   // What the caller says.
@@ -142,6 +143,8 @@ struct CallState {
       }
     } else if (const auto* mark = std::get_if<twilio::Mark>(&m.body)) {
       ++result.marks_received;
+      // The gateway has no greeting for this call: speak now rather than wait for one.
+      if (mark->name == "noGreeting") no_greeting = true;  // (call::kNoGreetingMark)
       marks.emplace_back(enqueued, std::string(mark->name));
     } else if (std::holds_alternative<twilio::Clear>(m.body)) {
       ++result.clears;
@@ -214,7 +217,8 @@ struct CallState {
     switch (phase) {
       case Phase::kWaitGreeting:
         if (barge) start_line();
-        else if (end_of_playbacks >= 1 || (!any_media && ms_since(phase_since) > opt.greeting_wait_ms)) set_phase(Phase::kPause);
+        else if (end_of_playbacks >= 1 || (!any_media && (no_greeting || ms_since(phase_since) > opt.greeting_wait_ms)))
+          set_phase(Phase::kPause);
         break;
       case Phase::kPause:
         if (ms_since(phase_since) >= opt.pause_ms) {

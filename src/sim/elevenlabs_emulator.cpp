@@ -1,6 +1,7 @@
 // The ElevenLabs emulator: its shared state, request log, faults, voices and models,
 // the admin endpoints, and its routes.
 #include "sim/elevenlabs_emulator_impl.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -227,7 +228,7 @@ asio::awaitable<HttpResponse> ElevenLabsEmulator::Impl::handle(const HttpRequest
   const auto form = net::parse_form(req.query);
   if (req.method == "GET" && req.path == "/v1/voices") {
     record(req, 200);
-    co_return HttpResponse::json(200, json::serialize(json::object{{"voices", all_voices()}}));
+    co_return HttpResponse::json(200, vox::json_text(json::object{{"voices", all_voices()}}));
   }
   if (req.method == "GET" && req.path == "/v2/voices") {
     int page_size = 10;
@@ -247,7 +248,7 @@ asio::awaitable<HttpResponse> ElevenLabsEmulator::Impl::handle(const HttpRequest
     json::object o{{"voices", page}, {"has_more", next < voices.size()}, {"total_count", voices.size()}};
     o["next_page_token"] = next < voices.size() ? json::value(std::to_string(next)) : json::value(nullptr);
     record(req, 200);
-    co_return HttpResponse::json(200, json::serialize(o));
+    co_return HttpResponse::json(200, vox::json_text(o));
   }
   if (req.method == "GET" && req.path == "/v1/voices/settings/default") {
     record(req, 200);
@@ -260,21 +261,21 @@ asio::awaitable<HttpResponse> ElevenLabsEmulator::Impl::handle(const HttpRequest
     for (const auto& v : all_voices()) {
       if (v.as_object().at("voice_id").as_string() != rest) continue;
       record(req, 200);
-      co_return HttpResponse::json(200, json::serialize(settings ? v.as_object().at("settings") : v));
+      co_return HttpResponse::json(200, vox::json_text(settings ? v.as_object().at("settings") : v));
     }
     record(req, 404);
     co_return el_error(404, "voice_not_found", "A voice with the voice_id " + rest + " was not found.");
   }
   if (req.method == "GET" && req.path == "/v1/models") {
     record(req, 200);
-    co_return HttpResponse::json(200, json::serialize(json::array{
+    co_return HttpResponse::json(200, vox::json_text(json::array{
                                           model_json("eleven_flash_v2_5", "Eleven Flash v2.5", true),
                                           model_json("eleven_turbo_v2_5", "Eleven Turbo v2.5", true),
                                           model_json("eleven_multilingual_v2", "Eleven Multilingual v2", true)}));
   }
   if (req.method == "GET" && req.path == "/v1/user/subscription") {
     record(req, 200);
-    co_return HttpResponse::json(200, json::serialize(json::object{
+    co_return HttpResponse::json(200, vox::json_text(json::object{
         {"tier", "creator"}, {"character_count", 1234}, {"character_limit", 100000},
         {"max_character_limit_extension", nullptr}, {"max_credit_limit_extension", 0},
         {"can_extend_character_limit", false}, {"allowed_to_extend_character_limit", false},
@@ -309,11 +310,11 @@ HttpResponse ElevenLabsEmulator::Impl::admin(const HttpRequest& req) {
   std::lock_guard lock(mu);
   if (req.path == "/emulator/requests") {
     if (req.method == "DELETE") requests.clear();
-    return HttpResponse::json(200, json::serialize(requests));
+    return HttpResponse::json(200, vox::json_text(requests));
   }
   if (req.path == "/emulator/first-audio") {
     if (req.method == "DELETE") first_audio.clear();
-    return HttpResponse::json(200, json::serialize(first_audio));
+    return HttpResponse::json(200, vox::json_text(first_audio));
   }
   if (req.path == "/emulator/faults") {
     if (req.method == "DELETE") {

@@ -10,6 +10,7 @@
 #include "audio/resampler.hpp"
 #include "audio/wav.hpp"
 #include "sim/elevenlabs_emulator_impl.hpp"
+#include "core/json_text.hpp"
 
 namespace vox::sim::emu {
 namespace json = boost::json;
@@ -20,7 +21,7 @@ std::int64_t now_us() {
 }
 
 HttpResponse el_error(int status, std::string_view code, std::string_view message) {
-  return HttpResponse::json(status, json::serialize(json::object{
+  return HttpResponse::json(status, vox::json_text(json::object{
                                         {"detail", json::object{{"status", code}, {"message", message}}}}));
 }
 
@@ -31,7 +32,7 @@ HttpResponse validation_error(std::vector<std::pair<std::vector<std::string>, st
     for (auto& p : loc) l.push_back(json::string(p));
     detail.push_back(json::object{{"loc", l}, {"msg", msg}, {"type", "value_error"}});
   }
-  return HttpResponse::json(422, json::serialize(json::object{{"detail", detail}}));
+  return HttpResponse::json(422, vox::json_text(json::object{{"detail", detail}}));
 }
 
 CharTimes align_text(std::string_view text, const std::vector<speech::WordTiming>& words, int total_ms) {

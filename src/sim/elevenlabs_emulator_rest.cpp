@@ -1,6 +1,7 @@
 // The ElevenLabs emulator's REST speech endpoints: text-to-speech (whole, streamed, with
 // timestamps) and speech-to-text.
 #include "sim/elevenlabs_emulator_impl.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -116,7 +117,7 @@ asio::awaitable<HttpResponse> ElevenLabsEmulator::Impl::text_to_speech(const Htt
     base64::append(b64, bytes);
     json::object a = alignment_seconds(ct, 0, ct.chars.size());
     r.content_type = "application/json";
-    r.body = json::serialize(json::object{{"audio_base64", b64}, {"alignment", a}, {"normalized_alignment", a}});
+    r.body = vox::json_text(json::object{{"audio_base64", b64}, {"alignment", a}, {"normalized_alignment", a}});
     co_return r;
   }
   r.content_type = timed ? "application/json" : std::string(audio::content_type(*fmt));
@@ -154,7 +155,7 @@ asio::awaitable<HttpResponse> ElevenLabsEmulator::Impl::text_to_speech(const Htt
           line["normalized_alignment"] = nullptr;
         }
         ci = cj;
-        out = json::serialize(line) + "\n";
+        out = vox::json_text(line) + "\n";
       } else {
         out.assign(bytes.begin(), bytes.end());
       }
@@ -241,7 +242,7 @@ asio::awaitable<HttpResponse> ElevenLabsEmulator::Impl::speech_to_text(const Htt
   record(req, 200);
   const double duration = static_cast<double>(ulaw->size()) / 8000.0;
   auto r = co_await recognize(std::move(*ulaw));
-  co_return HttpResponse::json(200, json::serialize(transcript_json(r.text, duration)));
+  co_return HttpResponse::json(200, vox::json_text(transcript_json(r.text, duration)));
 }
 
 json::object ElevenLabsEmulator::Impl::transcript_json(const std::string& text, double duration) const {

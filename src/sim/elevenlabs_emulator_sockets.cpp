@@ -1,6 +1,7 @@
 // The ElevenLabs emulator's WebSockets: TTS stream-input and multi-stream-input, and
 // realtime speech-to-text.
 #include "sim/elevenlabs_emulator_impl.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -93,7 +94,7 @@ class TtsSocketHandler final : public net::WsHandler, public std::enable_shared_
       ++c.generation;  // stops its generation: no more audio for it
       c.queue.clear();
       c.buffer.clear();
-      if (conn_) conn_->send_text(json::serialize(json::object{{"isFinal", true}, {"contextId", id}}));
+      if (conn_) conn_->send_text(vox::json_text(json::object{{"isFinal", true}, {"contextId", id}}));
       return;
     }
     if (is_new) {
@@ -110,7 +111,7 @@ class TtsSocketHandler final : public net::WsHandler, public std::enable_shared_
     }
     auto& c = contexts_[id];
     std::optional<std::string> settings;
-    if (const auto* vs = o.if_contains("voice_settings"); vs && !vs->is_null()) settings = json::serialize(*vs);
+    if (const auto* vs = o.if_contains("voice_settings"); vs && !vs->is_null()) settings = vox::json_text(*vs);
     if (is_new) {
       c.settings = settings;
     } else if (settings && settings != c.settings && !multi_) {
@@ -149,17 +150,20 @@ class TtsSocketHandler final : public net::WsHandler, public std::enable_shared_
   }
 
  private:
-  std::string path() const { return std::string(multi_ ? "/multi-stream-input" : "/stream-input"); }
+  // The socket's request path, as fault rules match it ("/v1/text-to-speech/<voice>/multi-stream-input").
+  std::string path() const {
+    return "/v1/text-to-speech/" + voice_ + (multi_ ? "/multi-stream-input" : "/stream-input");
+  }
 
   void protocol_error(const std::string& message) {
     if (!conn_) return;
-    conn_->send_text(json::serialize(json::object{{"message", message}, {"error", "invalid_input_message"}, {"code", 1008}}));
+    conn_->send_text(vox::json_text(json::object{{"message", message}, {"error", "invalid_input_message"}, {"code", 1008}}));
     conn_->close(1008, message);
   }
 
   void close_policy(const std::string& reason, const std::string& error) {
     if (!conn_) return;
-    conn_->send_text(json::serialize(json::object{{"message", reason}, {"error", error}, {"code", 1008}}));
+    conn_->send_text(vox::json_text(json::object{{"message", reason}, {"error", error}, {"code", 1008}}));
     conn_->close(1008, reason.substr(0, 120));
   }
 
@@ -258,7 +262,7 @@ class TtsSocketHandler final : public net::WsHandler, public std::enable_shared_
               co_return;
             }
           }
-          if (conn_) conn_->send_text(json::serialize(m));
+          if (conn_) conn_->send_text(vox::json_text(m));
           if (off + per < s.ulaw.size()) co_await em_->sleep_ms(em_->chunk_interval_ms.load());
         }
       }
@@ -268,7 +272,7 @@ class TtsSocketHandler final : public net::WsHandler, public std::enable_shared_
       if (!multi_ && final_after && conn_ && !closed_ && it != contexts_.end() && it->second.generation == gen) {
         json::object fin{{"isFinal", true}};
         if (multi_) fin["contextId"] = id;
-        conn_->send_text(json::serialize(fin));
+        conn_->send_text(vox::json_text(fin));
       }
     }
     auto it = contexts_.find(id);
@@ -317,7 +321,7 @@ class RealtimeSttHandler final : public net::WsHandler, public std::enable_share
                         {"commit_strategy", vad_ ? "vad" : "manual"}, {"vad_silence_threshold_secs", vad_silence_s_},
                         {"model_id", "scribe_v2_realtime"}, {"enable_logging", true}, {"include_timestamps", false},
                         {"include_language_detection", false}};
-    conn_->send_text(json::serialize(json::object{{"message_type", "session_started"}, {"session_id", session_id_}, {"config", config}}));
+    conn_->send_text(vox::json_text(json::object{{"message_type", "session_started"}, {"session_id", session_id_}, {"config", config}}));
     if (auto f = em_->take_fault("WS /v1/speech-to-text/realtime")) fault_ = f;
     if (fault_ && fault_->kind == "close" && fault_->after_chunks == 0) conn_->close(1011, "Injected fault");
     if (fault_ && fault_->kind == "reset" && fault_->after_chunks == 0) conn_->abort();
@@ -364,7 +368,7 @@ class RealtimeSttHandler final : public net::WsHandler, public std::enable_share
 
  private:
   void error(const std::string& kind, const std::string& text) {
-    if (conn_) conn_->send_text(json::serialize(json::object{{"message_type", kind}, {"error", text}}));
+    if (conn_) conn_->send_text(vox::json_text(json::object{{"message_type", kind}, {"error", text}}));
   }
 
   void append_audio(const std::vector<std::uint8_t>& raw) {
@@ -401,7 +405,7 @@ class RealtimeSttHandler final : public net::WsHandler, public std::enable_share
       auto r = co_await self->em_->recognize(std::move(audio));
       self->partial_busy_ = false;
       if (self->conn_ && r.ok && !r.text.empty())
-        self->conn_->send_text(json::serialize(json::object{{"message_type", "partial_transcript"}, {"text", r.text}}));
+        self->conn_->send_text(vox::json_text(json::object{{"message_type", "partial_transcript"}, {"text", r.text}}));
     }, "ElevenLabs emulator");
   }
 
@@ -430,7 +434,7 @@ class RealtimeSttHandler final : public net::WsHandler, public std::enable_share
         }
         spdlog::debug("realtime STT commit session={} audio_ms={} text=\"{}\"", self->session_id_, bytes / 8, text);
         if (self->conn_)
-          self->conn_->send_text(json::serialize(json::object{{"message_type", "committed_transcript"}, {"text", text}}));
+          self->conn_->send_text(vox::json_text(json::object{{"message_type", "committed_transcript"}, {"text", text}}));
       }
       self->committing_ = false;
     }, "ElevenLabs emulator");
@@ -544,7 +548,7 @@ std::unique_ptr<net::WsHandler> realtime_stt_socket(std::shared_ptr<ElevenLabsEm
        public:
         explicit Invalid(std::string p) : p_(std::move(p)) {}
         void on_open(std::shared_ptr<net::WsConnection> c) override {
-          c->send_text(json::serialize(json::object{{"message_type", "invalid_request"}, {"error", p_}}));
+          c->send_text(vox::json_text(json::object{{"message_type", "invalid_request"}, {"error", p_}}));
           c->close(1008, "invalid request");
         }
         void on_text(std::string_view) override {}

@@ -1,4 +1,5 @@
 #include "sim/openai_emulator.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -85,7 +86,7 @@ std::vector<Rule> parse_rules(std::string_view text) {
         RuleCall c;
         c.name = str(cv.as_object(), "name");
         const auto* a = cv.as_object().if_contains("arguments");
-        c.arguments = !a ? "{}" : a->is_string() ? std::string(a->as_string()) : json::serialize(*a);
+        c.arguments = !a ? "{}" : a->is_string() ? std::string(a->as_string()) : vox::json_text(*a);
         r.tool_calls.push_back(std::move(c));
       }
     }
@@ -115,7 +116,7 @@ std::vector<std::string> tokens_of(const std::string& text) {
 }
 
 std::string error_body(std::string_view message, std::string_view type, std::string_view code) {
-  return json::serialize(json::object{
+  return vox::json_text(json::object{
       {"error", json::object{{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}});
 }
 
@@ -229,7 +230,7 @@ struct OpenAiEmulator::Impl : std::enable_shared_from_this<OpenAiEmulator::Impl>
         message["tool_calls"] = std::move(calls);
       }
       co_return HttpResponse::json(
-          200, json::serialize(json::object{
+          200, vox::json_text(json::object{
                    {"id", id},
                    {"object", "chat.completion"},
                    {"created", 1700000000},
@@ -250,7 +251,7 @@ struct OpenAiEmulator::Impl : std::enable_shared_from_this<OpenAiEmulator::Impl>
 
   static std::string chunk(const std::string& id, const std::string& model, json::object delta, json::value finish) {
     return "data: " +
-           json::serialize(json::object{{"id", id},
+           vox::json_text(json::object{{"id", id},
                                         {"object", "chat.completion.chunk"},
                                         {"created", 1700000000},
                                         {"model", model},
@@ -341,7 +342,7 @@ struct OpenAiEmulator::Impl : std::enable_shared_from_this<OpenAiEmulator::Impl>
     if (req.path == "/emulator/requests") {
       std::lock_guard lock(mu);
       if (req.method == "DELETE") requests.clear();
-      return HttpResponse::json(200, json::serialize(requests));
+      return HttpResponse::json(200, vox::json_text(requests));
     }
     if (req.path == "/emulator/rules") {
       if (req.method == "DELETE") {

@@ -1,6 +1,7 @@
 // The Twilio emulator: its Calls REST API, signed webhooks and status callbacks, the call
 // flow (ring, answer, complete), the admin endpoints, and its routes.
 #include "sim/twilio_emulator_impl.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -52,7 +53,7 @@ std::string rfc2822_now() {
 }
 
 HttpResponse error_answer(int status, int code, const std::string& message) {
-  return HttpResponse::json(status, json::serialize(json::object{
+  return HttpResponse::json(status, vox::json_text(json::object{
                                         {"code", code},
                                         {"message", message},
                                         {"more_info", "https://www.twilio.com/docs/errors/" + std::to_string(code)},
@@ -211,13 +212,25 @@ twilio::FormParams TwilioEmulator::Impl::call_params(const CallRecord& c, const 
 
 asio::awaitable<std::string> TwilioEmulator::Impl::fetch_twiml(std::shared_ptr<CallRecord> c, std::string url, std::string method,
                                          std::string call_status, std::string& error) {
-  auto p = call_params(*c, call_status);
-  try {
-    auto res = co_await twilio_request(url, method, std::move(p), std::chrono::seconds(10));
-    if (res.status == 200) co_return res.body;
-    error = "TwiML URL " + url + " answered " + std::to_string(res.status) + " (Twilio error 11200)";
-  } catch (const std::exception& e) {
-    error = "TwiML URL " + url + " unreachable (Twilio error 11200): " + e.what();
+  // Unlike Twilio, an app that refuses the connection is tried again for up to 10 s: on a
+  // developer's machine it is often a server started a moment ago in the same script.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    auto p = call_params(*c, call_status);
+    bool refused = false;
+    try {
+      auto res = co_await twilio_request(url, method, std::move(p), std::chrono::seconds(10));
+      if (res.status == 200) {
+        error.clear();  // (an earlier attempt's refusal is not the outcome)
+        co_return res.body;
+      }
+      error = "TwiML URL " + url + " answered " + std::to_string(res.status) + " (Twilio error 11200)";
+    } catch (const std::exception& e) {
+      error = "TwiML URL " + url + " unreachable (Twilio error 11200): " + e.what();
+      refused = std::string_view(e.what()).find("refused") != std::string_view::npos;
+    }
+    if (!refused || std::chrono::steady_clock::now() >= deadline) break;
+    co_await sleep_ms(200);
   }
   co_return std::string();
 }
@@ -348,7 +361,7 @@ asio::awaitable<HttpResponse> TwilioEmulator::Impl::handle(const HttpRequest& re
       o["peer_sid"] = c.peer_sid;
       arr.push_back(o);
     }
-    co_return HttpResponse::json(200, json::serialize(arr));
+    co_return HttpResponse::json(200, vox::json_text(arr));
   }
   if (req.path == "/emulator/numbers") {
     // {"number": "+1…", "voice_url": "https://…/twilio-voice"}: calls to the number ring that app.
@@ -366,7 +379,7 @@ asio::awaitable<HttpResponse> TwilioEmulator::Impl::handle(const HttpRequest& re
     std::lock_guard lock(mu);
     json::array arr;
     for (const auto& [n, u] : opt.numbers) arr.push_back(json::object{{"number", n}, {"voice_url", u}});
-    co_return HttpResponse::json(req.method == "POST" ? 201 : 200, json::serialize(arr));
+    co_return HttpResponse::json(req.method == "POST" ? 201 : 200, vox::json_text(arr));
   }
   if (req.path == "/emulator/inbound") {
     // {"url": "https://…/twilio-voice", "from": "+1…", "to": "+1…"}; without "url" the
@@ -388,12 +401,12 @@ asio::awaitable<HttpResponse> TwilioEmulator::Impl::handle(const HttpRequest& re
     }
     if (url.empty()) co_return HttpResponse::error(400, "give \"url\", or a \"to\" registered at /emulator/numbers");
     const auto sid = ring_inbound(url, get("from", "+15550001111"), to);
-    co_return HttpResponse::json(201, json::serialize(json::object{{"sid", sid}}));
+    co_return HttpResponse::json(201, vox::json_text(json::object{{"sid", sid}}));
   }
   if (req.path == "/emulator/requests") {
     std::lock_guard lock(mu);
     if (req.method == "DELETE") requests.clear();
-    co_return HttpResponse::json(200, json::serialize(requests));
+    co_return HttpResponse::json(200, vox::json_text(requests));
   }
   const std::string account(req.param("AccountSid"));
   if (!authorized(req, account)) {
@@ -424,7 +437,7 @@ asio::awaitable<HttpResponse> TwilioEmulator::Impl::handle(const HttpRequest& re
     }
     record_request(req, 200);
     const std::string uri = "/2010-04-01/Accounts/" + opt.account_sid + "/Calls.json";
-    co_return HttpResponse::json(200, json::serialize(json::object{
+    co_return HttpResponse::json(200, vox::json_text(json::object{
                                           {"calls", arr}, {"page", 0}, {"page_size", 50}, {"start", 0},
                                           {"end", arr.empty() ? 0 : static_cast<int>(arr.size()) - 1},
                                           {"uri", uri}, {"first_page_uri", uri}, {"next_page_uri", nullptr},
@@ -443,7 +456,7 @@ asio::awaitable<HttpResponse> TwilioEmulator::Impl::handle(const HttpRequest& re
   if (req.method == "GET") {
     record_request(req, 200);
     std::lock_guard lock(mu);
-    co_return HttpResponse::json(200, json::serialize(call_json(*c)));
+    co_return HttpResponse::json(200, vox::json_text(call_json(*c)));
   }
   if (req.method == "DELETE") {
     record_request(req, 204);
@@ -486,7 +499,7 @@ asio::awaitable<HttpResponse> TwilioEmulator::Impl::handle(const HttpRequest& re
   }
   record_request(req, refused ? refused->status : 200);
   if (refused) co_return std::move(*refused);
-  co_return HttpResponse::json(200, json::serialize(answer));
+  co_return HttpResponse::json(200, vox::json_text(answer));
 }
 
 HttpResponse TwilioEmulator::Impl::create(const HttpRequest& req) {
@@ -567,7 +580,7 @@ HttpResponse TwilioEmulator::Impl::create(const HttpRequest& req) {
     vox::spawn(bridge->strand, [self = shared_from_this(), bridge]() { return self->run_bridged(bridge); }, "Twilio emulator");
   else
     vox::spawn(asio::make_strand(ioc), [self = shared_from_this(), c]() { return self->run_call(c); }, "Twilio emulator");
-  return HttpResponse::json(201, json::serialize(answer));
+  return HttpResponse::json(201, vox::json_text(answer));
 }
 
 TwilioEmulator::TwilioEmulator(asio::io_context& ioc, TwilioEmulatorOptions options, speech::EspeakTts& tts,

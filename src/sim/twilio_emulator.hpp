@@ -40,6 +40,7 @@ struct TwilioEmulatorOptions {
   std::string account_sid = "AC00000000000000000000000000000000";
   std::string auth_token = "test-auth-token";
   std::vector<std::string> callee_lines;  // what the called party says, one line per turn
+  int callee_idle_ms = -1;                 // >= 0: after its lines the callee stays on silent this long
   std::string voice = "en-us+Alex";
   int ring_ms = 300;                      // ringing before the callee answers
   std::map<std::string, std::string> numbers;  // registered number → its voice URL

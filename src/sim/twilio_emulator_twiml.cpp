@@ -205,6 +205,7 @@ asio::awaitable<void> TwilioEmulator::Impl::connect_stream(std::shared_ptr<Side>
     co.auth_token = opt.auth_token;
     co.hangup = c->hangup;
     co.hang_up = true;
+    co.idle_after_ms = opt.callee_idle_ms;
     co.tap = [side](std::span<const std::uint8_t, 160> said, std::span<const std::uint8_t, 160> heard) {
       feed_forks(*side, said, heard);
     };

@@ -142,12 +142,22 @@ struct ElevenLabsTts::Shared : std::enable_shared_from_this<ElevenLabsTts::Share
 
 namespace {
 
-// One reply being synthesized. Lives on its own strand.
+// One reply being synthesized. Lives on its own strand. A streamed reply (`text_open`)
+// takes more text with append() until close_text().
 class Synthesis : public std::enable_shared_from_this<Synthesis> {
  public:
-  Synthesis(std::shared_ptr<ElevenLabsTts::Shared> sh, TtsRequest req, TtsCallbacks cb, std::shared_ptr<Token> token)
+  Synthesis(std::shared_ptr<ElevenLabsTts::Shared> sh, TtsRequest req, TtsCallbacks cb, std::shared_ptr<Token> token,
+            bool text_open = false)
       : sh_(std::move(sh)), req_(std::move(req)), cb_(std::move(cb)), token_(std::move(token)),
-        strand_(asio::make_strand(sh_->ioc)), timer_(strand_), total_chars_(visible_chars(req_.text)) {}
+        strand_(asio::make_strand(sh_->ioc)), timer_(strand_), total_chars_(visible_chars(req_.text)),
+        text_open_(text_open) {}
+
+  void append(std::string text) {
+    asio::post(strand_, [self = shared_from_this(), t = std::move(text)]() mutable { self->on_append(std::move(t)); });
+  }
+  void close_text() {
+    asio::post(strand_, [self = shared_from_this()] { self->on_close_text(); });
+  }
 
   void start() {
     ++sh_->stats->requests;
@@ -206,10 +216,46 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
     };
     std::optional<elevenlabs::VoiceSettings> settings = req_.settings;
     sock->start_context(context_id_, settings, sh_->config.chunk_length_schedule, std::move(l));
-    auto pieces = elevenlabs::split_sentences(req_.text);
-    for (std::size_t i = 0; i < pieces.size(); ++i) sock->send_text(context_id_, pieces[i], i + 1 == pieces.size());
-    if (pieces.empty()) sock->send_text(context_id_, "", true);
+    send_to_socket(req_.text);
+    if (req_.text.empty() && !text_open_) sock->send_text(context_id_, "", true);
     arm_watchdog();
+  }
+
+  // Sends text to the context, sentence by sentence; the last is flushed so it is
+  // spoken now rather than when more text fills the service's buffer.
+  void send_to_socket(const std::string& text) {
+    auto pieces = elevenlabs::split_sentences(text);
+    for (std::size_t i = 0; i < pieces.size(); ++i) socket_->send_text(context_id_, pieces[i], i + 1 == pieces.size());
+  }
+
+  void on_append(std::string text) {
+    if (finished_ || !text_open_) return;
+    const auto b = text.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos) return;
+    text.erase(0, b);
+    if (!req_.text.empty()) req_.text += ' ';
+    req_.text += text;
+    total_chars_ += visible_chars(text);
+    // Before the socket is ready the text waits in req_.text; start_socket() sends it.
+    // After a failure it waits for the end of the text (REST, or the fallback engine).
+    if (socket_) {
+      send_to_socket(text);
+      arm_watchdog();
+    }
+  }
+
+  void on_close_text() {
+    if (!text_open_) return;
+    text_open_ = false;
+    if (finished_) return;
+    if (rest_waiting_) {
+      rest_waiting_ = false;
+      vox::spawn(strand_, [self = shared_from_this()]() { return self->run_rest(); }, "ElevenLabs TTS");
+    } else if (fallback_why_) {
+      speak_rest_with_fallback(*fallback_why_);
+    } else if (socket_) {
+      arm_watchdog();
+    }
   }
 
   // The end of a reply on the socket: the service sends isFinal only once a context is
@@ -219,6 +265,13 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
   void arm_watchdog() {
     const bool aligned_all = aligner_.chars() > 0 && aligned_visible_ >= total_chars_;
     const bool no_alignment = delivered_bytes_ > 0 && aligner_.chars() == 0;
+    if (text_open_ && delivered_bytes_ > 0 && (aligned_all || no_alignment)) {
+      // All text so far is spoken and more may come: wait for it (the agent's own
+      // deadlines bound that wait), not for the service.
+      ++watch_gen_;
+      timer_.cancel();
+      return;
+    }
     const int wait_ms = delivered_bytes_ == 0 ? 5000 : aligned_all ? 250 : no_alignment ? 1000 : 2500;
     timer_.expires_after(std::chrono::milliseconds(wait_ms));
     timer_.async_wait([w = weak_from_this(), gen = ++watch_gen_, wait_ms](boost::system::error_code ec) {
@@ -227,8 +280,11 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
       const bool done = self->delivered_bytes_ > 0 &&
                         ((self->aligner_.chars() > 0 && self->aligned_visible_ >= self->total_chars_) ||
                          self->aligner_.chars() == 0);
-      if (done) self->complete();
-      else self->failed("ElevenLabs stalled (no audio for " + std::to_string(wait_ms) + " ms)");
+      if (done) {
+        if (!self->text_open_) self->complete();
+      } else {
+        self->failed("ElevenLabs stalled (no audio for " + std::to_string(wait_ms) + " ms)");
+      }
     });
   }
 
@@ -262,6 +318,10 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
     if (finished_) co_return;
     if (token_->cancelled()) {
       finish(std::nullopt);
+      co_return;
+    }
+    if (text_open_) {  // REST takes the whole text: wait for its end
+      rest_waiting_ = true;
       co_return;
     }
     ++sh_->stats->rest_requests;
@@ -320,6 +380,13 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
   }
 
   void speak_rest_with_fallback(const std::string& why) {
+    if (text_open_) {  // the fallback speaks the rest once the text is complete
+      if (!fallback_why_) {
+        stop_socket_attempt(false);
+        fallback_why_ = why;
+      }
+      return;
+    }
     aligner_.flush([this](const WordTiming& w) {
       if (cb_.on_word) cb_.on_word(w);
     });
@@ -386,6 +453,19 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
   std::uint64_t watch_gen_ = 0;
   int attempt_ = 0;
   bool finished_ = false;
+  bool text_open_ = false;    // a streamed reply whose text has not all arrived
+  bool rest_waiting_ = false;  // REST takes over once the text is complete
+  std::optional<std::string> fallback_why_;  // the fallback engine takes over then
+};
+
+class Feed final : public TextFeed {
+ public:
+  explicit Feed(std::shared_ptr<Synthesis> s) : s_(std::move(s)) {}
+  void append(std::string text) override { s_->append(std::move(text)); }
+  void close() override { s_->close_text(); }
+
+ private:
+  std::shared_ptr<Synthesis> s_;
 };
 
 }  // namespace
@@ -405,6 +485,18 @@ std::shared_ptr<CancelToken> ElevenLabsTts::synthesize(TtsRequest request, TtsCa
   auto s = std::make_shared<Synthesis>(shared_, std::move(request), std::move(callbacks), token);
   s->start();
   return token;
+}
+
+TtsStream ElevenLabsTts::synthesize_stream(TtsRequest request, TtsCallbacks callbacks) {
+  if (shared_->config.tts_transport != "websocket")
+    return TextToSpeech::synthesize_stream(std::move(request), std::move(callbacks));
+  auto token = std::make_shared<Token>();
+  auto s = std::make_shared<Synthesis>(shared_, std::move(request), std::move(callbacks), token, true);
+  s->start();
+  TtsStream out;
+  out.token = token;
+  out.feed = std::make_shared<Feed>(s);
+  return out;
 }
 
 std::vector<VoiceInfo> ElevenLabsTts::voices() const { return {}; }

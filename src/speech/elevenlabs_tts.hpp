@@ -34,6 +34,10 @@ class ElevenLabsTts final : public TextToSpeech {
   ~ElevenLabsTts() override;
 
   std::shared_ptr<CancelToken> synthesize(TtsRequest request, TtsCallbacks callbacks) override;
+  // Over the WebSocket, one context takes the text as its parts arrive (each part is
+  // flushed, so it is spoken at once, with the prosody of one utterance); over REST, the
+  // parts are spoken one after another.
+  TtsStream synthesize_stream(TtsRequest request, TtsCallbacks callbacks) override;
   std::vector<VoiceInfo> voices() const override;
   std::string name() const override { return "elevenlabs"; }
   std::string cache_identity() const override;

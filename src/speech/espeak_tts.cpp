@@ -159,6 +159,11 @@ class Worker {
     }
     const EspeakSettings& s = job.settings;
     const std::string& voice = job.request.voice_id.empty() ? s.voice : job.request.voice_id;
+    if (s.strict_voice && espeak_SetVoiceByName(voice.c_str()) != EE_OK) {
+      if (job.callbacks.on_done)
+        job.callbacks.on_done("espeak-ng has no voice '" + voice + "' (list them with `espeak-ng --voices`)");
+      return;
+    }
     if (espeak_SetVoiceByName(voice.c_str()) != EE_OK && espeak_SetVoiceByName(s.voice.c_str()) != EE_OK) {
       if (voice_warned_.insert(voice).second) spdlog::warn("espeak-ng voice '{}' not found; using 'en'", voice);
       espeak_SetVoiceByName("en");
@@ -220,13 +225,17 @@ std::vector<VoiceInfo> EspeakTts::voices() const {
   return out;
 }
 
-std::vector<std::uint8_t> EspeakTts::synthesize_blocking(const std::string& text, const std::string& voice) {
+std::vector<std::uint8_t> EspeakTts::synthesize_blocking(const std::string& text, const std::string& voice,
+                                                         std::string* error) {
   std::vector<std::uint8_t> out;
   std::promise<void> done;
   auto fut = done.get_future();
   TtsCallbacks cb;
   cb.on_audio = [&out](std::span<const std::uint8_t> a) { out.insert(out.end(), a.begin(), a.end()); };
-  cb.on_done = [&done](std::optional<std::string>) { done.set_value(); };
+  cb.on_done = [&done, error](std::optional<std::string> e) {
+    if (error) *error = e.value_or("");
+    done.set_value();
+  };
   synthesize(TtsRequest{text, voice, {}}, std::move(cb));
   fut.wait();
   return out;

@@ -12,6 +12,9 @@ namespace vox::speech {
 struct EspeakSettings {
   std::string voice = "en-us";  // espeak-ng voice (e.g. en-us+Alex)
   int rate_wpm = 175;
+  // An unknown voice fails the synthesis (tools) instead of falling back to this voice
+  // and then "en" with a warning (calls, which must never go silent).
+  bool strict_voice = false;
 };
 
 class EspeakTts final : public TextToSpeech {
@@ -25,7 +28,9 @@ class EspeakTts final : public TextToSpeech {
 
   // Synthesizes synchronously on the calling thread's behalf and returns 8 kHz μ-law.
   // Convenience for tools and tests (blocks until done).
-  std::vector<std::uint8_t> synthesize_blocking(const std::string& text, const std::string& voice = {});
+  // `error` (if given) receives why the synthesis failed ("" when it did not).
+  std::vector<std::uint8_t> synthesize_blocking(const std::string& text, const std::string& voice = {},
+                                                std::string* error = nullptr);
 
  private:
   EspeakSettings settings_;

@@ -61,9 +61,31 @@ class CancelToken {
   std::atomic<bool> cancelled_{false};
 };
 
+// The text of one utterance that arrives in parts while it is spoken (a language
+// model's answer). Safe from any thread.
+class TextFeed {
+ public:
+  virtual ~TextFeed() = default;
+  // More text of the utterance, spoken after what came before.
+  virtual void append(std::string text) = 0;
+  // No more text: on_done follows once everything appended has been spoken.
+  virtual void close() = 0;
+};
+
+// A synthesis whose text arrives through `feed`; `token` cancels it.
+struct TtsStream {
+  std::shared_ptr<CancelToken> token;
+  std::shared_ptr<TextFeed> feed;
+};
+
 class TextToSpeech {
  public:
   virtual ~TextToSpeech() = default;
+  // Starts an utterance whose text arrives in parts (request.text is the first); the
+  // callbacks cover the whole utterance (audio and word times run on across parts).
+  // This default speaks part after part with synthesize(); engines that take text while
+  // they speak (the ElevenLabs WebSocket) override it.
+  virtual TtsStream synthesize_stream(TtsRequest request, TtsCallbacks callbacks);
   // Starts synthesizing `request` to 8 kHz μ-law, streaming chunks as they are made.
   // May be called from any thread.
   virtual std::shared_ptr<CancelToken> synthesize(TtsRequest request, TtsCallbacks callbacks) = 0;

@@ -40,6 +40,10 @@ class CachingTts final : public TextToSpeech {
   CachingTts(TextToSpeech& inner, TtsCacheOptions options, BlockingPool* blocking = nullptr);
 
   std::shared_ptr<CancelToken> synthesize(TtsRequest request, TtsCallbacks callbacks) override;
+  // Streamed utterances (a model's answers) go straight to the engine, uncached.
+  TtsStream synthesize_stream(TtsRequest request, TtsCallbacks callbacks) override {
+    return inner_.synthesize_stream(std::move(request), std::move(callbacks));
+  }
   std::vector<VoiceInfo> voices() const override { return inner_.voices(); }
   std::string name() const override { return inner_.name(); }
   std::string cache_identity() const override { return inner_.cache_identity(); }

@@ -1,4 +1,5 @@
 #include "talk/report.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/json.hpp>
 
@@ -30,6 +31,7 @@ std::string report_json(const std::vector<ScenarioResult>& results) {
       o["latency_ms"] = t.latency_ms >= 0 ? json::value(whole(t.latency_ms)) : json::value(nullptr);
       o["failures"] = json::value_from(t.failures);
       if (!t.skipped.empty()) o["skipped"] = json::value_from(t.skipped);
+      if (!t.tools.empty()) o["tools"] = json::value_from(t.tools);
       turns.push_back(std::move(o));
     }
     scenarios.push_back(json::object{{"name", r.name},
@@ -45,7 +47,7 @@ std::string report_json(const std::vector<ScenarioResult>& results) {
   json::object root{{"passed", passed},
                     {"failed", static_cast<int>(results.size()) - passed},
                     {"scenarios", std::move(scenarios)}};
-  return json::serialize(root) + "\n";
+  return vox::json_text(root) + "\n";
 }
 
 std::string junit_xml(const std::vector<ScenarioResult>& results, const std::string& suite) {

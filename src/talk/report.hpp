@@ -17,6 +17,7 @@ struct TurnResult {
   double duration_ms = 0;    // the whole /generate request
   std::vector<std::string> failures;
   std::vector<std::string> skipped;  // their words heard while ours played
+  std::vector<std::string> tools;    // tools the agent called answering it (when checked)
 };
 
 struct ScenarioResult {

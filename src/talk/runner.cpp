@@ -3,7 +3,9 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "net/client.hpp"
 #include "net/http_types.hpp"
@@ -131,6 +133,93 @@ asio::awaitable<void> ScenarioRunner::interrupt() {
   }
 }
 
+asio::awaitable<std::optional<json::value>> ScenarioRunner::agent_get(std::string path, std::string* failure) {
+  net::ClientRequest req;
+  req.method = "GET";
+  req.url = target_.agent_api + "/api/v1/elevenlabs-twilio" + path;
+  req.headers = {{"X-API-KEY", target_.agent_api_key}, {"Accept", "application/json"}};
+  req.read_timeout = std::chrono::seconds(15);
+  try {
+    auto res = co_await http_.send(std::move(req));
+    boost::system::error_code ec;
+    auto v = json::parse(res.body, ec);
+    if (res.status == 200 && !ec) co_return v;
+    *failure = "the agent's API (--agent-api " + target_.agent_api + ") answered " + std::to_string(res.status) +
+               (res.status == 401 || res.status == 403 ? ": check --agent-api-key (AGENT_API_KEY)" : "");
+  } catch (const std::exception& e) {
+    *failure = "the agent's API (--agent-api " + target_.agent_api + ") did not answer: " + e.what();
+  }
+  co_return std::nullopt;
+}
+
+asio::awaitable<void> ScenarioRunner::check_tools(const Scenario* sp, std::string from, std::string to,
+                                                  ScenarioResult* rp) {
+  const Scenario& s = *sp;
+  ScenarioResult& r = *rp;
+  bool wanted = false;
+  for (const auto& t : s.turns) wanted = wanted || !t.expect.tools.empty();
+  if (!wanted) co_return;
+  // The agent's turn n answers the n-th scenario turn that said something.
+  std::map<int, std::vector<std::string>> called;  // agent turn -> tools
+  std::string failure;
+  if (target_.agent_api.empty()) {
+    failure = "`tools` expectations need --agent-api (the control API of the voxbridge running the agent)";
+  } else {
+    // The agent's side of this call: its newest inbound call between the same numbers
+    // (give scenarios that run at once and expect tools their own `from`).
+    std::string agent_sid;
+    auto calls = co_await agent_get("/calls?direction=inbound&limit=100", &failure);
+    if (calls && calls->is_object()) {
+      if (const auto* list = calls->as_object().if_contains("calls"); list && list->is_array())
+        for (const auto& c : list->as_array()) {
+          const auto* o = c.if_object();
+          if (!o || !o->contains("from_") || !o->contains("to") || !o->contains("call_sid")) continue;
+          if (o->at("from_") == json::value(from) && o->at("to") == json::value(to)) {
+            agent_sid = std::string(o->at("call_sid").as_string());
+            break;
+          }
+        }
+      if (agent_sid.empty()) failure = "the agent's API has no inbound call from " + from + " to " + to;
+    }
+    std::optional<json::value> events;
+    if (!agent_sid.empty()) events = co_await agent_get("/calls/" + net::url_encode(agent_sid) + "/events", &failure);
+    if (events && events->is_object()) {
+      if (const auto* list = events->as_object().if_contains("events"); list && list->is_array())
+        for (const auto& e : list->as_array()) {
+          const auto* o = e.if_object();
+          if (!o || o->if_contains("kind") == nullptr || o->at("kind") != json::value("tool_call")) continue;
+          const auto* d = o->if_contains("detail");
+          if (!d || !d->is_string()) continue;
+          // "turn=<n> <tool> <arguments> -> <result>"
+          const std::string detail(d->as_string());
+          int turn = 0;
+          char name[128] = {};
+          if (std::sscanf(detail.c_str(), "turn=%d %127s", &turn, name) == 2) called[turn].emplace_back(name);
+        }
+    }
+  }
+  int agent_turn = 0;
+  for (auto& t : r.turns) {
+    if (t.index == 0) continue;
+    const ScenarioTurn& turn = s.turns[static_cast<std::size_t>(t.index - 1)];
+    if (!turn.say.empty()) ++agent_turn;
+    if (turn.expect.tools.empty()) continue;
+    if (!failure.empty()) {
+      t.failures.push_back(failure);
+    } else {
+      t.tools = called[agent_turn];
+      for (const auto& want : turn.expect.tools)
+        if (std::find(t.tools.begin(), t.tools.end(), want) == t.tools.end()) {
+          std::string got;
+          for (const auto& c : t.tools) got += (got.empty() ? "" : ", ") + c;
+          t.failures.push_back("the agent did not call the tool '" + want + "' (called: " + (got.empty() ? "none" : got) + ")");
+        }
+    }
+    if (!t.failures.empty() && r.reason.empty())
+      r.reason = "turn " + std::to_string(t.index) + ": " + t.failures.back();
+  }
+}
+
 asio::awaitable<ScenarioResult> ScenarioRunner::run(const Scenario* sp) {
   const Scenario& s = *sp;
   ScenarioResult r;
@@ -235,6 +324,7 @@ asio::awaitable<ScenarioResult> ScenarioRunner::run(const Scenario* sp) {
     }
     std::string sid = r.call_sid;
     co_await complete(std::move(sid));
+    co_await check_tools(&s, create.from, create.to, &r);
   }
   r.duration_s = ms_since(started) / 1000.0;
   r.passed = r.reason.empty();

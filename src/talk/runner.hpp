@@ -6,6 +6,7 @@
 // call or a passing deadline end the scenario with a reason, never a hang. The call is
 // completed at Twilio when the scenario ends, however it ends.
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/value.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -35,6 +36,10 @@ struct TalkTarget {
   std::string status_callback;  // that server's call-status URL ("" = none)
   std::string to, from;         // defaults of scenarios that name none
   std::string client = "voxbridge-talk";
+  // The control API of the voxbridge that runs the agent under test, and its key: where
+  // `expect: {tools: [...]}` is checked (the agent's tool_call events of the call).
+  std::string agent_api;
+  std::string agent_api_key;
 };
 
 // One /generate answer.
@@ -71,6 +76,10 @@ class ScenarioRunner {
   boost::asio::awaitable<TurnAnswer> generate(std::string sid, bool first, std::string input,
                                               std::chrono::milliseconds timeout, std::optional<double> talk_timeout_s);
   boost::asio::awaitable<void> complete(std::string sid);
+  // Checks the scenario's `tools` expectations against the agent's side of the call.
+  boost::asio::awaitable<void> check_tools(const Scenario* scenario, std::string from, std::string to,
+                                           ScenarioResult* result);
+  boost::asio::awaitable<std::optional<boost::json::value>> agent_get(std::string path, std::string* failure);
 
   net::HttpClient& http_;
   twilio::RestClient& twilio_;

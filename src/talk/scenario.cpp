@@ -73,7 +73,8 @@ std::chrono::milliseconds seconds(const std::string& file, const YAML::Node& n, 
 Expectation expectation(const std::string& file, const YAML::Node& n) {
   Expectation e;
   if (!n || n.IsNull()) return e;
-  only_keys(file, n, "expect", {"contains", "not_contains", "regex", "max_latency_ms"});
+  only_keys(file, n, "expect", {"contains", "not_contains", "regex", "max_latency_ms", "tools"});
+  if (n["tools"]) e.tools = strings(file, n["tools"], "tools");
   if (n["contains"]) e.contains = strings(file, n["contains"], "contains");
   if (n["not_contains"]) e.not_contains = strings(file, n["not_contains"], "not_contains");
   if (n["regex"]) {

@@ -19,6 +19,7 @@
 //         not_contains: sorry          # none may appear
 //         regex: "good (morning|day)"  # must match (case-insensitive, Perl syntax)
 //         max_latency_ms: 4000         # from the end of our words to the start of theirs
+//         tools: [lookup_order]        # the agent called each while answering (needs --agent-api)
 //       timeout_s: 15
 //     - wait: true                     # say nothing; await their next words
 //
@@ -42,7 +43,12 @@ struct Expectation {
   std::vector<std::string> not_contains;
   std::vector<std::string> regex;
   std::optional<int> max_latency_ms;
-  bool empty() const { return contains.empty() && not_contains.empty() && regex.empty() && !max_latency_ms; }
+  // Tools the agent must have called while answering (checked through the control API
+  // of the voxbridge that runs the agent: --agent-api).
+  std::vector<std::string> tools;
+  bool empty() const {
+    return contains.empty() && not_contains.empty() && regex.empty() && !max_latency_ms && tools.empty();
+  }
 };
 
 struct ScenarioTurn {

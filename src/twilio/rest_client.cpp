@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "core/base64.hpp"
+#include "core/json_text.hpp"
 
 namespace vox::twilio {
 
@@ -183,7 +184,7 @@ asio::awaitable<std::vector<Call>> RestClient::list_calls(ListCalls f) {
   std::vector<Call> calls;
   if (ec || !v.is_object()) throw twilio_error(0, 0, "Twilio answered a call list that is not JSON");
   if (const auto* arr = v.get_object().if_contains("calls"); arr && arr->is_array())
-    for (const auto& c : arr->get_array()) calls.push_back(parse_call(json::serialize(c)));
+    for (const auto& c : arr->get_array()) calls.push_back(parse_call(vox::json_text(c)));
   co_return calls;
 }
 

@@ -21,8 +21,22 @@ struct Outbox final : MediaOutbox {
 };
 
 // Records what the playout asks for and reports; continues after every reply.
+// Takes the text of a streamed reply the way an engine's feed does.
+struct Feed final : speech::TextFeed {
+  void append(std::string text) override { appended.push_back(std::move(text)); }
+  void close() override { ++closed; }
+  std::vector<std::string> appended;
+  int closed = 0;
+};
+
 struct Listener final : PlayoutListener {
-  void synthesize(Reply& r) override { started.push_back(r.id); }
+  void synthesize(Reply& r) override {
+    started.push_back(r.id);
+    started_text.push_back(r.text);
+    if (r.text_open) r.feed = feeds.emplace_back(std::make_shared<Feed>());
+  }
+  std::vector<std::string> started_text;
+  std::vector<std::shared_ptr<Feed>> feeds;
   void chunk_sent(const Reply&, std::span<const std::uint8_t> chunk, bool first) override {
     sent += chunk.size();
     firsts += first ? 1 : 0;
@@ -155,6 +169,38 @@ TEST_F(PlayoutTest, EndCutsTheCurrentReplyAndDropsTheRest) {
   EXPECT_EQ(seen_.ended[0].second.heard_ms, 100);
   EXPECT_EQ(seen_.started.size(), 1u) << "the queued reply is never synthesized";
   EXPECT_EQ(out_.clears, 0) << "the stream is over: nothing to clear";
+}
+
+TEST_F(PlayoutTest, AStreamedReplyTakesItsTextAsItComesAndActsAfterTheLastPart) {
+  const auto a = playout_.enqueue_open("You said good morning,", 1);
+  ASSERT_EQ(playout_.open_reply(1), a);
+  EXPECT_EQ(playout_.open_reply(2), std::nullopt);
+  ASSERT_EQ(seen_.feeds.size(), 1u);  // current at once: synthesis started with the first part
+  EXPECT_EQ(seen_.started_text.back(), "You said good morning,");
+  playout_.append_text(a, "and thank you.");
+  EXPECT_EQ(seen_.feeds[0]->appended, (std::vector<std::string>{"and thank you."}));
+  EXPECT_EQ(playout_.current()->text, "You said good morning, and thank you.");
+  // The answer to the next turn queues behind it and collects its parts while it waits.
+  const auto b = playout_.enqueue_open("Second answer.", 2);
+  playout_.append_text(b, "More of it.");
+  EXPECT_EQ(seen_.feeds.size(), 1u);
+  EXPECT_EQ(playout_.open_reply(2), b);
+  // The last part of the first answer: its end and what to do after it.
+  playout_.close_text(a, /*hangup=*/false, "", "12");
+  EXPECT_EQ(seen_.feeds[0]->closed, 1);
+  EXPECT_EQ(playout_.open_reply(1), std::nullopt);
+  EXPECT_EQ(playout_.current()->digits, "12");
+  playout_.append_text(a, "too late");  // a closed reply takes no more text
+  EXPECT_EQ(seen_.feeds[0]->appended.size(), 1u);
+  // The second answer was closed before it started: synthesized whole, no feed.
+  playout_.close_text(b, /*hangup=*/true);
+  playout_.audio(a, audio_ms(200), 0);
+  playout_.synthesis_done(a, 0);
+  for (std::size_t i = 0; i < out_.marks.size(); ++i) playout_.mark(out_.marks[i], 100.0 * static_cast<double>(i + 1));
+  ASSERT_EQ(seen_.started.size(), 2u);
+  EXPECT_EQ(seen_.started_text.back(), "Second answer. More of it.");
+  EXPECT_EQ(seen_.feeds.size(), 1u);
+  EXPECT_TRUE(playout_.current()->hangup);
 }
 
 }  // namespace

@@ -128,7 +128,11 @@ class FakeControl final : public CallControl {
     digits_requests.push_back(DigitsRequest{call.call_sid, digits, call.stream_url});
     done = std::move(done_cb);
   }
+  void hang_up(const std::string& call_sid, const std::string& why) override {
+    hang_ups.push_back(call_sid + ": " + why);
+  }
   std::vector<std::string> transfers;
+  std::vector<std::string> hang_ups;
   std::vector<DigitsRequest> digits_requests;
   std::function<void(bool ok)> done;
 };
@@ -490,6 +494,31 @@ TEST_F(SessionTest, TalkTimeoutEndsAnIdleCallExactlyWhenItExpires) {
   advance(timers_, ioc_, std::chrono::milliseconds(20));
   EXPECT_TRUE(s->ended());
   EXPECT_EQ(outbox_->closed, "talk timeout");
+}
+
+TEST_F(SessionTest, WithNoGreetingOneMarkSaysSoAndAGreetingSendsNone) {
+  auto quiet = make("");
+  quiet->start();
+  run();
+  EXPECT_EQ(outbox_->marks, (std::vector<std::string>{std::string(kNoGreetingMark)}));
+  EXPECT_EQ(outbox_->media_bytes, 0u);
+  outbox_->marks.clear();
+  auto greeter = make("welcome");
+  greeter->start();
+  run();
+  EXPECT_EQ(std::count(outbox_->marks.begin(), outbox_->marks.end(), std::string(kNoGreetingMark)), 0);
+}
+
+TEST_F(SessionTest, TalkTimeoutHangsUpTheCallItselfNotOnlyTheStream) {
+  settings_.talk_timeout_s = 2;
+  auto s = make_digits(&control_);
+  s->start();
+  run();
+  advance(timers_, ioc_, std::chrono::milliseconds(1990));
+  EXPECT_TRUE(control_.hang_ups.empty());
+  advance(timers_, ioc_, std::chrono::milliseconds(20));
+  EXPECT_TRUE(s->ended());
+  EXPECT_EQ(control_.hang_ups, (std::vector<std::string>{"CA1: talk timeout"}));
 }
 
 TEST_F(SessionTest, TalkTimeoutCountsFromTheLastPlayedAudio) {

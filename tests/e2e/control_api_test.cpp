@@ -411,7 +411,7 @@ TEST(ControlApi, RegisteredCallShowsItsVoiceAndSettings) {
   const std::string plain = sid_of(0x31);
   register_call(acme, plain);
   auto p = obj_of(acme.get("/calls/" + plain));
-  EXPECT_EQ(str(p, "voice_id"), "");
+  EXPECT_EQ(str(p, "voice_id"), "en-us");  // the voice it speaks with: the default
   expect_settings(sub(p, "voice_settings"), 0.5, 0.75, 0.0, true, 1.0);
 
   auto unknown = acme.get("/calls/" + sid_of(0x3f));
@@ -1001,6 +1001,53 @@ TEST(ControlApi, BodiesOverTheLimitAreRefusedWith413) {
   EXPECT_EQ(api.get("/health").status, 200);
 }
 
+// Without an ElevenLabs key, the old service's default voice does not turn its examples
+// into a chain of 404s: the call is registered and spoken with the embedded voice, and
+// the response says so. Voices reported are the ones used; numbers are plain decimals.
+TEST(ControlApi, AnElevenLabsVoiceWithoutAKeySpeaksWithTheEmbeddedVoiceAndSaysSo) {
+  ServerProcess server({"--tts-voice", "en-us+Alex"});
+  Api api{server, ""};
+  const std::string sid = sid_of(501);
+  auto res = api.post("/calls/incoming", R"({"call_sid":")" + sid +
+                                             R"(","voice_id":"IKne3meq5aSn9XLyUdCD","voice_settings":{"stability":0.7}})");
+  ASSERT_EQ(res.status, 200) << res.body;
+  auto o = obj_of(res);
+  EXPECT_EQ(str(o, "voice_id"), "en-us+Alex");
+  EXPECT_NE(str(o, "note").find("ELEVENLABS_API_KEY"), std::string::npos) << res.body;
+  EXPECT_NE(str(o, "note").find("IKne3meq5aSn9XLyUdCD"), std::string::npos) << res.body;
+  EXPECT_TRUE(server.wait_for_log("voice IKne3meq5aSn9XLyUdCD: ElevenLabs is not configured"));
+  // The old examples' next steps find the call.
+  auto info = api.get("/calls/" + sid);
+  ASSERT_EQ(info.status, 200) << info.body;
+  EXPECT_EQ(str(obj_of(info), "voice_id"), "en-us+Alex");
+  EXPECT_EQ(str(sub(obj_of(info), "elevenlabs_voice_info"), "voice_id"), "en-us+Alex");
+  EXPECT_NE(info.body.find(R"("stability":0.7)"), std::string::npos) << info.body;
+  // A voice that is neither embedded nor shaped like an ElevenLabs id is still unknown.
+  auto bad = api.post("/calls/incoming", R"({"call_sid":")" + sid_of(502) + R"(","voice_id":"nope"})");
+  EXPECT_EQ(bad.status, 404) << bad.body;
+  // Plain decimals everywhere, /health's uptime included.
+  const auto health = http("GET", server.url() + "/health").body;
+  EXPECT_NE(health.find(R"("uptime_s":)"), std::string::npos) << health;
+  for (const auto& body : {info.body, health}) {
+    // The JSON text outside its strings: numbers, punctuation, true/false/null.
+    std::string bare;
+    bool in_string = false;
+    for (std::size_t i = 0; i < body.size(); ++i) {
+      if (in_string) {
+        if (body[i] == '\\') ++i;
+        else if (body[i] == '"') in_string = false;
+      } else if (body[i] == '"') {
+        in_string = true;
+      } else {
+        bare += body[i];
+      }
+    }
+    for (std::size_t i = 1; i < bare.size(); ++i)
+      if ((bare[i] == 'E' || bare[i] == 'e') && std::isdigit(static_cast<unsigned char>(bare[i - 1])))
+        ADD_FAILURE() << "a number in exponent form: " << body;
+  }
+}
+
 TEST(ControlApi, OpenApiDocumentAndDocsPageArePublicAndComplete) {
   ServerProcess server(tenant_args());
   auto res = http("GET", server.url() + "/openapi.json");
@@ -1014,9 +1061,23 @@ TEST(ControlApi, OpenApiDocumentAndDocsPageArePublicAndComplete) {
         kBase + "/calls/incoming", kBase + "/calls/{call_sid}", kBase + "/calls/{call_sid}/synthesize",
         kBase + "/calls/{call_sid}/stream", kBase + "/calls/{call_sid}/stop", kBase + "/calls/{call_sid}/voice",
         kBase + "/calls/{call_sid}/transcript", kBase + "/calls/{call_sid}/events",
-        std::string("/api/v1/webrtc/twilio-elevenlabs-stream/{peer_id}/{company_api_key}/{agent_id}")}) {
+        std::string("/api/v1/webrtc/twilio-elevenlabs-stream/{peer_id}/{company_api_key}/{agent_id}"),
+        std::string("/generate"), std::string("/media")}) {
     EXPECT_TRUE(paths.contains(p)) << p << " missing from /openapi.json";
   }
+  // The turn API's parameters, and the media stream's messages in both directions.
+  std::vector<std::string> generate_params;
+  const auto generate = sub(sub(paths, "/generate"), "get");
+  for (const auto& prm : generate.at("parameters").as_array())
+    generate_params.emplace_back(prm.as_object().at("name").as_string());
+  EXPECT_EQ(generate_params,
+            (std::vector<std::string>{"client", "sid", "first", "input", "timeout", "talk_timeout"}));
+  const auto media = sub(sub(sub(paths, "/media"), "get"), "x-websocket");
+  std::vector<std::string> from_twilio, to_twilio;
+  for (const auto& m : media.at("client_messages").as_array()) from_twilio.emplace_back(m.as_object().at("type").as_string());
+  for (const auto& m : media.at("server_messages").as_array()) to_twilio.emplace_back(m.as_object().at("type").as_string());
+  EXPECT_EQ(from_twilio, (std::vector<std::string>{"connected", "start", "media", "mark", "dtmf", "stop"}));
+  EXPECT_EQ(to_twilio, (std::vector<std::string>{"media", "mark", "clear"}));
   // Every method the server routes is described.
   const auto methods = [&](const std::string& p) {
     std::vector<std::string> out;

@@ -91,6 +91,20 @@ TEST(Conversation, TwentyConcurrentCallsEachHearOnlyTheirOwnEchoes) {
   EXPECT_EQ(call_sids.size(), static_cast<std::size_t>(kCalls));
 }
 
+// A server with no greeting says so at the stream's start: the caller speaks at once
+// instead of waiting for a greeting (here it would wait ten minutes).
+TEST(Conversation, WithNoGreetingTheCallerSpeaksAtOnce) {
+  ServerProcess server(server_args(""));
+  auto o = caller_to(server, {"good morning"});
+  o.greeting_wait_ms = 600000;
+  o.max_call_ms = 60000;
+  auto results = call(o);
+  const auto& r = results[0];
+  ASSERT_TRUE(r.ok) << r.error << "\n" << server.log_tail();
+  ASSERT_EQ(r.heard.size(), 1u);
+  EXPECT_EQ(r.heard[0].transcript, "you said good morning");
+}
+
 TEST(Conversation, BargeInClearsTheReplyAndRecordsWhatWasHeard) {
   ServerProcess server(server_args(kLongGreeting));
   auto o = caller_to(server, {"can you hear me"});

@@ -8,6 +8,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 
 #include "e2e_support.hpp"
 #include "server_process.hpp"
@@ -132,6 +134,60 @@ TEST(ElevenLabsE2E, ConversationOverTlsUsesUlawAndRealtimeStt) {
   EXPECT_EQ(batch, 0);
 }
 
+// A model's answer streams into one ElevenLabs context: each speakable part is sent (and
+// flushed) as it arrives, and the context is closed once, after the last part.
+TEST(ElevenLabsE2E, AStreamedModelAnswerIsOneContextFedAsItArrives) {
+  Emulator emulator;
+  const auto rules = grammar_file("vox-e2e-el-llm-rules.json",
+                                  {R"([{"match": "good morning", "text": "You said good morning, and thank you for )"
+                                   R"(calling us today. We are glad you rang. Goodbye for now."}])"});
+  // 20 tokens a second: the later parts arrive while the first is already being spoken.
+  ServerProcess model({"--rules", rules, "--tokens-per-second", "20"}, {}, "", {"emulate", "openai"});
+  ServerProcess server(server_args({"--agent", "llm", "--llm-base-url", model.url() + "/v1", "--llm-first-message",
+                                    kGreeting}),
+                       emulator.server_env());
+  ASSERT_TRUE(server.wait_for_log("elevenlabs: key accepted")) << server.log_tail();
+  auto r = converse(server, {"good morning"});
+  ASSERT_TRUE(r.ok) << r.error << "\n" << server.log_tail();
+  ASSERT_GE(r.heard.size(), 2u) << server.log_tail();
+  EXPECT_EQ(r.heard[0].transcript, normalized(kGreeting));
+
+  // The context whose text starts the answer, and every text message sent to it.
+  std::map<std::string, std::vector<std::string>> texts;
+  std::map<std::string, int> closes;
+  for (const auto& v : emulator.requests()) {
+    const auto& o = v.as_object();
+    if (std::string(o.at("target").as_string()).find("multi-stream-input") == std::string::npos) continue;
+    for (const auto& m : o.at("ws_messages").as_array()) {
+      const auto msg = json::parse(m.as_string()).as_object();
+      const auto* ctx = msg.if_contains("context_id");
+      if (!ctx) continue;
+      const std::string id(ctx->as_string());
+      if (msg.contains("close_context")) ++closes[id];
+      const auto* t = msg.if_contains("text");
+      if (t && !std::string(t->as_string()).empty() && std::string(t->as_string()) != " ")
+        texts[id].emplace_back(t->as_string());
+    }
+  }
+  std::string answer;
+  for (const auto& [id, parts] : texts)
+    if (!parts.empty() && parts.front().rfind("You said good morning", 0) == 0) answer = id;
+  ASSERT_FALSE(answer.empty()) << server.log_tail();
+  const auto& parts = texts[answer];
+  EXPECT_GE(parts.size(), 3u) << "the answer's parts went to one context as they came";
+  std::string joined;  // the parts, with single spaces between words
+  for (const auto& p : parts) {
+    std::istringstream words(p);
+    for (std::string w; words >> w;) joined += (joined.empty() ? "" : " ") + w;
+  }
+  EXPECT_EQ(joined, "You said good morning, and thank you for calling us today. We are glad you rang. Goodbye for now.");
+  EXPECT_EQ(closes[answer], 1);
+  // The caller heard the whole answer: its audio is far longer than the first part's.
+  std::size_t answer_bytes = 0;
+  for (std::size_t i = 1; i < r.heard.size(); ++i) answer_bytes += r.heard[i].ulaw.size();
+  EXPECT_GT(answer_bytes, 8000u * 4) << server.log_tail();
+}
+
 TEST(ElevenLabsE2E, RealtimeSttRefusedFallsBackToBatch) {
   Emulator emulator;
   emulator.fault(json::object{{"match", "WS /v1/speech-to-text/realtime#upgrade"}, {"kind", "status"}, {"status", 503}});
@@ -155,8 +211,12 @@ TEST_P(ElevenLabsTtsFault, MidCallDoesNotBreakTheCall) {
   Emulator emulator;
   ServerProcess server(server_args(), emulator.server_env());
   ASSERT_TRUE(server.wait_for_log("elevenlabs: key accepted")) << server.log_tail();
-  const std::string kind = GetParam();
-  json::object fault{{"match", "WS /multi-stream-input"}, {"kind", kind}, {"after_chunks", 2}, {"times", 1}};
+  // "<kind>" or "<kind>@<match>" (the README's match: the TTS sockets' path prefix).
+  const std::string param = GetParam();
+  const auto at = param.find('@');
+  const std::string kind = param.substr(0, at);
+  const std::string match = at == std::string::npos ? "multi-stream-input" : param.substr(at + 1);
+  json::object fault{{"match", match}, {"kind", kind}, {"after_chunks", 2}, {"times", 1}};
   if (kind == "stall") fault["delay_ms"] = 30000;
   const std::vector<std::string> lines = {"i would like to book a table", "where is my car"};
   // The greeting is cached; the first reply meets the fault on a fresh socket (the
@@ -171,7 +231,8 @@ TEST_P(ElevenLabsTtsFault, MidCallDoesNotBreakTheCall) {
   EXPECT_NE(server.log().find("the fallback engine speaks the rest"), std::string::npos) << server.log_tail();
 }
 
-INSTANTIATE_TEST_SUITE_P(ElevenLabsE2E, ElevenLabsTtsFault, ::testing::Values("close", "reset", "stall"));
+INSTANTIATE_TEST_SUITE_P(ElevenLabsE2E, ElevenLabsTtsFault,
+                         ::testing::Values("close", "reset", "stall", "close@WS /v1/text-to-speech"));
 
 TEST(ElevenLabsE2E, ProviderDownRepliesWithTheEmbeddedEngine) {
   Emulator emulator;
@@ -183,6 +244,45 @@ TEST(ElevenLabsE2E, ProviderDownRepliesWithTheEmbeddedEngine) {
   auto r = converse(server, lines);
   expect_heard(r, lines, server);  // the embedded engine spoke everything, correctly
   EXPECT_EQ(health(server).at("status").as_string(), "healthy");
+}
+
+// A file asked for in a voice does not come back in another one: when ElevenLabs fails,
+// /synthesize answers 502 (and counts the fallback) instead of returning espeak-ng audio.
+TEST(ElevenLabsE2E, SynthesizeRefusesAudioInAnotherVoiceWhenTheProviderFails) {
+  Emulator emulator;
+  ServerProcess server(server_args({"--tts-cache", "false"}), emulator.server_env());
+  ASSERT_TRUE(server.wait_for_log("elevenlabs: key accepted")) << server.log_tail();
+  const std::string base = server.url() + "/api/v1/elevenlabs-twilio/calls/";
+  const std::string sid = "CA00000000000000000000000000000017";
+  ASSERT_EQ(http("POST", base + "incoming", R"({"call_sid":")" + sid + R"("})").status, 200);
+  // Working: MP3 in the asked voice.
+  auto ok = http("POST", base + sid + "/synthesize", R"({"text":"good morning"})");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  // Every TTS path fails: the warm socket, a new one, and REST.
+  emulator.fault(json::object{{"match", "WS /v1/text-to-speech"}, {"kind", "reset"}});
+  emulator.fault(json::object{{"match", "#upgrade"}, {"kind", "status"}, {"status", 500}});
+  emulator.fault(json::object{{"match", "POST /v1/text-to-speech"}, {"kind", "status"}, {"status", 500}});
+  auto failed = http("POST", base + sid + "/synthesize", R"({"text":"what time is it"})");
+  EXPECT_EQ(failed.status, 502) << failed.body.substr(0, 300);
+  EXPECT_NE(failed.body.find("no audio in another voice"), std::string::npos) << failed.body.substr(0, 300);
+  const auto metrics = http("GET", server.url() + "/metrics").body;
+  EXPECT_NE(metrics.find("voxbridge_tts_fallbacks_total 1\n"), std::string::npos);
+}
+
+// A call registered without a voice reports the voice it speaks with (VOICE_ID), not "".
+TEST(ElevenLabsE2E, ACallWithoutAVoiceReportsTheDefaultVoice) {
+  Emulator emulator;
+  auto env = emulator.server_env();
+  env.push_back("VOICE_ID=IKne3meq5aSn9XLyUdCD");
+  ServerProcess server(server_args(), env);
+  const std::string base = server.url() + "/api/v1/elevenlabs-twilio/calls/";
+  const std::string sid = "CA00000000000000000000000000000018";
+  auto reg = http("POST", base + "incoming", R"({"call_sid":")" + sid + R"("})");
+  ASSERT_EQ(reg.status, 200) << reg.body;
+  EXPECT_EQ(json::parse(reg.body).as_object().at("voice_id").as_string(), "IKne3meq5aSn9XLyUdCD");
+  const auto info = json::parse(http("GET", base + sid).body).as_object();
+  EXPECT_EQ(info.at("voice_id").as_string(), "IKne3meq5aSn9XLyUdCD") << json::serialize(info);
+  EXPECT_EQ(info.at("elevenlabs_voice_info").as_object().at("voice_id").as_string(), "IKne3meq5aSn9XLyUdCD");
 }
 
 TEST(ElevenLabsE2E, RejectedKeyIsReportedAndCallsStillWork) {

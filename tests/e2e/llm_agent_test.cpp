@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <thread>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -208,6 +209,56 @@ TEST(LlmAgentE2E, ABargeInLeavesExactlyTheHeardWordsInTheNextRequest) {
   EXPECT_EQ(msgs[1].as_object().at("role").as_string(), "assistant");
   EXPECT_EQ(msgs[1].as_object().at("content").as_string(), heard);
   EXPECT_EQ(msgs[2].as_object().at("content").as_string(), "can you hear me");
+}
+
+// Fifty calls at once, each with its own conversation with the model: every caller hears
+// the answer to what they said, and the model received fifty separate histories.
+TEST(LlmAgentE2E, FiftyConcurrentCallsEachHearTheirOwnAnswer) {
+  auto model = model_emulator(R"([{"match": ".+", "text": "You said {{last}}."}])");
+  const auto grammar = write_server_grammar("vox-e2e-llm-grammar.txt");
+  ServerProcess server({"--stt-mode", "grammar", "--stt-grammar", grammar, "--tts-voice", kVoice, "--agent", "llm",
+                        "--llm-base-url", model->url() + "/v1", "--llm-first-message", kGreeting});
+  const auto& phrases = caller_phrases();
+  constexpr int kCalls = 50;
+  boost::asio::io_context ioc;
+  std::vector<sim::CallerResult> results(kCalls);
+  std::vector<std::string> said(kCalls);
+  for (int i = 0; i < kCalls; ++i) {
+    said[i] = phrases[static_cast<std::size_t>(i) % phrases.size()];
+    sim::CallerOptions o;
+    o.server_url = server.url();
+    o.lines = {said[i]};
+    o.voice = kVoice;
+    o.reply_timeout_ms = 60000;  // fifty utterances are recognized at once
+    boost::asio::co_spawn(boost::asio::make_strand(ioc), sim::run_caller(o, sim::CallerEngines{Engines::get().tts}),
+                          [&results, i](std::exception_ptr, sim::CallerResult r) { results[i] = std::move(r); });
+  }
+  std::thread helper([&ioc] { ioc.run(); });
+  ioc.run();
+  helper.join();
+  sim::transcribe(results, Engines::get().stt);
+
+  std::multiset<std::string> heard_answers, expected;
+  for (int i = 0; i < kCalls; ++i) {
+    const auto& r = results[i];
+    SCOPED_TRACE("call " + std::to_string(i) + " " + r.call_sid);
+    ASSERT_TRUE(r.ok) << r.error << server.log_tail();
+    ASSERT_EQ(r.heard.size(), 2u) << server.log_tail();
+    EXPECT_EQ(r.heard[1].transcript, "you said " + said[i]);
+    expected.insert(said[i]);
+  }
+  // The model saw each call's own history: system, greeting, that caller's words.
+  const auto reqs = model_requests(*model);
+  ASSERT_EQ(reqs.size(), static_cast<std::size_t>(kCalls));
+  for (const auto& q : reqs) {
+    const auto& msgs = q.as_object().at("messages").as_array();
+    ASSERT_EQ(msgs.size(), 3u) << json::serialize(q);
+    EXPECT_EQ(msgs[1].as_object().at("content").as_string(), kGreeting);
+    heard_answers.insert(std::string(msgs[2].as_object().at("content").as_string()));
+  }
+  EXPECT_EQ(heard_answers, expected);
+  const auto metrics = http("GET", server.url() + "/metrics").body;
+  EXPECT_NE(metrics.find("voxbridge_turn_llm_first_token_seconds_count 50"), std::string::npos);
 }
 
 }  // namespace

@@ -88,6 +88,26 @@ TEST(TwilioE2E, SigtermCompletesEveryLiveCallAtTwilio) {
   for (const auto& c : calls) EXPECT_EQ(c.as_object().at("status").as_string(), "completed");
 }
 
+// The talk timeout hangs up the call at Twilio (Status=completed), as the turn service
+// did, not only our media stream.
+TEST(TwilioE2E, TalkTimeoutCompletesTheCallAtTwilio) {
+  auto emulator = twilio_emulator({}, {"--callee-idle-ms", "60000"});  // the callee stays on, silent
+  auto server = gateway(*emulator, {"--talk-timeout", "3"});
+  const auto sid = place_call(*emulator, *server);
+  ASSERT_TRUE(server->wait_for_log("talk timeout call_sid=" + sid, std::chrono::seconds(60))) << server->log_tail();
+  ASSERT_TRUE(server->wait_for_log("call " + sid + " (talk timeout) completed at Twilio")) << server->log_tail();
+  const auto requests = json::parse(http("GET", emulator->url() + "/emulator/requests").body).as_array();
+  const std::string target = "/2010-04-01/Accounts/" + kAccount + "/Calls/" + sid + ".json";
+  int completions = 0;
+  for (const auto& r : requests) {
+    const auto& o = r.as_object();
+    if (o.at("method").as_string() == "POST" && o.at("target").as_string() == target &&
+        std::string(o.at("body").as_string()).find("Status=completed") != std::string::npos)
+      ++completions;
+  }
+  EXPECT_EQ(completions, 1) << json::serialize(requests);
+}
+
 TEST(TwilioE2E, TransferEndsOurLegAndTheEmulatorDials) {
   auto emulator = twilio_emulator({"good morning"});
   const auto script = grammar_file("vox-e2e-transfer-script.txt", {"Let me transfer you. [transfer +15550009999]"});

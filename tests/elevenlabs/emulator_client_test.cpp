@@ -456,7 +456,7 @@ TEST(ElevenLabsTts, FailureMidReplyIsFinishedByTheFallbackEngine) {
   for (const std::string kind : {"close", "reset", "stall"}) {
     SCOPED_TRACE(kind);
     em.clear();
-    json::object f{{"match", "WS /multi-stream-input"}, {"kind", kind}, {"after_chunks", 2}, {"times", 1}};
+    json::object f{{"match", "WS /v1/text-to-speech"}, {"kind", kind}, {"after_chunks", 2}, {"times", 1}};
     if (kind == "stall") f["delay_ms"] = 20000;
     em.fault(f);
     net::HttpClient http(em.ioc().get_executor(), client_options());

@@ -1,6 +1,7 @@
 #include "app/commands/port_file.hpp"
 #include "app/commands/serve_until_signal.hpp"
 #include "app/commands/call.hpp"
+#include "app/commands/wait_for_server.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -37,6 +38,21 @@ int run_call(const ServerConfig& config, const CallOptions& o) {
     return 2;
   }
   const std::string from = o.from.empty() ? t.phone_number : o.from;
+  if (from.empty()) {
+    std::cerr << "voxbridge call: no caller id: give --from or set TWILIO_PHONE_NUMBER (a number of your Twilio "
+                 "account; with the emulator, any E.164 number such as +15550001111)\n";
+    return 2;
+  }
+  // Started a moment ago in the same script? Wait for the Twilio API (the emulator) and
+  // the gateway whose webhook the call will fetch.
+  if (!wait_for_server(t.api_base_url, std::chrono::seconds(20), "the Twilio API")) {
+    std::cerr << "voxbridge call: nothing answers at " << t.api_base_url << " (TWILIO_BASE_URL)\n";
+    return 1;
+  }
+  if (!wait_for_server(server, std::chrono::seconds(20), "the gateway")) {
+    std::cerr << "voxbridge call: nothing answers at " << server << ": start voxbridge serve there first\n";
+    return 1;
+  }
   std::string query;
   auto add = [&](const char* k, const std::string& v) {
     if (!v.empty()) query += std::string(query.empty() ? "?" : "&") + k + "=" + twilio::form_encode(v);
@@ -128,6 +144,7 @@ int run_emulate_twilio(const EmulateTwilioOptions& o) {
   eo.account_sid = o.account_sid;
   eo.auth_token = o.auth_token;
   eo.callee_lines = o.callee_say;
+  eo.callee_idle_ms = o.callee_idle_ms;
   eo.voice = o.voice;
   eo.ring_ms = o.ring_ms;
   for (const auto& n : o.numbers) {

@@ -26,6 +26,7 @@ struct EmulateTwilioOptions {
   std::string account_sid = "AC00000000000000000000000000000000";
   std::string auth_token = "test-auth-token";
   std::vector<std::string> callee_say;
+  int callee_idle_ms = -1;
   std::string voice = "en-us+Alex";
   std::string stt_grammar;
   int ring_ms = 300;

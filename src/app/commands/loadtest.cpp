@@ -1,4 +1,6 @@
 #include "app/commands/loadtest.hpp"
+#include "app/commands/wait_for_server.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -247,6 +249,10 @@ int run_loadtest(const LoadtestOptions& o) {
     return 2;
   }
   const std::string server_pid = o.server_pid > 0 ? std::to_string(o.server_pid) : std::string();
+  if (!wait_for_server(o.url, std::chrono::seconds(20), "the server under test")) {
+    std::cerr << "voxbridge loadtest: nothing answers at " << o.url << ": start the server first (voxbridge serve)\n";
+    return 2;
+  }
   speech::EspeakSettings tts_settings;
   tts_settings.voice = o.voice;
   speech::EspeakTts tts(tts_settings);
@@ -436,7 +442,7 @@ int run_loadtest(const LoadtestOptions& o) {
   report["samples"] = sample_rows;
   report["reply_latencies_ms"] = json::value_from(reply_ms);
 
-  const std::string text = json::serialize(report);
+  const std::string text = vox::json_text(report);
   std::cout << text << std::endl;
   if (!o.json_out.empty()) std::ofstream(o.json_out) << text << "\n";
   if (!o.html_out.empty()) {

@@ -1,4 +1,6 @@
 #include "app/commands/sim_caller.hpp"
+#include "app/commands/wait_for_server.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
@@ -18,6 +20,11 @@ int run_sim_caller(const SimCallerCommand& cmd) {
   if (!cmd.caller.call_sid.empty() && cmd.calls > 1) {
     std::cerr << "sim caller: --call-sid names one call; drop it or use --calls 1\n";
     return 2;
+  }
+  if (!wait_for_server(cmd.caller.server_url, std::chrono::seconds(20), "the gateway")) {
+    std::cerr << "sim caller: nothing answers at " << cmd.caller.server_url
+              << ": start the gateway first (voxbridge serve) or give --url\n";
+    return 1;
   }
   speech::EspeakTts tts(speech::EspeakSettings{});
   std::vector<std::string> phrases = cmd.expect;
@@ -80,7 +87,7 @@ int run_sim_caller(const SimCallerCommand& cmd) {
                                              {"max", sim::percentile(latencies, 100)},
                                              {"count", latencies.size()}};
   summary["results"] = std::move(calls);
-  const std::string text = json::serialize(summary);
+  const std::string text = vox::json_text(summary);
   std::cout << text << std::endl;
   if (!cmd.json_out.empty()) std::ofstream(cmd.json_out) << text << "\n";
   return ok == static_cast<int>(results.size()) ? 0 : 1;

@@ -4,6 +4,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_future.hpp>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 
 #include "core/spawn.hpp"
 #include "app/commands/serve.hpp"
+#include "app/commands/wait_for_server.hpp"
 #include "core/hash.hpp"
 #include "net/client.hpp"
 #include "talk/report.hpp"
@@ -122,6 +124,57 @@ std::string file_safe(const std::string& name) {
 
 }  // namespace
 
+namespace {
+
+// Stops the in-process server (if one runs) and removes its temporary store.
+void stop_in_process(const std::function<void()>& stop_server, std::thread& server_thread,
+                     const std::string& temp_store) {
+  if (stop_server) {
+    stop_server();
+    server_thread.join();
+  }
+  if (!temp_store.empty())
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::error_code ec;
+      std::filesystem::remove(temp_store + suffix, ec);
+    }
+}
+
+// Whether `server` is a voxbridge whose turn API takes `key`: nullopt when it is, else why
+// not. /generate without a sid answers 400 once the key is accepted, and has no effect.
+std::optional<std::string> check_server(asio::io_context& ioc, net::HttpClient& http, const std::string& server,
+                                        const std::string& key) {
+  if (!wait_for_server(server, std::chrono::seconds(10), "the voxbridge server (--server)"))
+    return "nothing answers at " + server + " (--server)";
+  int status = 0;
+  std::string failure;
+  auto fut = asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+    net::ClientRequest req;
+    req.method = "GET";
+    req.url = server + "/generate?client=voxbridge-talk";
+    req.headers = {{"X-API-KEY", key}, {"Accept", "application/json"}};
+    req.read_timeout = std::chrono::seconds(10);
+    try {
+      auto res = co_await http.send(std::move(req));
+      status = res.status;
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+  }, asio::use_future);
+  ioc.run();
+  ioc.restart();
+  fut.get();
+  if (!failure.empty()) return "the server at " + server + " did not answer (" + failure + ")";
+  if (status == 403)
+    return "the server at " + server + " refused the key: --generate-api-key (or API_KEY) must equal its API_KEY";
+  if (status == 503) return "the server at " + server + " has no API_KEY set, so its turn API (/generate) is off";
+  if (status != 400)
+    return "the server at " + server + " answered " + std::to_string(status) + " to /generate: is it a voxbridge server?";
+  return std::nullopt;
+}
+
+}  // namespace
+
 int run_talk(ServerConfig config, const TalkOptions& o) {
   // The scenarios first: a typo should not cost a phone call.
   std::vector<talk::Scenario> scenarios;
@@ -136,6 +189,14 @@ int run_talk(ServerConfig config, const TalkOptions& o) {
     std::cerr << "voxbridge talk: no scenario given: use --scenario FILE or --scenarios DIR (see --help)\n";
     return 2;
   }
+  for (const auto& sc : scenarios)
+    for (const auto& t : sc.turns)
+      if (!t.expect.tools.empty() && o.agent_api.empty()) {
+        std::cerr << "voxbridge talk: " << sc.file << " expects tools (" << t.expect.tools.front()
+                  << "), which are checked through the agent's own voxbridge: give --agent-api URL (its base URL) "
+                     "and --agent-api-key (AGENT_API_KEY) if its control API has keys\n";
+        return 2;
+      }
   const auto& tw = config.twilio;
   if (!tw.rest_ready()) {
     std::cerr << "voxbridge talk: no Twilio account: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or "
@@ -195,6 +256,20 @@ int run_talk(ServerConfig config, const TalkOptions& o) {
   net::HttpClient gen_http(ioc.get_executor(), gen_opts);
   net::HttpClient twilio_http(ioc.get_executor());
   twilio::RestClient rest(twilio_http, tw.rest());
+  // Before any call is dialled (with real Twilio, a call rings somebody's phone): the
+  // driving server must answer and accept the key, and the Twilio API must answer.
+  if (!o.server.empty()) {
+    if (const auto refused = check_server(ioc, gen_http, server, key)) {
+      std::cerr << "voxbridge talk: " << *refused << "; nothing was dialled\n";
+      stop_in_process(stop_server, server_thread, temp_store);
+      return 2;
+    }
+  }
+  if (!wait_for_server(tw.api_base_url, std::chrono::seconds(20), "the Twilio API")) {
+    std::cerr << "voxbridge talk: nothing answers at " << tw.api_base_url << " (TWILIO_BASE_URL); nothing was dialled\n";
+    stop_in_process(stop_server, server_thread, temp_store);
+    return 2;
+  }
   talk::TalkTarget target;
   target.server_url = server;
   target.api_key = key;
@@ -202,6 +277,9 @@ int run_talk(ServerConfig config, const TalkOptions& o) {
   target.status_callback = public_url + "/api/v1/twilio/call-status";
   target.to = o.to;
   target.from = o.from.empty() ? tw.phone_number : o.from;
+  target.agent_api = o.agent_api;
+  while (!target.agent_api.empty() && target.agent_api.back() == '/') target.agent_api.pop_back();
+  target.agent_api_key = o.agent_api_key;
   TerminalProgress progress(scenarios.size());
   talk::ScenarioRunner runner(gen_http, rest, target, progress);
 
@@ -225,13 +303,7 @@ int run_talk(ServerConfig config, const TalkOptions& o) {
   };
   signals.async_wait(on_signal);
   ioc.run();
-
-  if (stop_server) {
-    stop_server();
-    server_thread.join();
-  }
-  if (!temp_store.empty())
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(temp_store + suffix);
+  stop_in_process(stop_server, server_thread, temp_store);
 
   bool ok = write_file(o.report_json, talk::report_json(results)) && write_file(o.junit, talk::junit_xml(results));
   if (!o.transcripts_dir.empty())

@@ -17,6 +17,7 @@ struct TalkOptions {
   std::string api_key;                      // that server's API_KEY
   std::string public_url;                   // the URL Twilio reaches the server at (default: the server URL)
   std::string to, from;
+  std::string agent_api, agent_api_key;     // --agent-api URL: where `tools` expectations are checked
   int concurrency = 1;
   std::string report_json, junit, transcripts_dir;
   bool in_process_store_given = false;      // --store was given (else a temporary store)

@@ -1,6 +1,7 @@
 #include "app/commands/port_file.hpp"
 #include "app/commands/serve_until_signal.hpp"
 #include "app/commands/tools.hpp"
+#include "core/json_text.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -9,6 +10,7 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -92,20 +94,31 @@ auto run_sync(asio::io_context& ioc, F f) {
   return fut.get();
 }
 
+// The format --format names, or the output file's extension names; "" when neither does.
 std::string format_for(const SayOptions& o) {
   if (!o.format.empty()) return o.format;
-  const auto dot = o.out.rfind('.');
-  const std::string ext = dot == std::string::npos ? "" : o.out.substr(dot + 1);
-  if (ext == "wav") return "wav";
+  const auto name = std::filesystem::path(o.out).filename().string();
+  const auto dot = name.rfind('.');
+  const std::string ext = dot == std::string::npos ? "" : name.substr(dot + 1);
+  if (ext == "mp3" || ext == "wav") return ext;
   if (ext == "ulaw" || ext == "ul" || ext == "raw") return "ulaw";
-  return "mp3";
+  return "";
 }
 }  // namespace
 
 int run_say(const ServerConfig& config, const SayOptions& o) {
   const std::string fmt = format_for(o);
+  if (fmt.empty()) {
+    std::cerr << "voxbridge say: cannot tell the audio format from '" << o.out
+              << "': name the file .mp3, .wav or .ulaw, or give --format mp3|wav|ulaw\n";
+    return 2;
+  }
   if (fmt != "mp3" && fmt != "wav" && fmt != "ulaw") {
     std::cerr << "voxbridge say: unknown format '" << fmt << "' (use mp3, wav or ulaw)\n";
+    return 2;
+  }
+  if (o.text.find_first_not_of(" \t\r\n") == std::string::npos) {
+    std::cerr << "voxbridge say: nothing to say: give the text to speak, e.g. voxbridge say \"Hello\" -o hello.wav\n";
     return 2;
   }
   std::vector<std::uint8_t> bytes;
@@ -137,8 +150,19 @@ int run_say(const ServerConfig& config, const SayOptions& o) {
   } else {
     std::cerr << "say: embedded espeak-ng voice " << (o.voice.empty() ? config.espeak.voice : o.voice)
               << " (set ELEVENLABS_API_KEY to use ElevenLabs)\n";
-    speech::EspeakTts tts(config.espeak);
-    const auto ulaw = tts.synthesize_blocking(o.text, o.voice);
+    speech::EspeakSettings es = config.espeak;
+    es.strict_voice = true;  // a voice that does not exist is an error here, not a fallback
+    speech::EspeakTts tts(es);
+    std::string error;
+    const auto ulaw = tts.synthesize_blocking(o.text, o.voice, &error);
+    if (!error.empty()) {
+      std::cerr << "voxbridge say: " << error << "\n";
+      return 2;
+    }
+    if (ulaw.empty()) {
+      std::cerr << "voxbridge say: espeak-ng produced no audio for that text\n";
+      return 1;
+    }
     if (fmt == "ulaw") {
       bytes = ulaw;
     } else {
@@ -179,7 +203,7 @@ int run_voices(const ServerConfig& config, bool as_json) {
     for (const auto& v : tts.voices()) arr.push_back(json::object{{"voice_id", v.voice_id}, {"name", v.name}, {"category", v.category}});
   }
   if (as_json) {
-    std::cout << json::serialize(arr) << "\n";
+    std::cout << vox::json_text(arr) << "\n";
     return 0;
   }
   for (const auto& v : arr) {
