@@ -4,10 +4,15 @@
 #include <pocketsphinx.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include "audio/g711.hpp"
@@ -25,11 +30,13 @@ struct Decoder {
   }
 };
 
-std::unique_ptr<Decoder> make_decoder(const SphinxSettings& s, const std::string& jsgf) {
+// `dict_file` empty: the full dictionary and the language model (open vocabulary); else
+// that dictionary and no language model (the phrase grammar is the only search).
+std::unique_ptr<Decoder> make_decoder(const SphinxSettings& s, const std::string& jsgf, const std::string& dict_file) {
   auto d = std::make_unique<Decoder>();
   const std::string hmm = s.model_dir + "/en-us";
   const std::string lm = s.model_dir + "/en-us.lm.bin";
-  const std::string dict = s.model_dir + "/cmudict-en-us.dict";
+  const std::string dict = dict_file.empty() ? s.model_dir + "/cmudict-en-us.dict" : dict_file;
   d->config = cmd_ln_init(nullptr, ps_args(), TRUE, "-hmm", hmm.c_str(), "-lm", lm.c_str(), "-dict", dict.c_str(),
                           "-logfn", "/dev/null", "-samprate", "16000",
                           // Batch CMN: normalise over the utterance itself, so a result does not
@@ -39,6 +46,7 @@ std::unique_ptr<Decoder> make_decoder(const SphinxSettings& s, const std::string
                           // result depend on earlier calls; our VAD already picked the speech.
                           "-remove_noise", "no", "-remove_silence", "no", nullptr);
   if (!d->config) throw std::runtime_error("pocketsphinx: bad configuration (model dir " + s.model_dir + ")");
+  if (!dict_file.empty()) cmd_ln_set_str_r(d->config, "-lm", nullptr);
   d->ps = ps_init(d->config);
   if (!d->ps) throw std::runtime_error("pocketsphinx: cannot load the model from " + s.model_dir);
   if (!jsgf.empty()) {
@@ -68,6 +76,25 @@ SttResult decode(Decoder& d, const std::vector<std::uint8_t>& ulaw) {
   r.ok = true;
   r.text = hyp ? hyp : "";
   return r;
+}
+
+// Writes the entries of `words` (and their alternate pronunciations, "word(2)") from the
+// dictionary at `full` to a new temporary file; returns its path.
+std::string write_small_dictionary(const std::string& full, const std::set<std::string>& words) {
+  std::ifstream in(full);
+  if (!in) throw std::runtime_error("pocketsphinx: cannot read the dictionary " + full);
+  static std::atomic<int> counter{0};
+  const auto path = (std::filesystem::temp_directory_path() /
+                     ("voxbridge-dict-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".dict"))
+                        .string();
+  std::ofstream out(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto end = line.find_first_of(" \t(");
+    if (end != std::string::npos && words.count(line.substr(0, end))) out << line << "\n";
+  }
+  if (!out) throw std::runtime_error("pocketsphinx: cannot write a dictionary to " + path);
+  return path;
 }
 
 }  // namespace
@@ -108,8 +135,22 @@ PocketsphinxStt::PocketsphinxStt(const SphinxSettings& settings, std::vector<std
       throw std::runtime_error("STT grammar mode needs a phrase list: set STT_GRAMMAR_FILE or --stt-grammar");
     phrases = read_phrases(settings.grammar_file);
   }
+  if (!phrases.empty()) {
+    std::set<std::string> words;
+    for (const auto& p : phrases) {
+      std::istringstream in(normalize(p));
+      for (std::string w; in >> w;) words.insert(w);
+    }
+    dict_ = write_small_dictionary(settings_.model_dir + "/cmudict-en-us.dict", words);
+  }
   // Build one decoder up front so a bad model or grammar fails at start-up, not mid-call.
-  auto probe = make_decoder(settings_, "");
+  std::unique_ptr<Decoder> probe;
+  try {
+    probe = make_decoder(settings_, "", dict_);
+  } catch (...) {
+    remove_dictionary();
+    throw;
+  }
   if (!phrases.empty()) {
     // Words the dictionary lacks cannot be recognised (and would make pocketsphinx reject
     // the grammar): drop them from the phrase, with a warning.
@@ -135,7 +176,10 @@ PocketsphinxStt::PocketsphinxStt(const SphinxSettings& settings, std::vector<std
       }
       if (!kept.empty()) unique.insert(kept);
     }
-    if (unique.empty()) throw std::runtime_error("pocketsphinx: no phrase of the grammar has a known word");
+    if (unique.empty()) {
+      remove_dictionary();
+      throw std::runtime_error("pocketsphinx: no phrase of the grammar has a known word");
+    }
     jsgf_ = "#JSGF V1.0;\ngrammar phrases;\npublic <phrase> = ";
     bool first = true;
     for (const auto& p : unique) {
@@ -144,15 +188,17 @@ PocketsphinxStt::PocketsphinxStt(const SphinxSettings& settings, std::vector<std
       jsgf_ += "( " + p + " )";
     }
     jsgf_ += ";\n";
-    if (ps_set_jsgf_string(probe->ps, "phrases", jsgf_.c_str()) != 0 || ps_set_search(probe->ps, "phrases") != 0)
+    if (ps_set_jsgf_string(probe->ps, "phrases", jsgf_.c_str()) != 0 || ps_set_search(probe->ps, "phrases") != 0) {
+      remove_dictionary();
       throw std::runtime_error("pocketsphinx: the phrase grammar was rejected");
+    }
   }
   // The first worker takes the probe decoder; the others load their own.
   for (int i = 0; i < std::max(1, workers); ++i) {
     std::unique_ptr<Decoder> d = i == 0 ? std::move(probe) : nullptr;
     threads_.emplace_back([this, d = std::move(d)]() mutable {
       try {
-        if (!d) d = make_decoder(settings_, jsgf_);
+        if (!d) d = make_decoder(settings_, jsgf_, dict_);
       } catch (const std::exception& e) {
         spdlog::error("pocketsphinx worker failed to start: {}", e.what());
         return;
@@ -186,6 +232,13 @@ PocketsphinxStt::~PocketsphinxStt() {
   }
   cv_.notify_all();
   for (auto& t : threads_) t.join();
+  remove_dictionary();
+}
+
+void PocketsphinxStt::remove_dictionary() {
+  if (dict_.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove(dict_, ec);
 }
 
 void PocketsphinxStt::transcribe(SttRequest request, std::function<void(SttResult)> done) {

@@ -26,9 +26,10 @@ struct Run {
 };
 
 // Runs `voxbridge ARGS` in `dir` to its end (at most 60 s); stdout and stderr together.
-Run run(const TempDir& dir, const std::vector<std::string>& args) {
+Run run(const TempDir& dir, const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
   const std::string out = (dir.path / "cli.out").string();
-  const pid_t pid = spawn_voxbridge(args, {}, dir.path, out);
+  // (The test's own Twilio settings never reach the command.)
+  const pid_t pid = spawn_voxbridge(args, env, dir.path, out, [](std::string_view v) { return v.starts_with("TWILIO_"); });
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   int status = 0;
   Run r;
@@ -101,6 +102,16 @@ TEST(Cli, SayRefusesWhatItCannotDoWithAClearError) {
   wav.read(head.data(), 4);
   EXPECT_EQ(head, "RIFF");
   EXPECT_GT(std::filesystem::file_size(dir.path / "ok.wav"), 4000u);
+}
+
+// `call` without a caller id says which flag or variable gives one, before any request.
+TEST(Cli, CallWithoutACallerIdSaysHowToGiveOne) {
+  TempDir dir;
+  const auto r = run(dir, {"call", "--to", "+15550009999", "--server-url", "http://127.0.0.1:9"},
+                     {"TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000", "TWILIO_AUTH_TOKEN=t",
+                      "TWILIO_BASE_URL=http://127.0.0.1:9"});
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("no caller id: give --from or set TWILIO_PHONE_NUMBER"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "sim/caller.hpp"
 #include "twilio_support.hpp"
 
 namespace vox::test {
@@ -171,6 +172,35 @@ TEST(Generate, TurnsFollowTheConversationAndReportTheHangUp) {
   EXPECT_TRUE(again.flag("ended")) << describe(again);
   EXPECT_EQ(again.str("reason"), "hung_up") << describe(again);
   EXPECT_LT(again.took, 10s) << describe(again);
+}
+
+// first=true tells a caller waiting for a greeting to go first (here it would wait ten
+// minutes), so the first turn's latency is the caller's, not a greeting timeout's.
+TEST(Generate, FirstTrueInvitesTheCallerToSpeakFirst) {
+  ServerProcess a({"--stt-mode", "grammar", "--stt-grammar", grammar_file("vox-e2e-generate-invite.txt", caller_phrases()),
+                   "--tts-voice", kVoice, "--greeting", "", "--agent", "external", "--generate-api-key", kKey});
+  const std::string sid = "CA00000000000000000000000000000019";
+  sim::CallerOptions o;
+  o.server_url = a.url();
+  o.call_sid = sid;
+  o.lines = {"good morning"};
+  o.voice = kVoice;
+  o.greeting_wait_ms = 600000;
+  o.max_call_ms = 90000;
+  auto caller = std::async(std::launch::async, [&o] {
+    auto r = sim::run_callers(o, 1, sim::CallerEngines{Engines::get().tts}, 1);
+    sim::transcribe(r, Engines::get().stt);
+    return r.at(0);
+  });
+  const auto first = generate(a, query(sid, "&first=true&timeout=60"));
+  ASSERT_EQ(first.status, 200) << describe(first) << a.log_tail();
+  EXPECT_EQ(first.str("response"), "good morning") << describe(first);
+  const auto reply = generate(a, query(sid, input("you said good morning") + "&timeout=10"));
+  EXPECT_EQ(reply.status, 200) << describe(reply);  // (the caller hangs up after hearing it)
+  const auto r = caller.get();
+  ASSERT_TRUE(r.ok) << r.error << a.log_tail();
+  ASSERT_EQ(r.heard.size(), 1u);
+  EXPECT_EQ(r.heard[0].transcript, "you said good morning");
 }
 
 TEST(Generate, ConcurrentCallsEachGetTheirOwnAnswers) {
