@@ -144,6 +144,10 @@ class Worker {
         running_owner_ = job.owner;
       }
       synth_one(job);
+      // The job's callbacks (which hold their caller's executors) are destroyed while the
+      // job still counts as running: forget() waits for that, so nothing of a caller that
+      // has gone (its io_context) is touched afterwards from this thread.
+      job = Job{};
       {
         std::lock_guard lock(mu_);
         running_owner_ = nullptr;
