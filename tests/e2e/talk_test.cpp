@@ -197,12 +197,14 @@ std::vector<std::string> in_process_server_flags() {
 
 void append(std::vector<std::string>& to, const std::vector<std::string>& more) { to.insert(to.end(), more.begin(), more.end()); }
 
-// B: the phone agent under test, a gateway running the script agent with a greeting,
-// answering kAgentNumber at the emulator.
-std::unique_ptr<ServerProcess> agent_under_test(const ServerProcess& emulator) {
+// B: the phone agent under test, a gateway with a greeting answering kAgentNumber at the
+// emulator; it runs the script agent unless `agent_args` name another.
+std::unique_ptr<ServerProcess> agent_under_test(const ServerProcess& emulator, std::vector<std::string> agent_args = {}) {
   static int n = 0;
-  const auto script = grammar_file("vox-e2e-talk-script-" + std::to_string(n++) + ".txt", kScript);
-  auto b = gateway(emulator, {"--agent", "script", "--script", script}, caller_phrases(), kGreeting);
+  if (agent_args.empty())
+    agent_args = {"--agent", "script", "--script",
+                  grammar_file("vox-e2e-talk-script-" + std::to_string(n++) + ".txt", kScript)};
+  auto b = gateway(emulator, agent_args, caller_phrases(), kGreeting);
   const auto reg = http("POST", emulator.url() + "/emulator/numbers",
                         R"({"number":")" + kAgentNumber + R"(","voice_url":")" + b->url() + R"(/twilio-voice"})");
   if (reg.status != 201) throw std::runtime_error("registering B's number failed: " + reg.body);
@@ -457,12 +459,8 @@ TEST(Talk, ScenariosAssertTheToolsTheAgentCalled) {
   const auto tools = dir.write("tools.yaml", "tools:\n  - name: lookup_caller\n    description: Looks the caller up.\n"
                                              "    parameters: {type: object, properties: {phrase: {type: string}}}\n"
                                              "    url: " + model.url() + "/emulator/requests\n    method: GET\n");
-  auto b = gateway(*emulator, {"--agent", "llm", "--llm-base-url", model.url() + "/v1", "--llm-first-message", kGreeting,
-                               "--llm-tools", tools},
-                   caller_phrases(), kGreeting);
-  const auto reg = http("POST", emulator->url() + "/emulator/numbers",
-                        R"({"number":")" + kAgentNumber + R"(","voice_url":")" + b->url() + R"(/twilio-voice"})");
-  ASSERT_EQ(reg.status, 201) << reg.body;
+  auto b = agent_under_test(*emulator, {"--agent", "llm", "--llm-base-url", model.url() + "/v1", "--llm-first-message",
+                                         kGreeting, "--llm-tools", tools});
   const auto right = dir.write("a_right.yaml", R"yaml(name: looks the caller up
 turn_timeout_s: 40
 greeting: {timeout_s: 60}
