@@ -34,6 +34,18 @@ std::optional<ParsedUrl> parse_url(std::string_view url) {
 namespace detail {
 
 
+// OpenSSL decodes a certificate's extensions (key ids, constraints) the first time a
+// verification needs them and stores them in the certificate. The CA certificates loaded
+// here are shared by handshakes on every network thread, so they are decoded now, while
+// only this thread can see them, instead of by two handshakes at once.
+static void cache_certificate_extensions(SSL_CTX* ctx) {
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
+  for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i) {
+    if (X509* cert = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i))) X509_check_purpose(cert, -1, 0);
+  }
+}
+
 // Client TLS contexts, one per CA file, shared by every connection.
 std::shared_ptr<ssl::context> tls_context(const TlsOptions& opt) {
   static std::mutex mu;
@@ -50,6 +62,7 @@ std::shared_ptr<ssl::context> tls_context(const TlsOptions& opt) {
       beast::error_code ec;
       ctx->load_verify_file(opt.ca_file, ec);
       if (ec) throw TransportError(Kind::kTls, "cannot load CA file " + opt.ca_file + ": " + ec.message());
+      cache_certificate_extensions(ctx->native_handle());
     } else {
       ctx->set_default_verify_paths();
     }
