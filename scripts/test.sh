@@ -102,7 +102,9 @@ if [ "${SKIP_TSAN:-0}" != "1" ]; then
   # both ElevenLabs sockets (and a model's answer streamed into one), turn and client
   # sockets, the store thread under a slow disk, shutdown with live calls, the LLM agent. (Every e2e test already
   # ran under ASan; this subset keeps the TSan stage near two minutes.)
-  VOX_TEST_BINARY="$PWD/build-tsan/voxbridge" run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j"$TEST_JOBS" -L e2e \
+  # THREADS=2: the servers run two network threads here (one is the default), so the
+  # threads really meet.
+  THREADS=2 VOX_TEST_BINARY="$PWD/build-tsan/voxbridge" run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j"$TEST_JOBS" -L e2e \
     -R 'Conversation\.(TwentyConcurrent|BargeIn)|ElevenLabsE2E\.(ConversationOverTls|AStreamedModelAnswer)|Generate\.Concurrent|ClientSocket\.TenantsAreIsolated|Isolation|Lifecycle\.Sigterm|LlmAgentE2E\.AConversation'
 
   stage "benchmarks: smoke run (ThreadSanitizer build)"

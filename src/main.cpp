@@ -31,7 +31,9 @@ void add_server_options(CLI::App& cmd, vox::app::ServerConfig& c, int& silence_c
                  "BASE_URL); without it the Stream URL is built from the request's Host header")
       ->envname("WEBHOOK_BASE_URL");
   cmd.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")->envname("LOG_LEVEL")->capture_default_str();
-  cmd.add_option("--threads", c.threads, "Network threads (0 = one per core)")->envname("THREADS")->capture_default_str();
+  cmd.add_option("--threads", c.threads,
+                 "Network threads (0 = one per core). One costs least per call (about 12% less than two at "
+                 "100 calls) and carries about 600 calls a core; add threads for more calls on more cores")->envname("THREADS")->capture_default_str();
   cmd.add_option("--talk-timeout", c.call.talk_timeout_s, "Seconds of idle conversation before the call is ended (0 = never)")
       ->envname("TALK_TIMEOUT")->capture_default_str();
   cmd.add_option("--greeting", c.agent.greeting, "What the agent says when a call starts (\"\" for nothing)")
@@ -98,6 +100,9 @@ void add_server_options(CLI::App& cmd, vox::app::ServerConfig& c, int& silence_c
       ->envname("RECORDING_DIR");
   cmd.add_option("--shutdown-deadline-ms", c.shutdown_deadline_ms, "How long SIGTERM waits for calls to close")
       ->envname("SHUTDOWN_DEADLINE_MS")->capture_default_str();
+  cmd.add_option("--ws-idle-timeout", c.ws_idle_timeout_s,
+                 "Seconds a WebSocket peer may send nothing (no message, no ping) before the socket is dropped")
+      ->envname("WS_IDLE_TIMEOUT")->check(CLI::Range(1, 86400))->capture_default_str();
   cmd.add_flag("--relaxed-call-sids", c.api.relaxed_call_sids,
                "Accept call sids of any shape (1-64 letters, digits, - and _) instead of only Twilio's CA + 32 hex "
                "digits: for tests and demos that make up their own ids")

@@ -59,10 +59,19 @@ bool VoiceDetector::process(std::span<const std::int16_t> frame) {
   const double rms = frame_rms(frame);
   last_rms_ = rms;
   track_floor(rms);
+  // Digital silence (every sample zero: a muted or held line, a caller between lines)
+  // is never speech and leaves the WebRTC VAD's state as it was (it holds too little
+  // energy for the VAD to update its models or hangover), so the VAD is not run on it.
+  // Quiet frames that are not zero still go through it: its state (noise model,
+  // hangover) decides the next frames, and skipping them would change where speech ends.
+  if (rms == 0.0) {
+    last_webrtc_ = false;
+    return false;
+  }
   const int r = WebRtcVad_Process(vad_, sample_rate_, frame.data(), frame.size());
+  ++webrtc_frames_;
   last_webrtc_ = r == 1;
-  if (!last_webrtc_) return false;
-  if (rms < settings_.min_rms) return false;
+  if (!last_webrtc_ || rms < settings_.min_rms) return false;
   return rms >= std::max(floor_, 1.0) * snr_ratio_;
 }
 

@@ -28,7 +28,11 @@ class VoiceDetector {
 
   double last_rms() const { return last_rms_; }
   double noise_floor() const { return floor_; }
+  // The WebRTC VAD's own decision on the last frame (false when the frame was below
+  // min_rms, where it is not run).
   bool last_webrtc_decision() const { return last_webrtc_; }
+  // How many frames the WebRTC VAD itself has run on.
+  std::uint64_t webrtc_frames() const { return webrtc_frames_; }
 
  private:
   static constexpr int kBlockFrames = 5;   // frames per minimum block
@@ -47,6 +51,7 @@ class VoiceDetector {
   double floor_ = 0;
   double last_rms_ = 0;
   bool last_webrtc_ = false;
+  std::uint64_t webrtc_frames_ = 0;
 };
 
 // Returns the RMS of a PCM16 frame.

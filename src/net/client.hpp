@@ -126,10 +126,13 @@ boost::asio::awaitable<HttpResponse> http_request(std::string method, std::strin
 class WsClient {
  public:
   // Connects and performs the handshake; throws TransportError on failure (the
-  // message carries the HTTP status when the server refused the upgrade).
+  // message carries the HTTP status when the server refused the upgrade). After `idle`/2
+  // with nothing heard from the server a ping goes out; after `idle` the connection is
+  // dropped (a half-open socket would otherwise look alive forever).
   static boost::asio::awaitable<std::shared_ptr<WsClient>> connect(
       std::string url, Headers headers = {}, TlsOptions tls = {},
-      std::chrono::milliseconds timeout = std::chrono::seconds(10));
+      std::chrono::milliseconds timeout = std::chrono::seconds(10),
+      std::chrono::milliseconds idle = std::chrono::seconds(20));
   virtual ~WsClient() = default;
   // Returns the next text message, or nullopt once the connection is closed.
   virtual boost::asio::awaitable<std::optional<std::string>> read() = 0;

@@ -21,6 +21,10 @@ class WsConnection {
  public:
   virtual ~WsConnection() = default;
   virtual void send_text(std::string message) = 0;
+  // The same, for a message the caller keeps (a reused buffer): on the connection's
+  // strand it is copied into one of the writer's recycled buffers, so a steady stream
+  // of messages allocates nothing.
+  virtual void send_text_copy(std::string_view message) { send_text(std::string(message)); }
   // Closes after everything queued so far has been written.
   virtual void close(std::uint16_t code, std::string reason) = 0;
   // Drops the TCP connection at once, without a close handshake (fault injection).

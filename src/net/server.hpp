@@ -23,6 +23,8 @@ struct ServerLimits {
   std::size_t max_ws_queue = 2048;                  // outbound messages queued before a slow reader is dropped
   std::size_t max_connections = 4096;
   std::chrono::seconds http_idle{30};
+  // A WebSocket whose peer sends nothing (not even a ping) for this long is dropped.
+  std::chrono::milliseconds ws_idle{std::chrono::seconds(300)};
 };
 
 // Certificate and key (PEM files) to serve HTTPS/WSS instead of plain TCP.

@@ -36,6 +36,7 @@ int malformed_status(const beast::error_code& ec);
 // Whether the calling thread runs `ex`'s strand now.
 bool on_strand(const asio::any_io_executor& ex);
 
+inline tcp::socket& lowest_socket(tcp::socket& s) { return s; }
 inline tcp::socket& lowest_socket(beast::tcp_stream& s) { return s.socket(); }
 inline tcp::socket& lowest_socket(beast::ssl_stream<beast::tcp_stream>& s) { return beast::get_lowest_layer(s).socket(); }
 

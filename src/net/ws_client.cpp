@@ -51,7 +51,8 @@ class WsClientImpl final : public WsClient, public std::enable_shared_from_this<
   explicit WsClientImpl(Args&&... args) : ws_(std::forward<Args>(args)...) {}
 
   asio::awaitable<void> open(const ParsedUrl& u, const Headers& headers, const TlsOptions& tls,
-                             std::chrono::milliseconds timeout) {
+                             std::chrono::milliseconds timeout, std::chrono::milliseconds idle) {
+    idle_ = idle;
     tcp::resolver resolver(ws_.get_executor());
     auto [rec, results] = co_await resolver.async_resolve(u.host, u.port, kTuple);
     if (rec) throw TransportError(Kind::kConnect, "cannot resolve " + u.host + ": " + rec.message());
@@ -83,18 +84,24 @@ class WsClientImpl final : public WsClient, public std::enable_shared_from_this<
     }
     lowest.expires_never();
     // Pings when idle, and a dead peer is noticed (a half-open socket would otherwise
-    // look alive forever).
+    // look alive forever). Beast can do this itself, but it re-arms a timer on every
+    // read (a timer cancel and a cancelled handler per message); here one timer wakes
+    // once per half idle period instead (arm_keep_alive).
     websocket::stream_base::timeout to = websocket::stream_base::timeout::suggested(beast::role_type::client);
-    to.idle_timeout = std::chrono::seconds(20);
-    to.keep_alive_pings = true;
+    to.idle_timeout = websocket::stream_base::none();
     ws_.set_option(to);
+    ws_.control_callback([this](websocket::frame_type, beast::string_view) { last_heard_ = Clock::now(); });
+    last_heard_ = Clock::now();
+    arm_keep_alive();
   }
 
   asio::awaitable<std::optional<std::string>> read() override {
     buffer_.clear();
     auto [ec, n] = co_await ws_.async_read(buffer_, kTuple);
+    last_heard_ = Clock::now();
     if (ec) {
       closed_ = true;
+      keep_alive_.cancel();
       co_return std::nullopt;
     }
     co_return beast::buffers_to_string(buffer_.data());
@@ -112,6 +119,7 @@ class WsClientImpl final : public WsClient, public std::enable_shared_from_this<
 
   void abort() override {
     closed_ = true;
+    keep_alive_.cancel();
     close_lowest(beast::get_lowest_layer(ws_));
   }
 
@@ -120,9 +128,40 @@ class WsClientImpl final : public WsClient, public std::enable_shared_from_this<
   asio::any_io_executor executor() override { return ws_.get_executor(); }
 
  private:
+  using Clock = std::chrono::steady_clock;
+
+  // Half an idle period with nothing heard: a ping; a whole one: the connection is
+  // dropped (the read in progress ends). One wake-up per half period, not per message.
+  void arm_keep_alive() {
+    if (closed_) return;
+    const bool pinged = pinged_for_ == last_heard_;  // a ping already went out for this silence
+    keep_alive_.expires_at(last_heard_ + (pinged ? idle_ : idle_ / 2));
+    std::weak_ptr<WsClientImpl> weak = this->shared_from_this();
+    keep_alive_.async_wait([weak](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->closed_) return;
+      const auto silent = Clock::now() - self->last_heard_;
+      if (silent >= self->idle_) {
+        spdlog::warn("websocket peer silent for {} s, no answer to a ping; dropping the connection",
+                     std::chrono::duration_cast<std::chrono::milliseconds>(silent).count() / 1000.0);
+        self->abort();
+        return;
+      }
+      if (silent >= self->idle_ / 2 && self->pinged_for_ != self->last_heard_) {
+        self->pinged_for_ = self->last_heard_;
+        self->writer_.ping(self);
+      }
+      self->arm_keep_alive();
+    });
+  }
+
   websocket::stream<NextLayer> ws_;
   WsWriteQueue<websocket::stream<NextLayer>> writer_{ws_};
   beast::flat_buffer buffer_;
+  asio::steady_timer keep_alive_{ws_.get_executor()};
+  Clock::time_point last_heard_ = Clock::now();
+  std::chrono::milliseconds idle_{20000};  // nothing heard this long: the peer is gone
+  Clock::time_point pinged_for_{};  // last_heard_ when the last keep-alive ping went out
   bool closed_ = false;
 };
 
@@ -130,18 +169,18 @@ class WsClientImpl final : public WsClient, public std::enable_shared_from_this<
 
 namespace {
 asio::awaitable<std::shared_ptr<WsClient>> ws_connect(std::string url, Headers headers, TlsOptions tls,
-                                                     std::chrono::milliseconds timeout) {
+                                                     std::chrono::milliseconds timeout, std::chrono::milliseconds idle) {
   auto u = parse_url(url);
   if (!u || (u->scheme != "ws" && u->scheme != "wss")) throw TransportError(Kind::kProtocol, "not a ws(s) URL: " + url);
   auto exec = co_await asio::this_coro::executor;
   if (u->secure()) {
     auto ctx = tls_context(tls);
     auto client = std::make_shared<WsClientImpl<beast::ssl_stream<beast::tcp_stream>>>(exec, *ctx);
-    co_await client->open(*u, headers, tls, timeout);
+    co_await client->open(*u, headers, tls, timeout, idle);
     co_return client;
   }
   auto client = std::make_shared<WsClientImpl<beast::tcp_stream>>(exec);
-  co_await client->open(*u, headers, tls, timeout);
+  co_await client->open(*u, headers, tls, timeout, idle);
   co_return client;
 }
 
@@ -149,8 +188,9 @@ asio::awaitable<std::shared_ptr<WsClient>> ws_connect(std::string url, Headers h
 
 // Not a coroutine, for the same reason as http_request().
 asio::awaitable<std::shared_ptr<WsClient>> WsClient::connect(std::string url, Headers headers, TlsOptions tls,
-                                                             std::chrono::milliseconds timeout) {
-  return ws_connect(std::move(url), std::move(headers), std::move(tls), timeout);
+                                                             std::chrono::milliseconds timeout,
+                                                             std::chrono::milliseconds idle) {
+  return ws_connect(std::move(url), std::move(headers), std::move(tls), timeout, idle);
 }
 
 }  // namespace vox::net

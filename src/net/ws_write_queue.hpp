@@ -1,13 +1,15 @@
 #pragma once
-// The single writer of a Beast WebSocket stream: queued text messages are written one
-// at a time, in order, and a close is sent only after everything queued before it.
-// Used on the stream's strand only; `keep_alive` keeps the owner alive while a write
-// or close is in flight.
+// The single writer of a Beast WebSocket stream: queued text messages (and pings) are
+// written one at a time, in order, and a close is sent only after everything queued
+// before it. Used on the stream's strand only; `keep_alive` keeps the owner alive while
+// a write or close is in flight.
 #include <boost/beast/websocket.hpp>
 
 #include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace vox::net {
 
@@ -19,7 +21,28 @@ class WsWriteQueue {
   // Queues `message`; ignored once a close was requested or the stream failed.
   void push(std::string message, std::shared_ptr<void> keep_alive) {
     if (close_requested_ || failed_) return;
-    queue_.push_back(std::move(message));
+    queue_.push_back(Item{std::move(message), false});
+    if (!writing_) write_next(std::move(keep_alive));
+  }
+
+  // Queues a copy of `message` in a recycled buffer (no allocation once the buffers
+  // have grown to the messages' size).
+  void push_copy(std::string_view message, std::shared_ptr<void> keep_alive) {
+    if (close_requested_ || failed_) return;
+    Item item;
+    if (!spare_.empty()) {
+      item.data = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    item.data.assign(message);
+    queue_.push_back(std::move(item));
+    if (!writing_) write_next(std::move(keep_alive));
+  }
+
+  // Queues a ping frame (a keep-alive), in order with the messages.
+  void ping(std::shared_ptr<void> keep_alive) {
+    if (close_requested_ || failed_) return;
+    queue_.push_back(Item{std::string(), true});
     if (!writing_) write_next(std::move(keep_alive));
   }
 
@@ -40,6 +63,12 @@ class WsWriteQueue {
   bool close_requested() const { return close_requested_; }
 
  private:
+  struct Item {
+    std::string data;
+    bool ping = false;
+  };
+  static constexpr std::size_t kMaxSpare = 4;
+
   void write_next(std::shared_ptr<void> keep_alive) {
     if (queue_.empty()) {
       writing_ = false;
@@ -47,18 +76,23 @@ class WsWriteQueue {
       return;
     }
     writing_ = true;
+    auto done = [this, keep = std::move(keep_alive)](boost::beast::error_code ec, auto&&...) mutable {
+      if (spare_.size() < kMaxSpare && !queue_.front().ping) spare_.push_back(std::move(queue_.front().data));
+      queue_.pop_front();
+      if (ec) {
+        failed_ = true;
+        queue_.clear();
+        writing_ = false;
+        return;
+      }
+      write_next(std::move(keep));
+    };
+    if (queue_.front().ping) {
+      ws_.async_ping({}, std::move(done));
+      return;
+    }
     ws_.text(true);
-    ws_.async_write(boost::asio::buffer(queue_.front()),
-                    [this, keep = std::move(keep_alive)](boost::beast::error_code ec, std::size_t) mutable {
-                      queue_.pop_front();
-                      if (ec) {
-                        failed_ = true;
-                        queue_.clear();
-                        writing_ = false;
-                        return;
-                      }
-                      write_next(std::move(keep));
-                    });
+    ws_.async_write(boost::asio::buffer(queue_.front().data), std::move(done));
   }
 
   void do_close(std::shared_ptr<void> keep_alive) {
@@ -68,7 +102,8 @@ class WsWriteQueue {
   }
 
   Stream& ws_;
-  std::deque<std::string> queue_;
+  std::deque<Item> queue_;
+  std::vector<std::string> spare_;  // written messages' buffers, kept for reuse
   boost::beast::websocket::close_reason reason_{boost::beast::websocket::close_code::normal};
   bool writing_ = false;
   bool close_requested_ = false;

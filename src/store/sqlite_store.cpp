@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <stdexcept>
+#include <unordered_map>
 #include <thread>
 
 #include "core/time.hpp"
@@ -13,14 +14,52 @@ namespace {
 
 std::string now_iso() { return iso8601_now(); }
 
-// A prepared statement, finalized on scope exit; binds by 1-based position.
+sqlite3_stmt* prepare(sqlite3* db, const char* sql, unsigned flags) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v3(db, sql, -1, flags, &st, nullptr) != SQLITE_OK)
+    throw std::runtime_error(std::string("sqlite prepare failed: ") + sqlite3_errmsg(db) + " in: " + sql);
+  return st;
+}
+
+}  // namespace
+
+// The writer thread's connection and its prepared statements, one per SQL text (the
+// writes use string literals, so the text's address is its key).
+class WriterDb {
+ public:
+  explicit WriterDb(sqlite3* db) : db(db) {}
+  ~WriterDb() {
+    for (auto& [sql, st] : cache_) sqlite3_finalize(st);
+  }
+  WriterDb(const WriterDb&) = delete;
+  WriterDb& operator=(const WriterDb&) = delete;
+  sqlite3_stmt* statement(const char* sql) {
+    auto& slot = cache_[sql];
+    if (!slot) slot = prepare(db, sql, SQLITE_PREPARE_PERSISTENT);
+    return slot;
+  }
+  sqlite3* const db;
+
+ private:
+  std::unordered_map<const char*, sqlite3_stmt*> cache_;
+};
+
+namespace {
+
+// A prepared statement, finalized on scope exit (or, from the writer's cache, reset and
+// cleared for its next use); binds by 1-based position.
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &st_, nullptr) != SQLITE_OK)
-      throw std::runtime_error(std::string("sqlite prepare failed: ") + sqlite3_errmsg(db) + " in: " + sql);
+  Stmt(sqlite3* db, const char* sql) : db_(db), st_(prepare(db, sql, 0)) {}
+  Stmt(WriterDb& w, const char* sql) : db_(w.db), st_(w.statement(sql)), cached_(true) {}
+  ~Stmt() {
+    if (!cached_) {
+      sqlite3_finalize(st_);
+      return;
+    }
+    sqlite3_reset(st_);
+    sqlite3_clear_bindings(st_);
   }
-  ~Stmt() { sqlite3_finalize(st_); }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
   Stmt& bind(int i, const std::string& v) {
@@ -61,6 +100,7 @@ class Stmt {
  private:
   sqlite3* db_;
   sqlite3_stmt* st_ = nullptr;
+  bool cached_ = false;
 };
 
 void exec(sqlite3* db, const char* sql) {
@@ -200,6 +240,7 @@ SqliteCallStore::SqliteCallStore(SqliteSettings settings, BlockingPool* pool, st
     sqlite3_close(writer_db_);
     throw;
   }
+  writer_ctx_ = std::make_unique<WriterDb>(writer_db_);
   writer_ = std::thread([this] { writer_loop(); });
 }
 
@@ -210,6 +251,7 @@ SqliteCallStore::~SqliteCallStore() {
   }
   cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  writer_ctx_.reset();  // its statements are finalized before the connection closes
   sqlite3_close(reader_db_);
   sqlite3_close(writer_db_);
 }
@@ -246,13 +288,24 @@ int SqliteCallStore::schema_version() const {
   return s.step() ? static_cast<int>(s.integer(0)) : 0;
 }
 
-void SqliteCallStore::enqueue(Write w) {
+namespace {
+// A batch this large commits without waiting for the rest of its window.
+constexpr std::size_t kMaxBatch = 512;
+}  // namespace
+
+void SqliteCallStore::enqueue(Write w, Durability d) {
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     queue_.push_back(std::move(w));
     ++queued_;
+    // The writer waits for a first write, then gathers: only the first write of a batch,
+    // the one that fills it, or one that must be on disk now wakes it, not every write.
+    const bool now = d == Durability::kNow;
+    if (now) ++urgent_;
+    wake = queue_.size() == 1 || queue_.size() == kMaxBatch || now;
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
 }
 
 void SqliteCallStore::writer_loop() {
@@ -262,7 +315,11 @@ void SqliteCallStore::writer_loop() {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) return;
+      if (settings_.commit_window.count() > 0)
+        cv_.wait_for(lock, settings_.commit_window,
+                     [&] { return stopping_ || waiters_ > 0 || urgent_ > 0 || queue_.size() >= kMaxBatch; });
       batch.swap(queue_);
+      urgent_ = 0;
     }
     // One transaction per batch: a burst of events costs one commit.
     slow_disk();
@@ -271,7 +328,7 @@ void SqliteCallStore::writer_loop() {
       exec(writer_db_, "BEGIN");
       for (auto& w : batch) {
         try {
-          w(writer_db_);
+          w(*writer_ctx_);
         } catch (const std::exception& e) {
           ++failed;
           spdlog::error("call store write failed ({}): {}", settings_.path, e.what());
@@ -295,7 +352,12 @@ void SqliteCallStore::writer_loop() {
 void SqliteCallStore::drain() {
   std::unique_lock lock(mu_);
   const std::uint64_t target = queued_;
+  if (committed_ >= target) return;
+  // The writer stops gathering while anyone waits for it.
+  ++waiters_;
+  cv_.notify_one();
   idle_cv_.wait(lock, [&] { return committed_ >= target; });
+  --waiters_;
 }
 
 std::uint64_t SqliteCallStore::write_errors() const {
@@ -304,7 +366,7 @@ std::uint64_t SqliteCallStore::write_errors() const {
 }
 
 void SqliteCallStore::upsert_call(StoredCall c) {
-  enqueue([c = std::move(c)](sqlite3* db) {
+  enqueue([c = std::move(c)](WriterDb& db) {
     const std::string now = now_iso();
     Stmt s(db,
            "INSERT INTO calls(call_sid, tenant, agent_id, voice_id, voice_settings, from_number, to_number, direction, "
@@ -330,11 +392,11 @@ void SqliteCallStore::upsert_call(StoredCall c) {
     s.bind_or_null(13, c.metadata_json);
     s.bind(14, c.instance_id);
     s.step();
-  });
+  }, Durability::kNow);
 }
 
 void SqliteCallStore::set_status(std::string call_sid, std::string status, bool ended) {
-  enqueue([sid = std::move(call_sid), status = std::move(status), ended](sqlite3* db) {
+  enqueue([sid = std::move(call_sid), status = std::move(status), ended](WriterDb& db) {
     const std::string now = now_iso();
     // A call we never saw created (e.g. a status callback of another app) gets a row too.
     Stmt ins(db, "INSERT OR IGNORE INTO calls(call_sid, created_at, updated_at) VALUES (?1, ?2, ?2)");
@@ -342,18 +404,18 @@ void SqliteCallStore::set_status(std::string call_sid, std::string status, bool 
     Stmt s(db, "UPDATE calls SET status = ?2, updated_at = ?3, ended_at = CASE WHEN ?4 THEN COALESCE(ended_at, ?3) "
                "ELSE ended_at END WHERE call_sid = ?1");
     s.bind(1, sid).bind(2, status).bind(3, now).bind(4, static_cast<std::int64_t>(ended ? 1 : 0)).step();
-  });
+  }, Durability::kNow);
 }
 
 void SqliteCallStore::set_voice(std::string call_sid, std::string voice_id, std::string settings_json) {
-  enqueue([sid = std::move(call_sid), voice = std::move(voice_id), settings = std::move(settings_json)](sqlite3* db) {
+  enqueue([sid = std::move(call_sid), voice = std::move(voice_id), settings = std::move(settings_json)](WriterDb& db) {
     Stmt s(db, "UPDATE calls SET voice_id = ?2, voice_settings = ?3, updated_at = ?4 WHERE call_sid = ?1");
     s.bind(1, sid).bind(2, voice).bind_or_null(3, settings).bind(4, now_iso()).step();
   });
 }
 
 void SqliteCallStore::add_turn(std::string call_sid, StoredTurn t) {
-  enqueue([sid = std::move(call_sid), t = std::move(t)](sqlite3* db) {
+  enqueue([sid = std::move(call_sid), t = std::move(t)](WriterDb& db) {
     Stmt s(db, "INSERT INTO turns(call_sid, turn, speaker, text, start_ms, end_ms, heard, interrupted, at, reply_id) "
                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     s.bind(1, sid).bind(2, static_cast<std::int64_t>(t.index)).bind(3, t.speaker).bind(4, t.text);
@@ -362,12 +424,12 @@ void SqliteCallStore::add_turn(std::string call_sid, StoredTurn t) {
     s.bind(8, static_cast<std::int64_t>(t.interrupted ? 1 : 0)).bind(9, t.at.empty() ? now_iso() : t.at);
     if (t.reply_id > 0) s.bind(10, static_cast<std::int64_t>(t.reply_id));
     s.step();
-  });
+  }, Durability::kNow);
 }
 
 void SqliteCallStore::finish_turn(std::string call_sid, StoredTurn t) {
   if (t.reply_id == 0) return add_turn(std::move(call_sid), std::move(t));  // nothing to find it by
-  enqueue([sid = std::move(call_sid), t = std::move(t)](sqlite3* db) {
+  enqueue([sid = std::move(call_sid), t = std::move(t)](WriterDb& db) {
     // The latest row of that reply (a resumed stream numbers its replies from 1 again).
     Stmt s(db, "UPDATE turns SET start_ms = ?3, end_ms = ?4, heard = ?5, interrupted = ?6 WHERE id = "
                "(SELECT id FROM turns WHERE call_sid = ?1 AND reply_id = ?2 ORDER BY id DESC LIMIT 1)");
@@ -375,7 +437,7 @@ void SqliteCallStore::finish_turn(std::string call_sid, StoredTurn t) {
     if (t.heard) s.bind(5, *t.heard);
     s.bind(6, static_cast<std::int64_t>(t.interrupted ? 1 : 0));
     s.step();
-    if (sqlite3_changes(db) == 0) {
+    if (sqlite3_changes(db.db) == 0) {
       // Not stored when it started (an older writer): store it whole now.
       Stmt ins(db, "INSERT INTO turns(call_sid, turn, speaker, text, start_ms, end_ms, heard, interrupted, at, reply_id) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -386,7 +448,7 @@ void SqliteCallStore::finish_turn(std::string call_sid, StoredTurn t) {
       ins.bind(10, static_cast<std::int64_t>(t.reply_id));
       ins.step();
     }
-  });
+  }, Durability::kNow);
 }
 
 std::vector<std::string> SqliteCallStore::close_orphans(const std::string& instance_id, const std::string& reason) {
@@ -416,14 +478,14 @@ std::vector<std::string> SqliteCallStore::close_orphans(const std::string& insta
 }
 
 void SqliteCallStore::add_event(std::string call_sid, std::string kind, std::string detail) {
-  enqueue([sid = std::move(call_sid), kind = std::move(kind), detail = std::move(detail)](sqlite3* db) {
+  enqueue([sid = std::move(call_sid), kind = std::move(kind), detail = std::move(detail)](WriterDb& db) {
     Stmt s(db, "INSERT INTO events(call_sid, at, kind, detail) VALUES (?, ?, ?, ?)");
     s.bind(1, sid).bind(2, now_iso()).bind(3, kind).bind(4, detail).step();
   });
 }
 
 void SqliteCallStore::add_latency(std::string call_sid, StoredLatency l) {
-  enqueue([sid = std::move(call_sid), l = std::move(l)](sqlite3* db) {
+  enqueue([sid = std::move(call_sid), l = std::move(l)](WriterDb& db) {
     Stmt s(db, "INSERT INTO turn_latency(call_sid, turn, endpoint_ms, transcript_ms, agent_ms, tts_first_byte_ms, "
                "gateway_ms, response_ms, heard_ms, at, llm_first_token_ms, llm_first_piece_ms) "
                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");

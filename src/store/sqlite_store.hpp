@@ -1,6 +1,7 @@
 #pragma once
 // The embedded call store: one SQLite file (WAL). Writes are queued to one writer thread
-// and committed in batches (one transaction per wake-up); reads use their own
+// and committed in batches (one transaction per gather window, prepared statements
+// reused); reads use their own
 // connection, run on the blocking pool when awaited, or directly through the read_*
 // methods (start-up, tools, tests). Created on first start; migrations are numbered and
 // each runs once, in a transaction.
@@ -8,6 +9,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -24,7 +26,14 @@ struct SqliteSettings {
   // crashed) are closed as "server_restart" when the store opens.
   std::string instance_id;
   std::chrono::milliseconds delay{0};  // tests: every read and commit waits this long first (a slow disk)
+  // Events and latencies that arrive within this window of the first one share its
+  // transaction (one commit and one wake-up of the writer thread for all of them). A
+  // call's record or transcript, a read (which first waits for the writes before it) or
+  // shutdown commits at once. 0 = commit per wake-up.
+  std::chrono::milliseconds commit_window{50};
 };
+
+class WriterDb;
 
 class SqliteCallStore final : public CallStore {
  public:
@@ -67,8 +76,12 @@ class SqliteCallStore final : public CallStore {
   const std::string& path() const { return settings_.path; }
 
  private:
-  using Write = std::function<void(sqlite3*)>;
-  void enqueue(Write w);
+  using Write = std::function<void(WriterDb&)>;
+  // kNow: the call's record and its transcript (a started reply survives a kill -9):
+  // committed as soon as the writer gets to it. kBatched: events and latencies, which
+  // join the current gather window.
+  enum class Durability { kNow, kBatched };
+  void enqueue(Write w, Durability d = Durability::kBatched);
   void writer_loop();
   void migrate();
   std::vector<std::string> close_orphans(const std::string& instance_id, const std::string& reason);
@@ -85,7 +98,10 @@ class SqliteCallStore final : public CallStore {
   std::condition_variable idle_cv_;
   std::deque<Write> queue_;
   std::uint64_t queued_ = 0, committed_ = 0, errors_ = 0;
+  int waiters_ = 0;  // drain() calls waiting for the writer: no gathering while there are any
+  int urgent_ = 0;   // kNow writes queued: no gathering while there are any
   bool stopping_ = false;
+  std::unique_ptr<WriterDb> writer_ctx_;  // the writer thread's connection and statement cache
   std::thread writer_;
 };
 

@@ -168,11 +168,11 @@ struct MediaSocketHandler::Stream final : call::MediaOutbox, std::enable_shared_
   // call::MediaOutbox
   void send_media(std::string_view stream_sid, std::span<const std::uint8_t> ulaw) override {
     twilio::write_media(out, stream_sid, ulaw);
-    conn->send_text(out);
+    conn->send_text_copy(out);
   }
   void send_mark(std::string_view stream_sid, std::string_view name) override {
     twilio::write_mark(out, stream_sid, name);
-    conn->send_text(out);
+    conn->send_text_copy(out);
   }
   void send_clear(std::string_view stream_sid) override {
     twilio::write_clear(out, stream_sid);

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "e2e_support.hpp"
+#include "media_socket.hpp"
 #include "server_process.hpp"
 #include "twilio/media_messages.hpp"
 
@@ -75,6 +76,18 @@ TEST(BadInput, AHugeMessageClosesOnlyThatSocket) {
   EXPECT_TRUE(server.wait_for_log("ws message over")) << server.log();
   EXPECT_EQ(http("GET", server.url() + "/health").status, 200);
   EXPECT_EQ(active_calls(server), 0);
+}
+
+// A media socket that goes silent (no message, no ping) is dropped after the idle limit;
+// one that keeps streaming beside it stays up.
+TEST(BadInput, ASilentWebSocketIsDroppedAfterTheIdleLimit) {
+  ServerProcess server({"--greeting", "", "--ws-idle-timeout", "1"});
+  MediaSocket silent(server, "CA44444444444444444444444444444444");
+  MediaSocket talking(server, "CA55555555555555555555555555555555");
+  talking.silence(0, 2500);  // 2.5 s of frames in real time (returns when sent)
+  EXPECT_TRUE(silent.wait_closed(std::chrono::seconds(5)));
+  EXPECT_TRUE(server.wait_for_log("ws peer sent nothing for 1000 ms"));
+  EXPECT_FALSE(talking.wait_closed(std::chrono::milliseconds(0))) << "a streaming socket was dropped as idle";
 }
 
 TEST(BadInput, UnknownWebSocketPathIsRefused) {

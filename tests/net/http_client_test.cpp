@@ -16,6 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/websocket.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -999,6 +1000,62 @@ TEST(WsClient, ReportsTheStatusOfARefusedUpgrade) {
   ASSERT_TRUE(err);
   EXPECT_EQ(err->kind, Kind::kProtocol) << err->what();
   EXPECT_NE(std::string(err->what()).find("HTTP 404"), std::string::npos) << err->what();
+}
+
+// Keep-alive: a server that is silent but alive (it answers pings) keeps the connection
+// well past the idle period; one that stopped reading (a half-open peer: no pong ever
+// comes) is dropped after it.
+asio::awaitable<std::optional<std::string>> silent_then_hello(std::string url, std::chrono::milliseconds quiet) {
+  net::Headers headers;
+  net::TlsOptions tls;
+  const std::chrono::milliseconds timeout = 5s;
+  const std::chrono::milliseconds idle = 400ms;
+  auto ws = co_await net::WsClient::connect(url, headers, tls, timeout, idle);
+  auto exec = co_await asio::this_coro::executor;
+  // Says hello only after `quiet` (meanwhile only pings and pongs cross), unless the
+  // connection ended first.
+  auto timer = std::make_shared<asio::steady_timer>(exec);
+  timer->expires_after(quiet);
+  timer->async_wait([ws](boost::system::error_code ec) {
+    if (!ec) ws->send("hello");
+  });
+  auto got = co_await ws->read();
+  timer->cancel();
+  ws->abort();
+  co_return got;
+}
+
+TEST(WsClient, PingsASilentServerAndKeepsTheConnection) {
+  TestServer server(echo_router());
+  ClientIo io;
+  auto got = io.run(silent_then_hello(server.ws_url("/echo"), 1500ms));  // almost 4 idle periods
+  ASSERT_TRUE(got) << "the connection was dropped while the server answered pings";
+  EXPECT_EQ(*got, "echo:hello");
+}
+
+TEST(WsClient, DropsAServerThatNeverAnswersAPing) {
+  // A WebSocket server that completes the handshake and then never reads again.
+  asio::io_context peer_io;
+  tcp::acceptor acceptor(peer_io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const auto port = acceptor.local_endpoint().port();
+  std::promise<void> release;
+  std::thread peer([&] {
+    tcp::socket socket(peer_io);
+    acceptor.accept(socket);
+    boost::beast::websocket::stream<tcp::socket> ws(std::move(socket));
+    boost::beast::error_code ec;
+    ws.accept(ec);
+    release.get_future().wait();  // holds the socket open, reading nothing
+  });
+  ClientIo io;
+  const auto start = Clock::now();
+  auto got = io.run(silent_then_hello("ws://127.0.0.1:" + std::to_string(port) + "/", 10s));
+  const auto elapsed = ms_since(start);
+  release.set_value();
+  peer.join();
+  EXPECT_FALSE(got);
+  EXPECT_GE(elapsed, 350);   // not before the idle period
+  EXPECT_LT(elapsed, 3000);  // but soon after it
 }
 
 // ---------------------------------------------------------------------------------------
