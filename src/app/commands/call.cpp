@@ -161,10 +161,10 @@ int run_emulate_twilio(const EmulateTwilioOptions& o) {
   emulator.add_routes(router);
   net::Server server(ioc, std::move(router), net::ServerLimits{});
   const auto port = server.listen(o.host, static_cast<std::uint16_t>(o.port));
-  write_port_file(o.port_file, port);
   spdlog::info("Twilio emulator listening on http://{}:{} account={} callee lines={}", o.host, port, o.account_sid,
                o.callee_say.size());
-  serve_until_signal(ioc, server, 2, [&] { emulator.hang_up_all(); });
+  serve_until_signal(
+      ioc, server, 2, [&] { write_port_file(o.port_file, port); }, [&] { emulator.hang_up_all(); });
   return 0;
 }
 

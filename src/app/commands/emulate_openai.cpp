@@ -44,11 +44,10 @@ int run_emulate_openai(const EmulateOpenAiOptions& o) {
   emulator->add_routes(router);
   net::Server server(ioc, std::move(router), net::ServerLimits{});
   const auto port = server.listen(o.host, static_cast<std::uint16_t>(o.port));
-  write_port_file(o.port_file, port);
   spdlog::info("OpenAI-compatible emulator listening on http://{}:{}/v1 (ttft={} ms, {} tokens/s, keys={}); point "
                "voxbridge at it with LLM_BASE_URL=http://{}:{}/v1",
                o.host, port, o.ttft_ms, o.tokens_per_second, o.api_keys.size(), o.host, port);
-  serve_until_signal(ioc, server, o.threads);
+  serve_until_signal(ioc, server, o.threads, [&] { write_port_file(o.port_file, port); });
   return 0;
 }
 

@@ -46,9 +46,6 @@ int run_serve(const ServerConfig& config, const ServeOptions& options) {
     spdlog::critical("cannot start: {}", e.what());
     return 2;
   }
-  write_port_file(options.metrics_port_file, gateway->metrics_port());
-  write_port_file(options.port_file, port);  // last: tests wait for it before using either port
-
   // SIGINT/SIGTERM (or the embedding program): one shutdown, with one deadline; then the
   // loop stops.
   asio::signal_set signals(runtime.io());
@@ -69,6 +66,9 @@ int run_serve(const ServerConfig& config, const ServeOptions& options) {
   }
   if (options.on_listening)
     options.on_listening(port, [&runtime, stop] { asio::post(runtime.io(), [stop] { stop("stop requested"); }); });
+  // After the signal handlers: whoever waits for the port file may send SIGTERM at once.
+  write_port_file(options.metrics_port_file, gateway->metrics_port());
+  write_port_file(options.port_file, port);  // last: tests wait for it before using either port
 
   runtime.run();
   // The handlers of what shutdown cancelled run now, so every coroutine frame ends while

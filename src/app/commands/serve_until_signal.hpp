@@ -12,14 +12,17 @@
 
 namespace vox::app {
 
+// `ready` runs once the signals are handled (write the port file there: whoever waits for
+// it may send SIGTERM at once).
 inline void serve_until_signal(boost::asio::io_context& ioc, net::Server& server, int threads,
-                               const std::function<void()>& on_signal = {}) {
+                               const std::function<void()>& ready, const std::function<void()>& on_signal = {}) {
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int) {
     if (on_signal) on_signal();
     server.shutdown();
     ioc.stop();
   });
+  ready();
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i) pool.emplace_back([&] { ioc.run(); });
   ioc.run();

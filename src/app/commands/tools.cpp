@@ -78,10 +78,9 @@ int run_emulate_elevenlabs(const EmulateElevenLabsOptions& o) {
   limits.max_http_body = 64u << 20;
   net::Server server(ioc, std::move(router), limits, tls);
   const auto port = server.listen(o.host, static_cast<std::uint16_t>(o.port));
-  write_port_file(o.port_file, port);
   spdlog::info("ElevenLabs emulator listening on {}://{}:{} (stt={}, tts cache={} MB, keys={})", tls ? "https" : "http",
                o.host, port, fixed ? "fixed" : ss.mode, o.tts_cache_mb, o.api_keys.size());
-  serve_until_signal(ioc, server, o.threads);
+  serve_until_signal(ioc, server, o.threads, [&] { write_port_file(o.port_file, port); });
   return 0;
 }
 
