@@ -358,7 +358,11 @@ asio::awaitable<void> shutdown_task(const ServerConfig& config, Runtime& runtime
     spdlog::warn("shutdown deadline passed with {} call(s) not yet completed at Twilio", twilio_left->pending());
   const bool idle = co_await p.server->wait_idle(deadline);
   if (idle) spdlog::info("all calls closed; exiting");
-  else spdlog::warn("shutdown deadline passed with {} connection(s) open; closing them", p.server->open_connections());
+  else {
+    const auto open = p.server->describe_open();
+    spdlog::warn("shutdown deadline passed with {} connection(s) open; closing them", open.size());
+    for (const auto& c : open) spdlog::warn("  still open: {}", c);
+  }
   // Whatever is left is closed now: connections and the providers' sockets.
   p.server->abort_all();
   if (p.metrics_server) p.metrics_server->abort_all();

@@ -138,9 +138,11 @@ class WsClient {
   virtual boost::asio::awaitable<std::optional<std::string>> read() = 0;
   // Queues a text message (single writer; call on the client's executor only).
   virtual void send(std::string message) = 0;
-  // Sends a close frame after queued messages.
+  // Sends a close frame after queued messages; a peer that has not completed the
+  // closing handshake 2 s later is dropped.
   virtual void close() = 0;
-  // Drops the TCP connection without a close handshake.
+  // Drops the TCP connection without a close handshake; a read in progress ends. On the
+  // client's executor.
   virtual void abort() = 0;
   // The close code received from the peer (0 if none) and its reason.
   virtual int close_code() const = 0;

@@ -45,6 +45,7 @@ void Server::Impl::update(std::uint64_t id, Entry e) {
     auto it = open.find(id);
     if (it == open.end()) return;
     if (e.websocket && !it->second.websocket) ++websockets;
+    if (e.remote.empty()) e.remote = std::move(it->second.remote);
     it->second = std::move(e);
     // A socket upgraded while the server was stopping goes away at once.
     if (stopping && it->second.go_away) go_away = it->second.go_away;
@@ -59,6 +60,26 @@ void Server::Impl::remove(std::uint64_t id) {
   if (it->second.websocket) --websockets;
   open.erase(it);
   if (idle_waiter) idle_waiter->done();
+}
+
+void Server::Impl::set_doing(std::uint64_t id, std::string doing) {
+  std::lock_guard lock(mu);
+  auto it = open.find(id);
+  if (it != open.end()) it->second.doing = std::move(doing);
+}
+
+std::vector<std::string> Server::Impl::describe_open() const {
+  std::vector<std::string> out;
+  std::vector<std::function<void()>> reports;
+  {
+    std::lock_guard lock(mu);
+    for (const auto& [id, e] : open) {
+      out.push_back((e.websocket ? "websocket " : "http ") + e.remote + (e.doing.empty() ? " idle" : " " + e.doing));
+      if (e.report) reports.push_back(e.report);
+    }
+  }
+  for (auto& r : reports) r();
+  return out;
 }
 
 asio::awaitable<void> Server::Impl::accept_loop() {
@@ -158,5 +179,7 @@ std::size_t Server::open_websockets() const {
 }
 
 std::size_t Server::open_connections() const { return impl_->open_connections(); }
+
+std::vector<std::string> Server::describe_open() const { return impl_->describe_open(); }
 
 }  // namespace vox::net

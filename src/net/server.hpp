@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "net/router.hpp"
 
@@ -51,6 +52,8 @@ class Server {
 
   std::size_t open_websockets() const;
   std::size_t open_connections() const;
+  // One line per open connection: kind, peer and what it is busy with (shutdown's report).
+  std::vector<std::string> describe_open() const;
 
   struct Impl;
 

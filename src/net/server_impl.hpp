@@ -24,11 +24,17 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::function<void()> close_if_idle;  // HTTP: end a keep-alive wait for the next request
     std::function<void()> go_away;        // WebSocket: close 1001
     std::function<void()> abort;          // close the socket now
+    std::function<void()> report;         // log where it stands (shutdown's report)
     bool websocket = false;
+    std::string remote;  // the peer, for the shutdown report
+    std::string doing;   // what it is busy with (a request line, a WebSocket path), or empty
   };
   std::uint64_t add(Entry e);
   void update(std::uint64_t id, Entry e);
   void remove(std::uint64_t id);
+  // What the connection is busy with, for the shutdown report ("" when idle).
+  void set_doing(std::uint64_t id, std::string doing);
+  std::vector<std::string> describe_open() const;
 
   boost::asio::awaitable<void> accept_loop();
   std::size_t open_connections() const;

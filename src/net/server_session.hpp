@@ -117,8 +117,10 @@ asio::awaitable<void> serve(std::shared_ptr<Server::Impl> self, Stream& stream, 
       if (state->alive && !state->upgraded) close_now(lowest_socket(stream));
     });
   };
+  entry.remote = remote;
   Registration reg{impl, impl.add(entry)};
   beast::flat_buffer buffer;
+  bool first = true;
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(impl.limits.max_http_body);
@@ -126,6 +128,8 @@ asio::awaitable<void> serve(std::shared_ptr<Server::Impl> self, Stream& stream, 
     beast::get_lowest_layer(stream).expires_after(impl.limits.http_idle);
     if (impl.stopping && buffer.size() == 0) break;  // shutting down: no new request
     state->reading = true;
+    if (!first) impl.set_doing(reg.id, {});
+    first = false;
     auto [ec, n] = co_await http::async_read(stream, buffer, parser, kTuple);
     state->reading = false;
     if (ec == http::error::body_limit) {
@@ -159,6 +163,7 @@ asio::awaitable<void> serve(std::shared_ptr<Server::Impl> self, Stream& stream, 
     }
     auto& req = parser.get();
     HttpRequest r = to_request(req, remote);
+    impl.set_doing(reg.id, r.method + " " + std::string(impl.router.loggable_path(r.path)));
 
     if (websocket::is_upgrade(req)) {
       const WsFactory* factory = impl.router.find_ws(r.path, &r.path_params);

@@ -2,6 +2,8 @@
 #include "net/client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -43,6 +45,8 @@ void close_lowest(beast::tcp_stream& s) {
   s.socket().shutdown(tcp::socket::shutdown_both, ec);
   s.socket().close(ec);
 }
+
+constexpr std::chrono::milliseconds kCloseTimeout{2000};
 
 template <typename NextLayer>
 class WsClientImpl final : public WsClient, public std::enable_shared_from_this<WsClientImpl<NextLayer>> {
@@ -97,11 +101,13 @@ class WsClientImpl final : public WsClient, public std::enable_shared_from_this<
 
   asio::awaitable<std::optional<std::string>> read() override {
     buffer_.clear();
-    auto [ec, n] = co_await ws_.async_read(buffer_, kTuple);
+    auto read_token = asio::bind_cancellation_slot(read_cancel_.slot(), kTuple);
+    auto [ec, n] = co_await ws_.async_read(buffer_, read_token);
     last_heard_ = Clock::now();
     if (ec) {
       closed_ = true;
       keep_alive_.cancel();
+      close_timer_.cancel();
       co_return std::nullopt;
     }
     co_return beast::buffers_to_string(buffer_.data());
@@ -113,14 +119,29 @@ class WsClientImpl final : public WsClient, public std::enable_shared_from_this<
   }
 
   void close() override {
-    if (closed_) return;
+    if (closed_ || writer_.close_requested()) return;
     writer_.close(websocket::close_code::normal, this->shared_from_this());
+    // The closing handshake is bounded: a peer that has not completed it is dropped.
+    close_timer_.expires_after(kCloseTimeout);
+    std::weak_ptr<WsClientImpl> weak = this->shared_from_this();
+    close_timer_.async_wait([weak](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->closed_) return;
+      spdlog::info("websocket peer did not complete the close handshake within {} ms; dropping the connection",
+                   kCloseTimeout.count());
+      self->abort();
+    });
   }
 
   void abort() override {
     closed_ = true;
     keep_alive_.cancel();
+    close_timer_.cancel();
     close_lowest(beast::get_lowest_layer(ws_));
+    // A read and a close waiting on each other inside Beast have no socket operation that
+    // closing the socket would end: both are cancelled too.
+    read_cancel_.emit(asio::cancellation_type::terminal);
+    writer_.abandon_close();
   }
 
   int close_code() const override { return static_cast<int>(ws_.reason().code); }
@@ -159,6 +180,8 @@ class WsClientImpl final : public WsClient, public std::enable_shared_from_this<
   WsWriteQueue<websocket::stream<NextLayer>> writer_{ws_};
   beast::flat_buffer buffer_;
   asio::steady_timer keep_alive_{ws_.get_executor()};
+  asio::steady_timer close_timer_{ws_.get_executor()};
+  asio::cancellation_signal read_cancel_;
   Clock::time_point last_heard_ = Clock::now();
   std::chrono::milliseconds idle_{20000};  // nothing heard this long: the peer is gone
   Clock::time_point pinged_for_{};  // last_heard_ when the last keep-alive ping went out

@@ -2,6 +2,8 @@
 // A WebSocket connection of the server, as a template over the stream (plain TCP or
 // TLS): a read loop coroutine and a single writer, both on the connection's strand.
 // Included by ws_session_plain.cpp and ws_session_tls.cpp only.
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
@@ -10,6 +12,9 @@
 #include "net/ws_write_queue.hpp"
 
 namespace vox::net::detail {
+
+// How long the closing handshake may take before the connection is dropped.
+inline constexpr std::chrono::milliseconds kCloseTimeout{2000};
 
 // One WebSocket connection: a read loop coroutine and a single writer, both on the
 // connection's strand.
@@ -43,13 +48,20 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
       finish("handshake failed");
       co_return;
     }
+    // The opening handshake is done; the closing one is bounded by begin_close's own
+    // timer, so Beast arms none (its timer would outlive a connection dropped at shutdown).
+    auto open_timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    open_timeouts.idle_timeout = websocket::stream_base::none();
+    open_timeouts.handshake_timeout = websocket::stream_base::none();
+    ws_.set_option(open_timeouts);
     handler_->on_open(this->shared_from_this());
     last_read_ = std::chrono::steady_clock::now();
     arm_idle_timer();
     beast::flat_buffer buffer;
     std::string reason = "closed";
     for (;;) {
-      auto [rec, n] = co_await ws_.async_read(buffer, kTuple);
+      auto read_token = asio::bind_cancellation_slot(read_cancel_.slot(), kTuple);
+      auto [rec, n] = co_await ws_.async_read(buffer, read_token);
       last_read_ = std::chrono::steady_clock::now();
       if (rec) {
         if (idle_timed_out_) {
@@ -98,12 +110,26 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
   void close(std::uint16_t code, std::string reason) override {
     asio::post(ws_.get_executor(), [self = this->shared_from_this(), code, r = std::move(reason)] {
       if (self->closed_) return;
-      self->writer_.close(websocket::close_reason(static_cast<websocket::close_code>(code), r), self);
+      self->begin_close(websocket::close_reason(static_cast<websocket::close_code>(code), r));
     });
   }
 
   void abort() override {
-    asio::post(ws_.get_executor(), [self = this->shared_from_this()] { close_now(lowest_socket(self->ws_.next_layer())); });
+    asio::post(ws_.get_executor(), [self = this->shared_from_this()] { self->drop(); });
+  }
+
+  // Logs where this connection stands (shutdown's report on a connection that did not close).
+  void report() {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
+      const auto now = std::chrono::steady_clock::now();
+      const auto ms = [now](std::chrono::steady_clock::time_point t) {
+        return t == std::chrono::steady_clock::time_point{} ? -1 : std::chrono::duration_cast<std::chrono::milliseconds>(now - t).count();
+      };
+      spdlog::warn("  websocket remote={}: ended={} writing={} queued={} close_requested={} close_sent={} write_failed={} "
+                   "last_heard_ms_ago={} close_requested_ms_ago={}",
+                   self->remote_, self->closed_, self->writer_.writing(), self->writer_.size(), self->writer_.close_requested(),
+                   self->writer_.closing(), self->writer_.failed(), ms(self->last_read_), ms(self->close_requested_at_));
+    });
   }
 
   asio::any_io_executor executor() override { return ws_.get_executor(); }
@@ -115,11 +141,34 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
     if (writer_.size() >= max_queue_) {
       spdlog::warn("ws peer not reading; {} messages queued, closing remote={}", writer_.size(), remote_);
       writer_.drop_pending();
-      writer_.close(websocket::close_reason(websocket::close_code::policy_error, "send queue overflow"),
-                    this->shared_from_this());
+      begin_close(websocket::close_reason(websocket::close_code::policy_error, "send queue overflow"));
       return;
     }
     writer_.push(std::move(message), this->shared_from_this());
+  }
+
+  // Sends the close frame (after what is queued) and bounds the closing handshake: a peer
+  // that has not completed it within kCloseTimeout is disconnected. (Both ends closing at
+  // once can leave Beast's close and read operations each waiting for the other.)
+  void begin_close(websocket::close_reason reason) {
+    if (writer_.close_requested()) return;
+    close_requested_at_ = std::chrono::steady_clock::now();
+    writer_.close(std::move(reason), this->shared_from_this());
+    close_timer_.expires_after(kCloseTimeout);
+    close_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed_) return;
+      spdlog::info("ws peer did not complete the close handshake within {} ms; disconnecting remote={}",
+                   kCloseTimeout.count(), self->remote_);
+      self->drop();
+    });
+  }
+
+  // Closes the socket and ends the read and the close even when they wait on each other
+  // inside Beast (no socket operation pending, so closing the socket alone wakes neither).
+  void drop() {
+    close_now(lowest_socket(ws_.next_layer()));
+    read_cancel_.emit(asio::cancellation_type::terminal);
+    writer_.abandon_close();
   }
 
   // Wakes once per idle period: the peer has sent nothing since `idle_limit_` ago: the
@@ -141,6 +190,7 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
     if (closed_) return;
     closed_ = true;
     idle_timer_.cancel();
+    close_timer_.cancel();
     writer_.drop_pending();
     try {
       handler_->on_close(reason);
@@ -159,7 +209,10 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
   std::string remote_;
   std::chrono::milliseconds idle_limit_;
   asio::steady_timer idle_timer_;
+  asio::steady_timer close_timer_{ws_.get_executor()};
+  asio::cancellation_signal read_cancel_;
   std::chrono::steady_clock::time_point last_read_;
+  std::chrono::steady_clock::time_point close_requested_at_;
   bool idle_timed_out_ = false;
   bool closed_ = false;
 };
@@ -170,12 +223,16 @@ asio::awaitable<void> run_registered(Server::Impl& impl, std::uint64_t id, std::
                                      http::request<http::string_body> upgrade) {
   Server::Impl::Entry entry;
   entry.websocket = true;
+  entry.doing = upgrade.target().substr(0, upgrade.target().find('?'));
   std::weak_ptr<WsSession<NextLayer>> weak = session;
   entry.go_away = [weak] {
     if (auto s = weak.lock()) s->close(static_cast<std::uint16_t>(websocket::close_code::going_away), "server shutting down");
   };
   entry.abort = [weak] {
     if (auto s = weak.lock()) s->abort();
+  };
+  entry.report = [weak] {
+    if (auto s = weak.lock()) s->report();
   };
   impl.update(id, std::move(entry));
   co_await session->run(std::move(upgrade));

@@ -3,6 +3,8 @@
 // written one at a time, in order, and a close is sent only after everything queued
 // before it. Used on the stream's strand only; `keep_alive` keeps the owner alive while
 // a write or close is in flight.
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include <deque>
@@ -54,6 +56,10 @@ class WsWriteQueue {
     if (!writing_) do_close(std::move(keep_alive));
   }
 
+  // Ends a close that is stuck inside Beast (see WsSession::begin_close): the close
+  // operation completes with operation_aborted. On the stream's strand.
+  void abandon_close() { close_cancel_.emit(boost::asio::cancellation_type::terminal); }
+
   // Drops queued messages that have not started writing.
   void drop_pending() {
     while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
@@ -61,6 +67,9 @@ class WsWriteQueue {
 
   std::size_t size() const { return queue_.size(); }
   bool close_requested() const { return close_requested_; }
+  bool writing() const { return writing_; }
+  bool closing() const { return closing_; }  // the close frame is being written or was
+  bool failed() const { return failed_; }
 
  private:
   struct Item {
@@ -98,10 +107,12 @@ class WsWriteQueue {
   void do_close(std::shared_ptr<void> keep_alive) {
     if (closing_ || failed_) return;
     closing_ = true;
-    ws_.async_close(reason_, [keep = std::move(keep_alive)](boost::beast::error_code) {});
+    ws_.async_close(reason_, boost::asio::bind_cancellation_slot(
+                                 close_cancel_.slot(), [keep = std::move(keep_alive)](boost::beast::error_code) {}));
   }
 
   Stream& ws_;
+  boost::asio::cancellation_signal close_cancel_;
   std::deque<Item> queue_;
   std::vector<std::string> spare_;  // written messages' buffers, kept for reuse
   boost::beast::websocket::close_reason reason_{boost::beast::websocket::close_code::normal};

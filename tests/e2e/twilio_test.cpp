@@ -15,6 +15,7 @@
 namespace vox::test {
 namespace {
 namespace json = boost::json;
+using namespace std::chrono_literals;
 
 TEST(TwilioE2E, OutboundCallConversesAndReportsItsStatus) {
   auto emulator = twilio_emulator({"good morning", "thank you very much"});
@@ -186,6 +187,32 @@ TEST(TwilioE2E, InboundCallRungByTheEmulatorWithDtmf) {
   EXPECT_TRUE(server->wait_for_log("dtmf call_sid=" + sid + " digit=4"));
   EXPECT_TRUE(server->wait_for_log("dtmf call_sid=" + sid + " digit=2"));
   EXPECT_TRUE(server->wait_for_log("dtmf call_sid=" + sid + " digit=#"));
+}
+
+// The caller hangs up at the moment the server is told to stop: the stream's "stop", the
+// caller's close and the server's own close cross. Every connection still closes within
+// the shutdown deadline and nothing is left running at exit.
+TEST(TwilioE2E, ShutdownWhileTheCallerHangsUpEndsCleanly) {
+  auto emulator = twilio_emulator({});
+  for (int round = 0; round < 3; ++round) {
+    auto server = gateway(*emulator);
+    const auto sid = place_call(*emulator, *server);
+    ASSERT_TRUE(server->wait_for_log("call started call_sid=" + sid, 30s)) << server->log_tail();
+    IoThread io;
+    net::HttpClient http(io.context().get_executor());
+    twilio::RestClient rest(http, twilio::RestConfig{kAccount, kToken, {}, emulator->url()});
+    // The hang-up is on its way (or arrived a moment ago) when SIGTERM lands: a few
+    // milliseconds either way, a different order in each round.
+    auto hangup = std::async(std::launch::async, [&] { io.run([&]() { return rest.complete_call(sid); }); });
+    if (round == 1) hangup.wait();
+    const auto code = server->signal_and_wait(SIGTERM, 20s);
+    hangup.get();
+    ASSERT_TRUE(code.has_value()) << server->log_tail();
+    EXPECT_EQ(*code, 0) << server->log_tail();
+    EXPECT_EQ(server->log().find("shutdown deadline passed"), std::string::npos)
+        << "round " << round << "\n" << server->log_tail() << "\nthe emulator:\n" << emulator->log_tail();
+    EXPECT_EQ(server->log().find("operations still pending"), std::string::npos) << server->log_tail();
+  }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <iostream>
 #include <memory>
 
 #include "app/commands/port_file.hpp"
@@ -80,7 +81,9 @@ int run_serve(const ServerConfig& config, const ServeOptions& options) {
     // would outlive the services. Exit without destroying anything instead.
     spdlog::warn("shutdown: operations still pending at exit; exiting without waiting for them");
     spdlog::default_logger()->flush();
-    std::_Exit(0);
+    std::cout.flush();
+    std::cerr.flush();
+    std::_Exit(options.exit_code_if_stuck ? options.exit_code_if_stuck->load() : 0);
   }
   gateway.reset();
   spdlog::default_logger()->flush();

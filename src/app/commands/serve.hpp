@@ -1,8 +1,10 @@
 #pragma once
 // `voxbridge serve`: runs the gateway until SIGINT/SIGTERM (or until the embedding
 // program stops it).
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "app/config.hpp"
@@ -16,6 +18,9 @@ struct ServeOptions {
   // Called once listening, with the port and a function that stops the server
   // gracefully (callable from any thread; run_serve then returns).
   std::function<void(std::uint16_t port, std::function<void()> stop)> on_listening;
+  // When something does not end at shutdown the process exits at once (see run_serve);
+  // an embedding program sets its own exit code here first, so that exit reports it.
+  std::shared_ptr<std::atomic<int>> exit_code_if_stuck;
 };
 
 // Registers every secret in `config` (keys, tokens) to be hidden from the log.

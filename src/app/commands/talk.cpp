@@ -211,6 +211,7 @@ int run_talk(ServerConfig config, const TalkOptions& o) {
   std::thread server_thread;
   std::function<void()> stop_server;
   std::string temp_store;
+  auto exit_code_if_stuck = std::make_shared<std::atomic<int>>(2);
   if (server.empty()) {
     if (config.api.generate_api_key.empty()) config.api.generate_api_key = random_key();
     key = config.api.generate_api_key;
@@ -226,6 +227,7 @@ int run_talk(ServerConfig config, const TalkOptions& o) {
     auto listening = ready.get_future();
     ServeOptions so;
     so.handle_signals = false;
+    so.exit_code_if_stuck = exit_code_if_stuck;
     so.on_listening = [&ready](std::uint16_t port, std::function<void()> stop) {
       ready.set_value({port, std::move(stop)});
     };
@@ -303,8 +305,9 @@ int run_talk(ServerConfig config, const TalkOptions& o) {
   };
   signals.async_wait(on_signal);
   ioc.run();
-  stop_in_process(stop_server, server_thread, temp_store);
 
+  // The report first, then the in-process server stops: its shutdown may end the process
+  // (something that would not end), and then with this exit code.
   bool ok = write_file(o.report_json, talk::report_json(results)) && write_file(o.junit, talk::junit_xml(results));
   if (!o.transcripts_dir.empty())
     for (const auto& r : results) ok = write_file(o.transcripts_dir + "/" + file_safe(r.name) + ".txt", talk::transcript(r)) && ok;
@@ -317,9 +320,12 @@ int run_talk(ServerConfig config, const TalkOptions& o) {
   std::cerr << "\n";
   for (const auto& r : results)
     if (!r.passed) std::cerr << "\n" << talk::transcript(r);
-  if (runner.interrupted()) return 130;
-  if (!ok) return 2;
-  return passed == static_cast<int>(results.size()) ? 0 : 1;
+  int code = passed == static_cast<int>(results.size()) ? 0 : 1;
+  if (!ok) code = 2;
+  if (runner.interrupted()) code = 130;
+  exit_code_if_stuck->store(code);
+  stop_in_process(stop_server, server_thread, temp_store);
+  return code;
 }
 
 }  // namespace vox::app
