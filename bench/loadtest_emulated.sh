@@ -11,8 +11,9 @@
 # (websocket), LINES (6: how many lines each caller says), THREADS (server threads: 1, the
 # best on 2 cores shared with the load generator; 0 = one per core),
 # LOADGEN_THREADS (1), EXTRA_SERVE_ARGS, PIN (1: the server on CPU 0, the load generator and
-# the emulator on CPU 1, so they never take the server's core).
-# Writes OUT_DIR/load.json and OUT_DIR/load.html (open it in a browser) and the logs.
+# the emulator on CPU 1, so they never take the server's core), BIN (./build/voxbridge).
+# Writes OUT_DIR/load.json and OUT_DIR/load.html (open it in a browser), the logs, and
+# OUT_DIR/emulator.json (the ElevenLabs emulator's CPU over the load test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CALLS=${1:-1000}
@@ -21,7 +22,7 @@ OUT=${3:-./loadtest-out}
 TTFB_MS=${TTFB_MS:-100}
 STT_DELAY_MS=${STT_DELAY_MS:-100}
 LINES=${LINES:-6}
-BIN=./build/voxbridge
+BIN=${BIN:-./build/voxbridge}
 mkdir -p "$OUT"
 work=$(mktemp -d)
 server=""; emulator=""
@@ -45,7 +46,17 @@ port=$(cat "$work/port")
 say=()
 phrases=("good morning" "what time is it" "please call me back" "thank you very much" "i would like some coffee" "goodbye")
 for i in $(seq 0 $((LINES - 1))); do say+=(--say "${phrases[$((i % ${#phrases[@]}))]}"); done
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+emu_before=$(cpu_ticks "$emulator"); t0=$(date +%s.%N)
 "${others_cpu[@]}" "$BIN" loadtest --url "http://127.0.0.1:$port" --calls "$CALLS" --ramp-s "$RAMP" "${say[@]}" \
   --threads "${LOADGEN_THREADS:-1}" --server-pid "$server" \
   --elevenlabs-emulator "http://127.0.0.1:$eport" --ttfb-ms "$TTFB_MS" --stt-delay-ms "$STT_DELAY_MS" \
   --json "$OUT/load.json" --html "$OUT/load.html" > /dev/null
+emu_after=$(cpu_ticks "$emulator"); t1=$(date +%s.%N)
+python3 - "$emu_before" "$emu_after" "$t0" "$t1" "$(getconf CLK_TCK)" > "$OUT/emulator.json" <<'PY'
+import json, sys
+before, after, t0, t1, hz = (float(x) for x in sys.argv[1:])
+cpu = (after - before) / hz
+print(json.dumps({"emulator_cpu_s": round(cpu, 2), "emulator_cpu_pct": round(100 * cpu / (t1 - t0), 1)}))
+PY
+cat "$OUT/emulator.json"

@@ -138,6 +138,9 @@ class WsClient {
   virtual boost::asio::awaitable<std::optional<std::string>> read() = 0;
   // Queues a text message (single writer; call on the client's executor only).
   virtual void send(std::string message) = 0;
+  // The same, for a message built in a buffer the caller reuses: it is copied into one of
+  // the writer's recycled buffers (no allocation per message once they have grown).
+  virtual void send_copy(std::string_view message) = 0;
   // Sends a close frame after queued messages; a peer that has not completed the
   // closing handshake 2 s later is dropped.
   virtual void close() = 0;

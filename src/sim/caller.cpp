@@ -70,8 +70,9 @@ struct CallState {
   bool reader_done = false;
   bool stop_sent = false;
   // What the caller says.
-  std::vector<std::vector<std::uint8_t>> line_audio;
-  std::vector<std::uint8_t> mic;
+  // Shared by every caller of a load test (synthesized once), never copied per call.
+  std::shared_ptr<const std::vector<std::vector<std::uint8_t>>> line_audio;
+  std::span<const std::uint8_t> mic;
   std::size_t mic_pos = 0;
   std::size_t next_line = 0;
   Phase phase = Phase::kWaitGreeting;
@@ -104,13 +105,13 @@ struct CallState {
     if (line.rfind("dtmf:", 0) == 0) {
       for (char d : line.substr(5)) {
         twilio::write_dtmf(out, stream_sid, seq++, std::string(1, d));
-        ws->send(out);
+        ws->send_copy(out);
       }
       ++next_line;
       set_phase(Phase::kPause);
       return;
     }
-    mic = line_audio[next_line];
+    mic = (*line_audio)[next_line];
     mic_pos = 0;
     result.turns.push_back(CallerTurn{opt.lines[next_line], -1});
     ++next_line;
@@ -155,7 +156,7 @@ struct CallState {
       // Twilio returns every pending mark when it clears the queue.
       for (auto& [pos, name] : marks) {
         twilio::write_mark_echo(out, stream_sid, seq++, name);
-        ws->send(out);
+        ws->send_copy(out);
         ++result.marks_echoed;
       }
       marks.clear();
@@ -183,14 +184,15 @@ struct CallState {
         std::none_of(marks.begin(), marks.end(), [](const auto& m) { return m.second == "endOfPlayback"; }))
       ++result.reply_gap_frames;
     if (n > 0) {
-      if (in_segment) segment.ulaw.insert(segment.ulaw.end(), queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
+      if (in_segment && opt.keep_heard_audio)
+        segment.ulaw.insert(segment.ulaw.end(), queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
       queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
       played += n;
       segment_played += n;
     }
     while (!marks.empty() && marks.front().first <= played) {
       twilio::write_mark_echo(out, stream_sid, seq++, marks.front().second);
-      ws->send(out);
+      ws->send_copy(out);
       ++result.marks_echoed;
       if (marks.front().second == "endOfPlayback") {
         ++end_of_playbacks;
@@ -208,7 +210,7 @@ struct CallState {
     }
     twilio::write_inbound_media(out, stream_sid, seq++, chunk++, media_ts, frame);
     media_ts += 20;
-    ws->send(out);
+    ws->send_copy(out);
     ++result.frames_sent;
     if (opt.tap) opt.tap(frame, heard);
 
@@ -378,9 +380,10 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
   try {
     if (opt.line_audio) {
       if (opt.line_audio->size() != opt.lines.size()) throw std::runtime_error("line_audio does not match lines");
-      st->line_audio = *opt.line_audio;
+      st->line_audio = opt.line_audio;
     } else {
-      st->line_audio = speak_lines(opt.lines, opt.voice, engines.tts);
+      st->line_audio = std::make_shared<const std::vector<std::vector<std::uint8_t>>>(
+          speak_lines(opt.lines, opt.voice, engines.tts));
     }
     // 1. The voice webhook, as Twilio posts it (unless the TwiML is given).
     std::string twiml = opt.twiml;
@@ -407,7 +410,7 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
       ws_headers.emplace_back("X-Twilio-Signature", twilio::compute_signature(opt.auth_token, r.stream_url, {}));
     st->ws = co_await net::WsClient::connect(r.stream_url, std::move(ws_headers));
     twilio::write_connected(st->out);
-    st->ws->send(st->out);
+    st->ws->send_copy(st->out);
     twilio::Start start;
     start.stream_sid = st->stream_sid;
     start.account_sid = st->account_sid;
@@ -415,7 +418,7 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
     start.tracks = {"inbound"};
     start.custom_parameters = r.stream_parameters;
     twilio::write_start(st->out, start, st->seq++);
-    st->ws->send(st->out);
+    st->ws->send_copy(st->out);
     if (opt.on_started) opt.on_started(st->stream_sid);
 
     auto exec = co_await asio::this_coro::executor;
@@ -457,7 +460,7 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
     if (!st->reader_done && opt.hang_up) {
       twilio::write_stop(st->out, st->stream_sid, st->seq++, st->account_sid, r.call_sid);
       st->stop_sent = true;
-      st->ws->send(st->out);
+      st->ws->send_copy(st->out);
       st->ws->close();
     }
     // Wait (bounded) for the server to finish the close handshake.

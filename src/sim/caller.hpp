@@ -61,6 +61,7 @@ struct CallerOptions {
   int max_call_ms = 120000;
   std::string voice = "en-us";      // espeak-ng voice the caller speaks with
   bool hang_up = true;              // send `stop` after the last reply (else wait for the server to close)
+  bool keep_heard_audio = true;     // keep each reply's audio in CallerResult::heard (false: only its counts)
   int idle_after_ms = -1;           // >= 0: after the script, stay silent this long without hanging up
   std::string auth_token;           // non-empty: sign the webhook and the media upgrade as Twilio does
   // For the Twilio emulator, which fetched the TwiML itself: skip the webhook, use these.

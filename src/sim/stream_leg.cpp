@@ -83,7 +83,7 @@ void StreamLeg::on_text(const std::string& text) {
     played_ = enqueued_;
     for (const auto& [pos, name] : marks_) {
       twilio::write_mark_echo(out_, stream_sid_, seq_++, name);
-      ws_->send(out_);
+      ws_->send_copy(out_);
       ++stats_.marks_echoed;
     }
     marks_.clear();
@@ -102,7 +102,7 @@ bool StreamLeg::play(std::span<std::uint8_t, 160> out) {
   played_ += n;
   while (!stopped_ && !marks_.empty() && marks_.front().first <= played_) {
     twilio::write_mark_echo(out_, stream_sid_, seq_++, marks_.front().second);
-    ws_->send(out_);
+    ws_->send_copy(out_);
     ++stats_.marks_echoed;
     marks_.pop_front();
   }
@@ -115,11 +115,11 @@ void StreamLeg::send_frame(std::span<const std::uint8_t, 160> inbound, std::span
   const bool outb = !opt_.bidirectional && (opt_.track == "outbound_track" || opt_.track == "both_tracks");
   if (in) {
     twilio::write_inbound_media(out_, stream_sid_, seq_++, chunk_in_++, media_ms_, inbound, "inbound");
-    ws_->send(out_);
+    ws_->send_copy(out_);
   }
   if (outb) {
     twilio::write_inbound_media(out_, stream_sid_, seq_++, chunk_out_++, media_ms_, outbound, "outbound");
-    ws_->send(out_);
+    ws_->send_copy(out_);
   }
   media_ms_ += 20;
   ++stats_.frames_sent;
@@ -128,7 +128,7 @@ void StreamLeg::send_frame(std::span<const std::uint8_t, 160> inbound, std::span
 void StreamLeg::send_dtmf(char digit) {
   if (stopped_ || closed_ || !opt_.bidirectional) return;
   twilio::write_dtmf(out_, stream_sid_, seq_++, std::string(1, digit));
-  ws_->send(out_);
+  ws_->send_copy(out_);
   ++stats_.dtmf_sent;
 }
 
@@ -137,7 +137,7 @@ void StreamLeg::stop() {
   stopped_ = true;
   if (closed_) return;
   twilio::write_stop(out_, stream_sid_, seq_++, opt_.account_sid, opt_.call_sid);
-  ws_->send(out_);
+  ws_->send_copy(out_);
   ws_->close();
 }
 
