@@ -114,14 +114,6 @@ Network network(const std::string& b_greeting) {
   return n;
 }
 
-// Hangs up call `sid` at the emulator (Twilio REST: Status=completed).
-void hang_up_at_twilio(const ServerProcess& emulator, const std::string& sid) {
-  IoThread io;
-  net::HttpClient client(io.context().get_executor());
-  twilio::RestClient rest(client, twilio::RestConfig{kAccount, kToken, {}, emulator.url()});
-  io.run([&]() { return rest.complete_call(sid); });
-}
-
 TEST(Generate, TurnsFollowTheConversationAndReportTheHangUp) {
   auto phone = network(kGreeting);
   const auto sid = place_call(*phone.emulator, *phone.a, kNumberB);

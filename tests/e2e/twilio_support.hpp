@@ -91,6 +91,14 @@ inline std::string place_call(const ServerProcess& emulator, const ServerProcess
   return io.run([&]() { return rest.create_call(c); }).sid;
 }
 
+// Hangs up call `sid` at the emulator (Twilio REST: Status=completed).
+inline void hang_up_at_twilio(const ServerProcess& emulator, const std::string& sid) {
+  IoThread io;
+  net::HttpClient client(io.context().get_executor());
+  twilio::RestClient rest(client, twilio::RestConfig{kAccount, kToken, {}, emulator.url()});
+  io.run([&]() { return rest.complete_call(sid); });
+}
+
 // Counts the occurrences of `needle` in `text`.
 inline std::size_t count_of(const std::string& text, const std::string& needle) {
   std::size_t n = 0;

@@ -198,12 +198,9 @@ TEST(TwilioE2E, ShutdownWhileTheCallerHangsUpEndsCleanly) {
     auto server = gateway(*emulator);
     const auto sid = place_call(*emulator, *server);
     ASSERT_TRUE(server->wait_for_log("call started call_sid=" + sid, 30s)) << server->log_tail();
-    IoThread io;
-    net::HttpClient http(io.context().get_executor());
-    twilio::RestClient rest(http, twilio::RestConfig{kAccount, kToken, {}, emulator->url()});
     // The hang-up is on its way (or arrived a moment ago) when SIGTERM lands: a few
     // milliseconds either way, a different order in each round.
-    auto hangup = std::async(std::launch::async, [&] { io.run([&]() { return rest.complete_call(sid); }); });
+    auto hangup = std::async(std::launch::async, [&] { hang_up_at_twilio(*emulator, sid); });
     if (round == 1) hangup.wait();
     const auto code = server->signal_and_wait(SIGTERM, 20s);
     hangup.get();
