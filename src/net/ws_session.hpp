@@ -223,7 +223,9 @@ asio::awaitable<void> run_registered(Server::Impl& impl, std::uint64_t id, std::
                                      http::request<http::string_body> upgrade) {
   Server::Impl::Entry entry;
   entry.websocket = true;
-  entry.doing = upgrade.target().substr(0, upgrade.target().find('?'));
+  // The path as the log shows it: no query, secret segments (a key in the path) hidden.
+  const std::string_view target = upgrade.target();
+  entry.doing = impl.router.loggable_path(target.substr(0, target.find('?')));
   std::weak_ptr<WsSession<NextLayer>> weak = session;
   entry.go_away = [weak] {
     if (auto s = weak.lock()) s->close(static_cast<std::uint16_t>(websocket::close_code::going_away), "server shutting down");
