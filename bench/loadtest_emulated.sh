@@ -11,7 +11,9 @@
 # (websocket), LINES (6: how many lines each caller says), THREADS (server threads: 1, the
 # best on 2 cores shared with the load generator; 0 = one per core),
 # LOADGEN_THREADS (1), EXTRA_SERVE_ARGS, PIN (1: the server on CPU 0, the load generator and
-# the emulator on CPU 1, so they never take the server's core), BIN (./build/voxbridge).
+# the emulator on CPU 1, so they never take the server's core), BIN (./build/voxbridge),
+# PROFILE_S (record the server with `perf record -g` for this many seconds once the ramp is
+# over, and summarize it into OUT_DIR/profile.txt; needs perf).
 # Writes OUT_DIR/load.json and OUT_DIR/load.html (open it in a browser), the logs, and
 # OUT_DIR/emulator.json (the ElevenLabs emulator's CPU over the load test).
 set -euo pipefail
@@ -25,8 +27,8 @@ LINES=${LINES:-6}
 BIN=${BIN:-./build/voxbridge}
 mkdir -p "$OUT"
 work=$(mktemp -d)
-server=""; emulator=""
-trap 'kill $server $emulator 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+server=""; emulator=""; loadgen=""
+trap 'kill $server $emulator $loadgen 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 server_cpu=(); others_cpu=()
 if [ "${PIN:-0}" = "1" ]; then server_cpu=(taskset -c 0); others_cpu=(taskset -c 1); fi
@@ -51,7 +53,14 @@ emu_before=$(cpu_ticks "$emulator"); t0=$(date +%s.%N)
 "${others_cpu[@]}" "$BIN" loadtest --url "http://127.0.0.1:$port" --calls "$CALLS" --ramp-s "$RAMP" "${say[@]}" \
   --threads "${LOADGEN_THREADS:-1}" --server-pid "$server" \
   --elevenlabs-emulator "http://127.0.0.1:$eport" --ttfb-ms "$TTFB_MS" --stt-delay-ms "$STT_DELAY_MS" \
-  --json "$OUT/load.json" --html "$OUT/load.html" > /dev/null
+  --json "$OUT/load.json" --html "$OUT/load.html" > /dev/null &
+loadgen=$!
+if [ -n "${PROFILE_S:-}" ]; then
+  # The calls are all up once the ramp is over: sample the server from then on.
+  sleep "$RAMP"
+  perf record -g -o "$OUT/perf.data" -p "$server" -- sleep "$PROFILE_S" > "$OUT/perf.log" 2>&1
+fi
+wait "$loadgen"
 emu_after=$(cpu_ticks "$emulator"); t1=$(date +%s.%N)
 python3 - "$emu_before" "$emu_after" "$t0" "$t1" "$(getconf CLK_TCK)" > "$OUT/emulator.json" <<'PY'
 import json, sys
@@ -60,3 +69,7 @@ cpu = (after - before) / hz
 print(json.dumps({"emulator_cpu_s": round(cpu, 2), "emulator_cpu_pct": round(100 * cpu / (t1 - t0), 1)}))
 PY
 cat "$OUT/emulator.json"
+if [ -n "${PROFILE_S:-}" ]; then
+  bench/profile_summary.sh "$OUT/perf.data" > "$OUT/profile.txt"
+  head -n 12 "$OUT/profile.txt"
+fi

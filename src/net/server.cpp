@@ -84,7 +84,9 @@ std::vector<std::string> Server::Impl::describe_open() const {
 
 asio::awaitable<void> Server::Impl::accept_loop() {
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(ioc), asio::as_tuple(asio::use_awaitable));
+    asio::any_io_executor connection_exec = asio::make_strand(ioc);
+    if (limits.single_thread) connection_exec = ioc.get_executor();
+    auto [ec, socket] = co_await acceptor.async_accept(connection_exec, asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       spdlog::warn("accept failed: {}", ec.message());

@@ -26,6 +26,11 @@ struct ServerLimits {
   std::chrono::seconds http_idle{30};
   // A WebSocket whose peer sends nothing (not even a ping) for this long is dropped.
   std::chrono::milliseconds ws_idle{std::chrono::seconds(300)};
+  // The io_context runs on one thread only (`serve --threads 1`): a connection's handlers
+  // are already serialized, so connections get the io_context's executor, not a strand (a
+  // strand costs a lock and a queue hop on every handler). Leave false when several threads
+  // run the io_context.
+  bool single_thread = false;
 };
 
 // Certificate and key (PEM files) to serve HTTPS/WSS instead of plain TCP.

@@ -45,8 +45,11 @@ int malformed_status(const beast::error_code& ec) {
 }
 
 bool on_strand(const asio::any_io_executor& ex) {
-  const auto* strand = ex.target<asio::strand<asio::io_context::executor_type>>();
-  return strand && strand->running_in_this_thread();
+  if (const auto* strand = ex.target<asio::strand<asio::io_context::executor_type>>())
+    return strand->running_in_this_thread();
+  // A single-threaded server's connections run on the io_context's own executor.
+  const auto* plain = ex.target<asio::io_context::executor_type>();
+  return plain && plain->running_in_this_thread();
 }
 
 }  // namespace vox::net::detail
