@@ -7,6 +7,10 @@
 namespace vox::call {
 namespace {
 constexpr std::size_t kFrameBytes = 160;  // 20 ms of 8 kHz μ-law
+// Most utterances are a few seconds; longer ones grow the buffer (by doubling, up to the
+// cap). Reserving the whole cap (31 s, about 250 KB) for every call cost more memory per
+// call than everything else together.
+constexpr std::size_t kUtteranceReserveBytes = 3 * 8000;
 }  // namespace
 
 InboundPipeline::InboundPipeline(const InboundSettings& settings, InboundListener& listener,
@@ -18,7 +22,7 @@ InboundPipeline::InboundPipeline(const InboundSettings& settings, InboundListene
       endpointer_(settings.endpointing, 20),
       preroll_(static_cast<std::size_t>(std::max(20, settings.endpointing.preroll_ms)) * 8),
       utterance_cap_(static_cast<std::size_t>(settings.endpointing.max_utterance_ms + 1000) * 8) {
-  utterance_.reserve(utterance_cap_);
+  utterance_.reserve(std::min(utterance_cap_, kUtteranceReserveBytes));
 }
 
 InboundPipeline::Pushed InboundPipeline::push(std::span<const std::uint8_t> ulaw, std::int64_t timestamp_ms,
@@ -86,7 +90,7 @@ void InboundPipeline::process(std::span<const std::uint8_t, 160> ulaw, std::int6
     u.ulaw = std::move(utterance_);
     u.stream = std::move(stream_);
     utterance_ = std::vector<std::uint8_t>();
-    utterance_.reserve(utterance_cap_);
+    utterance_.reserve(std::min(utterance_cap_, kUtteranceReserveBytes));
     listener_.utterance(std::move(u));
   } else if (ev == audio::EndpointEvent::kUtteranceDiscarded) {
     utterance_.clear();

@@ -78,7 +78,9 @@ void Playout::start_next() {
   if (queued_.empty() || current_) return;
   current_ = std::move(queued_.front());
   queued_.pop_front();
-  current_->audio.reserve(8000 * 8);
+  // Two seconds covers most replies; longer ones grow the buffer by doubling (a few times a
+  // reply, never per frame). Eight seconds here was 64 KB of heap per call.
+  current_->audio.reserve(8000 * 2);
   listener_.synthesize(*current_);
 }
 

@@ -4,6 +4,8 @@
 // WebSocket session a request may upgrade to (a read loop and a single writer, both on
 // the connection's strand). Included by server_plain.cpp and server_tls.cpp only, so
 // each instantiation compiles in its own translation unit.
+#include <vector>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ssl.hpp>
@@ -140,7 +142,9 @@ asio::awaitable<void> serve(std::shared_ptr<Server::Impl> self, Stream& stream, 
       beast::error_code sec;
       lowest_socket(stream).shutdown(tcp::socket::shutdown_send, sec);
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
-      std::array<char, 16384> sink;
+      // On the heap: an array here would sit in every connection's coroutine frame, 16 KB
+      // per call for the life of its media socket.
+      std::vector<char> sink(16384);
       for (std::size_t drained = 0; drained < 8 * impl.limits.max_http_body;) {
         auto [dec, dn] = co_await beast::get_lowest_layer(stream).async_read_some(asio::buffer(sink), kTuple);
         if (dec) break;

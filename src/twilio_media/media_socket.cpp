@@ -21,15 +21,14 @@ struct MediaSocketHandler::Stream final : call::MediaOutbox, std::enable_shared_
       : settings(s),
         starter(st),
         stream_url(std::move(url)),
-        parser(s.max_message_bytes),
-        payload(base64::max_decoded_size(s.max_message_bytes)) {}
+        parser(s.max_message_bytes) {}
 
   const MediaSocketSettings& settings;
   call::CallStarter& starter;
   std::string stream_url;
   std::shared_ptr<net::WsConnection> conn;
   twilio::MessageParser parser;
-  std::vector<std::uint8_t> payload;
+  std::vector<std::uint8_t> payload;  // grows to the largest payload seen (160 bytes on a phone call)
   std::shared_ptr<call::CallSession> session;
   bool starting = false;  // the call is being started: messages wait in `early`
   bool closed = false;
@@ -82,6 +81,8 @@ struct MediaSocketHandler::Stream final : call::MediaOutbox, std::enable_shared_
   void on_message(const twilio::Message&, const twilio::Start& s) { start(s); }
   void on_message(const twilio::Message&, const twilio::Media& md) {
     if (!session) return complain(early_media, "media before start dropped");
+    // The parser bounds the message, so this bounds the buffer; it grows once, not per frame.
+    if (const auto need = base64::max_decoded_size(md.payload.size()); payload.size() < need) payload.resize(need);
     const auto n = base64::decode(md.payload, payload);
     if (!n) return complain(bad_payloads, "media payload is not valid base64; frame dropped");
     if (*n == 0) return complain(bad_payloads, "empty media payload dropped");
