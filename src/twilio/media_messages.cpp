@@ -15,7 +15,9 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::size_t kArenaBytes = 16 * 1024;
+// A media message's tree takes about 1 KB; larger messages (a start with many custom
+// parameters) take the rest from the heap.
+constexpr std::size_t kArenaBytes = 4 * 1024;
 
 std::string_view str_of(const json::object& o, std::string_view key) {
   if (const auto* v = o.if_contains(key); v && v->is_string()) return v->get_string();
