@@ -32,7 +32,7 @@ void add_server_options(CLI::App& cmd, vox::app::ServerConfig& c, int& silence_c
       ->envname("WEBHOOK_BASE_URL");
   cmd.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")->envname("LOG_LEVEL")->capture_default_str();
   cmd.add_option("--threads", c.threads,
-                 "Network threads (0 = one per core). One costs least per call (about 12% less than two at "
+                 "Network threads (0 = one per core), each with its own event loop. One costs least per call (about 10% less than two at "
                  "100 calls) and carries about 600 calls a core; add threads for more calls on more cores")->envname("THREADS")->capture_default_str();
   cmd.add_option("--talk-timeout", c.call.talk_timeout_s, "Seconds of idle conversation before the call is ended (0 = never)")
       ->envname("TALK_TIMEOUT")->capture_default_str();

@@ -84,8 +84,9 @@ std::vector<std::string> Server::Impl::describe_open() const {
 
 asio::awaitable<void> Server::Impl::accept_loop() {
   for (;;) {
-    asio::any_io_executor connection_exec = asio::make_strand(ioc);
-    if (limits.single_thread) connection_exec = ioc.get_executor();
+    asio::io_context& home = spread.empty() ? ioc : *spread[next_context++ % spread.size()];
+    asio::any_io_executor connection_exec = asio::make_strand(home);
+    if (limits.single_thread) connection_exec = home.get_executor();
     auto [ec, socket] = co_await acceptor.async_accept(connection_exec, asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
@@ -122,6 +123,8 @@ Server::Server(asio::io_context& ioc, Router router, ServerLimits limits, std::o
     : impl_(std::make_shared<Impl>(ioc, std::move(router), limits, tls)) {}
 
 Server::~Server() = default;
+
+void Server::spread_connections(std::vector<asio::io_context*> contexts) { impl_->spread = std::move(contexts); }
 
 std::uint16_t Server::listen(const std::string& host, std::uint16_t port) {
   const auto address = asio::ip::make_address(host);

@@ -26,10 +26,10 @@ struct ServerLimits {
   std::chrono::seconds http_idle{30};
   // A WebSocket whose peer sends nothing (not even a ping) for this long is dropped.
   std::chrono::milliseconds ws_idle{std::chrono::seconds(300)};
-  // The io_context runs on one thread only (`serve --threads 1`): a connection's handlers
-  // are already serialized, so connections get the io_context's executor, not a strand (a
-  // strand costs a lock and a queue hop on every handler). Leave false when several threads
-  // run the io_context.
+  // Each io_context the connections run on is run by one thread only (app::Runtime): a
+  // connection's handlers are already serialized, so connections get the io_context's
+  // executor, not a strand (a strand costs a lock and a queue hop on every handler). Leave
+  // false when several threads run one io_context.
   bool single_thread = false;
 };
 
@@ -44,6 +44,9 @@ class Server {
   Server(boost::asio::io_context& ioc, Router router, ServerLimits limits, std::optional<ServerTls> tls = std::nullopt);
   ~Server();
 
+  // Accepted connections go round-robin to these io_contexts (one per network thread)
+  // instead of the one the server was built with. Call before listen().
+  void spread_connections(std::vector<boost::asio::io_context*> contexts);
   // Binds host:port (port 0 picks a free one), starts accepting; returns the bound port.
   std::uint16_t listen(const std::string& host, std::uint16_t port);
   // Stops accepting, asks every WebSocket to close (1001 going away) and closes idle

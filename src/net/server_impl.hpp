@@ -42,6 +42,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   boost::asio::awaitable<void> session(std::shared_ptr<Impl> self, boost::asio::ip::tcp::socket socket);
 
   boost::asio::io_context& ioc;
+  std::vector<boost::asio::io_context*> spread;  // where accepted connections go (empty: ioc)
+  std::size_t next_context = 0;
   Router router;
   ServerLimits limits;
   std::unique_ptr<boost::asio::ssl::context> tls;

@@ -14,6 +14,7 @@
 #include "core/base64.hpp"
 #include "elevenlabs/codec.hpp"
 #include "elevenlabs/rest_client.hpp"
+#include "net/thread_context.hpp"
 
 namespace vox::speech {
 namespace asio = boost::asio;
@@ -69,7 +70,9 @@ class RealtimeStream final : public SttStream {
     std::unique_ptr<asio::steady_timer> deadline;
     bool closed = false;
 
-    explicit State(std::shared_ptr<ElevenLabsStt::Shared> s) : shared(std::move(s)), strand(asio::make_strand(shared->ioc)) {
+    // On the calling call's network thread, like the call itself.
+    explicit State(std::shared_ptr<ElevenLabsStt::Shared> s)
+        : shared(std::move(s)), strand(asio::make_strand(net::context_of_this_thread(shared->ioc))) {
       all_audio.reserve(8000 * 15);
     }
 
@@ -252,7 +255,7 @@ ElevenLabsStt::~ElevenLabsStt() = default;
 void ElevenLabsStt::transcribe(SttRequest request, std::function<void(SttResult)> done) {
   auto sh = shared_;
   auto lang = request.language.empty() ? sh->config.language : request.language;
-  asio::co_spawn(asio::make_strand(sh->ioc),
+  asio::co_spawn(asio::make_strand(net::context_of_this_thread(sh->ioc)),
                  [sh, audio = std::move(request.ulaw_8k), lang]() mutable { return sh->batch(std::move(audio), lang); },
                  [done = std::move(done)](std::exception_ptr e, SttResult r) {
                    if (e) r = SttResult{false, {}, "STT failed"};

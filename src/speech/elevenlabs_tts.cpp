@@ -14,6 +14,7 @@
 #include "core/spawn.hpp"
 #include "elevenlabs/rest_client.hpp"
 #include "elevenlabs/tts_socket.hpp"
+#include "net/thread_context.hpp"
 
 namespace vox::speech {
 
@@ -98,7 +99,10 @@ struct ElevenLabsTts::Shared : std::enable_shared_from_this<ElevenLabsTts::Share
   TextToSpeech* fallback;
   std::shared_ptr<ElevenLabsTtsStats> stats;
   std::mutex mu;
-  std::map<elevenlabs::TtsSocketKey, std::vector<std::shared_ptr<elevenlabs::TtsSocket>>> sockets;
+  // Per network thread (its io_context) and voice settings: a call's replies use a socket on
+  // the call's own thread.
+  using SocketKey = std::pair<const asio::io_context*, elevenlabs::TtsSocketKey>;
+  std::map<SocketKey, std::vector<std::shared_ptr<elevenlabs::TtsSocket>>> sockets;
   std::atomic<std::uint64_t> next_context{1};
 
   Shared(asio::io_context& io, net::HttpClient& h, elevenlabs::Settings c, TextToSpeech* fb,
@@ -115,7 +119,8 @@ struct ElevenLabsTts::Shared : std::enable_shared_from_this<ElevenLabsTts::Share
   }
 
   // A live socket with room for another context, connecting one if needed.
-  asio::awaitable<std::shared_ptr<elevenlabs::TtsSocket>> socket_for(elevenlabs::TtsSocketKey key) {
+  asio::awaitable<std::shared_ptr<elevenlabs::TtsSocket>> socket_for(elevenlabs::TtsSocketKey settings) {
+    const SocketKey key(&net::context_of_this_thread(ioc), settings);
     {
       std::lock_guard lock(mu);
       auto& v = sockets[key];
@@ -124,7 +129,7 @@ struct ElevenLabsTts::Shared : std::enable_shared_from_this<ElevenLabsTts::Share
       for (auto& s : v)
         if (s->try_reserve(4)) co_return s;
     }
-    auto s = co_await elevenlabs::TtsSocket::connect(config, key);
+    auto s = co_await elevenlabs::TtsSocket::connect(config, settings);
     ++stats->socket_connects;
     s->try_reserve(4);
     std::lock_guard lock(mu);
@@ -149,7 +154,9 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
   Synthesis(std::shared_ptr<ElevenLabsTts::Shared> sh, TtsRequest req, TtsCallbacks cb, std::shared_ptr<Token> token,
             bool text_open = false)
       : sh_(std::move(sh)), req_(std::move(req)), cb_(std::move(cb)), token_(std::move(token)),
-        strand_(asio::make_strand(sh_->ioc)), timer_(strand_), total_chars_(visible_chars(req_.text)),
+        strand_(asio::make_strand(net::context_of_this_thread(sh_->ioc))),  // the call's network thread
+        timer_(strand_),
+        total_chars_(visible_chars(req_.text)),
         text_open_(text_open) {}
 
   void append(std::string text) {
@@ -509,7 +516,7 @@ std::string ElevenLabsTts::cache_identity() const {
 void ElevenLabsTts::warm_up() {
   if (shared_->config.tts_transport != "websocket") return;
   auto sh = shared_;
-  vox::spawn(asio::make_strand(sh->ioc), [sh]() -> asio::awaitable<void> {
+  vox::spawn(asio::make_strand(net::context_of_this_thread(sh->ioc)), [sh]() -> asio::awaitable<void> {
     try {
       co_await sh->socket_for(sh->key_for(""));
     } catch (const std::exception& e) {
