@@ -209,21 +209,19 @@ class ClientSocket final : public net::WsHandler {
                                           std::to_string(hub_.svc_->settings.max_ws_message_bytes)}}));
       return;
     }
-    boost::system::error_code ec;
-    auto v = json::parse(text, ec);
-    if (ec || !v.is_object()) return error("Malformed message: send a JSON object with a \"type\"");
-    const auto& o = v.as_object();
-    const auto* type = o.if_contains("type");
-    if (!type || !type->is_string()) return error("Message has no \"type\"");
-    const std::string t(type->as_string());
-    if (t == "ping") return link_->send(message({{"type", "pong"}}));
-    if (t == "text") return on_speak(o);
-    if (t == "control") {
-      const auto* a = o.if_contains("action");
-      const std::string action = a && a->is_string() ? std::string(a->as_string()) : std::string();
-      return on_control(action, o);
+    ClientMessage m;
+    try {
+      m = parse_client_message(text, hub_.svc_->settings.max_text_chars);
+    } catch (const ApiError& e) {
+      return error(e.what());
     }
-    error("Unknown message type '" + t.substr(0, 40) + "' (known: text, control, ping)");
+    switch (m.type) {
+      case ClientMessage::Type::kPing: return link_->send(message({{"type", "pong"}}));
+      case ClientMessage::Type::kText: return on_speak(m);
+      case ClientMessage::Type::kControl: return on_control(m);
+      case ClientMessage::Type::kUnknown: break;
+    }
+    error("Unknown message type '" + m.type_name.substr(0, 40) + "' (known: text, control, ping)");
   }
 
   void on_close(std::string_view) override {
@@ -248,13 +246,10 @@ class ClientSocket final : public net::WsHandler {
     link_->send(message(std::move(o)));
   }
 
-  void on_speak(const json::object& o) {
-    std::string text;
-    try {
-      text = string_field(o, "text");
-      check_text(text, hub_.svc_->settings.max_text_chars);
-    } catch (const ApiError& e) {
-      link_->send(message({{"type", "synthesis_error"}, {"text", text.substr(0, 200)}, {"error", e.what()}}));
+  void on_speak(ClientMessage& m) {
+    std::string& text = m.text;
+    if (!m.field_error.empty()) {
+      link_->send(message({{"type", "synthesis_error"}, {"text", text.substr(0, 200)}, {"error", m.field_error}}));
       return;
     }
     auto session = link_->session();
@@ -269,7 +264,8 @@ class ClientSocket final : public net::WsHandler {
     });
   }
 
-  void on_control(const std::string& action, const json::object& o) {
+  void on_control(const ClientMessage& m) {
+    const std::string& action = m.action;
     auto session = link_->session();
     if (action != "stop_synthesis" && action != "update_voice" && action != "get_call_info" && action != "hangup")
       return control_response(action, false,
@@ -292,14 +288,9 @@ class ClientSocket final : public net::WsHandler {
     }
     const ControlServices* svc = hub_.svc_;
     if (action == "update_voice") {
-      std::string voice_id;
-      SettingsPatch patch;
-      try {
-        voice_id = string_field(o, "voice_id");
-        if (auto p = settings_field(o, "voice_settings")) patch = *p;
-      } catch (const ApiError& e) {
-        return control_response(action, false, e.what());
-      }
+      if (!m.field_error.empty()) return control_response(action, false, m.field_error);
+      const std::string voice_id = m.voice_id;
+      const SettingsPatch patch = m.voice_settings.value_or(SettingsPatch{});
       vox::spawn(
           link->conn_->executor(),
           [svc, session, link, voice_id, patch]() -> asio::awaitable<void> {

@@ -177,4 +177,35 @@ SynthesizeRequest parse_synthesize(std::string_view body, std::size_t max_chars)
   return r;
 }
 
+ClientMessage parse_client_message(std::string_view text, std::size_t max_text_chars) {
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec || !v.is_object()) throw ApiError(400, "Malformed message: send a JSON object with a \"type\"");
+  const auto& o = v.as_object();
+  const auto* type = o.if_contains("type");
+  if (!type || !type->is_string()) throw ApiError(400, "Message has no \"type\"");
+  ClientMessage m;
+  m.type_name = std::string(type->as_string());
+  try {
+    if (m.type_name == "ping") {
+      m.type = ClientMessage::Type::kPing;
+    } else if (m.type_name == "text") {
+      m.type = ClientMessage::Type::kText;
+      m.text = string_field(o, "text");
+      check_text(m.text, max_text_chars);
+    } else if (m.type_name == "control") {
+      m.type = ClientMessage::Type::kControl;
+      const auto* a = o.if_contains("action");
+      m.action = a && a->is_string() ? std::string(a->as_string()) : std::string();
+      if (m.action == "update_voice") {
+        m.voice_id = string_field(o, "voice_id");
+        m.voice_settings = settings_field(o, "voice_settings");
+      }
+    }
+  } catch (const ApiError& e) {
+    m.field_error = e.what();
+  }
+  return m;
+}
+
 }  // namespace vox::api

@@ -67,4 +67,20 @@ struct SynthesizeRequest {
 };
 SynthesizeRequest parse_synthesize(std::string_view body, std::size_t max_chars);
 
+// A message a client sends on its WebSocket (/ws/client), parsed at the edge.
+struct ClientMessage {
+  enum class Type { kPing, kText, kControl, kUnknown };
+  Type type = Type::kUnknown;
+  std::string type_name;  // as sent (for kUnknown's answer)
+  std::string text;       // kText: what to say
+  std::string action;     // kControl ("" when absent or not a string)
+  std::string voice_id;   // kControl update_voice
+  std::optional<SettingsPatch> voice_settings;
+  // A known message whose fields are wrong (the text, the voice fields): the answer names
+  // this, in the message type's own reply (synthesis_error, control_response).
+  std::string field_error;
+};
+// Throws ApiError(400) when `text` is not a JSON object with a string "type".
+ClientMessage parse_client_message(std::string_view text, std::size_t max_text_chars);
+
 }  // namespace vox::api

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 
 namespace vox {
 namespace {
@@ -15,9 +16,9 @@ std::string trim(std::string s) {
 
 }  // namespace
 
-std::map<std::string, std::string> read_dotenv(const std::string& path) {
+std::map<std::string, std::string> parse_dotenv(std::string_view text) {
   std::map<std::string, std::string> out;
-  std::ifstream in(path);
+  std::istringstream in{std::string(text)};
   std::string line;
   while (std::getline(in, line)) {
     line = trim(line);
@@ -37,6 +38,13 @@ std::map<std::string, std::string> read_dotenv(const std::string& path) {
     out[key] = value;
   }
   return out;
+}
+
+std::map<std::string, std::string> read_dotenv(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_dotenv(text.str());
 }
 
 void apply_dotenv(const std::map<std::string, std::string>& vars) {

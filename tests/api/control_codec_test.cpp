@@ -419,5 +419,46 @@ TEST(ControlCodec, SynthesizeChecksItsText) {
   EXPECT_EQ(api_error_of([] { parse_synthesize(R"({"text": "too long"})", 3); }).status, 400);
 }
 
+TEST(ControlCodec, ClientMessagesThatAreNotTypedObjectsAreRefused) {
+  EXPECT_EQ(api_error_of([] { parse_client_message("not json", 100); }).status, 400);
+  EXPECT_EQ(api_error_of([] { parse_client_message("[1]", 100); }).status, 400);
+  const auto untyped = api_error_of([] { parse_client_message(R"({"text":"hi"})", 100); });
+  EXPECT_NE(std::string(untyped.what()).find("\"type\""), std::string::npos) << untyped.what();
+  EXPECT_EQ(api_error_of([] { parse_client_message(R"({"type":7})", 100); }).status, 400);
+}
+
+TEST(ControlCodec, ClientMessagesParseIntoTheirFields) {
+  EXPECT_EQ(parse_client_message(R"({"type":"ping"})", 100).type, ClientMessage::Type::kPing);
+  const auto text = parse_client_message(R"({"type":"text","text":"hello"})", 100);
+  EXPECT_EQ(text.type, ClientMessage::Type::kText);
+  EXPECT_EQ(text.text, "hello");
+  EXPECT_TRUE(text.field_error.empty());
+  const auto voice = parse_client_message(
+      R"({"type":"control","action":"update_voice","voice_id":"v1","voice_settings":{"stability":0.25}})", 100);
+  EXPECT_EQ(voice.type, ClientMessage::Type::kControl);
+  EXPECT_EQ(voice.action, "update_voice");
+  EXPECT_EQ(voice.voice_id, "v1");
+  ASSERT_TRUE(voice.voice_settings && voice.voice_settings->stability);
+  EXPECT_DOUBLE_EQ(*voice.voice_settings->stability, 0.25);
+  const auto stop = parse_client_message(R"({"type":"control","action":"stop_synthesis"})", 100);
+  EXPECT_EQ(stop.action, "stop_synthesis");
+  const auto other = parse_client_message(R"({"type":"dance"})", 100);
+  EXPECT_EQ(other.type, ClientMessage::Type::kUnknown);
+  EXPECT_EQ(other.type_name, "dance");
+}
+
+TEST(ControlCodec, ClientMessageFieldErrorsAreKeptForTheTypesOwnAnswer) {
+  const auto not_string = parse_client_message(R"({"type":"text","text":5})", 100);
+  EXPECT_EQ(not_string.type, ClientMessage::Type::kText);
+  EXPECT_FALSE(not_string.field_error.empty());
+  const auto too_long = parse_client_message(R"({"type":"text","text":"abcdef"})", 3);
+  EXPECT_EQ(too_long.text, "abcdef");  // the answer quotes the start of what was refused
+  EXPECT_FALSE(too_long.field_error.empty());
+  const auto bad_voice =
+      parse_client_message(R"({"type":"control","action":"update_voice","voice_settings":{"stability":7}})", 100);
+  EXPECT_EQ(bad_voice.type, ClientMessage::Type::kControl);
+  EXPECT_FALSE(bad_voice.field_error.empty());
+}
+
 }  // namespace
 }  // namespace vox::api
