@@ -85,8 +85,9 @@ std::vector<std::string> Server::Impl::describe_open() const {
 asio::awaitable<void> Server::Impl::accept_loop() {
   for (;;) {
     asio::io_context& home = spread.empty() ? ioc : *spread[next_context++ % spread.size()];
-    asio::any_io_executor connection_exec = asio::make_strand(home);
+    asio::any_io_executor connection_exec;
     if (limits.single_thread) connection_exec = home.get_executor();
+    else connection_exec = asio::make_strand(home);
     auto [ec, socket] = co_await acceptor.async_accept(connection_exec, asio::as_tuple(asio::use_awaitable));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
