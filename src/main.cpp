@@ -94,7 +94,20 @@ void add_server_options(CLI::App& cmd, vox::app::ServerConfig& c, int& silence_c
   cmd.add_option("--max-client-sockets", c.api.max_client_sockets_per_key, "Open client WebSockets per company key")
       ->envname("MAX_CLIENT_SOCKETS")
       ->capture_default_str();
-  cmd.add_option("--max-calls", c.call.max_calls, "Concurrent calls accepted")->envname("MAX_CALLS")->capture_default_str();
+  cmd.add_option("--max-calls", c.call.max_calls,
+                 "Concurrent calls accepted; beyond it the voice webhook answers 503 (Twilio then uses the number's "
+                 "fallback URL) and a media stream is closed with 1013")
+      ->envname("MAX_CALLS")->check(CLI::Range(1, 1000000))->capture_default_str();
+  cmd.add_option("--shed-lag-ms", c.shed_lag_ms,
+                 "Overload control: while a network thread's event loop has woken more than this late within the "
+                 "last --shed-hold-ms, new calls and new control/generate work are refused (webhook 503, media "
+                 "1013, API 503 with Retry-After) so live calls keep their latency; 0 turns it off. The lag is on "
+                 "/health and /metrics (voxbridge_event_loop_lag_seconds)")
+      ->envname("SHED_LAG_MS")->check(CLI::Range(0, 60000))->capture_default_str();
+  cmd.add_option("--shed-hold-ms", c.shed_hold_ms,
+                 "How long new work stays refused after the event-loop lag last exceeded --shed-lag-ms (also the "
+                 "Retry-After given)")
+      ->envname("SHED_HOLD_MS")->check(CLI::Range(100, 600000))->capture_default_str();
   cmd.add_option("--recording-dir", c.call.recording_dir,
                  "Record every call here as <CallSid>.wav (stereo: caller left, agent right)")
       ->envname("RECORDING_DIR");

@@ -10,6 +10,7 @@
 #include "core/spawn.hpp"
 #include "api/control_codec.hpp"
 #include "api/routes.hpp"
+#include "net/load_monitor.hpp"
 #include "audio/upsample.hpp"
 #include "call/registry.hpp"
 #include "call/session.hpp"
@@ -353,6 +354,10 @@ std::unique_ptr<net::WsHandler> ClientHub::open(const net::HttpRequest& req, net
   const std::string agent_id(req.param("agent_id"));
   if (!safe_segment(peer) || !safe_segment(key) || !safe_segment(agent_id)) {
     reject = net::HttpResponse::error(400, "peer_id, company_api_key and agent_id must be 1 to 128 characters");
+    return nullptr;
+  }
+  if (svc_->load && !svc_->load->admit(net::ShedKind::client_socket)) {
+    reject = overloaded_response(*svc_->load, "client socket refused");
     return nullptr;
   }
   Principal who{std::string(Tenants::kLocal), true};

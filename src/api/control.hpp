@@ -33,6 +33,10 @@ namespace vox::twilio {
 class RestClient;
 }
 
+namespace vox::net {
+class LoadMonitor;
+}
+
 namespace vox::api {
 
 class ClientHub;
@@ -69,6 +73,10 @@ struct ControlServices {
   std::string default_voice_id;
   // Counts speech a fallback engine made instead of the provider (null: not counted).
   metrics::Counter* tts_fallbacks = nullptr;
+  // Overload control (null: never refused): new work (placing or registering a call,
+  // synthesis, a new client socket) gets 503 with Retry-After while the server sheds load;
+  // actions on live calls (stream, stop, voice, hang up) and reads always go ahead.
+  net::LoadMonitor* load = nullptr;
 };
 
 // Adds every control route (and /openapi.json, /docs) to `router`. `services` must

@@ -17,6 +17,7 @@ void add_call_routes(net::Router& router, const ControlServices& svc) {
 
   // Places a call through Twilio; its webhook and status callbacks come back here.
   router.add("POST", base + "/calls", route(svc, [&svc](const net::HttpRequest& req, const Principal& who) -> asio::awaitable<net::HttpResponse> {
+    if (auto refused = refuse_when_overloaded(svc, true, "call not placed")) co_return std::move(*refused);
     const CreateCallRequest body = parse_create_call(req.body);
     if (!twilio::is_call_endpoint(body.to_number))
       throw ApiError(400, "Invalid to_number '" + body.to_number + "': use E.164, e.g. +14155550123");
@@ -95,6 +96,7 @@ void add_call_routes(net::Router& router, const ControlServices& svc) {
   // Registers a call the customer's own webhook received and answers the TwiML that
   // connects it to our media stream.
   router.add("POST", base + "/calls/incoming", route(svc, [&svc](const net::HttpRequest& req, const Principal& who) -> asio::awaitable<net::HttpResponse> {
+    if (auto refused = refuse_when_overloaded(svc, true, "call not registered")) co_return std::move(*refused);
     const IncomingCallRequest body = parse_incoming_call(req.body, svc.settings.relaxed_call_sids);
     if (!who.open && !body.company_api_key.empty() && svc.tenants.tenant_for(body.company_api_key) != who.tenant)
       throw ApiError(403, "company_api_key does not belong to the company of this API key");

@@ -8,6 +8,7 @@
 #include <charconv>
 
 #include "api/routes.hpp"
+#include "net/load_monitor.hpp"
 
 namespace vox::api {
 namespace asio = boost::asio;
@@ -20,6 +21,19 @@ Principal authenticate(const Tenants& tenants, const net::HttpRequest& req) {
   auto tenant = tenants.tenant_for(key);
   if (!tenant) throw ApiError(401, "Invalid API key");
   return Principal{std::move(*tenant), false};
+}
+
+std::optional<net::HttpResponse> refuse_when_overloaded(const ControlServices& svc, bool new_call, std::string_view what) {
+  if (!svc.load) return std::nullopt;
+  const bool full = new_call && svc.registry.at_limit();
+  if (svc.load->admit(net::ShedKind::control, full)) return std::nullopt;
+  if (full) {
+    auto r = net::HttpResponse::error(503, std::string(what) + ": the call limit (--max-calls) is reached; retry after " +
+                                               std::to_string(svc.load->retry_after_s()) + " s");
+    r.headers.emplace_back("Retry-After", std::to_string(svc.load->retry_after_s()));
+    return r;
+  }
+  return overloaded_response(*svc.load, what);
 }
 
 net::HttpResponse json_response(int status, const json::value& v) { return net::HttpResponse::json(status, vox::json_text(v)); }

@@ -34,6 +34,10 @@ net::HttpHandler route(const ControlServices& svc, Handler h, bool needs_auth = 
 
 net::HttpResponse json_response(int status, const boost::json::value& v);
 
+// Overload control for new work: a 503 with Retry-After while the server sheds load (or,
+// with `new_call`, while the calls are at their limit); nullopt when the work may go ahead.
+std::optional<net::HttpResponse> refuse_when_overloaded(const ControlServices& svc, bool new_call, std::string_view what);
+
 // Everything known about a call, from the live session, the registry and the store.
 // (Not an aggregate: it is returned through a coroutine.)
 struct Found {

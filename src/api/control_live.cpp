@@ -169,6 +169,7 @@ void add_live_routes(net::Router& router, const ControlServices& svc) {
   const std::string base(kBase);
 
   router.add("POST", base + "/calls/{call_sid}/synthesize", route(svc, [&svc](const net::HttpRequest& req, const Principal& who) -> asio::awaitable<net::HttpResponse> {
+    if (auto refused = refuse_when_overloaded(svc, false, "not synthesized")) co_return std::move(*refused);
     const std::string sid(req.param("call_sid"));
     Found f = co_await find_call(svc, sid, who);
     const SynthesizeRequest body = parse_synthesize(req.body, svc.settings.max_text_chars);

@@ -11,6 +11,8 @@
 #include <cstdio>
 
 #include "api/control_codec.hpp"
+#include "api/routes.hpp"
+#include "net/load_monitor.hpp"
 #include "net/strand_wait.hpp"
 #include "call/session.hpp"
 #include "call/turns.hpp"
@@ -246,7 +248,8 @@ asio::awaitable<net::HttpResponse> run_turn(call::TurnHub& turns, GenerateQuery 
   }
 }
 
-asio::awaitable<net::HttpResponse> handle_generate(const ApiSettings& config, call::TurnHub& turns, net::HttpRequest req) {
+asio::awaitable<net::HttpResponse> handle_generate(const ApiSettings& config, call::TurnHub& turns, net::LoadMonitor* load,
+                                                   net::HttpRequest req) {
   if (config.generate_api_key.empty())
     co_return net::HttpResponse::error(503, "The turn API is not configured: set API_KEY (or --generate-api-key) on the "
                                             "server and send it as the X-API-KEY header");
@@ -260,16 +263,17 @@ asio::awaitable<net::HttpResponse> handle_generate(const ApiSettings& config, ca
     bad = net::HttpResponse::error(e.status, e.what());
   }
   if (bad) co_return std::move(*bad);
+  if (q.first && load && !load->admit(net::ShedKind::generate)) co_return overloaded_response(*load, "turn refused");
   co_return co_await run_turn(turns, std::move(q));
 }
 
 }  // namespace
 
-void add_generate_route(net::Router& router, const ApiSettings& config, call::TurnHub& turns) {
+void add_generate_route(net::Router& router, const ApiSettings& config, call::TurnHub& turns, net::LoadMonitor* load) {
   const ApiSettings* cfg = &config;
   call::TurnHub* hub = &turns;
-  router.add("GET", "/generate", [cfg, hub](const net::HttpRequest& req) -> asio::awaitable<net::HttpResponse> {
-    return handle_generate(*cfg, *hub, req);
+  router.add("GET", "/generate", [cfg, hub, load](const net::HttpRequest& req) -> asio::awaitable<net::HttpResponse> {
+    return handle_generate(*cfg, *hub, load, req);
   });
 }
 

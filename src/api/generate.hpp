@@ -23,6 +23,10 @@ namespace vox::call {
 class TurnHub;
 }
 
+namespace vox::net {
+class LoadMonitor;
+}
+
 namespace vox::api {
 
 struct GenerateQuery {
@@ -46,6 +50,9 @@ GenerateQuery parse_generate_query(std::string_view query, std::size_t max_input
 // (any case); nullopt otherwise.
 std::optional<bool> parse_bool(std::string_view s);
 
-void add_generate_route(net::Router& router, const ApiSettings& config, call::TurnHub& turns);
+// `load` (may be null): a first turn (first=true: new work) gets 503 with Retry-After while
+// the server sheds load; the turns of a call already followed always go ahead.
+void add_generate_route(net::Router& router, const ApiSettings& config, call::TurnHub& turns,
+                        net::LoadMonitor* load = nullptr);
 
 }  // namespace vox::api

@@ -11,6 +11,7 @@
 #include "core/hash.hpp"
 #include "core/metrics.hpp"
 #include "core/time.hpp"
+#include "net/load_monitor.hpp"
 #include "twilio/signature.hpp"
 #include "twilio/twiml.hpp"
 
@@ -85,6 +86,28 @@ void add_metrics_route(net::Router& router, const metrics::Registry& metrics, st
   });
 }
 
+net::HttpResponse overloaded_response(const net::LoadMonitor& load, std::string_view what) {
+  auto r = net::HttpResponse::error(503, std::string(what) + ": the server is overloaded right now; retry after " +
+                                             std::to_string(load.retry_after_s()) + " s");
+  r.headers.emplace_back("Retry-After", std::to_string(load.retry_after_s()));
+  return r;
+}
+
+namespace {
+json::object load_json(const net::LoadMonitor& load) {
+  json::object o;
+  o["overloaded"] = load.overloaded();
+  o["event_loop_lag_ms"] = std::chrono::duration<double, std::milli>(load.lag()).count();
+  o["event_loop_lag_max_ms"] = std::chrono::duration<double, std::milli>(load.max_lag()).count();
+  o["shed_lag_ms"] = load.settings().shed_lag.count();
+  json::object shed;
+  for (std::size_t i = 0; i < net::kShedKindNames.size(); ++i)
+    shed[net::kShedKindNames[i]] = load.shed(static_cast<net::ShedKind>(i));
+  o["shed"] = std::move(shed);
+  return o;
+}
+}  // namespace
+
 void add_core_routes(net::Router& router, const RouteContext& ctx) {
   router.add("GET", "/health", [ctx](const net::HttpRequest&) -> boost::asio::awaitable<net::HttpResponse> {
     json::object o;
@@ -103,6 +126,10 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
       }
       o["providers"] = providers;
     }
+    if (ctx.load) {
+      o["load"] = load_json(*ctx.load);
+      if (ctx.load->overloaded()) o["status"] = "overloaded";
+    }
     co_return net::HttpResponse::json(200, vox::json_text(o));
   });
 
@@ -120,6 +147,13 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
     if (call_sid.empty()) {
       spdlog::warn("voice webhook without CallSid path={} remote={}", req.path, req.remote);
       co_return net::HttpResponse::error(400, "Missing CallSid: this endpoint expects Twilio's form-encoded voice webhook");
+    }
+    // Refused before any work: Twilio treats the 503 as a failed webhook and requests the
+    // number's fallback URL (another instance, a voicemail, a "call back later").
+    if (ctx.load && !ctx.load->admit(net::ShedKind::webhook, ctx.registry.at_limit())) {
+      spdlog::warn("call refused call_sid={}: {} (503, Twilio uses the fallback URL)", call_sid,
+                   ctx.registry.at_limit() ? "the call limit (--max-calls) is reached" : "the server is overloaded");
+      co_return overloaded_response(*ctx.load, "call refused");
     }
     twilio::StreamTwiml stream;
     stream.url = twilio::media_stream_url(ctx.api.base_url, req.header("Host"), req.header("X-Forwarded-Proto"));

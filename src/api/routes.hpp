@@ -17,6 +17,10 @@ namespace vox::metrics {
 class Registry;
 }
 
+namespace vox::net {
+class LoadMonitor;
+}
+
 namespace vox::api {
 
 struct RouteContext {
@@ -35,7 +39,14 @@ struct RouteContext {
   // Something else on this port needs a key (control API keys, the turn API key): then
   // /metrics needs api.metrics_token too.
   bool protected_api = false;
+  // Overload control: a voice webhook that comes while the server sheds load, or with the
+  // calls at their limit, is answered 503 (Twilio then requests the number's fallback
+  // URL); /health shows the lag and the refusals. Null: never refused.
+  net::LoadMonitor* load = nullptr;
 };
+
+// A 503 with Retry-After for work refused by overload control.
+net::HttpResponse overloaded_response(const net::LoadMonitor& load, std::string_view what);
 
 // Adds GET /health and POST /twilio-voice to `router`, and GET /metrics unless
 // api.metrics_listen moves it to its own listener.

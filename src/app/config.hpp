@@ -38,6 +38,10 @@ struct ServerConfig {
   std::string store_path = "voxbridge.db";       // SQLite call store
   std::string instance_id;                       // this server's name in the call store (default hostname:port)
   int store_delay_ms = 0;                        // tests: every store read and commit waits this long first
+  // Overload: new work is refused while an event loop lagged more than this within the
+  // hold (0: never on lag; the call limit still applies). See net/load_monitor.hpp.
+  int shed_lag_ms = 50;
+  int shed_hold_ms = 2000;
 
   call::CallSettings call;
   agent::AgentSettings agent;

@@ -28,6 +28,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/spawn.hpp"
+#include "net/load_monitor.hpp"
 #include "net/server.hpp"
 #include "store/sqlite_store.hpp"
 #include "twilio/rest_client.hpp"
@@ -63,6 +64,7 @@ struct Gateway::Parts {
   std::unique_ptr<TwilioControl> control;
   call::CallRegistry registry;
   metrics::Registry metrics;
+  std::unique_ptr<net::LoadMonitor> load;  // event-loop lag and overload shedding
   std::unique_ptr<call::CallMetrics> call_metrics;
   std::unique_ptr<call::AsioTimers> timers;
   api::ClientHub hub;
@@ -152,6 +154,10 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
   }
 
   p.registry.set_limit(static_cast<std::size_t>(config.call.max_calls));
+  net::LoadSettings load_settings;
+  load_settings.shed_lag = std::chrono::milliseconds(config.shed_lag_ms);
+  load_settings.hold = std::chrono::milliseconds(config.shed_hold_ms);
+  p.load = std::make_unique<net::LoadMonitor>(runtime.contexts(), load_settings, &p.metrics);
   p.call_metrics = std::make_unique<call::CallMetrics>(p.metrics);
   p.timers = std::make_unique<call::AsioTimers>(SteadyClock::instance());
   // The turn API follows calls only when it is enabled (API_KEY).
@@ -162,6 +168,7 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
   services.metrics = p.call_metrics.get();
   auto* blocking = &runtime.blocking();
   services.run_blocking = [blocking](std::function<void()> fn) { blocking->post(std::move(fn)); };
+  services.admit = [&p] { return p.load->admit(net::ShedKind::media, p.registry.at_limit()); };
   services.on_session_started = [&p, turn_api](const std::shared_ptr<call::CallSession>& s) {
     p.hub.session_started(s);
     if (turn_api) p.turns.session_started(s);
@@ -242,15 +249,16 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
                                                    p.store->set_status(sid, status, over);
                                                    p.store->add_event(sid, "status", status);
                                                  },
-                                                 &p.metrics, !p.tenants.open() || turn_api});
+                                                 &p.metrics, !p.tenants.open() || turn_api, p.load.get()});
   p.control_services = std::make_unique<api::ControlServices>(api::ControlServices{
       config.api, config.twilio.phone_number, p.tenants, p.registry, *p.store, *p.engines->tts, *p.voices,
       p.twilio.get(), &p.hub, eleven, [eng] { return eng->status(); }});
   p.control_services->default_voice_id = eleven ? config.elevenlabs.voice_id : config.espeak.voice;
   p.control_services->tts_fallbacks = &p.call_metrics->tts_fallbacks;
+  p.control_services->load = p.load.get();
   p.hub.set_services(p.control_services.get());
   api::add_control_routes(router, *p.control_services);
-  api::add_generate_route(router, config.api, p.turns);
+  api::add_generate_route(router, config.api, p.turns, p.load.get());
   p.media.max_message_bytes = config.max_ws_message_bytes;
   p.media.relaxed_call_sids = config.api.relaxed_call_sids;
   p.media.metrics = p.call_metrics.get();
@@ -284,6 +292,7 @@ std::uint16_t Gateway::listen() {
     throw StartError("cannot listen on " + config_.host + ":" + std::to_string(config_.port) + ": " + e.what() +
                      " (is another process using the port? try --port)");
   }
+  p.load->start();
   // /metrics on its own (private) address, when asked.
   const auto& listen_on = config_.api.metrics_listen;
   if (!listen_on.empty()) {
@@ -314,11 +323,11 @@ std::uint16_t Gateway::listen() {
   else
     spdlog::warn("twilio: TWILIO_AUTH_TOKEN not set, so webhook signatures are not checked; set it in production");
   spdlog::info("settings: base_url={} agent={} greeting=\"{}\" talk_timeout_s={} silence_ms={} min_speech_ms={} "
-               "vad_mode={} tts_voice={} stt_mode={} max_calls={}",
+               "vad_mode={} tts_voice={} stt_mode={} max_calls={} shed_lag_ms={}",
                config_.api.base_url.empty() ? "(from Host header)" : config_.api.base_url, config_.agent.default_agent,
                config_.agent.greeting, config_.call.talk_timeout_s, config_.call.inbound.endpointing.silence_ms,
                config_.call.inbound.endpointing.min_speech_ms, config_.call.inbound.vad.webrtc_mode,
-               config_.espeak.voice, config_.sphinx.mode, config_.call.max_calls);
+               config_.espeak.voice, config_.sphinx.mode, config_.call.max_calls, config_.shed_lag_ms);
   spdlog::info("voxbridge listening on http://{}:{} (webhook POST /twilio-voice, media ws /media, GET /health) "
                "threads={} agent={}",
                config_.host, port, runtime_.threads(), config_.agent.default_agent);
@@ -341,6 +350,7 @@ asio::awaitable<void> shutdown_task(const ServerConfig& config, Runtime& runtime
   // Stop taking work: no new connections, sockets asked to close, waiting turns answered.
   p.server->shutdown();
   if (p.metrics_server) p.metrics_server->shutdown();
+  p.load->stop();
   if (p.llm) p.llm->shutdown();
   p.turns.shutdown();
   // Live calls are completed at Twilio too (Status=completed), as the original service

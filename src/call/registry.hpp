@@ -43,6 +43,8 @@ class CallRegistry {
   std::vector<std::shared_ptr<CallSession>> all() const;
   std::size_t size() const;
   void set_limit(std::size_t limit) { limit_ = limit; }
+  // Whether as many calls as the limit allows are live (a new one would be refused).
+  bool at_limit() const { return size() >= limit_; }
 
   // A call's agent waiting for the call's next media stream (after a redirect that
   // plays digits, Twilio opens a new stream for the same CallSid). Entries older than

@@ -64,6 +64,9 @@ struct CallServices {
   std::function<void(std::function<void()>)> run_blocking;
   // Runs on the call's strand once a stream's session has started (client sockets bind here).
   std::function<void(const std::shared_ptr<CallSession>&)> on_session_started;
+  // Whether a new call may start now (overload control); false refuses its stream with
+  // 1013. Empty: only the registry's limit applies.
+  std::function<bool()> admit;
 };
 
 struct BargeIn {

@@ -49,6 +49,12 @@ CallStarter::Started CallStarter::begin(StreamStart start, const std::optional<C
   // A new stream of a call whose agent pressed digits carries on with that agent.
   std::unique_ptr<Agent> agent = svc_.registry.unpark(ctx.call_sid);
   const bool resumed = agent != nullptr;
+  // A new call (not a live one's next stream) may be refused by overload control.
+  if (!resumed && svc_.admit && !svc_.admit()) {
+    spdlog::warn("call refused call_sid={}: the server is overloaded or at its call limit (closed with 1013)",
+                 ctx.call_sid);
+    return Started{nullptr, 1013, "server overloaded, try again later"};
+  }
   try {
     if (!agent) agent = make_agent_(ctx);
   } catch (const std::exception& e) {

@@ -341,17 +341,20 @@ FrameTicker::~FrameTicker() {
 
 void FrameTicker::add(std::function<bool(double late_ms)> tick) {
   auto& s = *state_;
-  if (!s.running) {
+  const bool start = !s.running;
+  if (start) {
     // (Re)start the clock: slot k runs at epoch + k ms.
     s.running = true;
     s.epoch = Clock::now();
     s.k = 0;
-    vox::spawn(s.timer.get_executor(), ticker_loop(state_), "simulated caller");
   }
   // The next slot but one: the new call's first frame goes out 1–2 ms from now, and
   // calls added over time spread over the 20 slots.
   s.slots[(s.k + 1) % State::kSlots].push_back(std::move(tick));
   ++s.count;
+  // Started only now: the loop may run at once (spawned from its own executor), and it
+  // stops when it finds no call.
+  if (start) vox::spawn(s.timer.get_executor(), ticker_loop(state_), "simulated caller");
 }
 
 std::vector<std::vector<std::uint8_t>> speak_lines(const std::vector<std::string>& lines, const std::string& voice,
@@ -398,6 +401,7 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
     if (!opt.auth_token.empty())
       headers.emplace_back("X-Twilio-Signature", twilio::compute_signature(opt.auth_token, url, net::parse_form(form)));
     auto res = co_await net::http_request("POST", url, std::move(headers), form);
+    if (res.status == 503) r.refused = true;
     if (res.status != 200) throw std::runtime_error("webhook answered HTTP " + std::to_string(res.status) + ": " + res.body);
     twiml = res.body;
     }
@@ -475,6 +479,10 @@ asio::awaitable<CallerResult> run_caller(CallerOptions opt, CallerEngines engine
   }
   r.duration_ms = ms_since(started);
   r.lines_started = st->next_line;
+  if (r.error.empty() && r.server_closed && r.close_code == 1013) {
+    r.refused = true;
+    r.error = "refused: the server closed the stream with 1013 (try again later)";
+  }
   r.ok = r.error.empty();
   co_return std::move(r);
 }

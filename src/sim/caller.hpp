@@ -103,6 +103,9 @@ struct CallerResult {
   int marks_received = 0;
   int marks_echoed = 0;
   bool server_closed = false;     // the server closed the socket before we sent stop
+  // The server refused the call cleanly (overload control): its webhook answered 503 or it
+  // closed the stream with 1013. Not ok, but not a failure of the server either.
+  bool refused = false;
   int close_code = 0;
   double duration_ms = 0;
   std::uint64_t media_bytes_received = 0;

@@ -1,6 +1,7 @@
 // The ElevenLabs emulator's REST speech endpoints: text-to-speech (whole, streamed, with
 // timestamps) and speech-to-text.
 #include "sim/elevenlabs_emulator_impl.hpp"
+#include "sim/multipart.hpp"
 #include "core/json_text.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -182,41 +183,14 @@ json::object ElevenLabsEmulator::Impl::alignment_seconds(const CharTimes& ct, st
 }
 
 asio::awaitable<HttpResponse> ElevenLabsEmulator::Impl::speech_to_text(const HttpRequest& req) {
-  const auto ct = req.header("content-type");
-  const auto bpos = ct.find("boundary=");
-  if (ct.rfind("multipart/form-data", 0) != 0 || bpos == std::string_view::npos) {
+  auto form = parse_multipart(req.header("content-type"), req.body);
+  if (!form) {
     record(req, 422);
     co_return validation_error({{{"body"}, "expected multipart/form-data"}});
   }
-  std::string boundary(ct.substr(bpos + 9));
-  if (!boundary.empty() && boundary.front() == '"') boundary = boundary.substr(1, boundary.size() - 2);
-  std::map<std::string, std::string> fields;
-  std::string file;
-  bool has_file = false;
-  const std::string delim = "--" + boundary;
-  std::size_t pos = req.body.find(delim);
-  while (pos != std::string::npos) {
-    pos += delim.size();
-    if (req.body.compare(pos, 2, "--") == 0) break;
-    const auto hdr_end = req.body.find("\r\n\r\n", pos);
-    if (hdr_end == std::string::npos) break;
-    const std::string headers = req.body.substr(pos, hdr_end - pos);
-    const auto next = req.body.find("\r\n" + delim, hdr_end + 4);
-    if (next == std::string::npos) break;
-    std::string value = req.body.substr(hdr_end + 4, next - hdr_end - 4);
-    const auto np = headers.find("name=\"");
-    if (np != std::string::npos) {
-      const auto ne = headers.find('"', np + 6);
-      const std::string name = headers.substr(np + 6, ne - np - 6);
-      if (name == "file") {
-        file = std::move(value);
-        has_file = true;
-      } else {
-        fields[name] = std::move(value);
-      }
-    }
-    pos = next + 2;
-  }
+  auto& fields = form->fields;
+  const bool has_file = form->file.has_value();
+  const std::string file = has_file ? *form->file : std::string();
   const auto model = fields["model_id"];
   if (model.empty()) {
     record(req, 422);

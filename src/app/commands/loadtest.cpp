@@ -86,7 +86,7 @@ asio::awaitable<void> delayed_call(Clock::duration delay, sim::CallerOptions opt
   ++*started;
   sim::CallerEngines engines{*tts};
   *out = co_await sim::run_caller(std::move(options), engines);
-  if (!out->ok) ++*failed;
+  if (!out->ok && !out->refused) ++*failed;
   ++*done;
 }
 
@@ -364,7 +364,7 @@ int run_loadtest(const LoadtestOptions& o) {
   std::vector<double> reply_ms;
   ServerTurns server_turns;
   json::array errors;
-  int ok = 0;
+  int ok = 0, refused = 0;
   double call_minutes = 0;
   asio::io_context fetch;
   const ServerCounters after = scrape(base);
@@ -374,6 +374,7 @@ int run_loadtest(const LoadtestOptions& o) {
   double max_lateness_ms = 0;
   for (const auto& r : results) {
     if (r.ok) ++ok;
+    else if (r.refused) ++refused;  // overload control said no, cleanly: counted apart
     else if (errors.size() < 20) errors.push_back(json::value(r.error));
     call_minutes += r.duration_ms / 60000.0;
     frames_sent += r.frames_sent;
@@ -399,7 +400,8 @@ int run_loadtest(const LoadtestOptions& o) {
 
   json::object report{{"calls", o.calls},
                       {"ok", ok},
-                      {"failed", o.calls - ok},
+                      {"refused", refused},
+                      {"failed", o.calls - ok - refused},
                       {"errors", errors},
                       {"turns", reply_ms.size()},
                       {"peak_concurrent_calls", peak_concurrent},
@@ -454,7 +456,7 @@ int run_loadtest(const LoadtestOptions& o) {
                     "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 10px;text-align:right}</style>"
                     "</head><body><h1>voxbridge load test</h1>";
     h += "<p>" + std::to_string(o.calls) + " calls against " + xml_escape(o.url) + " (ramp " + fmt(o.ramp_s, 1) +
-         " s, at most " + std::to_string(peak_concurrent) + " at once), " + std::to_string(ok) + " completed, " + std::to_string(o.calls - ok) + " failed, in " + fmt(wall_s, 1) +
+         " s, at most " + std::to_string(peak_concurrent) + " at once), " + std::to_string(ok) + " completed, " + std::to_string(o.calls - ok - refused) + " failed, " + (refused ? std::to_string(refused) + " refused cleanly (overload control), " : std::string()) + "in " + fmt(wall_s, 1) +
          " s.</p>";
     auto row = [&](const char* title, const json::object& p) {
       return std::string("<tr><th>") + title + "</th><td>" + pct(p, "p50") + "</td><td>" + pct(p, "p90") + "</td><td>" +
@@ -489,12 +491,15 @@ int run_loadtest(const LoadtestOptions& o) {
     h += "</body></html>\n";
     std::ofstream(o.html_out) << h;
   }
-  std::cerr << "[loadtest] " << ok << "/" << o.calls << " calls completed; reply latency p50 "
+  std::cerr << "[loadtest] " << ok << "/" << o.calls << " calls completed"
+            << (refused ? ", " + std::to_string(refused) + " refused cleanly (503/1013)" : std::string())
+            << "; reply latency p50 "
             << fmt(sim::percentile(reply_ms, 50)) << " ms, p99 " << fmt(sim::percentile(reply_ms, 99))
             << " ms; overhead p99 " << fmt(sim::percentile(overhead_ms, 99), 1) << " ms; gateway share p99 "
             << fmt(sim::percentile(gateway_us, 99)) << " µs; " << late_frames << " late frames, " << gap_frames
             << " reply gap frames" << std::endl;
-  return ok == o.calls ? 0 : 1;
+  // Clean refusals (overload control) are not failures; anything else is.
+  return ok + refused == o.calls ? 0 : 1;
 }
 
 }  // namespace vox::app

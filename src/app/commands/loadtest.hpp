@@ -31,7 +31,8 @@ struct LoadtestOptions {
   int silence_ms = 600;                       // the server's end-of-speech silence window
 };
 
-// Returns 0 when every call completed, 1 when some failed, 2 on bad usage.
+// Returns 0 when every call completed or was refused cleanly by overload control (webhook
+// 503, stream closed with 1013), 1 when some failed, 2 on bad usage.
 int run_loadtest(const LoadtestOptions& options);
 
 }  // namespace vox::app
