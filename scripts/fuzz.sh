@@ -6,11 +6,13 @@
 #
 #   scripts/fuzz.sh [SECONDS]          default 60; builds the harnesses first (build-fuzz, clang,
 #                                      ASan + UBSan at -O1) unless BUILD names a built tree
-#   scripts/fuzz.sh 3600               the long run docs/reliability.md reports
+#   RUNS=10000000 scripts/fuzz.sh 3600 the long run docs/reliability.md reports
 # Environment: BUILD (a tree configured with -DVOXBRIDGE_FUZZ=ON; CI passes its ASan
 # tree), JOBS (harnesses at once; default: the number of cores), ONLY (space-separated
 # harness names), OUT (where corpora grow and crashes land; default /tmp/voxbridge-fuzz;
-# a corpus there is reused by the next run).
+# a corpus there is reused by the next run), RUNS (stop each harness after this many
+# executions, or at SECONDS, whichever comes first: `RUNS=10000000 scripts/fuzz.sh 3600`
+# is the long run docs/reliability.md reports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
@@ -50,7 +52,7 @@ run_one() {
   set +e
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     "$BUILD/fuzz/fuzz_$name" "$corpus" "fuzz/corpus/$name" "fuzz/regressions/$name" \
-    -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -max_total_time="$SECONDS_EACH" ${RUNS:+-runs=$RUNS} -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$OUT/crashes/$name-" ${dict:+-dict=$dict} > "$log" 2>&1
   echo $? > "$log.rc"
   set -e

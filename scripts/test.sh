@@ -3,7 +3,9 @@
 # is missing (Debian packages, the npm test clients), then builds twice, with clang (it
 # compiles this code base about three times faster than GCC at -O0):
 #   1. AddressSanitizer + UndefinedBehaviorSanitizer, leak checks on: every test runs
-#      here (unit, end-to-end, the documented clients).
+#      here (unit, end-to-end, the documented clients), then every libFuzzer harness for
+#      FUZZ_SECONDS (15) each, two at a time (scripts/fuzz.sh), and the 3-minute soak
+#      (bench/soak.sh, 30 calls) runs beside stage 2's build.
 #   2. ThreadSanitizer: the server binary, the unit tests that run threads
 #      (concurrency_tests) and the benchmarks; it runs those unit tests, the end-to-end
 #      tests with concurrent calls (stage 1's test runner driving the TSan server) and the
@@ -81,13 +83,42 @@ CLANG=${CLANG:-clang++-14}
 LINKER=-fuse-ld=lld-14
 command -v ld.lld-14 >/dev/null || LINKER=
 stage "building with ASan + UBSan ($CLANG -O0)"
-CXX=$CLANG cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVOXBRIDGE_SANITIZE=ON -DVOXBRIDGE_BENCH=OFF \
+CXX=$CLANG cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVOXBRIDGE_SANITIZE=ON -DVOXBRIDGE_BENCH=OFF -DVOXBRIDGE_FUZZ=ON \
       -DCMAKE_CXX_FLAGS_DEBUG="-O0 -gline-tables-only" -DCMAKE_EXE_LINKER_FLAGS="$LINKER" >/dev/null
 ninja -C build-asan -j"$JOBS"
 
 stage "running every test under ASan + UBSan"
 sanitizer_env
 run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j"$TEST_JOBS"
+
+stage "fuzzing: every harness for ${FUZZ_SECONDS:-15}s (ASan + UBSan)"
+fuzz_out=$(mktemp -d)
+BUILD=build-asan OUT="$fuzz_out" JOBS=2 bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
+rm -rf "$fuzz_out"
+
+# The soak: 30 calls kept live for 3 minutes against the ASan server (a small quarantine,
+# so freed memory is reused as in a release build and growth means a leak), beside the
+# next stage's build; it fails on growth of memory, descriptors, threads, the store or
+# latency (bench/soak.sh states the bounds).
+soak_out=$(mktemp -d)
+soak_pid=""
+if [ "${SKIP_SOAK:-0}" != "1" ]; then
+  echo "soak: 30 calls for 180 s in the background (log: $soak_out/soak.log)"
+  ASAN_OPTIONS=detect_leaks=0:quarantine_size_mb=8:abort_on_error=1 BIN=build-asan/voxbridge \
+    bash bench/soak.sh 30 180 "$soak_out" > "$soak_out/soak.log" 2>&1 &
+  soak_pid=$!
+fi
+wait_soak() {
+  [ -n "$soak_pid" ] || return 0
+  stage "waiting for the soak"
+  if ! wait "$soak_pid"; then
+    cat "$soak_out/soak.log"
+    echo "soak: FAILED (report in $soak_out)"
+    exit 1
+  fi
+  tail -n 12 "$soak_out/soak.log"
+  soak_pid=""
+}
 
 if [ "${SKIP_TSAN:-0}" != "1" ]; then
   stage "building with ThreadSanitizer ($CLANG -O0): the server, the threaded unit tests, the benchmarks"
@@ -111,6 +142,7 @@ if [ "${SKIP_TSAN:-0}" != "1" ]; then
   ./build-tsan/bench/bench_media_path --benchmark_min_time=0.01 >/dev/null
   echo "bench_media_path ran"
 fi
+wait_soak
 
 stage "done"
 echo "total: ${total} passed, 0 failed in $(( $(date +%s) - started ))s"

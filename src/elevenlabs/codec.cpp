@@ -37,6 +37,14 @@ double num(const json::value* v, double fallback = 0) {
   return fallback;
 }
 
+// A provider's count (characters, voices) as a long, clamped to 0..10^15: a number too
+// large for a long (or NaN) must not reach the cast, whose result would be undefined.
+long count_of(const json::value* v) {
+  const double d = num(v);
+  if (!(d > 0)) return 0;
+  return d >= 1e15 ? 1000000000000000L : static_cast<long>(d);
+}
+
 // A provider's millisecond figure as an int, clamped to 0..1 day (NaN and infinities read
 // as 0): the cast of an out-of-range double is undefined behaviour.
 int clamped_ms(double ms) {
@@ -175,7 +183,7 @@ VoicesPage parse_voices_v2(std::string_view text) {
       if (item.is_object()) p.voices.push_back(voice_from(item.get_object()));
   p.has_more = boolean(o, "has_more");
   if (const auto* t = o.if_contains("total_count"); t && (t->is_int64() || t->is_uint64()))
-    p.total_count = static_cast<long>(num(t));
+    p.total_count = count_of(t);
   p.next_page_token = str(o, "next_page_token");
   return p;
 }
@@ -195,7 +203,7 @@ std::vector<Model> parse_models(std::string_view text) {
     m.model_id = str(o, "model_id");
     m.name = str(o, "name");
     m.can_do_text_to_speech = boolean(o, "can_do_text_to_speech");
-    m.max_characters = static_cast<long>(num(o.if_contains("maximum_text_length_per_request")));
+    m.max_characters = count_of(o.if_contains("maximum_text_length_per_request"));
     if (const auto* l = o.if_contains("languages"); l && l->is_array())
       for (const auto& lang : l->get_array())
         if (lang.is_object()) m.languages.push_back(str(lang.get_object(), "language_id"));
@@ -210,8 +218,8 @@ Subscription parse_subscription(std::string_view text) {
   Subscription s;
   s.tier = str(o, "tier");
   s.status = str(o, "status");
-  s.character_count = static_cast<long>(num(o.if_contains("character_count")));
-  s.character_limit = static_cast<long>(num(o.if_contains("character_limit")));
+  s.character_count = count_of(o.if_contains("character_count"));
+  s.character_limit = count_of(o.if_contains("character_limit"));
   return s;
 }
 

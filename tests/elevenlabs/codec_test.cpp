@@ -485,5 +485,17 @@ TEST(SplitSentences, EmptyAndWhitespaceGiveNothing) {
   EXPECT_TRUE(split_sentences(" \t\r\n  ").empty());
 }
 
+// Found by the fuzzer (fuzz/regressions/elevenlabs): a count too large for a long was
+// cast anyway (undefined behaviour); it is clamped now, and a negative one reads 0.
+TEST(ElevenLabsCodec, SubscriptionCountsOutOfRangeAreClamped) {
+  const auto s = codec::parse_subscription(
+      R"({"tier":"free","character_count":1333333333333333333333333333333333330,"character_limit":-5})");
+  EXPECT_EQ(s.character_count, 1000000000000000L);
+  EXPECT_EQ(s.character_limit, 0);
+  const auto ok = codec::parse_subscription(R"({"character_count":1234,"character_limit":10000})");
+  EXPECT_EQ(ok.character_count, 1234);
+  EXPECT_EQ(ok.character_limit, 10000);
+}
+
 }  // namespace
 }  // namespace vox::elevenlabs
