@@ -63,7 +63,11 @@ struct MessageParser::Impl {
   // typical message (a ~400-byte media frame) is parsed without heap allocation.
   alignas(std::max_align_t) unsigned char arena[kArenaBytes];
   alignas(std::max_align_t) unsigned char scratch[4096];
-  json::monotonic_resource mr{arena, sizeof(arena)};
+  // Rebuilt for every message (a few stores): monotonic_resource::release() keeps the
+  // size its next block would have had, so with release() alone every message whose tree
+  // outgrew the arena doubled the next block (4 KB, 8 KB, ... ), and about 30 such
+  // messages asked for terabytes (found by fuzz/media_stream_fuzz.cpp).
+  std::optional<json::monotonic_resource> mr{std::in_place, arena, sizeof(arena)};
   json::parser parser{json::storage_ptr(), json::parse_options{}, scratch, sizeof(scratch)};
   // Move-constructed from the parser's result so it keeps the arena as its storage
   // (assigning into a value with another storage would copy the tree to the heap).
@@ -108,8 +112,8 @@ Message MessageParser::parse(std::string_view text) {
   }
   // Release the previous tree before reusing its arena.
   impl_->doc.reset();
-  impl_->mr.release();
-  impl_->parser.reset(json::storage_ptr(&impl_->mr));
+  impl_->mr.emplace(impl_->arena, sizeof(impl_->arena));
+  impl_->parser.reset(json::storage_ptr(&*impl_->mr));
   boost::system::error_code ec;
   impl_->parser.write(text, ec);
   if (!ec) impl_->doc.emplace(impl_->parser.release());

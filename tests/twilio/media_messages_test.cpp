@@ -600,5 +600,22 @@ TEST(CallSid, OnlyTwiliosShapeIsATwilioCallSid) {
     EXPECT_FALSE(twilio_call_sid(bad)) << bad;
 }
 
+// Found by the fuzzer (fuzz/regressions/media_stream): every message whose tree outgrew
+// the parser's arena doubled the next block the arena's resource would take, and never
+// shrank back, so a few dozen such messages (well under the size limit each) asked for
+// terabytes. Each message now starts from a fresh resource.
+TEST(MessageParserArena, ManyMessagesLargerThanTheArenaDoNotGrowItsNextBlock) {
+  MessageParser parser(64 * 1024);
+  std::string wide = R"({"event":"mark","streamSid":"MZ1","mark":{"name":"m"},"pad":{)";
+  for (int i = 0; i < 400; ++i) wide += (i ? "," : "") + std::string("\"k") + std::to_string(i) + "\":[1]";
+  wide += "}}";
+  ASSERT_LT(wide.size(), 64u * 1024);
+  for (int i = 0; i < 64; ++i) {
+    Message m;
+    ASSERT_NO_THROW(m = parser.parse(wide)) << "message " << i;
+    ASSERT_EQ(m.event, "mark") << "message " << i;
+  }
+}
+
 }  // namespace
 }  // namespace vox::twilio
