@@ -113,6 +113,10 @@ void add_server_options(CLI::App& cmd, vox::app::ServerConfig& c, int& silence_c
       ->envname("RECORDING_DIR");
   cmd.add_option("--shutdown-deadline-ms", c.shutdown_deadline_ms, "How long SIGTERM waits for calls to close")
       ->envname("SHUTDOWN_DEADLINE_MS")->capture_default_str();
+  cmd.add_option("--http-idle-timeout", c.http_idle_timeout_s,
+                 "Seconds a client may take to send a whole HTTP request (request line, headers and body), and an idle "
+                 "keep-alive connection stays open; a slower client (slowloris) is disconnected")
+      ->envname("HTTP_IDLE_TIMEOUT")->check(CLI::Range(1, 3600))->capture_default_str();
   cmd.add_option("--ws-idle-timeout", c.ws_idle_timeout_s,
                  "Seconds a WebSocket peer may send nothing (no message, no ping) before the socket is dropped")
       ->envname("WS_IDLE_TIMEOUT")->check(CLI::Range(1, 86400))->capture_default_str();

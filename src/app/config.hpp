@@ -32,7 +32,8 @@ struct ServerConfig {
   std::string log_level = "info";
   int threads = 1;  // network threads; 0 = hardware concurrency (see docs/performance.md)
   int shutdown_deadline_ms = 5000;
-  int ws_idle_timeout_s = 300;  // a WebSocket peer silent this long is dropped
+  int http_idle_timeout_s = 30;  // an HTTP request must arrive whole within this; idle keep-alive closes after it
+  int ws_idle_timeout_s = 300;   // a WebSocket peer silent this long is dropped
   std::size_t max_http_body_bytes = 1024 * 1024;
   std::size_t max_ws_message_bytes = 64 * 1024;  // one media (or client) WebSocket message
   std::string store_path = "voxbridge.db";       // SQLite call store

@@ -274,6 +274,7 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
   net::ServerLimits limits;
   limits.max_http_body = config.max_http_body_bytes;
   limits.max_ws_frame_hard = std::max<std::size_t>(config.max_ws_message_bytes * 16, 1024 * 1024);
+  limits.http_idle = std::chrono::seconds(config.http_idle_timeout_s);
   limits.ws_idle = std::chrono::seconds(config.ws_idle_timeout_s);
   limits.single_thread = true;  // every io_context of the Runtime is run by one thread
   p.server = std::make_unique<net::Server>(ioc, std::move(router), limits);

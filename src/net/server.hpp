@@ -19,7 +19,7 @@ namespace vox::net {
 
 struct ServerLimits {
   std::size_t max_http_body = 1024 * 1024;          // larger bodies get 413
-  std::size_t max_http_header = 16 * 1024;          // larger request lines + headers get 431
+  std::size_t max_http_header = 16 * 1024;          // larger request lines get 414, larger headers 431
   std::size_t max_ws_frame_hard = 1024 * 1024;      // larger messages close the socket (1009)
   std::size_t max_ws_queue = 2048;                  // outbound messages queued before a slow reader is dropped
   std::size_t max_connections = 4096;

@@ -35,13 +35,27 @@ http::response<http::string_body> to_beast(const HttpResponse& res, unsigned ver
   return out;
 }
 
-int malformed_status(const beast::error_code& ec) {
-  if (ec == http::error::header_limit) return 431;
+int malformed_status(const beast::error_code& ec, bool request_line_read) {
+  if (ec == http::error::header_limit) return request_line_read ? 431 : 414;
   if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
       ec == beast::error::timeout || ec == asio::error::operation_aborted || ec == http::error::partial_message)
     return 0;
   if (ec.category() == http::make_error_code(http::error::bad_target).category()) return 400;
   return 0;
+}
+
+int transfer_encoding_status(const http::request<http::string_body>& req, bool chunked) {
+  bool present = false;
+  bool other = false;
+  for (const auto& f : req) {
+    if (f.name() != http::field::transfer_encoding) continue;
+    present = true;
+    for (const auto coding : http::token_list{f.value()})
+      if (!beast::iequals(coding, "chunked")) other = true;
+  }
+  if (!present) return 0;
+  if (!chunked) return 400;
+  return other ? 501 : 0;
 }
 
 bool on_strand(const asio::any_io_executor& ex) {

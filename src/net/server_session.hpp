@@ -34,7 +34,15 @@ HttpRequest to_request(const http::request<http::string_body>& req, std::string 
 void set_headers(http::response_header<>& out, const HttpResponse& res);
 http::response<http::string_body> to_beast(const HttpResponse& res, unsigned version, bool keep_alive);
 // The status a malformed request earns (0: the connection closed or idled; say nothing).
-int malformed_status(const beast::error_code& ec);
+// A header over the limit is 431, or 414 (URL too long) when the limit was reached before
+// the request line ended (`request_line_read` false).
+int malformed_status(const beast::error_code& ec, bool request_line_read = true);
+// The status a request's Transfer-Encoding earns, 0 when it is fine (none, or a lone
+// "chunked"; `chunked` is whether the parser read the body as chunked). A list that does
+// not end in chunked leaves the body's length unknown (RFC 9112 6.3): 400 and close, or
+// the body would be read as the next request (request smuggling). Codings before chunked
+// are not implemented: 501.
+int transfer_encoding_status(const http::request<http::string_body>& req, bool chunked);
 // Whether the calling thread runs `ex`'s strand now.
 bool on_strand(const asio::any_io_executor& ex);
 
@@ -155,14 +163,26 @@ asio::awaitable<void> serve(std::shared_ptr<Server::Impl> self, Stream& stream, 
     if (ec) {
       // Malformed framing gets a status before the close, as HTTP servers answer it;
       // a closed or idle connection gets nothing.
-      const int status = malformed_status(ec);
+      // (The parser fills in the target once it has read the whole request line.)
+      const int status = malformed_status(ec, !parser.get().target().empty());
       if (status != 0) {
         spdlog::debug("bad http request remote={} error={} -> {}", remote, ec.message(), status);
-        auto res = to_beast(HttpResponse::error(status, status == 431 ? "Request header fields (or URL) too large"
+        auto res = to_beast(HttpResponse::error(status, status == 431   ? "Request header fields too large"
+                                                        : status == 414 ? "Request URL too long"
                                                                         : "Malformed HTTP request: " + ec.message()),
                             11, false);
         co_await http::async_write(stream, res, kTuple);
       }
+      break;
+    }
+    if (const int te_status = transfer_encoding_status(parser.get(), parser.chunked()); te_status != 0) {
+      // Answered and closed before the body (if any) could be taken for another request.
+      spdlog::debug("bad http request remote={} error=unusable Transfer-Encoding -> {}", remote, te_status);
+      auto res = to_beast(HttpResponse::error(te_status, te_status == 400
+                                                             ? "Transfer-Encoding must end in chunked"
+                                                             : "Only the chunked transfer coding is supported"),
+                          11, false);
+      co_await http::async_write(stream, res, kTuple);
       break;
     }
     auto& req = parser.get();

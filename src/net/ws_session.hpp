@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <type_traits>
 
 #include "net/server_session.hpp"
 #include "net/ws_write_queue.hpp"
@@ -15,6 +16,44 @@ namespace vox::net::detail {
 
 // How long the closing handshake may take before the connection is dropped.
 inline constexpr std::chrono::milliseconds kCloseTimeout{2000};
+
+// The bare socket a plain WebSocket session runs on. It differs from tcp::socket only in
+// its teardown (below): after a close, Beast's server side shuts its sending side down
+// and then reads until the peer closes, with no timer. A peer that breaks the protocol
+// (Beast answers with a close frame, 1002 or 1009) and then keeps its end open would
+// hold the session, and the call behind it, until --ws-idle-timeout.
+class WsSocket : public tcp::socket {
+ public:
+  explicit WsSocket(tcp::socket&& socket) : tcp::socket(std::move(socket)), teardown_timer_(get_executor()) {}
+
+  // Closes the socket kCloseTimeout from now unless end_teardown() comes first.
+  void bound_teardown() {
+    teardown_timer_.expires_after(kCloseTimeout);
+    teardown_timer_.async_wait([this](beast::error_code ec) {
+      if (ec) return;  // ended, or the socket is gone
+      spdlog::info("ws peer did not close its side within {} ms of the server's close; disconnecting",
+                   kCloseTimeout.count());
+      teardown_cut_ = true;
+      beast::error_code ignored;
+      close(ignored);
+    });
+  }
+  void end_teardown() { teardown_timer_.cancel(); }
+  // Whether bound_teardown's timer closed the socket.
+  bool teardown_cut() const { return teardown_cut_; }
+
+ private:
+  asio::steady_timer teardown_timer_;
+  bool teardown_cut_ = false;
+};
+
+// Found by Beast's WebSocket (argument-dependent lookup) for a WsSocket: its own tcp
+// teardown, bounded by kCloseTimeout.
+template <typename Handler>
+void async_teardown(beast::role_type role, WsSocket& socket, Handler&& handler) {
+  socket.bound_teardown();
+  beast::websocket::async_teardown(role, static_cast<tcp::socket&>(socket), std::forward<Handler>(handler));
+}
 
 // One WebSocket connection: a read loop coroutine and a single writer, both on the
 // connection's strand.
@@ -64,8 +103,12 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
       auto [rec, n] = co_await ws_.async_read(buffer, read_token);
       last_read_ = std::chrono::steady_clock::now();
       if (rec) {
+        bool teardown_cut = false;
+        if constexpr (std::is_same_v<NextLayer, WsSocket>) teardown_cut = ws_.next_layer().teardown_cut();
         if (idle_timed_out_) {
           reason = "idle timeout";
+        } else if (teardown_cut) {
+          reason = "peer kept the connection open after the close";
         } else if (rec == websocket::error::closed) {
           reason = "closed by peer";
         } else if (rec == websocket::error::message_too_big) {
@@ -191,6 +234,7 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
     closed_ = true;
     idle_timer_.cancel();
     close_timer_.cancel();
+    if constexpr (std::is_same_v<NextLayer, WsSocket>) ws_.next_layer().end_teardown();
     writer_.drop_pending();
     try {
       handler_->on_close(reason);
