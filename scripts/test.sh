@@ -105,6 +105,7 @@ soak_pid=""
 if [ "${SKIP_SOAK:-0}" != "1" ]; then
   echo "soak: 30 calls for 180 s in the background (log: $soak_out/soak.log)"
   ASAN_OPTIONS=detect_leaks=0:quarantine_size_mb=8:abort_on_error=1 BIN=build-asan/voxbridge \
+    EXTRA_SERVE_ARGS="--shed-lag-ms 0" \
     bash bench/soak.sh 30 180 "$soak_out" > "$soak_out/soak.log" 2>&1 &
   soak_pid=$!
 fi

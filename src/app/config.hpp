@@ -41,7 +41,7 @@ struct ServerConfig {
   int store_delay_ms = 0;                        // tests: every store read and commit waits this long first
   // Overload: new work is refused while an event loop lagged more than this within the
   // hold (0: never on lag; the call limit still applies). See net/load_monitor.hpp.
-  int shed_lag_ms = 50;
+  int shed_lag_ms = 200;
   int shed_hold_ms = 2000;
 
   call::CallSettings call;

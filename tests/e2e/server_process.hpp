@@ -96,6 +96,12 @@ class ServerProcess {
     argv.emplace_back("--log-level");
     argv.emplace_back("debug");
     argv.insert(argv.end(), args.begin(), args.end());
+    // Overload control stays off unless a test asks for it: sanitizer builds on a busy CI
+    // machine lag past any production threshold, and a test about something else must not
+    // have its calls refused (an explicit --shed-lag-ms or SHED_LAG_MS wins).
+    bool shed_set = false;
+    for (const auto& e : env) shed_set = shed_set || e.rfind("SHED_LAG_MS=", 0) == 0;
+    if (!shed_set) env.emplace_back("SHED_LAG_MS=0");
     // In its own directory, which holds only the .env written above.
     pid_ = spawn_voxbridge(argv, env, dir_, log_path_);
     if (!command.empty() && command[0] == "serve") secrets_ = secrets_of(args, env, dotenv);
