@@ -25,6 +25,9 @@ void only_keys(const std::string& file, const YAML::Node& map, const std::string
                std::initializer_list<const char*> known) {
   if (!map.IsMap()) fail(file, map, what + " must be a mapping (key: value)");
   for (const auto& kv : map) {
+    // A complex key ("? [a, b]" or "? {a: b}") is not a name: as<std::string>() would throw
+    // YAML's own exception past ScenarioError (found by fuzz/config_files_fuzz.cpp).
+    if (!kv.first.IsScalar()) fail(file, kv.first, "a key in " + what + " is not a plain name");
     const auto key = kv.first.as<std::string>();
     if (std::none_of(known.begin(), known.end(), [&key](const char* k) { return key == k; })) {
       std::string list;
