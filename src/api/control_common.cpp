@@ -27,12 +27,7 @@ std::optional<net::HttpResponse> refuse_when_overloaded(const ControlServices& s
   if (!svc.load) return std::nullopt;
   const bool full = new_call && svc.registry.at_limit();
   if (svc.load->admit(net::ShedKind::control, full)) return std::nullopt;
-  if (full) {
-    auto r = net::HttpResponse::error(503, std::string(what) + ": the call limit (--max-calls) is reached; retry after " +
-                                               std::to_string(svc.load->retry_after_s()) + " s");
-    r.headers.emplace_back("Retry-After", std::to_string(svc.load->retry_after_s()));
-    return r;
-  }
+  if (full) return overloaded_response(*svc.load, what, "the call limit (--max-calls) is reached");
   return overloaded_response(*svc.load, what);
 }
 

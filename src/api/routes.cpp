@@ -86,8 +86,8 @@ void add_metrics_route(net::Router& router, const metrics::Registry& metrics, st
   });
 }
 
-net::HttpResponse overloaded_response(const net::LoadMonitor& load, std::string_view what) {
-  auto r = net::HttpResponse::error(503, std::string(what) + ": the server is overloaded right now; retry after " +
+net::HttpResponse overloaded_response(const net::LoadMonitor& load, std::string_view what, std::string_view why) {
+  auto r = net::HttpResponse::error(503, std::string(what) + ": " + std::string(why) + "; retry after " +
                                              std::to_string(load.retry_after_s()) + " s");
   r.headers.emplace_back("Retry-After", std::to_string(load.retry_after_s()));
   return r;
@@ -150,9 +150,10 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
     }
     // Refused before any work: Twilio treats the 503 as a failed webhook and requests the
     // number's fallback URL (another instance, a voicemail, a "call back later").
-    if (ctx.load && !ctx.load->admit(net::ShedKind::webhook, ctx.registry.at_limit())) {
+    const bool full = ctx.registry.at_limit();
+    if (ctx.load && !ctx.load->admit(net::ShedKind::webhook, full)) {
       spdlog::warn("call refused call_sid={}: {} (503, Twilio uses the fallback URL)", call_sid,
-                   ctx.registry.at_limit() ? "the call limit (--max-calls) is reached" : "the server is overloaded");
+                   full ? "the call limit (--max-calls) is reached" : "the server is overloaded");
       co_return overloaded_response(*ctx.load, "call refused");
     }
     twilio::StreamTwiml stream;

@@ -45,8 +45,10 @@ struct RouteContext {
   net::LoadMonitor* load = nullptr;
 };
 
-// A 503 with Retry-After for work refused by overload control.
-net::HttpResponse overloaded_response(const net::LoadMonitor& load, std::string_view what);
+// A 503 with Retry-After for work refused by overload control: "<what>: <why>; retry after N s",
+// `why` saying the server is overloaded unless given.
+net::HttpResponse overloaded_response(const net::LoadMonitor& load, std::string_view what,
+                                      std::string_view why = "the server is overloaded right now");
 
 // Adds GET /health and POST /twilio-voice to `router`, and GET /metrics unless
 // api.metrics_listen moves it to its own listener.

@@ -61,7 +61,7 @@ std::chrono::microseconds LagWindow::recent_peak(time_point now, std::chrono::mi
 struct LoadMonitor::Probe : std::enable_shared_from_this<Probe> {
   Probe(asio::io_context& ioc, const LoadSettings& s) : timer(ioc), settings(s) {}
   asio::steady_timer timer;
-  const LoadSettings& settings;
+  const LoadSettings settings;  // a copy: a cancelled wait may complete after the monitor is gone
   LagWindow window;
   steady_clock::time_point due{};
   std::atomic<bool> stopped{false};
