@@ -120,6 +120,11 @@ void add_server_options(CLI::App& cmd, vox::app::ServerConfig& c, int& silence_c
   cmd.add_option("--ws-idle-timeout", c.ws_idle_timeout_s,
                  "Seconds a WebSocket peer may send nothing (no message, no ping) before the socket is dropped")
       ->envname("WS_IDLE_TIMEOUT")->check(CLI::Range(1, 86400))->capture_default_str();
+  cmd.add_option("--media-timeout", c.media_timeout_s,
+                 "Seconds a Twilio media stream may send nothing before it is dropped and its call ended (Twilio sends "
+                 "a frame every 20 ms, so silence means a dead connection or a network black hole; a shorter "
+                 "--ws-idle-timeout wins)")
+      ->envname("MEDIA_TIMEOUT")->check(CLI::Range(1, 86400))->capture_default_str();
   cmd.add_flag("--relaxed-call-sids", c.api.relaxed_call_sids,
                "Accept call sids of any shape (1-64 letters, digits, - and _) instead of only Twilio's CA + 32 hex "
                "digits: for tests and demos that make up their own ids")
@@ -232,6 +237,11 @@ void add_speech_options(CLI::App& cmd, vox::app::ServerConfig& c) {
       ->envname("ELEVENLABS_TTS_TRANSPORT")->check(CLI::IsMember({"websocket", "http"}))->capture_default_str();
   cmd.add_option("--realtime-stt", e.realtime_stt, "Stream the caller's audio to realtime STT while they speak (true/false)")
       ->envname("ELEVENLABS_REALTIME_STT")->capture_default_str();
+  cmd.add_option("--elevenlabs-breaker-ms", e.breaker_ms,
+                 "After a network failure reaching ElevenLabs (timeout, reset, stalled audio, 5xx), the embedded "
+                 "engines speak and listen for this long before one request tries ElevenLabs again (0: every request "
+                 "tries, each waiting out its own timeouts)")
+      ->envname("ELEVENLABS_BREAKER_MS")->check(CLI::Range(0, 600000))->capture_default_str();
   cmd.add_option("--ca-file", e.ca_file, "Extra CA certificates (PEM) trusted for ElevenLabs, e.g. a local emulator's")
       ->envname("ELEVENLABS_CA_FILE");
   auto& k = c.tts_cache;

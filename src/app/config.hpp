@@ -34,6 +34,7 @@ struct ServerConfig {
   int shutdown_deadline_ms = 5000;
   int http_idle_timeout_s = 30;  // an HTTP request must arrive whole within this; idle keep-alive closes after it
   int ws_idle_timeout_s = 300;   // a WebSocket peer silent this long is dropped
+  int media_timeout_s = 10;      // a Twilio media stream silent this long is dropped (its call ends)
   std::size_t max_http_body_bytes = 1024 * 1024;
   std::size_t max_ws_message_bytes = 64 * 1024;  // one media (or client) WebSocket message
   std::string store_path = "voxbridge.db";       // SQLite call store

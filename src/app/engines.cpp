@@ -50,10 +50,25 @@ std::unique_ptr<Engines> build_engines(const ServerConfig& config, asio::io_cont
     ho.read_timeout = std::chrono::seconds(10);
     e->http = std::make_unique<net::HttpClient>(ioc.get_executor(), ho);
     const auto& ec = config.elevenlabs;
-    e->elevenlabs_tts = std::make_unique<speech::ElevenLabsTts>(ioc, *e->http, ec, e->espeak.get());
+    Engines* self = e.get();
+    const int down_ms = ec.breaker_ms;
+    e->elevenlabs_breaker = std::make_unique<Breaker>(
+        Breaker::Settings{std::chrono::milliseconds(ec.breaker_ms)}, [self, down_ms](bool open, const std::string& why) {
+          if (open) {
+            self->set_status("elevenlabs", "unreachable: " + why);
+            spdlog::warn("elevenlabs: unreachable ({}); the embedded engines speak and listen for the next {} ms, then "
+                         "one request tries ElevenLabs again",
+                         why, down_ms);
+          } else {
+            self->set_status("elevenlabs", "ok");
+            spdlog::info("elevenlabs: reachable again");
+          }
+        });
+    e->elevenlabs_tts =
+        std::make_unique<speech::ElevenLabsTts>(ioc, *e->http, ec, e->espeak.get(), e->elevenlabs_breaker.get());
     tts = e->elevenlabs_tts.get();
     if (with_stt) {
-      e->elevenlabs_stt = std::make_unique<speech::ElevenLabsStt>(ioc, *e->http, ec);
+      e->elevenlabs_stt = std::make_unique<speech::ElevenLabsStt>(ioc, *e->http, ec, e->elevenlabs_breaker.get());
       e->fallback_stt = std::make_unique<speech::FallbackStt>(*e->elevenlabs_stt, *e->sphinx);
       e->stt = e->fallback_stt.get();
     }

@@ -26,6 +26,9 @@ struct Engines {
   std::unique_ptr<speech::EspeakTts> espeak;
   std::unique_ptr<speech::PocketsphinxStt> sphinx;
   std::unique_ptr<net::HttpClient> http;
+  // Shared by ElevenLabs' TTS and STT: after a network failure both go to the embedded
+  // engines for a while (elevenlabs::Settings::breaker_ms), then probe.
+  std::unique_ptr<Breaker> elevenlabs_breaker;
   std::unique_ptr<speech::ElevenLabsTts> elevenlabs_tts;
   std::unique_ptr<speech::ElevenLabsStt> elevenlabs_stt;
   std::unique_ptr<speech::FallbackStt> fallback_stt;

@@ -261,6 +261,7 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
   api::add_generate_route(router, config.api, p.turns, p.load.get());
   p.media.max_message_bytes = config.max_ws_message_bytes;
   p.media.relaxed_call_sids = config.api.relaxed_call_sids;
+  p.media.silence_limit = std::chrono::seconds(std::min(config.media_timeout_s, config.ws_idle_timeout_s));
   p.media.metrics = p.call_metrics.get();
   router.add_ws("/media", [&p, &config](const net::HttpRequest& req, net::HttpResponse& reject) -> std::unique_ptr<net::WsHandler> {
     if (!api::twilio_request_authentic(config.twilio, config.api.base_url, req, true)) {

@@ -7,6 +7,12 @@
 namespace vox::elevenlabs {
 namespace asio = boost::asio;
 
+bool is_slow_failure(const std::exception& e) {
+  if (const auto* t = dynamic_cast<const net::TransportError*>(&e)) return t->kind == net::TransportError::Kind::kTimeout;
+  if (const auto* p = dynamic_cast<const ProviderError*>(&e)) return p->kind == ProviderError::Kind::kTransport && p->code == "timeout";
+  return false;
+}
+
 std::string Settings::ws_base() const {
   if (base_url.rfind("https://", 0) == 0) return "wss://" + base_url.substr(8);
   if (base_url.rfind("http://", 0) == 0) return "ws://" + base_url.substr(7);
@@ -40,7 +46,11 @@ asio::awaitable<std::optional<net::HttpResponse>> RestClient::call(
   }
   if (failed) {
     if (failed->kind == net::TransportError::Kind::kCancelled) co_return std::nullopt;  // the caller stopped reading
-    throw api_error(ApiError::Kind::kTransport, 0, "transport", std::string("ElevenLabs unreachable: ") + failed->what());
+    // (code "timeout": no answer in time, which the callers' breaker counts; a refused or
+    // reset connection fails fast and does not need it.)
+    throw api_error(ApiError::Kind::kTransport, 0,
+                    failed->kind == net::TransportError::Kind::kTimeout ? "timeout" : "transport",
+                    std::string("ElevenLabs unreachable: ") + failed->what());
   }
   if (res.status / 100 != 2) throw codec::parse_error(res.status, res.body);
   co_return res;
@@ -129,7 +139,11 @@ net::ClientRequest RestClient::tts_request(std::string_view suffix, std::string_
   req.body = codec::tts_body(text, options);
   req.retry_safe = true;
   // A streamed reply in progress must not hang on a silent provider.
-  if (suffix.rfind("/stream", 0) == 0) req.read_timeout = std::chrono::seconds(4);
+  // Within a call the fallback engine waits on it: every attempt together gets 6 s.
+  if (suffix.rfind("/stream", 0) == 0) {
+    req.read_timeout = std::chrono::seconds(4);
+    req.budget = std::chrono::seconds(6);
+  }
   return req;
 }
 

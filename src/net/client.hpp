@@ -78,6 +78,11 @@ struct ClientRequest {
   // that is safe to repeat (e.g. speech synthesis).
   bool retry_safe = false;
   std::optional<std::chrono::milliseconds> read_timeout;
+  // The whole request, every attempt, connect and backoff included: no attempt or retry
+  // starts that would end past it, and each attempt's timeouts are cut to what is left.
+  // Unset: bounded only by the timeouts and the retry policy (3 attempts of up to
+  // read_timeout each can take most of a minute against a silent server).
+  std::optional<std::chrono::milliseconds> budget;
 };
 
 struct HttpClientStats {

@@ -126,7 +126,8 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     v.push_back(std::move(c));
   }
 
-  asio::awaitable<std::unique_ptr<Connection>> open(const ParsedUrl& u, const std::string& origin) {
+  asio::awaitable<std::unique_ptr<Connection>> open(const ParsedUrl& u, const std::string& origin,
+                                                    std::chrono::milliseconds connect_timeout) {
     tcp::resolver resolver(exec);
     auto [rec, results] = co_await resolver.async_resolve(u.host, u.port, kTuple);
     if (rec) throw TransportError(Kind::kConnect, "cannot resolve " + u.host + ": " + rec.message());
@@ -143,7 +144,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     } else {
       c->plain = std::make_unique<beast::tcp_stream>(exec);
     }
-    c->lowest().expires_after(opt.connect_timeout);
+    c->lowest().expires_after(connect_timeout);
     auto [cec, ep] = co_await c->lowest().async_connect(results, kTuple);
     if (cec) {
       throw TransportError(cec == beast::error::timeout ? Kind::kTimeout : Kind::kConnect,
@@ -173,9 +174,9 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
 
   template <typename Stream>
   asio::awaitable<Attempt> exchange(Stream& stream, Connection& c, const ParsedUrl& u, const ClientRequest& req,
-                                    const std::function<bool(std::string_view)>* on_data, bool& keep) {
+                                    const std::function<bool(std::string_view)>* on_data, bool& keep,
+                                    std::chrono::milliseconds read_timeout) {
     Attempt a;
-    const auto read_timeout = req.read_timeout.value_or(opt.read_timeout);
     http::request<http::string_body> hreq{http::string_to_verb(req.method), u.target, 11};
     hreq.set(http::field::host, host_header(u));
     hreq.set(http::field::user_agent, opt.user_agent);
@@ -255,18 +256,36 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     }
     int attempt = 0;
     bool stale_retried = false;
+    const auto started = std::chrono::steady_clock::now();
+    // What is left of the request's budget (effectively unbounded without one).
+    const auto left = [&]() -> std::chrono::milliseconds {
+      if (!req.budget) return std::chrono::hours(24);
+      return *req.budget - std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    };
+    // Whether a retry after `wait` still has time for an attempt (at least a tenth of the
+    // budget, 100 ms or more).
+    const auto retry_fits = [&](std::chrono::milliseconds wait) {
+      if (!req.budget) return true;
+      return left() - wait >= std::max(std::chrono::milliseconds(100), *req.budget / 10);
+    };
+    const auto out_of_budget = [&]() {
+      return TransportError(Kind::kTimeout, req.method + " " + u->host + u->target.substr(0, u->target.find('?')) +
+                                                ": no answer within " + std::to_string(req.budget->count()) + " ms");
+    };
     for (;;) {
+      if (left().count() <= 0) throw out_of_budget();
       auto c = take_idle(origin);
       if (!c) {
         std::optional<TransportError> failed;
         try {
-          c = co_await open(*u, origin);
+          c = co_await open(*u, origin, std::min(opt.connect_timeout, left()));
         } catch (const TransportError& e) {
           failed = e;
         }
         if (failed) {
           if (!retryable || attempt + 1 >= opt.retry.max_attempts) throw *failed;
           const auto wait = backoff(opt.retry, attempt, nullptr);
+          if (!retry_fits(wait)) throw *failed;
           spdlog::info("http {}: {}; retrying in {} ms", req.method, failed->what(), wait.count());
           co_await sleep(wait);
           ++attempt;
@@ -278,14 +297,16 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
       bool keep = false;
       // (Two separate co_await statements: GCC 12 miscompiles co_await inside ?:.)
       Attempt a;
-      if (c->tls) a = co_await exchange(*c->tls, *c, *u, req, on_data, keep);
-      else a = co_await exchange(*c->plain, *c, *u, req, on_data, keep);
+      const auto read_timeout = std::min(req.read_timeout.value_or(opt.read_timeout), left());
+      if (c->tls) a = co_await exchange(*c->tls, *c, *u, req, on_data, keep, read_timeout);
+      else a = co_await exchange(*c->plain, *c, *u, req, on_data, keep, read_timeout);
       if (a.response) {
         if (keep) put_idle(std::move(c));
         else c->close();
         const int status = a.response->status;
-        if (retryable && is_retryable_status(status) && attempt + 1 < opt.retry.max_attempts) {
-          const auto wait = backoff(opt.retry, attempt, &*a.response);
+        const auto status_wait = backoff(opt.retry, attempt, &*a.response);
+        if (retryable && is_retryable_status(status) && attempt + 1 < opt.retry.max_attempts && retry_fits(status_wait)) {
+          const auto wait = status_wait;
           spdlog::info("http {} {} got {}; retrying in {} ms (attempt {}/{})", req.method,
                        u->host + u->target.substr(0, u->target.find('?')), status, wait.count(), attempt + 2,
                        opt.retry.max_attempts);
@@ -308,6 +329,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
       if (a.error->kind == Kind::kCancelled || a.delivered || !retryable || attempt + 1 >= opt.retry.max_attempts)
         throw *a.error;
       const auto wait = backoff(opt.retry, attempt, nullptr);
+      if (!retry_fits(wait)) throw *a.error;
       spdlog::info("http {}: {}; retrying in {} ms", req.method, a.error->what(), wait.count());
       co_await sleep(wait);
       ++attempt;

@@ -3,6 +3,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -29,6 +30,9 @@ class WsConnection {
   virtual void close(std::uint16_t code, std::string reason) = 0;
   // Drops the TCP connection at once, without a close handshake (fault injection).
   virtual void abort() {}
+  // Replaces the server's --ws-idle-timeout for this connection: a peer silent this long
+  // (no message, no ping) is dropped. Call from a handler callback (on the strand).
+  virtual void set_idle_limit(std::chrono::milliseconds /*limit*/) {}
   // The connection's strand: handler callbacks run here; post here to touch handler state.
   virtual boost::asio::any_io_executor executor() = 0;
   virtual std::string_view remote() const = 0;

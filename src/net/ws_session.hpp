@@ -80,6 +80,11 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
         [](websocket::response_type& res) { res.set(http::field::server, "voxbridge"); }));
   }
 
+  void set_idle_limit(std::chrono::milliseconds limit) override {
+    idle_limit_ = limit;
+    arm_idle_timer();  // (re-armed from the last read; the pending wait is cancelled)
+  }
+
   asio::awaitable<void> run(http::request<http::string_body> upgrade) {
     auto [ec] = co_await ws_.async_accept(upgrade, kTuple);
     if (ec) {

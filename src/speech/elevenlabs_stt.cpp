@@ -25,9 +25,18 @@ struct ElevenLabsStt::Shared {
   elevenlabs::Settings config;
   elevenlabs::RestClient rest;
   std::shared_ptr<ElevenLabsSttStats> stats;
+  Breaker* breaker;
 
-  Shared(asio::io_context& io, net::HttpClient& h, elevenlabs::Settings c, std::shared_ptr<ElevenLabsSttStats> s)
-      : ioc(io), http(h), config(c), rest(h, c), stats(std::move(s)) {}
+  Shared(asio::io_context& io, net::HttpClient& h, elevenlabs::Settings c, std::shared_ptr<ElevenLabsSttStats> s,
+         Breaker* b)
+      : ioc(io), http(h), config(c), rest(h, c), stats(std::move(s)), breaker(b) {}
+
+  // A request that got no answer in time opens the breaker (see core/breaker.hpp).
+  void report_failure(const std::exception& e) {
+    if (!breaker) return;
+    if (!elevenlabs::is_slow_failure(e)) return;
+    breaker->failed(e.what());
+  }
 
   // Batch transcription of a μ-law utterance, sent as a 16-bit PCM WAV.
   asio::awaitable<SttResult> batch(std::vector<std::uint8_t> ulaw, std::string language) {
@@ -38,11 +47,14 @@ struct ElevenLabsStt::Shared {
     auto wav = audio::encode_audio(pcm, 8000, *fmt);
     elevenlabs::SttOptions opt;
     opt.language_code = language;
+    if (breaker && !breaker->allow()) co_return SttResult{false, {}, "ElevenLabs is unreachable (" + breaker->reason() + ")"};
     try {
       auto t = co_await rest.speech_to_text(std::string(wav.begin(), wav.end()), opt);
+      if (breaker) breaker->succeeded();
       co_return SttResult{true, t.text, {}};
     } catch (const std::exception& e) {
       ++stats->failures;
+      report_failure(e);
       co_return SttResult{false, {}, e.what()};
     }
   }
@@ -96,6 +108,7 @@ class RealtimeStream final : public SttStream {
         ws = co_await net::WsClient::connect(url(), std::move(headers), std::move(tls), std::chrono::seconds(3));
       } catch (const std::exception& e) {
         connecting = false;
+        shared->report_failure(e);
         fail(std::string("realtime STT connect: ") + e.what());
         co_return;
       }
@@ -169,6 +182,7 @@ class RealtimeStream final : public SttStream {
 
     void complete() {
       ++shared->stats->realtime_transcripts;
+      if (shared->breaker) shared->breaker->succeeded();
       if (deadline) deadline->cancel();
       auto d = std::move(done);
       done = nullptr;
@@ -217,6 +231,7 @@ class RealtimeStream final : public SttStream {
         if (ec || !s->done) return;
         s->failed = true;
         s->failure = "no committed transcript within 4 s";
+        if (s->shared->breaker) s->shared->breaker->failed("realtime STT: " + s->failure);
         s->fallback();
       });
     });
@@ -245,9 +260,10 @@ class RealtimeStream final : public SttStream {
 
 }  // namespace
 
-ElevenLabsStt::ElevenLabsStt(asio::io_context& ioc, net::HttpClient& http, elevenlabs::Settings config)
+ElevenLabsStt::ElevenLabsStt(asio::io_context& ioc, net::HttpClient& http, elevenlabs::Settings config,
+                             Breaker* breaker)
     : stats_(std::make_shared<ElevenLabsSttStats>()) {
-  shared_ = std::make_shared<Shared>(ioc, http, std::move(config), stats_);
+  shared_ = std::make_shared<Shared>(ioc, http, std::move(config), stats_, breaker);
 }
 
 ElevenLabsStt::~ElevenLabsStt() = default;
@@ -265,6 +281,8 @@ void ElevenLabsStt::transcribe(SttRequest request, std::function<void(SttResult)
 
 std::unique_ptr<SttStream> ElevenLabsStt::open_stream() {
   if (!shared_->config.realtime_stt) return nullptr;
+  // While ElevenLabs is down the utterance is transcribed whole (by the fallback engine).
+  if (shared_->breaker && !shared_->breaker->allow()) return nullptr;
   return std::make_unique<RealtimeStream>(shared_);
 }
 

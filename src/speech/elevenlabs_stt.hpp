@@ -7,6 +7,7 @@
 #include <atomic>
 #include <memory>
 
+#include "core/breaker.hpp"
 #include "elevenlabs/types.hpp"
 #include "net/client.hpp"
 #include "speech/speech.hpp"
@@ -23,7 +24,10 @@ struct ElevenLabsSttStats {
 
 class ElevenLabsStt final : public SpeechToText {
  public:
-  ElevenLabsStt(boost::asio::io_context& ioc, net::HttpClient& http, elevenlabs::Settings config);
+  // `breaker` (optional, shared with the TTS): while it is open, requests fail at once so
+  // the fallback engine answers.
+  ElevenLabsStt(boost::asio::io_context& ioc, net::HttpClient& http, elevenlabs::Settings config,
+                Breaker* breaker = nullptr);
   ~ElevenLabsStt() override;
 
   void transcribe(SttRequest request, std::function<void(SttResult)> done) override;

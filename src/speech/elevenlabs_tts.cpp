@@ -97,6 +97,7 @@ struct ElevenLabsTts::Shared : std::enable_shared_from_this<ElevenLabsTts::Share
   elevenlabs::Settings config;
   elevenlabs::RestClient rest;
   TextToSpeech* fallback;
+  Breaker* breaker;
   std::shared_ptr<ElevenLabsTtsStats> stats;
   std::mutex mu;
   // Per network thread (its io_context) and voice settings: a call's replies use a socket on
@@ -105,9 +106,9 @@ struct ElevenLabsTts::Shared : std::enable_shared_from_this<ElevenLabsTts::Share
   std::map<SocketKey, std::vector<std::shared_ptr<elevenlabs::TtsSocket>>> sockets;
   std::atomic<std::uint64_t> next_context{1};
 
-  Shared(asio::io_context& io, net::HttpClient& h, elevenlabs::Settings c, TextToSpeech* fb,
+  Shared(asio::io_context& io, net::HttpClient& h, elevenlabs::Settings c, TextToSpeech* fb, Breaker* b,
          std::shared_ptr<ElevenLabsTtsStats> s)
-      : ioc(io), http(h), config(c), rest(h, c), fallback(fb), stats(std::move(s)) {}
+      : ioc(io), http(h), config(c), rest(h, c), fallback(fb), breaker(b), stats(std::move(s)) {}
 
   elevenlabs::TtsSocketKey key_for(const std::string& voice) const {
     elevenlabs::TtsSocketKey k;
@@ -177,6 +178,10 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
  private:
   asio::awaitable<void> run() {
     auto self = shared_from_this();
+    if (sh_->breaker && !sh_->breaker->allow()) {
+      speak_rest_with_fallback("ElevenLabs is unreachable (" + sh_->breaker->reason() + ")");
+      co_return;
+    }
     if (sh_->config.tts_transport == "websocket") {
       try {
         auto sock = co_await sh_->socket_for(sh_->key_for(req_.voice_id));
@@ -190,6 +195,7 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
       } catch (const std::exception& e) {
         spdlog::warn("elevenlabs tts socket unavailable ({}); using REST", e.what());
         ++sh_->stats->retries;
+        report_failure(e);
       }
     }
     co_await run_rest();
@@ -279,7 +285,9 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
       timer_.cancel();
       return;
     }
-    const int wait_ms = delivered_bytes_ == 0 ? 5000 : aligned_all ? 250 : no_alignment ? 1000 : 2500;
+    // (First audio normally comes within a few hundred ms; a caller hears nothing until it
+    // does, so a socket silent for 3 s is given up for the fallback.)
+    const int wait_ms = delivered_bytes_ == 0 ? 3000 : aligned_all ? 250 : no_alignment ? 1000 : 2500;
     timer_.expires_after(std::chrono::milliseconds(wait_ms));
     timer_.async_wait([w = weak_from_this(), gen = ++watch_gen_, wait_ms](boost::system::error_code ec) {
       auto self = w.lock();
@@ -314,6 +322,7 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
         if (cb_.on_word) cb_.on_word(w);
       });
     }
+    if (!audio.empty() && delivered_bytes_ == 0 && sh_->breaker) sh_->breaker->succeeded();  // once a reply
     if (!audio.empty() && cb_.on_audio)
       cb_.on_audio(std::span(reinterpret_cast<const std::uint8_t*>(audio.data()), audio.size()));
     delivered_bytes_ += audio.size();
@@ -331,6 +340,10 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
       rest_waiting_ = true;
       co_return;
     }
+    if (sh_->breaker && !sh_->breaker->allow()) {  // e.g. the socket attempt just stalled
+      speak_rest_with_fallback("ElevenLabs is unreachable (" + sh_->breaker->reason() + ")");
+      co_return;
+    }
     ++sh_->stats->rest_requests;
     elevenlabs::TtsOptions opt;
     opt.voice_id = req_.voice_id;
@@ -343,6 +356,7 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
         return true;
       });
     } catch (const std::exception& e) {
+      report_failure(e);
       failed(e.what());
       co_return;
     }
@@ -375,6 +389,9 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
     }
     if (socket_) {
       const bool stalled = why.find("stalled") != std::string::npos;
+      // Nothing at all came: the provider is not answering (a stall after some audio is
+      // this socket's alone; it is dropped and not reused).
+      if (stalled && delivered_bytes_ == 0 && sh_->breaker) sh_->breaker->failed(why);
       stop_socket_attempt(stalled);
       if (delivered_bytes_ == 0) {
         spdlog::warn("elevenlabs tts socket failed before audio ({}); retrying over REST", why);
@@ -423,6 +440,13 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
     auto inner = sh_->fallback->synthesize(std::move(r), std::move(fb));
     token_->on_cancel([inner] { inner->cancel(); });
     if (token_->cancelled()) inner->cancel();
+  }
+
+  // A request that got no answer in time opens the breaker (see core/breaker.hpp).
+  void report_failure(const std::exception& e) {
+    if (!sh_->breaker) return;
+    if (!elevenlabs::is_slow_failure(e)) return;
+    sh_->breaker->failed(e.what());
   }
 
   // The text not yet covered by delivered alignment.
@@ -478,9 +502,9 @@ class Feed final : public TextFeed {
 }  // namespace
 
 ElevenLabsTts::ElevenLabsTts(asio::io_context& ioc, net::HttpClient& http, elevenlabs::Settings config,
-                             TextToSpeech* fallback)
+                             TextToSpeech* fallback, Breaker* breaker)
     : stats_(std::make_shared<ElevenLabsTtsStats>()) {
-  shared_ = std::make_shared<Shared>(ioc, http, std::move(config), fallback, stats_);
+  shared_ = std::make_shared<Shared>(ioc, http, std::move(config), fallback, breaker, stats_);
 }
 
 ElevenLabsTts::~ElevenLabsTts() { shared_->close_all(); }

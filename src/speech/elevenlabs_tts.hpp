@@ -9,6 +9,7 @@
 #include <atomic>
 #include <memory>
 
+#include "core/breaker.hpp"
 #include "elevenlabs/types.hpp"
 #include "net/client.hpp"
 #include "speech/speech.hpp"
@@ -29,8 +30,10 @@ struct ElevenLabsTtsStats {
 class ElevenLabsTts final : public TextToSpeech {
  public:
   // `fallback` speaks when ElevenLabs cannot (may be null: then the reply ends early).
+  // `breaker` (optional, shared with the STT): while it is open, replies go straight to
+  // the fallback instead of waiting out ElevenLabs' timeouts.
   ElevenLabsTts(boost::asio::io_context& ioc, net::HttpClient& http, elevenlabs::Settings config,
-                TextToSpeech* fallback);
+                TextToSpeech* fallback, Breaker* breaker = nullptr);
   ~ElevenLabsTts() override;
 
   std::shared_ptr<CancelToken> synthesize(TtsRequest request, TtsCallbacks callbacks) override;

@@ -112,6 +112,9 @@ net::ClientRequest RestClient::request(std::string method, std::string path) con
   base64::append(b64, std::span(reinterpret_cast<const std::uint8_t*>(credentials.data()), credentials.size()));
   r.headers.emplace_back("Authorization", "Basic " + b64);
   r.headers.emplace_back("Accept", "application/json");
+  // A control-API client waits on this; Twilio answers in about a second when it is well,
+  // so one that has said nothing for this long (retries included) is reported as down.
+  r.budget = kRequestBudget;
   return r;
 }
 

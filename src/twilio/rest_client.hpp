@@ -4,6 +4,7 @@
 // JSON answers parsed into structs here, Twilio error bodies mapped to TwilioError.
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -76,6 +77,9 @@ struct ListCalls {
 
 class RestClient {
  public:
+  // Every request, its retries included, is given up after this long.
+  static constexpr std::chrono::milliseconds kRequestBudget{10000};
+
   RestClient(net::HttpClient& http, RestConfig config);
 
   boost::asio::awaitable<Call> create_call(CreateCall request);

@@ -190,6 +190,7 @@ MediaSocketHandler::~MediaSocketHandler() { stream_->finish("handler destroyed")
 
 void MediaSocketHandler::on_open(std::shared_ptr<net::WsConnection> connection) {
   stream_->conn = std::move(connection);
+  if (stream_->settings.silence_limit.count() > 0) stream_->conn->set_idle_limit(stream_->settings.silence_limit);
   spdlog::debug("media stream connected remote={}", stream_->conn->remote());
 }
 

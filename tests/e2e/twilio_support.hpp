@@ -30,9 +30,11 @@ inline std::unique_ptr<ServerProcess> twilio_emulator(const std::vector<std::str
 
 // A gateway with the Twilio account of the emulator. `grammar` is what it can recognise
 // (default: the callers' phrases).
-inline std::unique_ptr<ServerProcess> gateway(const ServerProcess& emulator, std::vector<std::string> extra = {},
-                                              std::vector<std::string> grammar = caller_phrases(),
-                                              const std::string& greeting = kGreeting) {
+// `twilio_base` replaces the emulator's URL as the Twilio REST API (a fault proxy in front
+// of it, say).
+inline std::unique_ptr<ServerProcess> gateway_at(const std::string& twilio_base, std::vector<std::string> extra = {},
+                                                 std::vector<std::string> grammar = caller_phrases(),
+                                                 const std::string& greeting = kGreeting) {
   static int n = 0;
   std::vector<std::string> args = {"--stt-mode", "grammar", "--stt-grammar",
                                    grammar_file("vox-e2e-twilio-server-" + std::to_string(n++) + ".txt", grammar),
@@ -40,7 +42,13 @@ inline std::unique_ptr<ServerProcess> gateway(const ServerProcess& emulator, std
   args.insert(args.end(), extra.begin(), extra.end());
   return std::make_unique<ServerProcess>(
       args, std::vector<std::string>{"TWILIO_ACCOUNT_SID=" + kAccount, "TWILIO_AUTH_TOKEN=" + kToken,
-                                     "TWILIO_BASE_URL=" + emulator.url()});
+                                     "TWILIO_BASE_URL=" + twilio_base});
+}
+
+inline std::unique_ptr<ServerProcess> gateway(const ServerProcess& emulator, std::vector<std::string> extra = {},
+                                              std::vector<std::string> grammar = caller_phrases(),
+                                              const std::string& greeting = kGreeting) {
+  return gateway_at(emulator.url(), std::move(extra), std::move(grammar), greeting);
 }
 
 inline boost::json::array emulator_calls(const ServerProcess& emulator) {
@@ -77,17 +85,19 @@ inline std::vector<std::string> heard_transcripts(const boost::json::object& cal
   return out;
 }
 
-// Places a call through the emulator's REST API whose TwiML comes from `server`.
+// Places a call through the emulator's REST API whose TwiML comes from `server` (or from
+// `server_base`, e.g. a fault proxy in front of it, when set).
 inline std::string place_call(const ServerProcess& emulator, const ServerProcess& server,
-                              const std::string& to = "+15550002222") {
+                              const std::string& to = "+15550002222", const std::string& server_base = {}) {
+  const std::string base = server_base.empty() ? server.url() : server_base;
   IoThread io;
   net::HttpClient http(io.context().get_executor());
   twilio::RestClient rest(http, twilio::RestConfig{kAccount, kToken, {}, emulator.url()});
   twilio::CreateCall c;
   c.to = to;
   c.from = "+15550001111";
-  c.url = server.url() + "/api/v1/elevenlabs-twilio/webhook";
-  c.status_callback = server.url() + "/api/v1/twilio/call-status";
+  c.url = base + "/api/v1/elevenlabs-twilio/webhook";
+  c.status_callback = base + "/api/v1/twilio/call-status";
   return io.run([&]() { return rest.create_call(c); }).sid;
 }
 

@@ -707,6 +707,47 @@ TEST(HttpClientTimeouts, AGetThatTimesOutIsRetried) {
   EXPECT_EQ(client.stats().connections_opened, 2u);  // the timed-out connection is not reused
 }
 
+TEST(HttpClientTimeouts, TheBudgetCutsTheAttemptAndLeavesNoTimeForARetry) {
+  std::atomic<int> calls{0};
+  TestServer server(slow_router(calls));
+  ClientIo io;
+  auto opt = client_options();
+  opt.read_timeout = 1500ms;
+  opt.retry.max_attempts = 5;
+  net::HttpClient client(io.executor(), opt);
+  auto req = make_request("GET", server.url("/slow"));
+  req.budget = 600ms;
+  const auto start = Clock::now();
+  auto err = transport_error([&] { io.run(send_request(client, req)); });
+  const auto elapsed = ms_since(start);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->kind, Kind::kTimeout) << err->what();
+  EXPECT_GE(elapsed, 550);
+  EXPECT_LT(elapsed, 1400);  // not the 1.5 s read timeout, let alone five of them
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(client.stats().retries, 0u);
+}
+
+TEST(HttpClientTimeouts, RetriesThatFitTheBudgetStillHappen) {
+  std::atomic<int> calls{0};
+  TestServer server(slow_router(calls));
+  ClientIo io;
+  auto opt = client_options();
+  opt.read_timeout = 200ms;
+  opt.retry.max_attempts = 10;
+  net::HttpClient client(io.executor(), opt);
+  auto req = make_request("GET", server.url("/slow"));
+  req.budget = 1000ms;
+  const auto start = Clock::now();
+  auto err = transport_error([&] { io.run(send_request(client, req)); });
+  const auto elapsed = ms_since(start);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->kind, Kind::kTimeout) << err->what();
+  EXPECT_GE(calls.load(), 2);
+  EXPECT_LT(calls.load(), 10);
+  EXPECT_LT(elapsed, 1400);
+}
+
 // ---------------------------------------------------------------------------------------
 // Streaming (chunked bodies)
 
