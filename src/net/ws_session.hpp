@@ -98,8 +98,8 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
     open_timeouts.idle_timeout = websocket::stream_base::none();
     open_timeouts.handshake_timeout = websocket::stream_base::none();
     ws_.set_option(open_timeouts);
-    handler_->on_open(this->shared_from_this());
     last_read_ = std::chrono::steady_clock::now();
+    handler_->on_open(this->shared_from_this());  // (may set this socket's own idle limit)
     arm_idle_timer();
     beast::flat_buffer buffer;
     std::string reason = "closed";
