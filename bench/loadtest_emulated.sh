@@ -10,7 +10,7 @@
 # Environment: TTFB_MS (100), STT_DELAY_MS (100), REALTIME_STT (false), TTS_TRANSPORT
 # (websocket), LINES (6: how many lines each caller says), THREADS (server threads: 1, the
 # best on 2 cores shared with the load generator; 0 = one per core),
-# LOADGEN_THREADS (1), EXTRA_SERVE_ARGS, PIN (1: the server on CPU 0, the load generator and
+# LOADGEN_THREADS (1), MAX_CALLS (the server's --max-calls, 5000), EXTRA_SERVE_ARGS, PIN (1: the server on CPU 0, the load generator and
 # the emulator on CPU 1, so they never take the server's core), BIN (./build/voxbridge),
 # PROFILE_S (record the server with `perf record -g` for this many seconds once the ramp is
 # over, and summarize it into OUT_DIR/profile.txt; needs perf).
@@ -41,7 +41,7 @@ eport=$(cat "$work/eport")
 ELEVENLABS_API_KEY=test-key ELEVENLABS_BASE_URL="http://127.0.0.1:$eport" \
   ELEVENLABS_REALTIME_STT="${REALTIME_STT:-false}" ELEVENLABS_TTS_TRANSPORT="${TTS_TRANSPORT:-websocket}" \
   "${server_cpu[@]}" "$BIN" serve --host 127.0.0.1 --port 0 --port-file "$work/port" --log-level warn --tts-cache false \
-  --threads "${THREADS:-1}" --max-calls 5000 --store "$work/calls.db" ${EXTRA_SERVE_ARGS:-} > "$OUT/server.log" 2>&1 &
+  --threads "${THREADS:-1}" --max-calls "${MAX_CALLS:-5000}" --store "$work/calls.db" ${EXTRA_SERVE_ARGS:-} > "$OUT/server.log" 2>&1 &
 server=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
 port=$(cat "$work/port")

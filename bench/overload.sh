@@ -9,6 +9,8 @@
 #
 #   bench/overload.sh [CAPACITY] [RAMP_S] [OUT_DIR]       defaults: 600 15 ./overload-out
 # Environment: SHED_LAG_MS (the server's --shed-lag-ms; default: the server's default),
+# MAX_CALLS (capacity as a call limit: the baseline and shedding runs get --max-calls
+# MAX_CALLS, the run without shedding none; unset: capacity is only what the loop's lag says),
 # FACTOR (1.5), PIN (1: the server on CPU 0, load generator and emulator on CPU 1), and
 # everything bench/loadtest_emulated.sh reads (BIN, LINES, THREADS, ...).
 # Writes OUT_DIR/{baseline,shed,noshed}/ (each run's load.json, load.html, logs) and
@@ -26,14 +28,14 @@ mkdir -p "$OUT"
 shed_args=""
 [ -n "${SHED_LAG_MS:-}" ] && shed_args="--shed-lag-ms $SHED_LAG_MS"
 
-run() {  # NAME CALLS RAMP EXTRA_SERVE_ARGS
-  echo "== $1: $2 calls over $3 s ${4:+(serve $4)}"
+run() {  # NAME CALLS RAMP EXTRA_SERVE_ARGS [MAX_CALLS]
+  echo "== $1: $2 calls over $3 s ${4:+(serve $4)} ${5:+(max calls $5)}"
   # A run with refusals or failures exits 1 from the load generator; the table tells.
-  EXTRA_SERVE_ARGS="$4" bench/loadtest_emulated.sh "$2" "$3" "$OUT/$1" > "$OUT/$1.log" 2>&1 || true
+  MAX_CALLS="${5:-5000}" EXTRA_SERVE_ARGS="$4" bench/loadtest_emulated.sh "$2" "$3" "$OUT/$1" > "$OUT/$1.log" 2>&1 || true
   tail -n 2 "$OUT/$1.log"
 }
-run baseline "$CAPACITY" "$RAMP" "$shed_args"
-run shed "$offered" "$offered_ramp" "$shed_args"
+run baseline "$CAPACITY" "$RAMP" "$shed_args" "${MAX_CALLS:-}"
+run shed "$offered" "$offered_ramp" "$shed_args" "${MAX_CALLS:-}"
 run noshed "$offered" "$offered_ramp" "--shed-lag-ms 0"
 
 python3 - "$OUT" "$CAPACITY" "$offered" > "$OUT/summary.md" <<'PY'

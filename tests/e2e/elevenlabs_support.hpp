@@ -77,8 +77,11 @@ inline std::vector<std::string> server_args(std::vector<std::string> extra = {})
   return args;
 }
 
-inline sim::CallerResult converse(const ServerProcess& server, std::vector<std::string> lines) {
+// `greeting_wait_ms`: how long the caller waits for a greeting before it starts talking.
+inline sim::CallerResult converse(const ServerProcess& server, std::vector<std::string> lines,
+                                  int greeting_wait_ms = 4000) {
   sim::CallerOptions o;
+  o.greeting_wait_ms = greeting_wait_ms;
   o.server_url = server.url();
   o.lines = std::move(lines);
   o.voice = kVoice;

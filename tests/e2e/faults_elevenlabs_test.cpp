@@ -54,7 +54,9 @@ TEST_P(ElevenLabsOutage, MidCallTheEmbeddedEnginesTakeOverAndElevenLabsReturnsAf
   ASSERT_TRUE(s.server->wait_for_log("elevenlabs: key accepted")) << s.server->log_tail();
   const int fds_before = open_fds(s.server->pid());
   const std::vector<std::string> lines = {"good morning", "what time is it", "thank you very much"};
-  auto call = std::async(std::launch::async, [&] { return converse(*s.server, lines); });
+  // (The outage usually strikes the greeting, whose fallback then comes after the 3 s
+  // first-audio watchdog: the caller waits for it rather than talking over it.)
+  auto call = std::async(std::launch::async, [&] { return converse(*s.server, lines, 10000); });
   ASSERT_TRUE(wait_active_calls(*s.server, 1, 30s)) << s.server->log_tail();
   ASSERT_TRUE(s.proxy->wait_accepted(1, 30s));  // the call has its ElevenLabs connections
   if (std::string(GetParam()) == "reset") {
