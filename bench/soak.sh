@@ -19,7 +19,8 @@
 # Environment: SAMPLE_S (10), LINES (6: lines each caller says), TTFB_MS (100),
 # STT_DELAY_MS (100), THREADS (server threads: 1), PERIOD_S (skip the calibration: a batch
 # every PERIOD_S seconds), PIN (1: the server on CPU 0, the load and the emulator on CPU 1),
-# EXTRA_SERVE_ARGS, BIN (build/voxbridge; copied to the temporary directory first, so a
+# EXTRA_SERVE_ARGS, IDLE_AFTER_S (0: one more idle sample this long after the load, e.g.
+# 200 to see the warm provider sockets close), BIN (build/voxbridge; copied to the temporary directory first, so a
 # rebuild during a long soak changes nothing under test).
 #
 # The growth check. Warm-up: the first 20 % of SECONDS or 30 s, whichever is longer, and at
@@ -211,6 +212,16 @@ while :; do
 done
 sleep 1
 sample idle
+# What the idle server still holds: its connections to the ElevenLabs emulator are warm
+# TTS sockets (closed by the service after 180 s without a context) and pooled keep-alive
+# HTTP connections (at most 32 an origin), not leaks.
+provider_sockets() { ss -tnpH "( dport = :$eport )" 2>/dev/null | grep -c "pid=$server," || true; }
+echo "soak: idle after the load: $(find "/proc/$server/fd" -mindepth 1 -maxdepth 1 | wc -l) FDs, $(provider_sockets) of them connections to the ElevenLabs emulator"
+if [ "${IDLE_AFTER_S:-0}" -gt 0 ]; then
+  sleep "$IDLE_AFTER_S"
+  sample idle
+  echo "soak: idle ${IDLE_AFTER_S} s later: $(find "/proc/$server/fd" -mindepth 1 -maxdepth 1 | wc -l) FDs, $(provider_sockets) of them connections to the ElevenLabs emulator"
+fi
 echo "soak: load done after $((NOW / 1000)) s; writing the report"
 
 for f in "$work"/batches/*.log; do printf '== %s\n' "$(basename "$f" .log)"; cat "$f"; done > "$OUT/loadgen.log"
