@@ -7,7 +7,7 @@
 # series grows over the run where a steady load should keep it flat.
 #
 #   bench/soak.sh [CALLS] [SECONDS] [OUT_DIR]    defaults: 200 3600 ./soak-out
-#   bench/soak.sh 50 180 build/soak-ci           the CI check: 3 minutes of 50 calls (about
+#   bench/soak.sh 30 180 build/soak-ci           about the CI check: 3 minutes of 30 calls (about
 #                                                4½ minutes in all, with calibration and drain)
 #
 # How CALLS stay live: a calibration pair of calls first measures how long one call lasts

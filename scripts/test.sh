@@ -98,14 +98,17 @@ rm -rf "$fuzz_out"
 
 # The soak: 30 calls kept live for 3 minutes against the ASan server (a small quarantine,
 # so freed memory is reused as in a release build and growth means a leak), beside the
-# next stage's build; it fails on growth of memory, descriptors, threads, the store or
-# latency (bench/soak.sh states the bounds).
+# next stage's build; it fails on growth of memory, descriptors, threads or the store, and
+# on failed calls (bench/soak.sh states the bounds). Latency is judged loosely here (the p99
+# may grow 300 %, not 25 %): beside a compile that comes and goes, the callers' p99 measures
+# the compile (one run went from 1.2 s to 2.0 s with the server unchanged); the 1-hour soak
+# on a quiet machine judges it closely (docs/reliability.md). A server that stalls still fails.
 soak_out=$(mktemp -d)
 soak_pid=""
 if [ "${SKIP_SOAK:-0}" != "1" ]; then
   echo "soak: 30 calls for 180 s in the background (log: $soak_out/soak.log)"
   ASAN_OPTIONS=detect_leaks=0:quarantine_size_mb=8:abort_on_error=1 BIN=build-asan/voxbridge \
-    EXTRA_SERVE_ARGS="--shed-lag-ms 0" \
+    EXTRA_SERVE_ARGS="--shed-lag-ms 0" P99_GROWTH_PCT=300 \
     bash bench/soak.sh 30 180 "$soak_out" > "$soak_out/soak.log" 2>&1 &
   soak_pid=$!
 fi
@@ -139,7 +142,7 @@ if [ "${SKIP_TSAN:-0}" != "1" ]; then
   # THREADS=2: the servers run two network threads here (one is the default), so the
   # threads really meet.
   THREADS=2 VOX_TEST_BINARY="$PWD/build-tsan/voxbridge" run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j"$TEST_JOBS" -L e2e \
-    -R 'Conversation\.(TwentyConcurrent|BargeIn)|ElevenLabsE2E\.(ConversationOverTls|AStreamedModelAnswer)|Generate\.Concurrent|ClientSocket\.TenantsAreIsolated|Isolation|Lifecycle\.Sigterm|LlmAgentE2E\.AConversation|Faults/(ElevenLabsOutage|TwilioApiOutage)\..*/1$'
+    -R 'Conversation\.(TwentyConcurrent|BargeIn)|ElevenLabsE2E\.(ConversationOverTls|AStreamedModelAnswer)|Generate\.Concurrent|ClientSocket\.TenantsAreIsolated|Isolation|Lifecycle\.Sigterm|LlmAgentE2E\.AConversation|Faults/(ElevenLabsOutage|TwilioApiOutage)\..*blackhole'
 
   stage "benchmarks: smoke run (ThreadSanitizer build)"
   ./build-tsan/bench/bench_media_path --benchmark_min_time=0.01 >/dev/null
