@@ -238,8 +238,8 @@ void add_speech_options(CLI::App& cmd, vox::app::ServerConfig& c) {
   cmd.add_option("--realtime-stt", e.realtime_stt, "Stream the caller's audio to realtime STT while they speak (true/false)")
       ->envname("ELEVENLABS_REALTIME_STT")->capture_default_str();
   cmd.add_option("--elevenlabs-breaker-ms", e.breaker_ms,
-                 "After a network failure reaching ElevenLabs (timeout, reset, stalled audio, 5xx), the embedded "
-                 "engines speak and listen for this long before one request tries ElevenLabs again (0: every request "
+                 "After a request to ElevenLabs got no answer in time (a timeout, a socket with no audio for 3 s), "
+                 "the embedded engines speak and listen for this long before one request tries ElevenLabs again (0: every request "
                  "tries, each waiting out its own timeouts)")
       ->envname("ELEVENLABS_BREAKER_MS")->check(CLI::Range(0, 600000))->capture_default_str();
   cmd.add_option("--ca-file", e.ca_file, "Extra CA certificates (PEM) trusted for ElevenLabs, e.g. a local emulator's")

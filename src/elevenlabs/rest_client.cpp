@@ -2,15 +2,18 @@
 
 #include <random>
 
+#include "core/breaker.hpp"
 #include "elevenlabs/codec.hpp"
 
 namespace vox::elevenlabs {
 namespace asio = boost::asio;
 
-bool is_slow_failure(const std::exception& e) {
-  if (const auto* t = dynamic_cast<const net::TransportError*>(&e)) return t->kind == net::TransportError::Kind::kTimeout;
-  if (const auto* p = dynamic_cast<const ProviderError*>(&e)) return p->kind == ProviderError::Kind::kTransport && p->code == "timeout";
-  return false;
+void trip_on_slow_failure(Breaker* breaker, const std::exception& e) {
+  if (!breaker) return;
+  bool slow = false;
+  if (const auto* t = dynamic_cast<const net::TransportError*>(&e)) slow = t->kind == net::TransportError::Kind::kTimeout;
+  if (const auto* p = dynamic_cast<const ProviderError*>(&e)) slow = p->kind == ProviderError::Kind::kTransport && p->code == "timeout";
+  if (slow) breaker->failed(e.what());
 }
 
 std::string Settings::ws_base() const {

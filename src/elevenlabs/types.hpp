@@ -12,6 +12,10 @@
 #include "core/voice_settings.hpp"
 
 
+namespace vox {
+class Breaker;
+}
+
 namespace vox::elevenlabs {
 
 // How a voice sounds (ElevenLabs' voice_settings object).
@@ -32,17 +36,17 @@ struct Settings {
   std::optional<int> optimize_streaming_latency;
   std::vector<int> chunk_length_schedule{50, 90, 120, 150};
   int inactivity_timeout_s = 180;       // TTS WebSocket idle limit (keeps warm sockets open)
-  // After a network failure (timeout, reset, stall, 5xx) the embedded engines answer for
-  // this long before one request tries ElevenLabs again (0: every request tries).
+  // After a request got no answer in time (a timeout, a stalled stream) the embedded engines
+  // answer for this long before one request tries ElevenLabs again (0: every request tries).
   int breaker_ms = 10000;
 
   // wss://host derived from base_url.
   std::string ws_base() const;
 };
 
-// Whether `e` (from the REST client or a socket connect) is a request that got no answer in
-// time: what a provider's breaker counts (core/breaker.hpp).
-bool is_slow_failure(const std::exception& e);
+// Opens `breaker` (may be null) when `e` (from the REST client or a socket connect) is a
+// request that got no answer in time: the failures a breaker counts (core/breaker.hpp).
+void trip_on_slow_failure(Breaker* breaker, const std::exception& e);
 
 // An error answered by ElevenLabs (or met reaching it): the one provider error type.
 using ApiError = ProviderError;

@@ -304,9 +304,11 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
         if (keep) put_idle(std::move(c));
         else c->close();
         const int status = a.response->status;
-        const auto status_wait = backoff(opt.retry, attempt, &*a.response);
-        if (retryable && is_retryable_status(status) && attempt + 1 < opt.retry.max_attempts && retry_fits(status_wait)) {
-          const auto wait = status_wait;
+        // (The backoff, with its random jitter and Retry-After scan, only for a status that
+        // may be retried: not on every answer.)
+        const bool may_retry = retryable && is_retryable_status(status) && attempt + 1 < opt.retry.max_attempts;
+        const auto wait = may_retry ? backoff(opt.retry, attempt, &*a.response) : std::chrono::milliseconds(0);
+        if (may_retry && retry_fits(wait)) {
           spdlog::info("http {} {} got {}; retrying in {} ms (attempt {}/{})", req.method,
                        u->host + u->target.substr(0, u->target.find('?')), status, wait.count(), attempt + 2,
                        opt.retry.max_attempts);

@@ -31,13 +31,6 @@ struct ElevenLabsStt::Shared {
          Breaker* b)
       : ioc(io), http(h), config(c), rest(h, c), stats(std::move(s)), breaker(b) {}
 
-  // A request that got no answer in time opens the breaker (see core/breaker.hpp).
-  void report_failure(const std::exception& e) {
-    if (!breaker) return;
-    if (!elevenlabs::is_slow_failure(e)) return;
-    breaker->failed(e.what());
-  }
-
   // Batch transcription of a μ-law utterance, sent as a 16-bit PCM WAV.
   asio::awaitable<SttResult> batch(std::vector<std::uint8_t> ulaw, std::string language) {
     ++stats->batch_requests;
@@ -54,7 +47,7 @@ struct ElevenLabsStt::Shared {
       co_return SttResult{true, t.text, {}};
     } catch (const std::exception& e) {
       ++stats->failures;
-      report_failure(e);
+      elevenlabs::trip_on_slow_failure(breaker, e);
       co_return SttResult{false, {}, e.what()};
     }
   }
@@ -108,7 +101,7 @@ class RealtimeStream final : public SttStream {
         ws = co_await net::WsClient::connect(url(), std::move(headers), std::move(tls), std::chrono::seconds(3));
       } catch (const std::exception& e) {
         connecting = false;
-        shared->report_failure(e);
+        elevenlabs::trip_on_slow_failure(shared->breaker, e);
         fail(std::string("realtime STT connect: ") + e.what());
         co_return;
       }

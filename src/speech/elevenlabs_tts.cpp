@@ -195,7 +195,7 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
       } catch (const std::exception& e) {
         spdlog::warn("elevenlabs tts socket unavailable ({}); using REST", e.what());
         ++sh_->stats->retries;
-        report_failure(e);
+        elevenlabs::trip_on_slow_failure(sh_->breaker, e);
       }
     }
     co_await run_rest();
@@ -356,7 +356,7 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
         return true;
       });
     } catch (const std::exception& e) {
-      report_failure(e);
+      elevenlabs::trip_on_slow_failure(sh_->breaker, e);
       failed(e.what());
       co_return;
     }
@@ -440,13 +440,6 @@ class Synthesis : public std::enable_shared_from_this<Synthesis> {
     auto inner = sh_->fallback->synthesize(std::move(r), std::move(fb));
     token_->on_cancel([inner] { inner->cancel(); });
     if (token_->cancelled()) inner->cancel();
-  }
-
-  // A request that got no answer in time opens the breaker (see core/breaker.hpp).
-  void report_failure(const std::exception& e) {
-    if (!sh_->breaker) return;
-    if (!elevenlabs::is_slow_failure(e)) return;
-    sh_->breaker->failed(e.what());
   }
 
   // The text not yet covered by delivered alignment.

@@ -148,16 +148,6 @@ json::object register_call(const Api& api, const std::string& sid, json::object 
   return obj_of(res);
 }
 
-// Polls `probe` every 50 ms until it returns true; false once `timeout` has passed.
-template <typename F>
-bool eventually(F probe, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (probe()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(50ms);  // polling for an event, bounded by the deadline
-  }
-}
 
 // The line of `log` that starts with `needle` ("" if none).
 std::string log_line(const std::string& log, const std::string& needle) {

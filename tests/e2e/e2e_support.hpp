@@ -8,9 +8,11 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -158,6 +160,17 @@ class IoThread {
 
 inline net::HttpResponse http(std::string method, std::string url, std::string body = {}, net::Headers headers = {}) {
   return run_io([&]() { return net::http_request(method, url, headers, body); });
+}
+
+// Polls `probe` every 50 ms until it returns true; false once `timeout` has passed.
+template <typename F>
+bool eventually(F probe, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (probe()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling for an event, bounded by the deadline
+  }
 }
 
 // Returns /health's active_calls.

@@ -46,15 +46,4 @@ inline int open_fds(pid_t pid) {
   return n;
 }
 
-// Polls until `pred()` holds or `timeout` passes; returns whether it held.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (pred()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling for a state, bounded by the deadline
-  }
-}
-
 }  // namespace vox::test
