@@ -12,7 +12,9 @@ PACKAGES=(
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us pocketsphinx-testdata
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libsqlite3-dev libyaml-cpp-dev sqlite3 curl python3 python3-httpx nodejs
+  libpq-dev postgresql
   clang-14 libclang-rt-14-dev libfuzzer-14-dev lld-14
+  libhiredis-dev redis-server haproxy
 )
 
 missing=()

@@ -85,7 +85,8 @@ void add_server_options(CLI::App& cmd, vox::app::ServerConfig& c, int& silence_c
   cmd.add_option("--store-delay-ms", c.store_delay_ms,
                  "For tests only: every call-store read and commit first waits this long (a slow disk)")
       ->envname("VOX_STORE_DELAY_MS")->check(CLI::Range(0, 60000));
-  cmd.add_option("--store", c.store_path, "SQLite call store (created on first start)")
+  cmd.add_option("--store", c.store_path,
+                 "The call store: a SQLite file (created on first start), or postgresql://user:password@host:port/db")
       ->envname("VOX_STORE")
       ->capture_default_str();
   cmd.add_option("--max-text-chars", c.api.max_text_chars, "Longest text the control API speaks or synthesizes at once")
@@ -141,6 +142,41 @@ void add_server_options(CLI::App& cmd, vox::app::ServerConfig& c, int& silence_c
                  "Serve /metrics on this separate address instead of the main port, e.g. 127.0.0.1:9464 (open there "
                  "unless --metrics-token is set)")
       ->envname("METRICS_LISTEN");
+  cmd.add_option("--drain-timeout", c.drain_timeout_s,
+                 "On SIGTERM, first drain for up to this many seconds: new calls are refused (the voice webhook "
+                 "answers 503 so Twilio uses the number's fallback URL; /health/ready answers 503) while live calls "
+                 "finish; then what is left ends as without it. 0 ends calls at once")
+      ->envname("DRAIN_TIMEOUT")->check(CLI::Range(0, 86400))->capture_default_str();
+  auto& k = c.cluster;
+  cmd.add_option("--redis-url", k.redis_url,
+                 "Run as one instance of a cluster: Redis (redis://[:password@]host:port[/db], rediss:// for TLS) "
+                 "records which instance holds each call, so control actions, client sockets and /generate reach it "
+                 "from any instance (docs/deploy.md)")
+      ->envname("REDIS_URL");
+  cmd.add_option("--redis-ca-file", k.redis_ca_file, "CA bundle for a rediss:// Redis (default: the system's)")
+      ->envname("REDIS_CA_FILE");
+  cmd.add_option("--advertise-url", k.advertise_url,
+                 "The URL the other instances reach this one at, e.g. http://10.0.0.5:8001 (default: http://<host "
+                 "name>:<port>)")
+      ->envname("VOX_ADVERTISE_URL");
+  cmd.add_option("--cluster-heartbeat-ms", k.heartbeat_ms, "How often this instance refreshes its calls in Redis")
+      ->envname("CLUSTER_HEARTBEAT_MS")->check(CLI::Range(50, 60000))->capture_default_str();
+  cmd.add_option("--cluster-ttl-ms", k.ttl_ms,
+                 "An instance silent this long is lost: its calls end with reason instance_lost (at least twice "
+                 "the heartbeat)")
+      ->envname("CLUSTER_TTL_MS")->check(CLI::Range(100, 600000))->capture_default_str();
+  cmd.add_option("--redis-timeout-ms", k.redis_timeout_ms,
+                 "Longest wait for one Redis command; past it Redis counts as unreachable (actions on other "
+                 "instances' calls answer 503, local calls go on)")
+      ->envname("REDIS_TIMEOUT_MS")->check(CLI::Range(10, 60000))->capture_default_str();
+  cmd.add_option("--max-calls-per-company", k.max_calls_per_company,
+                 "Concurrent calls one company may have across the cluster (placing or registering more answers "
+                 "429); 0 = no limit. Needs --redis-url")
+      ->envname("MAX_CALLS_PER_COMPANY")->check(CLI::Range(0, 1000000))->capture_default_str();
+  cmd.add_option("--database-url", c.store_path,
+                 "The call store as a URL: postgresql://user:password@host:port/db keeps every call in PostgreSQL, "
+                 "shared by the instances of a cluster (same as --store)")
+      ->envname("DATABASE_URL");
   cmd.add_option("--instance-id", c.instance_id,
                  "This server's name in the call store; calls it leaves in progress (killed, crashed) are closed as "
                  "server_restart when it starts again (default: hostname:port)")

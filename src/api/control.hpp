@@ -36,6 +36,9 @@ class RestClient;
 namespace vox::net {
 class LoadMonitor;
 }
+namespace vox::cluster {
+class Forwarder;
+}
 
 namespace vox::api {
 
@@ -77,6 +80,11 @@ struct ControlServices {
   // synthesis, a new client socket) gets 503 with Retry-After while the server sheds load;
   // actions on live calls (stream, stop, voice, hang up) and reads always go ahead.
   net::LoadMonitor* load = nullptr;
+  // Several instances as one (null: this instance alone): actions on a call another
+  // instance holds are forwarded to it, and company limits are counted cluster-wide.
+  cluster::Forwarder* forwarder = nullptr;
+  // Concurrent calls per company across the cluster (0 = no limit); needs `forwarder`.
+  int max_calls_per_company = 0;
 };
 
 // Adds every control route (and /openapi.json, /docs) to `router`. `services` must

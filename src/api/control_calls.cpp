@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/control_common.hpp"
+#include "cluster/forward.hpp"
 #include "api/routes.hpp"
 #include "core/provider_error.hpp"
 #include "twilio/rest_client.hpp"
@@ -45,6 +46,10 @@ void add_call_routes(net::Router& router, const ControlServices& svc) {
     }
     create.status_callback = here + "/api/v1/twilio/call-status";
     create.status_callback_events = {"initiated", "ringing", "answered", "completed"};
+    // The company's call limit (cluster-wide) holds a placeholder until Twilio names the call.
+    const std::string placeholder = "placing:" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) +
+                                    ":" + std::to_string(reinterpret_cast<std::uintptr_t>(&req));
+    co_await admit_company_call(svc, who, placeholder);
     twilio::Call placed;
     std::optional<ApiError> failed;
     try {
@@ -64,9 +69,20 @@ void add_call_routes(net::Router& router, const ControlServices& svc) {
       spdlog::warn("control API: placing a call failed: {}", e.what());
       failed = ApiError(502, "Could not reach Twilio; try again shortly");
     }
-    if (failed) throw *failed;
+    if (failed) {
+      if (svc.forwarder) svc.forwarder->cluster().release("calls", who.tenant, placeholder);
+      throw *failed;
+    }
     call::CallRecord rec;
     rec.call_sid = placed.sid;
+    if (svc.forwarder && svc.max_calls_per_company > 0) {
+      const std::chrono::milliseconds hold = kCallHold;
+      try {
+        co_await svc.forwarder->cluster().rename("calls", who.tenant, placeholder, placed.sid, hold);
+      } catch (const std::exception& e) {
+        spdlog::warn("control API: the call limit keeps a placeholder for {} ({})", placed.sid, e.what());
+      }
+    }
     rec.tenant = who.tenant;
     rec.agent_id = body.agent_id;
     rec.voice_id = voice;
@@ -98,6 +114,7 @@ void add_call_routes(net::Router& router, const ControlServices& svc) {
   router.add("POST", base + "/calls/incoming", route(svc, [&svc](const net::HttpRequest& req, const Principal& who) -> asio::awaitable<net::HttpResponse> {
     if (auto refused = refuse_when_overloaded(svc, true, "call not registered")) co_return std::move(*refused);
     const IncomingCallRequest body = parse_incoming_call(req.body, svc.settings.relaxed_call_sids);
+    co_await admit_company_call(svc, who, body.call_sid);
     if (!who.open && !body.company_api_key.empty() && svc.tenants.tenant_for(body.company_api_key) != who.tenant)
       throw ApiError(403, "company_api_key does not belong to the company of this API key");
     // A call sid stored once belongs to its company for good (ended, forgotten in memory,

@@ -8,6 +8,7 @@
 #include <charconv>
 
 #include "api/routes.hpp"
+#include "cluster/forward.hpp"
 #include "net/load_monitor.hpp"
 
 namespace vox::api {
@@ -66,6 +67,36 @@ asio::awaitable<Found> find_call(const ControlServices& svc, std::string sid, Pr
   if (f.stored && (!f.stored->tenant.empty() || (!f.live && !f.record))) f.tenant = f.stored->tenant;
   if ((!f.live && !f.record && !f.stored) || !who.may_access(f.tenant)) throw ApiError(404, "Call not found");
   co_return f;
+}
+
+asio::awaitable<std::optional<net::HttpResponse>> forward_to_owner(const ControlServices& svc,
+                                                                  const net::HttpRequest& req) {
+  if (!svc.forwarder) co_return std::nullopt;
+  std::string sid(req.param("call_sid"));
+  // A call live here is answered here, without asking Redis.
+  if (svc.registry.find(sid)) co_return std::nullopt;
+  const std::chrono::milliseconds timeout = std::chrono::seconds(10);
+  auto r = co_await svc.forwarder->forward(req, std::move(sid), timeout);
+  co_return r;
+}
+
+asio::awaitable<void> admit_company_call(const ControlServices& svc, const Principal& who, std::string member) {
+  if (!svc.forwarder || svc.max_calls_per_company <= 0) co_return;
+  bool admitted = false;
+  std::string failed;
+  const std::chrono::milliseconds hold = kCallHold;
+  try {
+    admitted = co_await svc.forwarder->cluster().admit("calls", who.tenant, std::move(member), svc.max_calls_per_company,
+                                                       hold);
+  } catch (const std::exception& e) {
+    failed = e.what();
+  }
+  if (!failed.empty())
+    throw ApiError(503, "Redis is unreachable, so the company's call limit cannot be checked (" + failed +
+                            "); try again shortly");
+  if (!admitted)
+    throw ApiError(429, "This company already has " + std::to_string(svc.max_calls_per_company) +
+                            " concurrent calls across the cluster (--max-calls-per-company); try again when one ends");
 }
 
 void store_registered(const ControlServices& svc, const call::CallRecord& rec) {

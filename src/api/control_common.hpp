@@ -59,6 +59,19 @@ auto run_on(const std::shared_ptr<call::CallSession>& session, boost::asio::any_
   return net::run_on(session->executor(), std::move(here), std::move(fn));
 }
 
+// The owner's answer when another instance holds the call of the route's {call_sid}
+// (or a 503 when Redis cannot say); nullopt when this instance answers.
+boost::asio::awaitable<std::optional<net::HttpResponse>> forward_to_owner(const ControlServices& svc,
+                                                                         const net::HttpRequest& req);
+
+// A company's concurrent calls across the cluster (ControlServices::max_calls_per_company):
+// holds `member` (a CallSid, or a placeholder while a call is being placed) or throws
+// ApiError 429 when the company is at its limit, 503 when Redis cannot be asked. Does
+// nothing without a cluster or a limit.
+boost::asio::awaitable<void> admit_company_call(const ControlServices& svc, const Principal& who, std::string member);
+// How long a placed or registered call counts before its stream starts (it rings meanwhile).
+inline constexpr std::chrono::minutes kCallHold{2};
+
 // Writes a call the control API just placed or registered into the store, with its status event.
 void store_registered(const ControlServices& svc, const call::CallRecord& rec);
 

@@ -195,6 +195,8 @@ void add_live_routes(net::Router& router, const ControlServices& svc) {
   }));
 
   router.add("POST", base + "/calls/{call_sid}/stream", route(svc, [&svc](const net::HttpRequest& req, const Principal& who) -> asio::awaitable<net::HttpResponse> {
+    auto forwarded = co_await forward_to_owner(svc, req);
+    if (forwarded) co_return std::move(*forwarded);
     const std::string sid(req.param("call_sid"));
     Found f = co_await find_call(svc, sid, who);
     const auto o = parse_object(req.body);
@@ -228,6 +230,8 @@ void add_live_routes(net::Router& router, const ControlServices& svc) {
   }));
 
   router.add("POST", base + "/calls/{call_sid}/stop", route(svc, [&svc](const net::HttpRequest& req, const Principal& who) -> asio::awaitable<net::HttpResponse> {
+    auto forwarded = co_await forward_to_owner(svc, req);
+    if (forwarded) co_return std::move(*forwarded);
     const std::string sid(req.param("call_sid"));
     Found f = co_await find_call(svc, sid, who);
     if (f.live) {
@@ -241,12 +245,16 @@ void add_live_routes(net::Router& router, const ControlServices& svc) {
   }));
 
   router.add("GET", base + "/calls/{call_sid}", route(svc, [&svc](const net::HttpRequest& req, const Principal& who) -> asio::awaitable<net::HttpResponse> {
+    auto forwarded = co_await forward_to_owner(svc, req);
+    if (forwarded) co_return std::move(*forwarded);
     const std::string sid(req.param("call_sid"));
     auto info = co_await call_info(svc, sid, who);
     co_return json_response(200, info);
   }));
 
   router.add("POST", base + "/calls/{call_sid}/voice", route(svc, [&svc](const net::HttpRequest& req, const Principal& who) -> asio::awaitable<net::HttpResponse> {
+    auto forwarded = co_await forward_to_owner(svc, req);
+    if (forwarded) co_return std::move(*forwarded);
     const std::string sid(req.param("call_sid"));
     Found f = co_await find_call(svc, sid, who);
     SettingsPatch patch;
@@ -289,6 +297,8 @@ void add_live_routes(net::Router& router, const ControlServices& svc) {
   }));
 
   router.add("DELETE", base + "/calls/{call_sid}", route(svc, [&svc](const net::HttpRequest& req, const Principal& who) -> asio::awaitable<net::HttpResponse> {
+    auto forwarded = co_await forward_to_owner(svc, req);
+    if (forwarded) co_return std::move(*forwarded);
     const std::string sid(req.param("call_sid"));
     Found f = co_await find_call(svc, sid, who);
     if (svc.twilio && (f.live || f.record)) {

@@ -1,7 +1,10 @@
 #include "api/generate.hpp"
 #include "core/json_text.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -12,6 +15,7 @@
 
 #include "api/control_codec.hpp"
 #include "api/routes.hpp"
+#include "cluster/forward.hpp"
 #include "net/load_monitor.hpp"
 #include "net/strand_wait.hpp"
 #include "call/session.hpp"
@@ -248,8 +252,49 @@ asio::awaitable<net::HttpResponse> run_turn(call::TurnHub& turns, GenerateQuery 
   }
 }
 
+// The answer to a turn relayed to an instance that then stopped answering: as for a call
+// that ended (its instance was lost; the cluster ends its calls within the TTL).
+net::HttpResponse owner_lost_response(const cluster::Owner& owner) {
+  json::object o;
+  o["response"] = "call ended: the instance holding the call stopped answering";
+  o["ended"] = true;
+  o["reason"] = "instance_lost";
+  o["detail"] = "instance " + owner.instance_id + " did not answer";
+  return net::HttpResponse::json(200, vox::json_text(o));
+}
+
+// A turn on a call another instance holds goes there. A first turn (or input) on a call
+// that has reached no instance yet waits for it to reach one, up to the turn's timeout.
+// nullopt: this instance runs the turn (`q.timeout` shortened by the wait).
+asio::awaitable<std::optional<net::HttpResponse>> relay_turn(cluster::Forwarder& fwd, const net::HttpRequest& req,
+                                                             GenerateQuery& q) {
+  if (cluster::was_forwarded(req) || fwd.cluster().holds(q.sid)) co_return std::nullopt;
+  const bool may_arrive = q.first || !q.input.empty();
+  const auto started = Clock::now();
+  const auto deadline = started + q.timeout;
+  asio::steady_timer poll(co_await asio::this_coro::executor);
+  for (;;) {
+    const cluster::Owner owner = co_await fwd.cluster().owner_of(q.sid);
+    if (owner.kind == cluster::Owner::Kind::kUnreachable) co_return cluster::redis_unreachable_response(owner.detail);
+    if (owner.kind == cluster::Owner::Kind::kElsewhere) {
+      // The owner waits up to the turn's timeout (and its input's playback) itself.
+      const std::chrono::milliseconds limit = q.timeout + (q.input.empty() ? std::chrono::seconds(5) : kMaxPlaybackWait);
+      net::HttpResponse r = co_await fwd.send(req, owner, limit);
+      if (r.status == 503 && r.body.find(owner.instance_id) != std::string::npos) co_return owner_lost_response(owner);
+      co_return r;
+    }
+    if (owner.kind == cluster::Owner::Kind::kHere || !may_arrive) break;
+    if (fwd.cluster().holds(q.sid) || Clock::now() >= deadline) break;
+    poll.expires_after(std::chrono::milliseconds(100));
+    co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  q.timeout = std::max(left, std::chrono::milliseconds(0));
+  co_return std::nullopt;
+}
+
 asio::awaitable<net::HttpResponse> handle_generate(const ApiSettings& config, call::TurnHub& turns, net::LoadMonitor* load,
-                                                   net::HttpRequest req) {
+                                                   cluster::Forwarder* fwd, net::HttpRequest req) {
   if (config.generate_api_key.empty())
     co_return net::HttpResponse::error(503, "The turn API is not configured: set API_KEY (or --generate-api-key) on the "
                                             "server and send it as the X-API-KEY header");
@@ -264,16 +309,21 @@ asio::awaitable<net::HttpResponse> handle_generate(const ApiSettings& config, ca
   }
   if (bad) co_return std::move(*bad);
   if (q.first && load && !load->admit(net::ShedKind::generate)) co_return overloaded_response(*load, "turn refused");
+  if (fwd) {
+    auto relayed = co_await relay_turn(*fwd, req, q);
+    if (relayed) co_return std::move(*relayed);
+  }
   co_return co_await run_turn(turns, std::move(q));
 }
 
 }  // namespace
 
-void add_generate_route(net::Router& router, const ApiSettings& config, call::TurnHub& turns, net::LoadMonitor* load) {
+void add_generate_route(net::Router& router, const ApiSettings& config, call::TurnHub& turns, net::LoadMonitor* load,
+                        cluster::Forwarder* forwarder) {
   const ApiSettings* cfg = &config;
   call::TurnHub* hub = &turns;
-  router.add("GET", "/generate", [cfg, hub, load](const net::HttpRequest& req) -> asio::awaitable<net::HttpResponse> {
-    return handle_generate(*cfg, *hub, load, req);
+  router.add("GET", "/generate", [cfg, hub, load, forwarder](const net::HttpRequest& req) -> asio::awaitable<net::HttpResponse> {
+    return handle_generate(*cfg, *hub, load, forwarder, req);
   });
 }
 

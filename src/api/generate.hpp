@@ -26,6 +26,9 @@ class TurnHub;
 namespace vox::net {
 class LoadMonitor;
 }
+namespace vox::cluster {
+class Forwarder;
+}
 
 namespace vox::api {
 
@@ -52,7 +55,9 @@ std::optional<bool> parse_bool(std::string_view s);
 
 // `load` (may be null): a first turn (first=true: new work) gets 503 with Retry-After while
 // the server sheds load; the turns of a call already followed always go ahead.
+// `forwarder` (may be null): a turn on a call another instance holds is relayed to it (a
+// first turn or input waits for the call to reach any instance of the cluster).
 void add_generate_route(net::Router& router, const ApiSettings& config, call::TurnHub& turns,
-                        net::LoadMonitor* load = nullptr);
+                        net::LoadMonitor* load = nullptr, cluster::Forwarder* forwarder = nullptr);
 
 }  // namespace vox::api

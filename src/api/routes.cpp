@@ -133,6 +133,20 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
     co_return net::HttpResponse::json(200, vox::json_text(o));
   });
 
+  // Probes for load balancers and orchestrators: alive while the process serves requests;
+  // ready while it should get new calls.
+  router.add("GET", "/health/live", [](const net::HttpRequest&) -> boost::asio::awaitable<net::HttpResponse> {
+    co_return net::HttpResponse::json(200, R"({"status":"alive"})");
+  });
+  router.add("GET", "/health/ready", [ctx](const net::HttpRequest&) -> boost::asio::awaitable<net::HttpResponse> {
+    const std::string why = ctx.not_ready ? ctx.not_ready() : std::string();
+    json::object o;
+    o["status"] = why.empty() ? "ready" : "not_ready";
+    if (!why.empty()) o["detail"] = why;
+    o["active_calls"] = ctx.registry.size();
+    co_return net::HttpResponse::json(why.empty() ? 200 : 503, vox::json_text(o));
+  });
+
   if (ctx.metrics && ctx.api.metrics_listen.empty())
     add_metrics_route(router, *ctx.metrics, ctx.api.metrics_token, !ctx.protected_api);
 
@@ -150,6 +164,12 @@ void add_core_routes(net::Router& router, const RouteContext& ctx) {
     }
     // Refused before any work: Twilio treats the 503 as a failed webhook and requests the
     // number's fallback URL (another instance, a voicemail, a "call back later").
+    if (ctx.draining && ctx.draining()) {
+      spdlog::warn("call refused call_sid={}: this instance is draining (503, Twilio uses the fallback URL)", call_sid);
+      auto r = net::HttpResponse::error(503, "call refused: this instance is draining before it stops");
+      r.headers.emplace_back("Retry-After", "1");
+      co_return r;
+    }
     const bool full = ctx.registry.at_limit();
     if (ctx.load && !ctx.load->admit(net::ShedKind::webhook, full)) {
       spdlog::warn("call refused call_sid={}: {} (503, Twilio uses the fallback URL)", call_sid,

@@ -43,6 +43,11 @@ struct RouteContext {
   // calls at their limit, is answered 503 (Twilio then requests the number's fallback
   // URL); /health shows the lag and the refusals. Null: never refused.
   net::LoadMonitor* load = nullptr;
+  // Why this instance should not get new work now ("" = ready): starting, draining, or a
+  // configured Redis or database down. GET /health/ready answers 503 with it; while
+  // draining, voice webhooks are answered 503 (Twilio uses the number's fallback URL).
+  std::function<std::string()> not_ready;
+  std::function<bool()> draining;
 };
 
 // A 503 with Retry-After for work refused by overload control: "<what>: <why>; retry after N s",

@@ -44,6 +44,20 @@ struct ServerConfig {
   // hold (0: never on lag; the call limit still applies). See net/load_monitor.hpp.
   int shed_lag_ms = 200;
   int shed_hold_ms = 2000;
+  // SIGTERM first drains: no new calls (webhooks 503, /health/ready 503), live calls may
+  // finish for up to this long; then the rest end as before. 0 = end them at once.
+  int drain_timeout_s = 0;
+
+  // Several instances as one (docs/deploy.md). Empty redis_url: this instance alone.
+  struct Cluster {
+    std::string redis_url;       // redis://[:password@]host:port[/db], rediss:// for TLS
+    std::string redis_ca_file;   // rediss://: CA bundle instead of the system's
+    std::string advertise_url;   // how the other instances reach this one (default http://<host>:<port>)
+    int heartbeat_ms = 1000;
+    int ttl_ms = 5000;           // an instance silent this long has lost its calls
+    int redis_timeout_ms = 1000; // one Redis command
+    int max_calls_per_company = 0;  // concurrent calls per company across the cluster; 0 = no limit
+  } cluster;
 
   call::CallSettings call;
   agent::AgentSettings agent;

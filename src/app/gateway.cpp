@@ -1,6 +1,9 @@
 #include "app/gateway.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/strand.hpp>
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
@@ -24,12 +27,15 @@
 #include "call/starter.hpp"
 #include "call/timer.hpp"
 #include "call/turns.hpp"
+#include "cluster/cluster.hpp"
+#include "cluster/forward.hpp"
 #include "core/countdown.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/spawn.hpp"
 #include "net/load_monitor.hpp"
 #include "net/server.hpp"
+#include "store/pg_store.hpp"
 #include "store/sqlite_store.hpp"
 #include "twilio/rest_client.hpp"
 #include "twilio_media/media_socket.hpp"
@@ -57,7 +63,10 @@ struct Gateway::Parts {
   std::unique_ptr<agent::AgentFactory> agents;
   api::Tenants tenants;
   std::vector<std::string> orphans;  // calls this instance left live when it last stopped
-  std::unique_ptr<store::SqliteCallStore> store;
+  std::unique_ptr<store::CallStore> store;
+  // The store's blocking read of one call (start-up lookups on the worker pool).
+  std::function<std::optional<store::StoredCall>(const std::string&)> read_call;
+  store::PgCallStore* pg = nullptr;  // when the store is PostgreSQL (its connection shows on /health/ready)
   std::unique_ptr<CallJournal> journal;
   std::unique_ptr<net::HttpClient> twilio_http;
   std::unique_ptr<twilio::RestClient> twilio;
@@ -72,10 +81,52 @@ struct Gateway::Parts {
   std::unique_ptr<api::VoiceCatalog> voices;
   std::unique_ptr<call::CallStarter> starter;
   twilio_media::MediaSocketSettings media;
+  std::unique_ptr<net::HttpClient> cluster_http;  // forwarded actions, to the instance that holds the call
+  std::unique_ptr<cluster::Cluster> cluster;      // null: this instance alone
+  std::unique_ptr<cluster::Forwarder> forwarder;
+  std::atomic<bool> ready{false};                 // listening (and not draining)
+  std::atomic<bool> draining{false};
   std::unique_ptr<api::ControlServices> control_services;
   std::unique_ptr<net::Server> server;
   std::unique_ptr<net::Server> metrics_server;
 };
+
+namespace {
+
+// Redis as the cluster's directory, and the client that forwards actions to a call's owner.
+void build_cluster(const ServerConfig& config, asio::io_context& ioc, Gateway::Parts& p, const std::string& instance_id) {
+  cluster::ClusterSettings cs;
+  cs.redis.url = config.cluster.redis_url;
+  cs.redis.ca_file = config.cluster.redis_ca_file;
+  cs.redis.command_timeout = std::chrono::milliseconds(config.cluster.redis_timeout_ms);
+  cs.instance_id = instance_id;
+  cs.heartbeat = std::chrono::milliseconds(config.cluster.heartbeat_ms);
+  cs.ttl = std::chrono::milliseconds(config.cluster.ttl_ms);
+  try {
+    p.cluster = std::make_unique<cluster::Cluster>(ioc.get_executor(), cs);
+  } catch (const std::invalid_argument& e) {
+    throw StartError(std::string("--redis-url / cluster settings: ") + e.what());
+  }
+  net::HttpClientOptions o;
+  o.retry.max_attempts = 1;  // an action is not safe to repeat
+  o.connect_timeout = std::chrono::milliseconds(2000);
+  p.cluster_http = std::make_unique<net::HttpClient>(ioc.get_executor(), o);
+  p.forwarder = std::make_unique<cluster::Forwarder>(*p.cluster, *p.cluster_http);
+  auto* clu = p.cluster.get();
+  p.registry.set_on_removed([clu](const std::string& sid) { clu->call_ended(sid); });
+  // The calls of a lost instance end in the shared store, as seen from every instance.
+  auto* store = p.store.get();
+  auto* turns = &p.turns;
+  p.cluster->on_calls_lost([store, turns](std::vector<std::string> sids, std::string instance) {
+    for (const auto& sid : sids) {
+      store->add_event(sid, "stream_ended", "instance_lost (" + instance + ")");
+      store->set_status(sid, "completed", true);
+      turns->call_status(sid, "completed");
+    }
+  });
+}
+
+}  // namespace
 
 Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
     : config_(config),
@@ -118,7 +169,20 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
     ss.path = config.store_path;
     ss.instance_id = instance_id_;
     ss.delay = std::chrono::milliseconds(config.store_delay_ms);
-    p.store = std::make_unique<store::SqliteCallStore>(ss, &runtime.blocking(), &p.orphans);
+    const auto& where = config.store_path;
+    if (where.rfind("postgres://", 0) == 0 || where.rfind("postgresql://", 0) == 0) {
+      store::PgSettings ps;
+      ps.url = where;
+      ps.instance_id = instance_id_;
+      auto pg = std::make_unique<store::PgCallStore>(ps, &runtime.blocking(), &p.orphans);
+      p.pg = pg.get();
+      p.read_call = [pg = p.pg](const std::string& sid) { return pg->read_call(sid); };
+      p.store = std::move(pg);
+    } else {
+      auto sqlite = std::make_unique<store::SqliteCallStore>(ss, &runtime.blocking(), &p.orphans);
+      p.read_call = [db = sqlite.get()](const std::string& sid) { return db->read_call(sid); };
+      p.store = std::move(sqlite);
+    }
   } catch (const std::exception& e) {
     throw StartError(e.what());
   }
@@ -154,6 +218,7 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
   }
 
   p.registry.set_limit(static_cast<std::size_t>(config.call.max_calls));
+  if (!config.cluster.redis_url.empty()) build_cluster(config, ioc, p, instance_id_);
   net::LoadSettings load_settings;
   load_settings.shed_lag = std::chrono::milliseconds(config.shed_lag_ms);
   load_settings.hold = std::chrono::milliseconds(config.shed_hold_ms);
@@ -170,17 +235,18 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
   services.run_blocking = [blocking](std::function<void()> fn) { blocking->post(std::move(fn)); };
   services.admit = [&p] { return p.load->admit(net::ShedKind::media, p.registry.at_limit()); };
   services.on_session_started = [&p, turn_api](const std::shared_ptr<call::CallSession>& s) {
+    if (p.cluster) p.cluster->call_started(s->context().call_sid, s->context().tenant);
     p.hub.session_started(s);
     if (turn_api) p.turns.session_started(s);
   };
   // A call the registry does not hold (dropped after it ended, or from before a restart)
   // keeps its stored owner, agent and voice: looked up off the network threads.
-  auto* st = p.store.get();
+  auto* st = &p.read_call;
   auto lookup = [st, blocking](const std::string& sid, std::function<void(std::optional<call::CallRecord>)> done) {
     blocking->post([st, sid, done = std::move(done)] {
       std::optional<call::CallRecord> found;
       try {
-        if (const auto c = st->read_call(sid); c && !c->tenant.empty()) {
+        if (const auto c = (*st)(sid); c && !c->tenant.empty()) {
           call::CallRecord r;
           r.call_sid = c->call_sid;
           r.tenant = c->tenant;
@@ -238,8 +304,14 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
   // The routes.
   net::Router router;
   auto* eng = p.engines.get();
-  api::add_core_routes(router, api::RouteContext{config.api, config.twilio, p.registry, p.engines->tts->name(),
-                                                 p.engines->stt->name(), p.started, [eng] { return eng->status(); },
+  auto* clu = p.cluster.get();
+  auto statuses = [eng, clu] {
+    auto s = eng->status();
+    if (clu) s["redis"] = clu->redis_up() ? std::string("ok") : "unreachable: " + clu->redis_error();
+    return s;
+  };
+  api::RouteContext route_context{config.api, config.twilio, p.registry, p.engines->tts->name(),
+                                                 p.engines->stt->name(), p.started, statuses,
                                                  [&p](const std::string& sid, const std::string& status,
                                                       const std::string&) {
                                                    p.turns.call_status(sid, status);
@@ -249,16 +321,27 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
                                                    p.store->set_status(sid, status, over);
                                                    p.store->add_event(sid, "status", status);
                                                  },
-                                                 &p.metrics, !p.tenants.open() || turn_api, p.load.get()});
+                                                 &p.metrics, !p.tenants.open() || turn_api, p.load.get()};
+  route_context.draining = [&p] { return p.draining.load(); };
+  route_context.not_ready = [&p, clu] {
+    if (p.draining) return std::string("draining: this instance is stopping");
+    if (!p.ready) return std::string("starting");
+    if (clu && !clu->redis_up()) return "Redis is unreachable: " + clu->redis_error();
+    if (p.pg && !p.pg->writer_connected()) return std::string("the PostgreSQL call store is unreachable");
+    return std::string();
+  };
+  api::add_core_routes(router, route_context);
   p.control_services = std::make_unique<api::ControlServices>(api::ControlServices{
       config.api, config.twilio.phone_number, p.tenants, p.registry, *p.store, *p.engines->tts, *p.voices,
-      p.twilio.get(), &p.hub, eleven, [eng] { return eng->status(); }});
+      p.twilio.get(), &p.hub, eleven, statuses});
   p.control_services->default_voice_id = eleven ? config.elevenlabs.voice_id : config.espeak.voice;
   p.control_services->tts_fallbacks = &p.call_metrics->tts_fallbacks;
   p.control_services->load = p.load.get();
+  p.control_services->forwarder = p.forwarder.get();
+  p.control_services->max_calls_per_company = config.cluster.max_calls_per_company;
   p.hub.set_services(p.control_services.get());
   api::add_control_routes(router, *p.control_services);
-  api::add_generate_route(router, config.api, p.turns, p.load.get());
+  api::add_generate_route(router, config.api, p.turns, p.load.get(), p.forwarder.get());
   p.media.max_message_bytes = config.max_ws_message_bytes;
   p.media.relaxed_call_sids = config.api.relaxed_call_sids;
   p.media.silence_limit = std::chrono::seconds(std::min(config.media_timeout_s, config.ws_idle_timeout_s));
@@ -295,6 +378,20 @@ std::uint16_t Gateway::listen() {
                      " (is another process using the port? try --port)");
   }
   p.load->start();
+  if (p.cluster) {
+    auto url = config_.cluster.advertise_url;
+    if (url.empty()) {
+      char host[256] = {};
+      if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "localhost");
+      const bool any = config_.host == "0.0.0.0" || config_.host == "::";
+      url = "http://" + (any ? std::string(host) : config_.host) + ":" + std::to_string(port);
+    }
+    p.cluster->start(url);
+    spdlog::info("cluster: instance {} at {} (Redis {}, heartbeat {} ms, ttl {} ms)", instance_id_, url,
+                 config_.cluster.redis_url.empty() ? "" : cluster::parse_redis_url(config_.cluster.redis_url).display(),
+                 config_.cluster.heartbeat_ms, config_.cluster.ttl_ms);
+  }
+  p.ready = true;
   // /metrics on its own (private) address, when asked.
   const auto& listen_on = config_.api.metrics_listen;
   if (!listen_on.empty()) {
@@ -346,6 +443,19 @@ asio::awaitable<void> complete_and_count(TwilioControl& control, std::string sid
 
 asio::awaitable<void> shutdown_task(const ServerConfig& config, Runtime& runtime, Gateway::Parts& p, std::string why,
                                     std::function<void()> done) {
+  // Draining: no new calls (webhooks 503, not ready), live calls may finish on their own.
+  p.draining = true;
+  if (config.drain_timeout_s > 0 && p.registry.size() > 0) {
+    spdlog::info("{}: draining {} live call(s) for up to {} s (new calls refused)", why, p.registry.size(),
+                 config.drain_timeout_s);
+    const auto drain_until = std::chrono::steady_clock::now() + std::chrono::seconds(config.drain_timeout_s);
+    asio::steady_timer tick(co_await asio::this_coro::executor);
+    while (p.registry.size() > 0 && std::chrono::steady_clock::now() < drain_until) {
+      tick.expires_after(std::chrono::milliseconds(100));
+      co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    spdlog::info("drain over: {} call(s) still live", p.registry.size());
+  }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.shutdown_deadline_ms);
   const auto live = p.registry.all();
   spdlog::info("{}: closing {} live call(s), deadline {} ms", why, live.size(), config.shutdown_deadline_ms);
@@ -383,6 +493,7 @@ asio::awaitable<void> shutdown_task(const ServerConfig& config, Runtime& runtime
   if (p.llm) p.llm->abort();
   p.engines->close();
   co_await p.store->flush();
+  if (p.cluster) co_await p.cluster->stop();
   done();
 }
 

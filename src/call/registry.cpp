@@ -18,11 +18,15 @@ bool CallRegistry::add(const std::string& call_sid, std::weak_ptr<CallSession> s
 }
 
 void CallRegistry::remove(const std::string& call_sid, const CallSession* session) {
-  std::lock_guard lock(mu_);
-  auto it = calls_.find(call_sid);
-  if (it == calls_.end()) return;
-  auto live = it->second.lock();
-  if (!live || live.get() == session) calls_.erase(it);
+  {
+    std::lock_guard lock(mu_);
+    auto it = calls_.find(call_sid);
+    if (it == calls_.end()) return;
+    auto live = it->second.lock();
+    if (live && live.get() != session) return;
+    calls_.erase(it);
+  }
+  if (on_removed_) on_removed_(call_sid);
 }
 
 CallRegistry::CallRegistry() = default;

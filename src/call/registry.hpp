@@ -2,6 +2,7 @@
 // The live calls of this process, by CallSid. Touched once per call event (start,
 // end, lookup), never per frame.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -43,6 +44,9 @@ class CallRegistry {
   std::vector<std::shared_ptr<CallSession>> all() const;
   std::size_t size() const;
   void set_limit(std::size_t limit) { limit_ = limit; }
+  // Called (outside the lock, on the thread that removed it) once a live call leaves the
+  // registry; set before calls start (the cluster unregisters the call).
+  void set_on_removed(std::function<void(const std::string& call_sid)> fn) { on_removed_ = std::move(fn); }
   // Whether as many calls as the limit allows are live (a new one would be refused).
   bool at_limit() const { return size() >= limit_; }
 
@@ -89,6 +93,7 @@ class CallRegistry {
   std::unordered_map<std::string, Parked> parked_;
   std::unordered_map<std::string, CallRecord> records_;
   std::size_t record_limit_ = 20000;
+  std::function<void(const std::string&)> on_removed_;
   std::size_t limit_ = 100000;
 };
 

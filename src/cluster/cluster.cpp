@@ -1,0 +1,389 @@
+#include "cluster/cluster.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <set>
+
+#include "core/spawn.hpp"
+
+namespace vox::cluster {
+namespace asio = boost::asio;
+
+namespace {
+
+// Redis server time in ms inside a script (no clock skew between instances).
+constexpr const char* kNow = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) ";
+
+// KEYS[1] = the company's set; ARGV = ttl ms, limit, member. 1 = admitted.
+const std::string kAdmitScript = std::string(kNow) +
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) "
+    "if redis.call('ZSCORE', KEYS[1], ARGV[3]) then redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[3]) return 1 end "
+    "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end "
+    "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[3]) return 1";
+
+// KEYS[i] = a set, ARGV[1] = ttl ms, ARGV[i+1] = its member: each refreshed.
+const std::string kRefreshScript = std::string(kNow) +
+    "for i = 1, #KEYS do redis.call('ZADD', KEYS[i], now + tonumber(ARGV[1]), ARGV[i + 1]) end return #KEYS";
+
+// KEYS[1] = a set, ARGV = old member, new member, hold ms.
+const std::string kRenameScript = std::string(kNow) +
+    "redis.call('ZREM', KEYS[1], ARGV[1]) redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2]) return 1";
+
+// KEYS[1] = a set: members not expired.
+const std::string kCountScript = std::string(kNow) +
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) return redis.call('ZCARD', KEYS[1])";
+
+RedisSettings with_role(RedisSettings s, const char* role) {
+  s.role = std::string("redis[") + role + "]";
+  return s;
+}
+
+}  // namespace
+
+struct Cluster::State {
+  State(asio::any_io_executor ex, const ClusterSettings& s)
+      : strand(asio::make_strand(ex)),
+        beat_redis(std::make_shared<RedisConnection>(strand, with_role(s.redis, "heartbeat"))),
+        ask_redis(std::make_shared<RedisConnection>(strand, with_role(s.redis, "lookup"))),
+        timer(strand) {}
+  asio::strand<asio::any_io_executor> strand;
+  std::shared_ptr<RedisConnection> beat_redis;  // heartbeats, registrations, the reaper
+  std::shared_ptr<RedisConnection> ask_redis;   // lookups and admissions on the request path
+  asio::steady_timer timer;
+  bool stopped = false;
+  bool beat_failing = false;
+  std::function<void(std::vector<std::string>, std::string)> lost;
+  std::atomic<std::uint64_t> calls_lost{0};
+
+  mutable std::mutex mu;
+  std::map<std::string, std::string> calls;                  // sid -> tenant
+  std::map<std::string, std::set<std::string>> members;       // limit key -> members held here
+};
+
+Cluster::Cluster(asio::any_io_executor exec, ClusterSettings settings) : settings_(std::move(settings)) {
+  if (settings_.instance_id.empty()) throw std::invalid_argument("a cluster instance needs an id");
+  if (settings_.ttl < 2 * settings_.heartbeat)
+    throw std::invalid_argument("the cluster TTL must be at least twice the heartbeat interval");
+  parse_redis_url(settings_.redis.url);  // throws on a bad URL
+  state_ = std::make_shared<State>(std::move(exec), settings_);
+}
+
+Cluster::~Cluster() {
+  state_->beat_redis->stop();
+  state_->ask_redis->stop();
+  auto s = state_;
+  asio::post(s->strand, [s] {
+    s->stopped = true;
+    s->timer.cancel();
+  });
+}
+
+void Cluster::on_calls_lost(std::function<void(std::vector<std::string>, std::string)> fn) { state_->lost = std::move(fn); }
+
+namespace {
+
+std::string key(const ClusterSettings& s, std::string_view kind, std::string_view rest) {
+  return s.prefix + std::string(kind) + ":" + std::string(rest);
+}
+
+std::string ttl_ms(const ClusterSettings& s) { return std::to_string(s.ttl.count()); }
+
+// One heartbeat: this instance, its calls and its limit members, all refreshed in one round trip.
+asio::awaitable<void> beat(const ClusterSettings& s, std::shared_ptr<Cluster::State> st) {
+  std::vector<std::vector<std::string>> cmds;
+  const auto ttl = ttl_ms(s);
+  const std::string me = s.instance_id + " " + s.advertise_url;
+  cmds.push_back({"SET", key(s, "inst", s.instance_id), s.advertise_url, "PX", ttl});
+  cmds.push_back({"SADD", s.prefix + "instances", s.instance_id});
+  std::vector<std::string> hset{"HSET", key(s, "inst-calls", s.instance_id)};
+  std::vector<std::string> refresh{"EVAL", kRefreshScript, "0"};
+  std::vector<std::string> refresh_members{ttl};
+  {
+    std::lock_guard lock(st->mu);
+    std::size_t n = 0;
+    for (const auto& [sid, tenant] : st->calls) {
+      cmds.push_back({"SET", key(s, "call", sid), me, "PX", ttl});
+      hset.push_back(sid);
+      hset.push_back(tenant);
+      // A live call counts against its company's limit for as long as its owner lives.
+      refresh.push_back(key(s, "limit:calls", tenant));
+      refresh_members.push_back(sid);
+      ++n;
+    }
+    for (const auto& [k, set] : st->members)
+      for (const auto& m : set) {
+        refresh.push_back(k);
+        refresh_members.push_back(m);
+        ++n;
+      }
+    refresh[2] = std::to_string(n);
+  }
+  if (hset.size() > 2) cmds.push_back(std::move(hset));
+  if (refresh[2] != "0") {
+    refresh.insert(refresh.end(), refresh_members.begin(), refresh_members.end());
+    cmds.push_back(std::move(refresh));
+  }
+  auto replies = co_await st->beat_redis->pipeline(std::move(cmds));
+  for (const auto& r : replies)
+    if (r.error()) spdlog::warn("cluster heartbeat: Redis answered an error: {}", r.str);
+}
+
+// Finds instances whose heartbeat expired and ends their calls (once, under a lock key).
+asio::awaitable<void> reap(const ClusterSettings& s, std::shared_ptr<Cluster::State> st) {
+  std::vector<std::string> smembers{"SMEMBERS", s.prefix + "instances"};
+  const auto all = co_await st->beat_redis->command(std::move(smembers));
+  std::vector<std::string> others;
+  for (const auto& e : all.elements)
+    if (e.str != s.instance_id) others.push_back(e.str);
+  if (others.empty()) co_return;
+  std::vector<std::vector<std::string>> checks;
+  for (const auto& id : others) checks.push_back({"EXISTS", key(s, "inst", id)});
+  const auto alive = co_await st->beat_redis->pipeline(std::move(checks));
+  for (std::size_t i = 0; i < others.size(); ++i) {
+    if (alive[i].integer != 0) continue;
+    const auto& dead = others[i];
+    std::vector<std::string> lock{"SET", key(s, "reap", dead), s.instance_id, "NX", "PX", "30000"};
+    const auto got = co_await st->beat_redis->command(std::move(lock));
+    if (got.nil() || got.error()) continue;  // another instance is reaping it
+    std::vector<std::string> hgetall{"HGETALL", key(s, "inst-calls", dead)};
+    const auto calls = co_await st->beat_redis->command(std::move(hgetall));
+    std::vector<std::string> sids;
+    std::vector<std::vector<std::string>> cleanup;
+    for (std::size_t j = 0; j + 1 < calls.elements.size(); j += 2) {
+      const auto& sid = calls.elements[j].str;
+      const auto& tenant = calls.elements[j + 1].str;
+      sids.push_back(sid);
+      cleanup.push_back({"DEL", key(s, "call", sid)});
+      cleanup.push_back({"ZREM", key(s, "limit:calls", tenant), sid});
+    }
+    cleanup.push_back({"DEL", key(s, "inst-calls", dead)});
+    cleanup.push_back({"SREM", s.prefix + "instances", dead});
+    co_await st->beat_redis->pipeline(std::move(cleanup));
+    spdlog::warn("cluster: instance {} stopped heartbeating; {} of its call(s) end with reason instance_lost", dead,
+                 sids.size());
+    st->calls_lost += sids.size();
+    if (!sids.empty() && st->lost) st->lost(std::move(sids), dead);
+  }
+}
+
+// Calls and members a previous run of this instance left registered (it was killed).
+asio::awaitable<void> forget_previous_life(const ClusterSettings& s, std::shared_ptr<Cluster::State> st) {
+  std::vector<std::string> hgetall{"HGETALL", key(s, "inst-calls", s.instance_id)};
+  const auto calls = co_await st->beat_redis->command(std::move(hgetall));
+  std::vector<std::vector<std::string>> cleanup;
+  for (std::size_t j = 0; j + 1 < calls.elements.size(); j += 2) {
+    cleanup.push_back({"DEL", key(s, "call", calls.elements[j].str)});
+    cleanup.push_back({"ZREM", key(s, "limit:calls", calls.elements[j + 1].str), calls.elements[j].str});
+  }
+  cleanup.push_back({"DEL", key(s, "inst-calls", s.instance_id)});
+  co_await st->beat_redis->pipeline(std::move(cleanup));
+  if (calls.elements.size() >= 2)
+    spdlog::info("cluster: dropped {} call(s) a previous run of {} left registered", calls.elements.size() / 2,
+                 s.instance_id);
+}
+
+asio::awaitable<void> heartbeat_loop(ClusterSettings s, std::shared_ptr<Cluster::State> st) {
+  bool fresh = true;
+  while (!st->stopped) {
+    std::string failed;
+    try {
+      if (fresh && st->beat_redis->connected()) {
+        co_await forget_previous_life(s, st);
+        fresh = false;
+      }
+      if (!fresh) {
+        co_await beat(s, st);
+        co_await reap(s, st);
+      }
+    } catch (const std::exception& e) {
+      failed = e.what();
+    }
+    if (!failed.empty() && !st->beat_failing) {
+      spdlog::warn("cluster: heartbeat failed ({}); local calls go on, calls on other instances cannot be reached "
+                   "until Redis answers again", failed);
+      st->beat_failing = true;
+    } else if (failed.empty() && st->beat_failing && !fresh) {
+      spdlog::info("cluster: Redis answers again; heartbeat resumed");
+      st->beat_failing = false;
+    }
+    if (st->stopped) break;
+    st->timer.expires_after(s.heartbeat);
+    co_await st->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+asio::awaitable<void> register_call(ClusterSettings s, std::shared_ptr<Cluster::State> st, std::string sid,
+                                    std::string tenant) {
+  std::vector<std::vector<std::string>> cmds;
+  cmds.push_back({"SET", key(s, "call", sid), s.instance_id + " " + s.advertise_url, "PX", ttl_ms(s)});
+  cmds.push_back({"HSET", key(s, "inst-calls", s.instance_id), sid, tenant});
+  try {
+    co_await st->beat_redis->pipeline(std::move(cmds));
+  } catch (const std::exception& e) {
+    spdlog::debug("cluster: registering {} waits for the next heartbeat: {}", sid, e.what());
+  }
+}
+
+asio::awaitable<void> unregister_call(ClusterSettings s, std::shared_ptr<Cluster::State> st, std::string sid,
+                                      std::string tenant) {
+  std::vector<std::vector<std::string>> cmds;
+  cmds.push_back({"DEL", key(s, "call", sid)});
+  cmds.push_back({"HDEL", key(s, "inst-calls", s.instance_id), sid});
+  cmds.push_back({"ZREM", key(s, "limit:calls", tenant), sid});
+  try {
+    co_await st->beat_redis->pipeline(std::move(cmds));
+  } catch (const std::exception& e) {
+    spdlog::debug("cluster: unregistering {} failed ({}); its key expires with the TTL", sid, e.what());
+  }
+}
+
+asio::awaitable<void> remove_member(std::shared_ptr<Cluster::State> st, std::string k, std::string member) {
+  std::vector<std::string> zrem{"ZREM", std::move(k), std::move(member)};
+  try {
+    co_await st->beat_redis->command(std::move(zrem));
+  } catch (const std::exception&) {
+    // Not refreshed any more: it expires with the TTL.
+  }
+}
+
+}  // namespace
+
+void Cluster::start(std::string url) {
+  settings_.advertise_url = std::move(url);
+  state_->beat_redis->start();
+  state_->ask_redis->start();
+  vox::spawn(state_->strand, heartbeat_loop(settings_, state_), "cluster heartbeat");
+}
+
+asio::awaitable<void> Cluster::stop() {
+  auto st = state_;
+  const auto& s = settings_;
+  std::vector<std::vector<std::string>> cmds;
+  cmds.push_back({"DEL", key(s, "inst", s.instance_id)});
+  cmds.push_back({"SREM", s.prefix + "instances", s.instance_id});
+  cmds.push_back({"DEL", key(s, "inst-calls", s.instance_id)});
+  try {
+    co_await st->beat_redis->pipeline(std::move(cmds));
+  } catch (const std::exception& e) {
+    spdlog::warn("cluster: could not unregister {} ({}); the others drop it after the TTL", s.instance_id, e.what());
+  }
+  st->beat_redis->stop();
+  st->ask_redis->stop();
+  asio::post(st->strand, [st] {
+    st->stopped = true;
+    st->timer.cancel();
+  });
+}
+
+void Cluster::call_started(const std::string& sid, const std::string& tenant) {
+  {
+    std::lock_guard lock(state_->mu);
+    state_->calls[sid] = tenant;
+  }
+  vox::spawn(state_->strand, register_call(settings_, state_, sid, tenant), "cluster registration");
+}
+
+void Cluster::call_ended(const std::string& sid) {
+  std::string tenant;
+  {
+    std::lock_guard lock(state_->mu);
+    auto it = state_->calls.find(sid);
+    if (it == state_->calls.end()) return;
+    tenant = std::move(it->second);
+    state_->calls.erase(it);
+  }
+  vox::spawn(state_->strand, unregister_call(settings_, state_, sid, tenant), "cluster registration");
+}
+
+bool Cluster::holds(const std::string& sid) const {
+  std::lock_guard lock(state_->mu);
+  return state_->calls.count(sid) != 0;
+}
+
+asio::awaitable<Owner> Cluster::owner_of(std::string sid) {
+  Owner o;
+  if (holds(sid)) {
+    o.kind = Owner::Kind::kHere;
+    o.instance_id = settings_.instance_id;
+    o.url = settings_.advertise_url;
+    co_return o;
+  }
+  std::vector<std::string> get{"GET", key(settings_, "call", sid)};
+  std::string failed;
+  RedisReply r;
+  try {
+    r = co_await state_->ask_redis->command(std::move(get));
+  } catch (const std::exception& e) {
+    failed = e.what();
+  }
+  if (!failed.empty()) {
+    o.kind = Owner::Kind::kUnreachable;
+    o.detail = failed;
+    co_return o;
+  }
+  if (r.nil() || r.error()) co_return o;
+  const auto space = r.str.find(' ');
+  if (space == std::string::npos) co_return o;
+  o.instance_id = r.str.substr(0, space);
+  o.url = r.str.substr(space + 1);
+  // Our own id on a call we do not hold: left by an earlier run, so nobody has it.
+  o.kind = o.instance_id == settings_.instance_id ? Owner::Kind::kNobody : Owner::Kind::kElsewhere;
+  co_return o;
+}
+
+asio::awaitable<bool> Cluster::admit(std::string kind, std::string tenant, std::string member, int limit,
+                                     std::chrono::milliseconds hold) {
+  const auto k = key(settings_, "limit:" + kind, tenant);
+  const bool refreshed_here = hold.count() == 0;
+  const auto ttl = refreshed_here ? ttl_ms(settings_) : std::to_string(hold.count());
+  std::vector<std::string> eval{"EVAL", kAdmitScript, "1", k, ttl, std::to_string(limit), member};
+  const auto r = co_await state_->ask_redis->command(std::move(eval));
+  if (r.error()) throw RedisUnavailable("Redis refused the limit check: " + r.str);
+  if (r.integer != 1) co_return false;
+  if (!refreshed_here) co_return true;
+  std::lock_guard lock(state_->mu);
+  state_->members[k].insert(member);
+  co_return true;
+}
+
+void Cluster::release(const std::string& kind, const std::string& tenant, const std::string& member) {
+  const auto k = key(settings_, "limit:" + kind, tenant);
+  {
+    std::lock_guard lock(state_->mu);
+    auto it = state_->members.find(k);
+    if (it != state_->members.end() && it->second.erase(member) != 0 && it->second.empty()) state_->members.erase(it);
+  }
+  vox::spawn(state_->strand, remove_member(state_, k, member), "cluster limit release");
+}
+
+asio::awaitable<void> Cluster::rename(std::string kind, std::string tenant, std::string from, std::string to,
+                                      std::chrono::milliseconds hold) {
+  std::vector<std::string> eval{"EVAL", kRenameScript, "1", key(settings_, "limit:" + kind, tenant), std::move(from),
+                                std::move(to), std::to_string(hold.count())};
+  co_await state_->ask_redis->command(std::move(eval));
+}
+
+asio::awaitable<long long> Cluster::held(std::string kind, std::string tenant) {
+  std::vector<std::string> eval{"EVAL", kCountScript, "1", key(settings_, "limit:" + kind, tenant)};
+  const auto r = co_await state_->ask_redis->command(std::move(eval));
+  co_return r.integer;
+}
+
+bool Cluster::redis_up() const { return state_->ask_redis->connected() && state_->beat_redis->connected(); }
+
+std::string Cluster::redis_error() const {
+  auto e = state_->ask_redis->last_error();
+  if (e.empty()) e = state_->beat_redis->last_error();
+  return e;
+}
+
+std::uint64_t Cluster::calls_lost() const { return state_->calls_lost.load(); }
+
+}  // namespace vox::cluster
