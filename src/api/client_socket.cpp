@@ -20,19 +20,18 @@ namespace vox::api {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-namespace {
-std::string message(json::object o) {
-  o["timestamp"] = iso8601_now();
-  return vox::json_text(o);
-}
-
-// The CallSid in a peer id "twilio_<CallSid>_<anything>", or "".
 std::string peer_call_sid(std::string_view peer) {
   constexpr std::string_view prefix = "twilio_";
   if (peer.substr(0, prefix.size()) != prefix) return {};
   peer.remove_prefix(prefix.size());
   const auto end = peer.find('_');
   return std::string(peer.substr(0, end));
+}
+
+namespace {
+std::string message(json::object o) {
+  o["timestamp"] = iso8601_now();
+  return vox::json_text(o);
 }
 
 bool safe_segment(std::string_view s) {

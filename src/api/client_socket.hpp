@@ -23,6 +23,19 @@ namespace vox::api {
 
 class ClientLink;
 
+// The CallSid in a peer id "twilio_<CallSid>_<anything>", or "".
+std::string peer_call_sid(std::string_view peer);
+
+// A client socket in a cluster. First it takes a place in the company's count across the
+// cluster (over the limit: an error message and close 1008). Then, for `call_sid` held by
+// another instance, it is a relay that opens the same socket on the owner and passes
+// messages both ways (the owner answers them as its own); otherwise (no sid, the call is
+// here or nowhere yet) the `local` handler serves it as usual. Until that is decided,
+// messages are buffered. If the owner's side drops without a close (the instance was
+// lost), the client gets call_ended (reason instance_lost).
+std::unique_ptr<net::WsHandler> relay_client_socket(const ControlServices& svc, const net::HttpRequest& upgrade,
+                                                    std::unique_ptr<net::WsHandler> local, std::string call_sid);
+
 class ClientHub {
  public:
   ClientHub() = default;

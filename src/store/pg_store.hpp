@@ -4,7 +4,9 @@
 // database. Writes are queued to one writer thread with its own connection and committed
 // in batches (one transaction per gather window; a call's record and transcript at once);
 // when the server goes away the writer keeps the queued writes, reconnects with backoff
-// and commits them when it is back. Reads are awaited on the blocking pool and use a
+// and commits them when it is back (a batch whose COMMIT was cut off is looked up by its
+// transaction id, not written twice). A write the server rejects (say, text that is not
+// UTF-8) is dropped alone, counted and logged; the rest of its batch commits. Reads are awaited on the blocking pool and use a
 // small pool of reader connections. Migrations are numbered, each in a transaction that
 // holds an advisory lock, so instances starting together apply each one exactly once.
 //

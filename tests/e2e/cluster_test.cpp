@@ -13,6 +13,7 @@
 
 #include "support/pg_server.hpp"
 #include "support/services.hpp"
+#include "client_ws.hpp"
 #include "twilio/signature.hpp"
 #include "twilio_support.hpp"
 
@@ -65,6 +66,12 @@ bool played(const std::string& base, const std::string& sid, const std::string& 
   return false;
 }
 
+// The client socket of call `sid` on `server`, as company acme.
+std::string client_url(const ServerProcess& server, const std::string& sid) {
+  return "ws://127.0.0.1:" + std::to_string(server.port()) + "/api/v1/webrtc/twilio-elevenlabs-stream/twilio_" + sid +
+         "_t/" + kAcmeKey + "/agent1";
+}
+
 // Redis, PostgreSQL, the Twilio emulator (a callee that says two lines, then stays on the
 // line), instances A and B sharing Redis and one database, and HAProxy over both.
 struct Cluster {
@@ -86,10 +93,14 @@ struct Cluster {
     return gateway(*emulator, args);
   }
   // Places a call through A's control API: Twilio's webhook and media stream reach A.
-  std::string call_on_a() {
+  std::string place_on_a() {
     auto placed = api("POST", a->url() + kApi + "/calls", R"({"to_number":"+15550002222","from_number":"+15550001111"})");
     EXPECT_EQ(placed.status, 200) << placed.body;
-    const auto sid = str(body_of(placed), "call_sid");
+    return str(body_of(placed), "call_sid");
+  }
+  // The same, once the call is live on A and its callee has said its lines.
+  std::string call_on_a() {
+    const auto sid = place_on_a();
     if (!wait_active_calls(*a, 1, 30s)) {
       ADD_FAILURE() << "the call did not start on A\n" << a->log_tail();
       return {};
@@ -164,6 +175,9 @@ TEST(Cluster, AKilledInstancesCallsEndWithinTheTtlAsSeenFromAnother) {
   Cluster c;
   const auto sid = c.call_on_a();
   ASSERT_FALSE(sid.empty());
+  // A client socket through B, relayed to A.
+  ws::Ws client(client_url(*c.b, sid));
+  ASSERT_TRUE(client.next(ws::type_is("call_bound"), 20s)) << client.dump() << c.b->log_tail();
   // The callee's lines are taken first; the next turn through B then waits on A.
   ASSERT_EQ(turn(c.b->url(), sid).status, 200);
   auto waiting = std::async(std::launch::async, [&] { return turn(c.b->url(), sid, "&timeout=60"); });
@@ -177,6 +191,11 @@ TEST(Cluster, AKilledInstancesCallsEndWithinTheTtlAsSeenFromAnother) {
   EXPECT_EQ(answer.status, 200) << answer.body;
   EXPECT_EQ(str(body_of(answer), "reason"), "instance_lost") << answer.body;
   EXPECT_TRUE(body_of(answer).at("ended").as_bool());
+  // The client socket through B is told the call ended, and why.
+  auto ended = client.next(ws::type_is("call_ended"), 20s);
+  ASSERT_TRUE(ended) << client.dump();
+  EXPECT_EQ(ws::str(*ended, "reason"), "instance_lost");
+  EXPECT_TRUE(client.wait_closed(10s));
 
   // B marks the call ended (reason instance_lost) once A's heartbeat has expired.
   ASSERT_TRUE(eventually([&] { return str(body_of(api("GET", c.b->url() + kApi + "/calls/" + sid)), "status") == "completed"; }, 15s))
@@ -186,6 +205,36 @@ TEST(Cluster, AKilledInstancesCallsEndWithinTheTtlAsSeenFromAnother) {
   auto events = api("GET", c.b->url() + kApi + "/calls/" + sid + "/events");
   EXPECT_NE(events.body.find("instance_lost"), std::string::npos) << events.body;
   EXPECT_TRUE(c.b->wait_for_log("instance a stopped heartbeating"));
+}
+
+TEST(Cluster, AClientSocketThroughBDrivesTheCallOnA) {
+  Cluster c;
+  const auto sid = c.place_on_a();
+  ASSERT_FALSE(sid.empty());
+  // Opened through B before the call has started anywhere: it waits, then follows the
+  // call to A when it starts there.
+  ws::Ws client(client_url(*c.b, sid));
+  auto bound = client.next(ws::type_is("call_bound"), 30s);
+  ASSERT_TRUE(bound) << client.dump() << c.b->log_tail();
+  EXPECT_EQ(ws::str(*bound, "call_sid"), sid);
+  EXPECT_TRUE(c.b->wait_for_log("client socket of " + sid + " relayed to a"));
+  // B's client sees A's transcripts (the callee's words) and A's replies.
+  for (const std::string line : {"hello there", "good morning"})
+    EXPECT_TRUE(client.find([&](const json::object& m) {
+      return ws::type_of(m) == "transcript" && normalized(ws::str(m, "text")) == line;
+    }, 40s)) << line << "\n" << client.dump();
+  ASSERT_TRUE(eventually([&] { return played(c.b->url(), sid, "you said good morning"); }, 30s));
+  // What it says is spoken on A, to its end.
+  client.say("you said open the door");
+  auto finished = client.next(ws::with_text("synthesis_finished", "you said open the door"), 30s);
+  ASSERT_TRUE(finished) << client.dump();
+  EXPECT_FALSE(ws::flag(*finished, "interrupted"));
+  EXPECT_TRUE(played(c.a->url(), sid, "you said open the door"));
+  // Its controls reach A too: hang up.
+  client.control("hangup");
+  EXPECT_TRUE(client.find(ws::response_to("hangup"), 20s)) << client.dump();
+  EXPECT_TRUE(wait_active_calls(*c.a, 0, 30s));
+  EXPECT_TRUE(client.find(ws::type_is("call_ended"), 20s)) << client.dump();
 }
 
 TEST(Cluster, RedisOutageKeepsCallsGoingAndCrossInstanceActionsAnswer503UntilItReturns) {
@@ -222,8 +271,8 @@ TEST(Cluster, RedisOutageKeepsCallsGoingAndCrossInstanceActionsAnswer503UntilItR
     EXPECT_NE(std::find(heard.begin(), heard.end(), want), heard.end()) << want;
 }
 
-TEST(Cluster, ACompanysCallLimitHoldsAcrossInstances) {
-  Cluster c({"--max-calls-per-company", "2"});
+TEST(Cluster, ACompanysCallAndSocketLimitsHoldAcrossInstances) {
+  Cluster c({"--max-calls-per-company", "2", "--max-client-sockets", "2"});
   auto reg = [&](const ServerProcess& s, const std::string& sid, const std::string& key) {
     return api("POST", s.url() + kApi + "/calls/incoming", R"({"call_sid":")" + sid + R"(","agent_id":"x"})", key);
   };
@@ -237,6 +286,29 @@ TEST(Cluster, ACompanysCallLimitHoldsAcrossInstances) {
   // ... registering one again is not a new call; another company has its own limit.
   EXPECT_EQ(reg(*c.b, "CAlimit1", kAcmeKey).status, 200);
   EXPECT_EQ(reg(*c.b, "CAlimit5", kGlobexKey).status, 200);
+
+  // Client sockets: one on each instance, and a third on either is over the limit.
+  const auto socket_url = [](const ServerProcess& s, const std::string& key) {
+    return "ws://127.0.0.1:" + std::to_string(s.port()) + "/api/v1/webrtc/twilio-elevenlabs-stream/p/" + key + "/agent9";
+  };
+  ws::Ws one(socket_url(*c.a, kAcmeKey));
+  ASSERT_TRUE(one.next(ws::type_is("connection_established"), 10s)) << one.dump();
+  ws::Ws two(socket_url(*c.b, kAcmeKey));
+  ASSERT_TRUE(two.next(ws::type_is("connection_established"), 10s)) << two.dump();
+  ws::Ws three(socket_url(*c.a, kAcmeKey));
+  auto refused = three.next(ws::type_is("error"), 10s);
+  ASSERT_TRUE(refused) << three.dump();
+  EXPECT_NE(ws::str(*refused, "detail").find("across the cluster"), std::string::npos);
+  EXPECT_TRUE(three.wait_closed(10s));
+  // Another company is not affected; a closed socket frees its place.
+  ws::Ws other(socket_url(*c.b, kGlobexKey));
+  EXPECT_TRUE(other.next(ws::type_is("connection_established"), 10s)) << other.dump();
+  one.close();
+  ASSERT_TRUE(one.wait_closed(10s));
+  EXPECT_TRUE(eventually([&] {
+    ws::Ws again(socket_url(*c.b, kAcmeKey));
+    return again.next(ws::type_is("connection_established"), 5s).has_value();
+  }, 20s));
 }
 
 TEST(Cluster, HealthProbesAndDrainOnSigterm) {

@@ -149,6 +149,10 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& dir, const 
   ::prctl(PR_SET_PDEATHSIG, death_signal);
   if (::getppid() != parent) ::_exit(125);  // the parent is already gone
   if (::chdir(dir.c_str()) != 0) ::_exit(124);
+  // A thread of a pool may have every signal blocked; the server must get SIGQUIT.
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
   const int in = ::open("/dev/null", O_RDONLY);
   const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   if (in < 0 || out < 0) ::_exit(123);
