@@ -14,6 +14,9 @@
 #include "core/json_text.hpp"
 #include "core/spawn.hpp"
 #include "core/time.hpp"
+#include "call/session.hpp"
+
+#include <openssl/rand.h>
 
 namespace vox::api {
 namespace asio = boost::asio;
@@ -35,6 +38,8 @@ struct Relay {
   bool client_closed = false;
   bool local_closed = false;
   std::string tenant, member;  // the socket's place in the company's count ("" = none)
+  std::string peer, key, agent_id, query;  // the upgrade's path parameters and query
+  std::string token;  // waiting for the agent's next call across the cluster ("" = not)
 
   void close_local(std::string_view why) {
     if (local_closed) return;
@@ -63,6 +68,9 @@ void serve_locally(const std::shared_ptr<Relay>& r) {
 }
 
 std::atomic<std::uint64_t> g_socket_counter{0};
+
+asio::awaitable<void> relay_to(std::shared_ptr<Relay> r, cluster::Owner owner);
+void wait_for_agent_anywhere(const std::shared_ptr<Relay>& r);
 
 asio::awaitable<void> run_relay(std::shared_ptr<Relay> r) {
   auto& clu = r->svc->forwarder->cluster();
@@ -97,6 +105,7 @@ asio::awaitable<void> run_relay(std::shared_ptr<Relay> r) {
   }
   if (r->sid.empty()) {
     serve_locally(r);
+    wait_for_agent_anywhere(r);
     co_return;
   }
   // Whose call is it? A call that has reached no instance yet is waited for here (the
@@ -118,6 +127,12 @@ asio::awaitable<void> run_relay(std::shared_ptr<Relay> r) {
     r->close_local("relayed to the call's instance");
     r->mode = Relay::Mode::kDeciding;
   }
+  co_await relay_to(r, owner);
+}
+
+// Serves the socket from the call's owner: the same socket opened there (named by the call's
+// sid), and every message passed along both ways until either side closes.
+asio::awaitable<void> relay_to(std::shared_ptr<Relay> r, cluster::Owner owner) {
   std::string url = owner.url;
   if (url.rfind("https://", 0) == 0) url = "wss://" + url.substr(8);
   else if (url.rfind("http://", 0) == 0) url = "ws://" + url.substr(7);
@@ -164,6 +179,63 @@ asio::awaitable<void> run_relay(std::shared_ptr<Relay> r) {
   r->mode = Relay::Mode::kClosed;
 }
 
+std::string random_token() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("no randomness for a socket token");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string t;
+  for (unsigned char c : b) {
+    t += kHex[c >> 4];
+    t += kHex[c & 15];
+  }
+  return t;
+}
+
+// A socket bound to another instance's call after all: it follows the call there.
+asio::awaitable<void> follow_call(std::shared_ptr<Relay> r) {
+  const cluster::Owner owner = co_await r->svc->forwarder->cluster().owner_of(r->sid);
+  if (r->client_closed) co_return;
+  if (owner.kind != cluster::Owner::Kind::kElsewhere) {
+    r->conn->send_text(ended_message(r->sid, "the call could not be found in the cluster"));
+    r->conn->close(1011, "call unreachable");
+    r->mode = Relay::Mode::kClosed;
+    co_return;
+  }
+  co_await relay_to(r, owner);
+}
+
+asio::awaitable<void> queue_waiter(std::shared_ptr<Relay> r) {
+  try {
+    co_await r->svc->forwarder->cluster().agent_wait(r->tenant, r->agent_id, r->token);
+  } catch (const std::exception& e) {
+    spdlog::warn("client socket: cannot wait for agent {} across the cluster ({}); it waits for calls here", r->agent_id,
+                 e.what());
+  }
+}
+
+// A socket waiting for its agent's next call waits across the cluster too: the instance
+// where such a call starts (with no socket of its own waiting) claims it by its token.
+void wait_for_agent_anywhere(const std::shared_ptr<Relay>& r) {
+  if (!r->svc->hub) return;
+  r->token = random_token();
+  std::weak_ptr<Relay> weak = r;
+  r->svc->hub->add_remote_waiter(r->token, [weak](const std::string& sid) {
+    auto r = weak.lock();
+    if (!r || !r->svc->hub->take_waiting(r->local.get())) return false;
+    asio::post(r->conn->executor(), [r, sid] {
+      if (r->client_closed) return;
+      r->close_local("bound to a call on another instance");
+      r->sid = sid;
+      r->target = "/api/v1/webrtc/twilio-elevenlabs-stream/twilio_" + sid + "_" + r->peer + "/" + r->key + "/" + r->agent_id;
+      if (!r->query.empty()) r->target += "?" + r->query;
+      r->mode = Relay::Mode::kDeciding;
+      vox::spawn(r->conn->executor(), follow_call(r), "client socket relay");
+    });
+    return true;
+  });
+  vox::spawn(r->conn->executor(), queue_waiter(r), "client socket wait");
+}
+
 class RelaySocket final : public net::WsHandler {
  public:
   explicit RelaySocket(std::shared_ptr<Relay> r) : r_(std::move(r)) {}
@@ -189,6 +261,11 @@ class RelaySocket final : public net::WsHandler {
     r_->client_closed = true;
     if (!r_->member.empty()) r_->svc->forwarder->cluster().release("sockets", r_->tenant, r_->member);
     r_->member.clear();
+    if (!r_->token.empty()) {
+      if (r_->svc->hub) r_->svc->hub->remove_remote_waiter(r_->token);
+      r_->svc->forwarder->cluster().agent_unwait(r_->tenant, r_->agent_id, r_->token);
+      r_->token.clear();
+    }
     if (r_->mode == Relay::Mode::kRemote && r_->upstream) {
       auto up = r_->upstream;
       asio::post(up->executor(), [up] { up->close(); });
@@ -201,7 +278,50 @@ class RelaySocket final : public net::WsHandler {
   std::shared_ptr<Relay> r_;
 };
 
+asio::awaitable<void> offer_call(const ControlServices* svc, std::string tenant, std::string agent_id,
+                                std::string sid) {
+  auto& clu = svc->forwarder->cluster();
+  for (int tries = 0; tries < 10; ++tries) {
+    std::optional<std::pair<std::string, std::string>> next;
+    try {
+      next = co_await clu.agent_next(tenant, agent_id);
+    } catch (const std::exception& e) {
+      spdlog::warn("cluster: cannot offer call {} to sockets on other instances: {}", sid, e.what());
+    }
+    if (!next) co_return;
+    net::ClientRequest req;
+    req.method = "POST";
+    req.url = next->first + "/cluster/v1/claim";
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = vox::json_text(json::object{{"token", next->second}, {"call_sid", sid}});
+    req.budget = std::chrono::seconds(3);
+    int status = 0;
+    try {
+      status = (co_await svc->forwarder->http().send(std::move(req))).status;
+    } catch (const std::exception& e) {
+      spdlog::debug("cluster: offering call {} to {} failed: {}", sid, next->first, e.what());
+    }
+    if (status == 200) {
+      spdlog::info("cluster: call {} (agent {}) taken by a client socket on {}", sid, agent_id, next->first);
+      co_return;
+    }
+  }
+}
+
 }  // namespace
+
+void offer_to_other_instances(const ControlServices& svc, const call::CallSession& session) {
+  if (!svc.forwarder) return;
+  const auto& ctx = session.context();
+  vox::spawn(svc.forwarder->http().executor(), offer_call(&svc, ctx.tenant, ctx.agent_id, ctx.call_sid),
+             "cluster call offer");
+}
+
+net::HttpResponse claim_for_socket(const ControlServices& svc, const std::string& token, const std::string& call_sid) {
+  if (!svc.hub || !svc.hub->claim_remote_waiter(token, call_sid))
+    return net::HttpResponse::error(404, "No client socket is waiting with this token");
+  return net::HttpResponse::json(200, R"({"claimed":true})");
+}
 
 std::unique_ptr<net::WsHandler> relay_client_socket(const ControlServices& svc, const net::HttpRequest& upgrade,
                                                     std::unique_ptr<net::WsHandler> local, std::string call_sid) {
@@ -212,6 +332,10 @@ std::unique_ptr<net::WsHandler> relay_client_socket(const ControlServices& svc, 
   r->headers.emplace_back(std::string(cluster::kForwardedHeader), svc.forwarder->cluster().instance_id());
   r->local = std::move(local);
   const std::string key(upgrade.param("company_api_key"));
+  r->peer = std::string(upgrade.param("peer_id"));
+  r->key = key;
+  r->agent_id = std::string(upgrade.param("agent_id"));
+  r->query = upgrade.query;
   if (svc.tenants.open()) r->tenant = std::string(Tenants::kLocal);
   else r->tenant = svc.tenants.tenant_for(key).value_or(std::string(Tenants::kLocal));
   return std::make_unique<RelaySocket>(std::move(r));

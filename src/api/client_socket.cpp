@@ -178,6 +178,7 @@ class ClientLink final : public call::CallObserver, public std::enable_shared_fr
 class ClientSocket final : public net::WsHandler {
  public:
   ClientSocket(ClientHub& hub, std::shared_ptr<ClientLink> link) : hub_(hub), link_(std::move(link)) {}
+  const std::shared_ptr<ClientLink>& link() const { return link_; }
 
   void on_open(std::shared_ptr<net::WsConnection> connection) override {
     {
@@ -423,9 +424,9 @@ void ClientHub::forget(const ClientLink* link) {
 
 void ClientHub::session_started(const std::shared_ptr<call::CallSession>& session) {
   std::vector<std::shared_ptr<ClientLink>> bind;
+  bool agent_taken = false;
   {
     std::lock_guard lock(mu_);
-    bool agent_taken = false;
     for (auto it = waiting_.begin(); it != waiting_.end();) {
       auto link = it->lock();
       if (!link) {
@@ -444,6 +445,39 @@ void ClientHub::session_started(const std::shared_ptr<call::CallSession>& sessio
     }
   }
   for (auto& link : bind) link->bind(session);
+  if (!agent_taken && on_agent_call_unclaimed && !session->context().agent_id.empty()) on_agent_call_unclaimed(session);
+}
+
+bool ClientHub::take_waiting(const net::WsHandler* local) {
+  const auto* socket = dynamic_cast<const ClientSocket*>(local);
+  if (!socket) return false;
+  const ClientLink* link = socket->link().get();
+  std::lock_guard lock(mu_);
+  const auto before = waiting_.size();
+  std::erase_if(waiting_, [link](const auto& w) { return w.lock().get() == link; });
+  return waiting_.size() != before;
+}
+
+void ClientHub::add_remote_waiter(const std::string& token, std::function<bool(const std::string&)> claim) {
+  std::lock_guard lock(mu_);
+  remote_waiters_[token] = std::move(claim);
+}
+
+void ClientHub::remove_remote_waiter(const std::string& token) {
+  std::lock_guard lock(mu_);
+  remote_waiters_.erase(token);
+}
+
+bool ClientHub::claim_remote_waiter(const std::string& token, const std::string& call_sid) {
+  std::function<bool(const std::string&)> claim;
+  {
+    std::lock_guard lock(mu_);
+    auto it = remote_waiters_.find(token);
+    if (it == remote_waiters_.end()) return false;
+    claim = std::move(it->second);
+    remote_waiters_.erase(it);
+  }
+  return claim(call_sid);
 }
 
 std::size_t ClientHub::waiting() const {

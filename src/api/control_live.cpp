@@ -14,6 +14,7 @@
 #include "audio/g711.hpp"
 #include "audio/mp3.hpp"
 #include "core/metrics.hpp"
+#include "cluster/forward.hpp"
 #include "twilio/rest_client.hpp"
 
 namespace vox::api {
@@ -214,6 +215,28 @@ void add_live_routes(net::Router& router, const ControlServices& svc) {
       });
       const bool spoken = co_await pending->get();
       if (!spoken) throw ApiError(409, "Call " + sid + " has ended");
+    } else if (svc.forwarder && f.stored && f.stored->ended_at.empty() && !f.stored->instance_id.empty()) {
+      // Its stream runs on an instance Redis does not name right now (Redis came back and
+      // the owner has not registered again yet, or the owner is lost and its calls are
+      // about to end): ask again shortly.
+      auto r = net::HttpResponse::error(503, "The instance that holds call " + sid +
+                                                 " cannot be reached right now; try again shortly");
+      r.headers.emplace_back("Retry-After", "1");
+      co_return r;
+    } else if (svc.forwarder && ((f.record && !twilio::is_terminal_status(f.record->status)) ||
+                                 (f.stored && f.stored->ended_at.empty() && !twilio::is_terminal_status(f.stored->status)))) {
+      // In a cluster the call's stream may start on any instance: the text waits in Redis.
+      bool ok = false;
+      std::string failed;
+      try {
+        ok = co_await svc.forwarder->cluster().queue_text(sid, text, 20);
+      } catch (const std::exception& e) {
+        failed = e.what();
+      }
+      if (!failed.empty()) throw ApiError(503, "Redis is unreachable, so the text cannot wait for the call's stream (" +
+                                                   failed + "); try again shortly");
+      if (!ok) throw ApiError(429, "20 texts are already waiting for this call's media stream to start");
+      queued = true;
     } else if (f.record && !twilio::is_terminal_status(f.record->status)) {
       bool full = false;
       svc.registry.update_record(sid, [&](call::CallRecord& r) {

@@ -93,6 +93,18 @@ struct Gateway::Parts {
 
 namespace {
 
+// Text sent through any instance before the call's stream started here: spoken now.
+asio::awaitable<void> say_waiting_texts(cluster::Cluster& clu, std::shared_ptr<call::CallSession> s) {
+  std::vector<std::string> texts;
+  try {
+    texts = co_await clu.take_texts(s->context().call_sid);
+  } catch (const std::exception& e) {
+    spdlog::warn("cluster: texts waiting for {} could not be read: {}", s->context().call_sid, e.what());
+  }
+  for (auto& t : texts)
+    if (!s->ended()) s->say(std::move(t));
+}
+
 // Redis as the cluster's directory, and the client that forwards actions to a call's owner.
 void build_cluster(const ServerConfig& config, asio::io_context& ioc, Gateway::Parts& p, const std::string& instance_id) {
   cluster::ClusterSettings cs;
@@ -235,7 +247,10 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
   services.run_blocking = [blocking](std::function<void()> fn) { blocking->post(std::move(fn)); };
   services.admit = [&p] { return p.load->admit(net::ShedKind::media, p.registry.at_limit()); };
   services.on_session_started = [&p, turn_api](const std::shared_ptr<call::CallSession>& s) {
-    if (p.cluster) p.cluster->call_started(s->context().call_sid, s->context().tenant);
+    if (p.cluster) {
+      p.cluster->call_started(s->context().call_sid, s->context().tenant);
+      vox::spawn(s->executor(), say_waiting_texts(*p.cluster, s), "texts waiting in the cluster");
+    }
     p.hub.session_started(s);
     if (turn_api) p.turns.session_started(s);
   };
@@ -288,6 +303,15 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
   p.metrics.callback("voxbridge_uptime_seconds", "Seconds since the server started", [&p] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - p.started).count();
   });
+  if (auto* clu = p.cluster.get()) {
+    auto* fwd = p.forwarder.get();
+    p.metrics.callback("voxbridge_redis_up", "1 while both Redis connections of the cluster are up",
+                       [clu] { return clu->redis_up() ? 1.0 : 0.0; });
+    p.metrics.callback("voxbridge_cluster_forwarded_total", "Control actions and turns forwarded to another instance",
+                       [fwd] { return static_cast<double>(fwd->forwarded()); }, "counter");
+    p.metrics.callback("voxbridge_cluster_calls_lost_total", "Calls of lost instances this instance ended",
+                       [clu] { return static_cast<double>(clu->calls_lost()); }, "counter");
+  }
   if (auto* cache = p.engines->cache.get()) {
     p.metrics.callback("voxbridge_tts_cache_hits_total", "Replies served from the TTS cache (memory or disk)", [cache] {
       const auto s = cache->stats();
@@ -340,6 +364,10 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
   p.control_services->forwarder = p.forwarder.get();
   p.control_services->max_calls_per_company = config.cluster.max_calls_per_company;
   p.hub.set_services(p.control_services.get());
+  if (p.cluster) {
+    auto* svc = p.control_services.get();
+    p.hub.on_agent_call_unclaimed = [svc](const std::shared_ptr<call::CallSession>& s) { api::offer_to_other_instances(*svc, *s); };
+  }
   api::add_control_routes(router, *p.control_services);
   api::add_generate_route(router, config.api, p.turns, p.load.get(), p.forwarder.get());
   p.media.max_message_bytes = config.max_ws_message_bytes;

@@ -36,6 +36,13 @@ const std::string kRefreshScript = std::string(kNow) +
 const std::string kRenameScript = std::string(kNow) +
     "redis.call('ZREM', KEYS[1], ARGV[1]) redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2]) return 1";
 
+// KEYS[1] = a call's waiting texts; ARGV = text, limit. 1 = queued, 0 = full.
+const std::string kQueueTextScript =
+    "if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end "
+    "redis.call('RPUSH', KEYS[1], ARGV[1]) redis.call('PEXPIRE', KEYS[1], 1800000) return 1";
+// KEYS[1] = a call's waiting texts: all of them, removed.
+const std::string kTakeTextsScript = "local v = redis.call('LRANGE', KEYS[1], 0, -1) redis.call('DEL', KEYS[1]) return v";
+
 // KEYS[1] = a set: members not expired.
 const std::string kCountScript = std::string(kNow) +
     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) return redis.call('ZCARD', KEYS[1])";
@@ -374,6 +381,70 @@ asio::awaitable<long long> Cluster::held(std::string kind, std::string tenant) {
   std::vector<std::string> eval{"EVAL", kCountScript, "1", key(settings_, "limit:" + kind, tenant)};
   const auto r = co_await state_->ask_redis->command(std::move(eval));
   co_return r.integer;
+}
+
+namespace {
+std::string waiters_key(const ClusterSettings& s, const std::string& tenant, const std::string& agent_id) {
+  return key(s, "agent-wait", tenant + ":" + agent_id);
+}
+
+asio::awaitable<void> remove_waiter(std::shared_ptr<Cluster::State> st, std::string k, std::string entry) {
+  std::vector<std::string> lrem{"LREM", std::move(k), "0", std::move(entry)};
+  try {
+    co_await st->beat_redis->command(std::move(lrem));
+  } catch (const std::exception&) {
+    // Left in the queue: whoever pops it finds the token unknown and takes the next.
+  }
+}
+}  // namespace
+
+asio::awaitable<void> Cluster::agent_wait(std::string tenant, std::string agent_id, std::string token) {
+  std::vector<std::vector<std::string>> cmds;
+  const auto k = waiters_key(settings_, tenant, agent_id);
+  cmds.push_back({"RPUSH", k, settings_.instance_id + " " + token});
+  cmds.push_back({"PEXPIRE", k, "86400000"});
+  co_await state_->ask_redis->pipeline(std::move(cmds));
+}
+
+void Cluster::agent_unwait(const std::string& tenant, const std::string& agent_id, const std::string& token) {
+  vox::spawn(state_->strand,
+             remove_waiter(state_, waiters_key(settings_, tenant, agent_id), settings_.instance_id + " " + token),
+             "cluster waiter removal");
+}
+
+asio::awaitable<std::optional<std::pair<std::string, std::string>>> Cluster::agent_next(std::string tenant,
+                                                                                        std::string agent_id) {
+  const auto k = waiters_key(settings_, tenant, agent_id);
+  for (int tries = 0; tries < 100; ++tries) {
+    std::vector<std::string> lpop{"LPOP", k};
+    const auto r = co_await state_->ask_redis->command(std::move(lpop));
+    if (r.nil() || r.error()) break;
+    const auto space = r.str.find(' ');
+    if (space == std::string::npos) continue;
+    const std::string id = r.str.substr(0, space);
+    if (id == settings_.instance_id) continue;  // (a waiter here would have been bound here)
+    std::vector<std::string> get{"GET", key(settings_, "inst", id)};
+    const auto url = co_await state_->ask_redis->command(std::move(get));
+    if (url.nil() || url.error()) continue;  // that instance is gone
+    co_return std::make_pair(url.str, r.str.substr(space + 1));
+  }
+  co_return std::nullopt;
+}
+
+asio::awaitable<bool> Cluster::queue_text(std::string sid, std::string text, int limit) {
+  std::vector<std::string> eval{"EVAL", kQueueTextScript, "1", key(settings_, "texts", sid), std::move(text),
+                                std::to_string(limit)};
+  const auto r = co_await state_->ask_redis->command(std::move(eval));
+  if (r.error()) throw RedisUnavailable("Redis refused to queue the text: " + r.str);
+  co_return r.integer == 1;
+}
+
+asio::awaitable<std::vector<std::string>> Cluster::take_texts(std::string sid) {
+  std::vector<std::string> eval{"EVAL", kTakeTextsScript, "1", key(settings_, "texts", sid)};
+  const auto r = co_await state_->ask_redis->command(std::move(eval));
+  std::vector<std::string> out;
+  for (const auto& e : r.elements) out.push_back(e.str);
+  co_return out;
 }
 
 bool Cluster::redis_up() const { return state_->ask_redis->connected() && state_->beat_redis->connected(); }

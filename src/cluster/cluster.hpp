@@ -19,6 +19,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -82,6 +84,21 @@ class Cluster {
                                       std::chrono::milliseconds hold);
   // How many members a company holds (tests, /health).
   boost::asio::awaitable<long long> held(std::string kind, std::string tenant);
+
+  // Client sockets waiting for a company's next call of an agent, across the cluster: a
+  // queue per company and agent of "{instance id} {token}" (the instance that holds the
+  // call claims the first one still waiting).
+  boost::asio::awaitable<void> agent_wait(std::string tenant, std::string agent_id, std::string token);
+  void agent_unwait(const std::string& tenant, const std::string& agent_id, const std::string& token);
+  // The next waiter of another live instance: its URL and token (nullopt: none).
+  boost::asio::awaitable<std::optional<std::pair<std::string, std::string>>> agent_next(std::string tenant,
+                                                                                       std::string agent_id);
+
+  // Text sent for a call that has not started yet, kept in Redis for whichever instance
+  // its stream reaches (at most `limit` waiting; 30 minutes). Returns false when full.
+  boost::asio::awaitable<bool> queue_text(std::string sid, std::string text, int limit);
+  // Takes (and removes) the call's waiting text, in order.
+  boost::asio::awaitable<std::vector<std::string>> take_texts(std::string sid);
 
   bool redis_up() const;
   std::string redis_error() const;

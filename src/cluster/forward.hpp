@@ -37,6 +37,7 @@ class Forwarder {
                                                  std::chrono::milliseconds timeout);
 
   Cluster& cluster() { return cluster_; }
+  net::HttpClient& http() { return http_; }
   std::uint64_t forwarded() const { return forwarded_; }
 
  private:

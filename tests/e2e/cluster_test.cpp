@@ -75,10 +75,11 @@ std::string client_url(const ServerProcess& server, const std::string& sid) {
 // Redis, PostgreSQL, the Twilio emulator (a callee that says two lines, then stays on the
 // line), instances A and B sharing Redis and one database, and HAProxy over both.
 struct Cluster {
-  explicit Cluster(std::vector<std::string> extra = {}, std::string redis_password = {})
-      : redis(std::move(redis_password)) {
+  explicit Cluster(std::vector<std::string> extra = {}, std::vector<std::string> callee = {"hello there", "good morning"},
+                   std::vector<std::string> emulator_extra = {}) {
     database = pg.create_database("voxbridge");
-    emulator = twilio_emulator({"hello there", "good morning"}, {"--callee-idle-ms", "60000"});
+    emulator_extra.insert(emulator_extra.end(), {"--callee-idle-ms", "60000"});
+    emulator = twilio_emulator(callee, emulator_extra);
     a = instance("a", extra);
     b = instance("b", extra);
     lb = std::make_unique<Haproxy>(std::vector<std::string>{"127.0.0.1:" + std::to_string(a->port()),
@@ -237,6 +238,53 @@ TEST(Cluster, AClientSocketThroughBDrivesTheCallOnA) {
   EXPECT_TRUE(client.find(ws::type_is("call_ended"), 20s)) << client.dump();
 }
 
+TEST(Cluster, ASocketWaitingOnBForItsAgentTakesTheAgentsNextCallOnA) {
+  Cluster c;
+  // Waiting through B for agent "concierge"'s next call, wherever it starts.
+  ws::Ws client("ws://127.0.0.1:" + std::to_string(c.b->port()) +
+                "/api/v1/webrtc/twilio-elevenlabs-stream/desk-1/" + kAcmeKey + "/concierge");
+  ASSERT_TRUE(client.next(ws::type_is("connection_established"), 10s)) << client.dump();
+  ws::Ws second("ws://127.0.0.1:" + std::to_string(c.b->port()) +
+                "/api/v1/webrtc/twilio-elevenlabs-stream/desk-2/" + kAcmeKey + "/concierge");
+  ASSERT_TRUE(second.next(ws::type_is("connection_established"), 10s)) << second.dump();
+  auto placed = api("POST", c.a->url() + kApi + "/calls",
+                    R"({"to_number":"+15550002222","from_number":"+15550001111","metadata":{"agent_id":"concierge"}})");
+  ASSERT_EQ(placed.status, 200) << placed.body;
+  const auto sid = str(body_of(placed), "call_sid");
+  auto bound = client.next(ws::type_is("call_bound"), 30s);
+  ASSERT_TRUE(bound) << client.dump() << c.a->log_tail() << c.b->log_tail();
+  EXPECT_EQ(ws::str(*bound, "call_sid"), sid);
+  EXPECT_EQ(active_calls(*c.a), 1);
+  EXPECT_TRUE(c.a->wait_for_log("taken by a client socket on"));
+  // It hears the callee through A, and hangs up through A.
+  EXPECT_TRUE(client.find([&](const json::object& m) {
+    return ws::type_of(m) == "transcript" && normalized(ws::str(m, "text")) == "hello there";
+  }, 40s)) << client.dump();
+  client.control("hangup");
+  EXPECT_TRUE(wait_active_calls(*c.a, 0, 30s));
+  EXPECT_TRUE(client.find(ws::type_is("call_ended"), 20s)) << client.dump();
+  // The second socket waiting for the same agent got nothing: one call, one socket.
+  EXPECT_EQ(second.count(ws::type_is("call_bound")), 0u) << second.dump();
+}
+
+TEST(Cluster, TextSentThroughBBeforeTheCallStartsIsSpokenOnA) {
+  // A silent callee, and a call that rings for 3 s before its stream starts.
+  Cluster c({}, {}, {"--ring-ms", "3000"});
+  const auto sid = c.place_on_a();
+  ASSERT_FALSE(sid.empty());
+  net::HttpResponse queued;
+  ASSERT_TRUE(eventually([&] {  // (once A's record of the call has reached the shared store)
+    queued = api("POST", c.b->url() + kApi + "/calls/" + sid + "/stream", R"({"text":"you said open the door"})");
+    return queued.status == 200;
+  }, 10s)) << queued.body;
+  EXPECT_TRUE(body_of(queued).at("queued").as_bool()) << queued.body;
+  EXPECT_EQ(active_calls(*c.a), 0);
+  ASSERT_TRUE(wait_active_calls(*c.a, 1, 30s));
+  EXPECT_TRUE(eventually([&] { return played(c.b->url(), sid, "you said open the door"); }, 30s))
+      << api("GET", c.b->url() + kApi + "/calls/" + sid + "/transcript").body;
+  EXPECT_EQ(api("DELETE", c.b->url() + kApi + "/calls/" + sid).status, 200);
+}
+
 TEST(Cluster, RedisOutageKeepsCallsGoingAndCrossInstanceActionsAnswer503UntilItReturns) {
   Cluster c;
   const auto sid = c.call_on_a();
@@ -309,6 +357,30 @@ TEST(Cluster, ACompanysCallAndSocketLimitsHoldAcrossInstances) {
     ws::Ws again(socket_url(*c.b, kAcmeKey));
     return again.next(ws::type_is("connection_established"), 5s).has_value();
   }, 20s));
+}
+
+TEST(Cluster, TwoInstancesMigrateOneFreshDatabaseAtOnce) {
+  PgServer pg;
+  const auto database = pg.create_database("fresh");
+  auto start = [&](const std::string& id) {
+    return std::make_unique<ServerProcess>(std::vector<std::string>{"--store", database, "--instance-id", id});
+  };
+  // Both start at the same moment against the empty database; both come up.
+  auto first = std::async(std::launch::async, start, "m1");
+  auto second = std::async(std::launch::async, start, "m2");
+  std::unique_ptr<ServerProcess> m1, m2;
+  ASSERT_NO_THROW(m1 = first.get());
+  ASSERT_NO_THROW(m2 = second.get());
+  // One schema, applied once: each says so, and a call written by one is read by the other.
+  for (const auto* m : {m1.get(), m2.get()})
+    EXPECT_NE(m->log().find("call store: postgresql 127.0.0.1:" + std::to_string(pg.port()) + "/fresh, schema"),
+              std::string::npos) << m->log_tail();
+  auto reg = http("POST", m1->url() + kApi + "/calls/incoming",
+                  R"({"call_sid":"CA0123456789abcdef0123456789abcdef","agent_id":"x"})", {{"Content-Type", "application/json"}});
+  ASSERT_EQ(reg.status, 200) << reg.body;
+  EXPECT_TRUE(eventually([&] {
+    return http("GET", m2->url() + kApi + "/calls/CA0123456789abcdef0123456789abcdef").status == 200;
+  }, 10s));
 }
 
 TEST(Cluster, HealthProbesAndDrainOnSigterm) {

@@ -154,7 +154,11 @@ bool ChildProcess::exited() {
   return false;
 }
 
-RedisServer::RedisServer(std::string password) : dir_(make_temp_dir("redis")), password_(std::move(password)) {
+RedisServer::RedisServer(std::string password, std::string tls_cert_file, std::string tls_key_file)
+    : dir_(make_temp_dir("redis")),
+      password_(std::move(password)),
+      tls_cert_(std::move(tls_cert_file)),
+      tls_key_(std::move(tls_key_file)) {
   port_ = free_loopback_port();
   start();
 }
@@ -166,17 +170,29 @@ RedisServer::~RedisServer() {
 }
 
 std::string RedisServer::url() const {
-  return "redis://" + (password_.empty() ? std::string() : ":" + password_ + "@") + "127.0.0.1:" +
+  return (tls_cert_.empty() ? "redis://" : "rediss://") + (password_.empty() ? std::string() : ":" + password_ + "@") + "127.0.0.1:" +
          std::to_string(port_) + "/0";
 }
 
 void RedisServer::start() {
   if (process_.running()) return;
   const auto bin = find_binary({"/usr/bin/redis-server"}, "redis-server");
-  std::vector<std::string> args = {bin, "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
-                                   "--appendonly", "no", "--dir", dir_, "--daemonize", "no"};
+  std::vector<std::string> args = {bin, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir_,
+                                   "--daemonize", "no"};
+  if (tls_cert_.empty()) {
+    args.insert(args.end(), {"--port", std::to_string(port_)});
+  } else {
+    args.insert(args.end(), {"--port", "0", "--tls-port", std::to_string(port_), "--tls-cert-file", tls_cert_,
+                             "--tls-key-file", tls_key_, "--tls-auth-clients", "no"});
+  }
   if (!password_.empty()) args.insert(args.end(), {"--requirepass", password_});
   process_.start(args, dir_, dir_ + "/redis.log");
+  if (!tls_cert_.empty()) {
+    // (A TLS server is ready once it accepts; the client's handshake is what the tests check.)
+    if (!wait_for([&] { return accepts(port_); }, process_))
+      throw std::runtime_error("redis-server (TLS) did not listen on port " + std::to_string(port_) + ":\n" + log_tail());
+    return;
+  }
   const std::string ping = password_.empty() ? "PING\r\n" : "AUTH " + password_ + "\r\nPING\r\n";
   if (!wait_for([&] { return exchange(port_, ping).find("+PONG") != std::string::npos ||
                              exchange(port_, ping).find("+OK") != std::string::npos; }, process_))
@@ -188,29 +204,23 @@ void RedisServer::stop() { process_.stop(); }
 std::string RedisServer::log_tail() const { return tail_of(dir_ + "/redis.log"); }
 
 std::string haproxy_config(unsigned short port, const std::vector<std::string>& backends) {
+  // The documented configuration (deploy/haproxy.cfg), with the test's ports.
+  const std::string path = std::string(VOX_SOURCE_DIR) + "/deploy/haproxy.cfg";
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
   std::ostringstream c;
-  c << "global\n"
-       "  maxconn 4000\n"  // each connection needs two descriptors: keep under the ulimit
-
-       "defaults\n"
-       "  mode http\n"
-       "  option http-server-close\n"
-       "  timeout connect 5s\n"
-       "  timeout client 60s\n"
-       "  timeout server 660s\n"  // /generate long-polls wait up to 600 s
-       "  timeout tunnel 3600s\n"  // WebSockets (media streams, client sockets) once upgraded
-       "  timeout client-fin 5s\n"
-       "frontend voxbridge\n"
-       "  bind 127.0.0.1:" << port << "\n"
-       "  option forwardfor\n"
-       "  default_backend instances\n"
-       "backend instances\n"
-       "  balance roundrobin\n"
-       "  option httpchk GET /health/ready\n"
-       "  http-check expect status 200\n"
-       "  default-server inter 1s fall 2 rise 1\n";
+  bool bound = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("  bind ", 0) == 0) {
+      c << "  bind 127.0.0.1:" << port << "\n";
+      bound = true;
+    } else if (line.rfind("  server ", 0) != 0) {
+      c << line << "\n";
+    }
+  }
+  if (!bound) throw std::runtime_error(path + " has no bind line");
   int i = 0;
-  for (const auto& b : backends) c << "  server vox" << i++ << " " << b << " check\n";
+  for (const auto& b : backends) c << "  server vox" << ++i << " " << b << " check\n";
   return c.str();
 }
 

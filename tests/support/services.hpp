@@ -33,8 +33,9 @@ class ChildProcess {
 class RedisServer {
  public:
   // Starts redis-server (no persistence) with `password` if not empty; returns once it
-  // answers PING. Throws std::runtime_error (missing binary: run scripts/setup.sh).
-  explicit RedisServer(std::string password = {});
+  // answers PING. With `tls_cert_file` and `tls_key_file` it speaks TLS only (rediss://).
+  // Throws std::runtime_error (missing binary: run scripts/setup.sh).
+  explicit RedisServer(std::string password = {}, std::string tls_cert_file = {}, std::string tls_key_file = {});
   ~RedisServer();
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
@@ -47,7 +48,7 @@ class RedisServer {
   std::string log_tail() const;
 
  private:
-  std::string dir_, password_;
+  std::string dir_, password_, tls_cert_, tls_key_;
   unsigned short port_ = 0;
   ChildProcess process_;
 };
@@ -71,7 +72,8 @@ class Haproxy {
   ChildProcess process_;
 };
 
-// The HAProxy configuration docs/deploy.md shows, for `backends`, listening on `port`.
+// deploy/haproxy.cfg (the documented configuration) listening on 127.0.0.1:`port`, its
+// server lines replaced by `backends`.
 std::string haproxy_config(unsigned short port, const std::vector<std::string>& backends);
 
 }  // namespace vox::test
