@@ -95,6 +95,7 @@ kill "$caller" 2>/dev/null || true
 hport=$(free_port)
 sed -e "s|^  bind .*|  bind 127.0.0.1:$hport|" -e '/^  server /d' deploy/haproxy.cfg > "$work/haproxy.cfg"
 printf '  server vox1 127.0.0.1:%s check\n  server vox2 127.0.0.1:%s check\n' "$pa" "$pb" >> "$work/haproxy.cfg"
+printf '  server vox1-any 127.0.0.1:%s backup\n  server vox2-any 127.0.0.1:%s backup\n' "$pa" "$pb" >> "$work/haproxy.cfg"
 haproxy -db -f "$work/haproxy.cfg" > "$OUT/haproxy.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$hport/health/ready" > /dev/null 2>&1 && break; sleep 0.05; done

@@ -40,6 +40,7 @@ struct Relay {
   std::string tenant, member;  // the socket's place in the company's count ("" = none)
   std::string peer, key, agent_id, query;  // the upgrade's path parameters and query
   std::string token;  // waiting for the agent's next call across the cluster ("" = not)
+  bool names_call = false;  // the peer id names a call: never waits for an agent's next one
 
   void close_local(std::string_view why) {
     if (local_closed) return;
@@ -81,7 +82,8 @@ asio::awaitable<void> run_relay(std::shared_ptr<Relay> r) {
     std::string failed;
     const std::chrono::milliseconds refreshed_here{0};
     try {
-      admitted = co_await clu.admit("sockets", r->tenant, member, limit, refreshed_here);
+      const std::string kind = "sockets";  // (named: no prvalue strings into coroutine calls)
+      admitted = co_await clu.admit(kind, r->tenant, member, limit, refreshed_here);
     } catch (const std::exception& e) {
       failed = e.what();  // Redis unreachable: this instance's own limit still applies
     }
@@ -105,7 +107,7 @@ asio::awaitable<void> run_relay(std::shared_ptr<Relay> r) {
   }
   if (r->sid.empty()) {
     serve_locally(r);
-    wait_for_agent_anywhere(r);
+    if (!r->names_call) wait_for_agent_anywhere(r);
     co_return;
   }
   // Whose call is it? A call that has reached no instance yet is waited for here (the
@@ -150,8 +152,20 @@ asio::awaitable<void> relay_to(std::shared_ptr<Relay> r, cluster::Owner owner) {
   }
   if (!up) {
     spdlog::warn("cluster: relaying the client socket of {} to {} failed: {}", r->sid, owner.instance_id, failed);
-    r->conn->send_text(ended_message(r->sid, "the instance holding the call (" + owner.instance_id + ") did not answer"));
-    r->conn->close(1011, "call unreachable");
+    // The owner's refusal is passed on as the owner gave it (a socket naming another
+    // company's call learns nothing more than "not found"); only an owner that did not
+    // answer at all means the call is lost.
+    std::string detail;
+    if (failed.find("404") != std::string::npos) detail = "Call not found";
+    else if (failed.find("429") != std::string::npos) detail = "Too many open WebSockets for this API key";
+    else if (failed.find("503") != std::string::npos) detail = "The call's instance is busy; try again shortly";
+    if (!detail.empty()) {
+      r->conn->send_text(vox::json_text(json::object{{"type", "error"}, {"detail", detail}, {"timestamp", iso8601_now()}}));
+      r->conn->close(1008, "refused");
+    } else {
+      r->conn->send_text(ended_message(r->sid, "the instance holding the call did not answer"));
+      r->conn->close(1011, "call unreachable");
+    }
     r->close_local("relay failed");
     r->mode = Relay::Mode::kClosed;
     co_return;
@@ -324,13 +338,15 @@ net::HttpResponse claim_for_socket(const ControlServices& svc, const std::string
 }
 
 std::unique_ptr<net::WsHandler> relay_client_socket(const ControlServices& svc, const net::HttpRequest& upgrade,
-                                                    std::unique_ptr<net::WsHandler> local, std::string call_sid) {
+                                                    std::unique_ptr<net::WsHandler> local, std::string call_sid,
+                                                    bool names_call) {
   auto r = std::make_shared<Relay>();
   r->svc = &svc;
   r->sid = std::move(call_sid);
   r->target = upgrade.target;
   r->headers.emplace_back(std::string(cluster::kForwardedHeader), svc.forwarder->cluster().instance_id());
   r->local = std::move(local);
+  r->names_call = names_call;
   const std::string key(upgrade.param("company_api_key"));
   r->peer = std::string(upgrade.param("peer_id"));
   r->key = key;

@@ -452,6 +452,9 @@ bool ClientHub::take_waiting(const net::WsHandler* local) {
   const auto* socket = dynamic_cast<const ClientSocket*>(local);
   if (!socket) return false;
   const ClientLink* link = socket->link().get();
+  // Only a socket still waiting for its agent's first call: one that named a call, or was
+  // bound once (it then waits for that call's next stream), keeps waiting here.
+  if (link->names_call()) return false;
   std::lock_guard lock(mu_);
   const auto before = waiting_.size();
   std::erase_if(waiting_, [link](const auto& w) { return w.lock().get() == link; });

@@ -35,7 +35,8 @@ std::string peer_call_sid(std::string_view peer);
 // messages are buffered. If the owner's side drops without a close (the instance was
 // lost), the client gets call_ended (reason instance_lost).
 std::unique_ptr<net::WsHandler> relay_client_socket(const ControlServices& svc, const net::HttpRequest& upgrade,
-                                                    std::unique_ptr<net::WsHandler> local, std::string call_sid);
+                                                    std::unique_ptr<net::WsHandler> local, std::string call_sid,
+                                                    bool names_call);
 // A call for an agent no socket here waited for: offered, through Redis, to a socket
 // waiting for that agent on another instance (which then relays itself here).
 void offer_to_other_instances(const ControlServices& svc, const call::CallSession& session);

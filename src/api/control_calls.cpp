@@ -78,7 +78,8 @@ void add_call_routes(net::Router& router, const ControlServices& svc) {
     if (svc.forwarder && svc.max_calls_per_company > 0) {
       const std::chrono::milliseconds hold = kCallHold;
       try {
-        co_await svc.forwarder->cluster().rename("calls", who.tenant, placeholder, placed.sid, hold);
+        const std::string kind = "calls";  // (named: no prvalue strings into coroutine calls)
+        co_await svc.forwarder->cluster().rename(kind, who.tenant, placeholder, placed.sid, hold);
       } catch (const std::exception& e) {
         spdlog::warn("control API: the call limit keeps a placeholder for {} ({})", placed.sid, e.what());
       }
@@ -114,7 +115,6 @@ void add_call_routes(net::Router& router, const ControlServices& svc) {
   router.add("POST", base + "/calls/incoming", route(svc, [&svc](const net::HttpRequest& req, const Principal& who) -> asio::awaitable<net::HttpResponse> {
     if (auto refused = refuse_when_overloaded(svc, true, "call not registered")) co_return std::move(*refused);
     const IncomingCallRequest body = parse_incoming_call(req.body, svc.settings.relaxed_call_sids);
-    co_await admit_company_call(svc, who, body.call_sid);
     if (!who.open && !body.company_api_key.empty() && svc.tenants.tenant_for(body.company_api_key) != who.tenant)
       throw ApiError(403, "company_api_key does not belong to the company of this API key");
     // A call sid stored once belongs to its company for good (ended, forgotten in memory,
@@ -129,6 +129,7 @@ void add_call_routes(net::Router& router, const ControlServices& svc) {
     }
     std::string note;
     const std::string voice = co_await require_voice(svc, body.voice_id, &note);
+    co_await admit_company_call(svc, who, body.call_sid);
     call::CallRecord rec;
     rec.call_sid = body.call_sid;
     rec.tenant = who.tenant;

@@ -86,7 +86,8 @@ asio::awaitable<void> admit_company_call(const ControlServices& svc, const Princ
   std::string failed;
   const std::chrono::milliseconds hold = kCallHold;
   try {
-    admitted = co_await svc.forwarder->cluster().admit("calls", who.tenant, std::move(member), svc.max_calls_per_company,
+    const std::string kind = "calls";  // (named: no prvalue strings into coroutine calls)
+    admitted = co_await svc.forwarder->cluster().admit(kind, who.tenant, std::move(member), svc.max_calls_per_company,
                                                        hold);
   } catch (const std::exception& e) {
     failed = e.what();

@@ -43,8 +43,9 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
                     // Counted against the company's limit across the cluster; a socket naming
                     // a call held by another instance is relayed there.
                     auto sid = peer_call_sid(req.param("peer_id"));
+                    const bool names_call = !sid.empty();
                     if (svc.registry.find(sid)) sid.clear();
-                    return relay_client_socket(svc, req, std::move(local), std::move(sid));
+                    return relay_client_socket(svc, req, std::move(local), std::move(sid), names_call);
                   });
   }
 }

@@ -263,6 +263,22 @@ net::HttpResponse owner_lost_response(const cluster::Owner& owner) {
   return net::HttpResponse::json(200, vox::json_text(o));
 }
 
+// `req` with its `timeout` parameter set to `left` (what remains of the turn's wait).
+net::HttpRequest with_timeout(const net::HttpRequest& req, std::chrono::milliseconds left) {
+  net::HttpRequest out = req;
+  std::string query;
+  for (const auto& [k, v] : net::parse_form(req.query)) {
+    if (k == "timeout") continue;
+    query += (query.empty() ? "" : "&") + net::url_encode(k) + "=" + net::url_encode(v);
+  }
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%.3f", static_cast<double>(left.count()) / 1000.0);
+  query += (query.empty() ? "timeout=" : "&timeout=") + std::string(secs);
+  out.query = query;
+  out.target = req.path + "?" + query;
+  return out;
+}
+
 // A turn on a call another instance holds goes there. A first turn (or input) on a call
 // that has reached no instance yet waits for it to reach one, up to the turn's timeout.
 // nullopt: this instance runs the turn (`q.timeout` shortened by the wait).
@@ -277,9 +293,12 @@ asio::awaitable<std::optional<net::HttpResponse>> relay_turn(cluster::Forwarder&
     const cluster::Owner owner = co_await fwd.cluster().owner_of(q.sid);
     if (owner.kind == cluster::Owner::Kind::kUnreachable) co_return cluster::redis_unreachable_response(owner.detail);
     if (owner.kind == cluster::Owner::Kind::kElsewhere) {
-      // The owner waits up to the turn's timeout (and its input's playback) itself.
-      const std::chrono::milliseconds limit = q.timeout + (q.input.empty() ? std::chrono::seconds(5) : kMaxPlaybackWait);
-      net::HttpResponse r = co_await fwd.send(req, owner, limit);
+      // The owner waits up to what is left of the turn's timeout (and its input's playback).
+      const auto left = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()),
+                                 std::chrono::milliseconds(0));
+      net::HttpRequest out = with_timeout(req, left);
+      const std::chrono::milliseconds limit = left + (q.input.empty() ? std::chrono::seconds(5) : kMaxPlaybackWait);
+      net::HttpResponse r = co_await fwd.send(out, owner, limit);
       if (r.status == 503 && r.body.find(owner.instance_id) != std::string::npos) co_return owner_lost_response(owner);
       co_return r;
     }

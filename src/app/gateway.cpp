@@ -116,6 +116,8 @@ void build_cluster(const ServerConfig& config, asio::io_context& ioc, Gateway::P
   cs.ttl = std::chrono::milliseconds(config.cluster.ttl_ms);
   try {
     p.cluster = std::make_unique<cluster::Cluster>(ioc.get_executor(), cs);
+    const auto endpoint = cluster::parse_redis_url(cs.redis.url);
+    if (!endpoint.password.empty()) redact_in_logs(endpoint.password);
   } catch (const std::invalid_argument& e) {
     throw StartError(std::string("--redis-url / cluster settings: ") + e.what());
   }
@@ -341,6 +343,10 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
                                                    p.turns.call_status(sid, status);
                                                    p.registry.update_record(sid, [&](call::CallRecord& r) { r.status = status; });
                                                    const bool over = twilio::is_terminal_status(status);
+                                                   // A placed call that ended (busy, no answer...) frees
+                                                   // its place in the company's count at once.
+                                                   if (over && p.cluster)
+                                                     if (auto r = p.registry.record(sid)) p.cluster->release("calls", r->tenant, sid);
                                                    if (over) p.registry.forget_record(sid);
                                                    p.store->set_status(sid, status, over);
                                                    p.store->add_event(sid, "status", status);

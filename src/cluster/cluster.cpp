@@ -43,6 +43,12 @@ const std::string kQueueTextScript =
 // KEYS[1] = a call's waiting texts: all of them, removed.
 const std::string kTakeTextsScript = "local v = redis.call('LRANGE', KEYS[1], 0, -1) redis.call('DEL', KEYS[1]) return v";
 
+// KEYS[1] = a call's owner key; ARGV[1] = a prefix of its value ("{id} "): deleted only
+// while that instance still owns it (a newer stream elsewhere keeps its registration).
+const std::string kDeleteIfOwnerScript =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
 // KEYS[1] = a set: members not expired.
 const std::string kCountScript = std::string(kNow) +
     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) return redis.call('ZCARD', KEYS[1])";
@@ -66,6 +72,7 @@ struct Cluster::State {
   asio::steady_timer timer;
   bool stopped = false;
   bool beat_failing = false;
+  bool registered = false;  // a heartbeat went through (a later SADD adding us again: we were reaped)
   std::function<void(std::vector<std::string>, std::string)> lost;
   std::atomic<std::uint64_t> calls_lost{0};
 
@@ -109,6 +116,8 @@ asio::awaitable<void> beat(const ClusterSettings& s, std::shared_ptr<Cluster::St
   const std::string me = s.instance_id + " " + s.advertise_url;
   cmds.push_back({"SET", key(s, "inst", s.instance_id), s.advertise_url, "PX", ttl});
   cmds.push_back({"SADD", s.prefix + "instances", s.instance_id});
+  // The calls hash is rewritten whole (in a transaction), so a call whose removal failed
+  // during an outage does not linger in it.
   std::vector<std::string> hset{"HSET", key(s, "inst-calls", s.instance_id)};
   std::vector<std::string> refresh{"EVAL", kRefreshScript, "0"};
   std::vector<std::string> refresh_members{ttl};
@@ -132,7 +141,10 @@ asio::awaitable<void> beat(const ClusterSettings& s, std::shared_ptr<Cluster::St
       }
     refresh[2] = std::to_string(n);
   }
+  cmds.push_back({"MULTI"});
+  cmds.push_back({"DEL", key(s, "inst-calls", s.instance_id)});
   if (hset.size() > 2) cmds.push_back(std::move(hset));
+  cmds.push_back({"EXEC"});
   if (refresh[2] != "0") {
     refresh.insert(refresh.end(), refresh_members.begin(), refresh_members.end());
     cmds.push_back(std::move(refresh));
@@ -140,6 +152,13 @@ asio::awaitable<void> beat(const ClusterSettings& s, std::shared_ptr<Cluster::St
   auto replies = co_await st->beat_redis->pipeline(std::move(cmds));
   for (const auto& r : replies)
     if (r.error()) spdlog::warn("cluster heartbeat: Redis answered an error: {}", r.str);
+  // SADD answers 1 when it added us: the others had taken this instance for lost (its
+  // heartbeat lapsed) and ended its calls in the store.
+  if (replies.size() > 1 && replies[1].integer == 1 && st->registered)
+    spdlog::error("cluster: this instance ({}) was taken for lost while it lived (its heartbeat lapsed for more than "
+                  "the TTL of {} ms): the others ended its calls in the store; raise --cluster-ttl-ms or check the "
+                  "path to Redis", s.instance_id, s.ttl.count());
+  st->registered = true;
 }
 
 // Finds instances whose heartbeat expired and ends their calls (once, under a lock key).
@@ -159,15 +178,29 @@ asio::awaitable<void> reap(const ClusterSettings& s, std::shared_ptr<Cluster::St
     std::vector<std::string> lock{"SET", key(s, "reap", dead), s.instance_id, "NX", "PX", "30000"};
     const auto got = co_await st->beat_redis->command(std::move(lock));
     if (got.nil() || got.error()) continue;  // another instance is reaping it
+    // Still gone now that we hold the lock? (A slow instance may have come back.)
+    std::vector<std::string> again{"EXISTS", key(s, "inst", dead)};
+    if ((co_await st->beat_redis->command(std::move(again))).integer != 0) {
+      std::vector<std::string> unlock{"DEL", key(s, "reap", dead)};
+      co_await st->beat_redis->command(std::move(unlock));
+      continue;
+    }
     std::vector<std::string> hgetall{"HGETALL", key(s, "inst-calls", dead)};
     const auto calls = co_await st->beat_redis->command(std::move(hgetall));
+    // A call another instance has taken over since (a new stream after a redirect) is not lost.
+    std::vector<std::vector<std::string>> owners;
+    for (std::size_t j = 0; j + 1 < calls.elements.size(); j += 2) owners.push_back({"GET", key(s, "call", calls.elements[j].str)});
+    const auto owned = co_await st->beat_redis->pipeline(std::move(owners));
+    const std::string prefix = dead + " ";
     std::vector<std::string> sids;
     std::vector<std::vector<std::string>> cleanup;
     for (std::size_t j = 0; j + 1 < calls.elements.size(); j += 2) {
       const auto& sid = calls.elements[j].str;
       const auto& tenant = calls.elements[j + 1].str;
+      const auto& owner = owned[j / 2];
+      if (!owner.nil() && owner.str.rfind(prefix, 0) != 0) continue;
       sids.push_back(sid);
-      cleanup.push_back({"DEL", key(s, "call", sid)});
+      cleanup.push_back({"EVAL", kDeleteIfOwnerScript, "1", key(s, "call", sid), prefix});
       cleanup.push_back({"ZREM", key(s, "limit:calls", tenant), sid});
     }
     cleanup.push_back({"DEL", key(s, "inst-calls", dead)});
@@ -186,7 +219,7 @@ asio::awaitable<void> forget_previous_life(const ClusterSettings& s, std::shared
   const auto calls = co_await st->beat_redis->command(std::move(hgetall));
   std::vector<std::vector<std::string>> cleanup;
   for (std::size_t j = 0; j + 1 < calls.elements.size(); j += 2) {
-    cleanup.push_back({"DEL", key(s, "call", calls.elements[j].str)});
+    cleanup.push_back({"EVAL", kDeleteIfOwnerScript, "1", key(s, "call", calls.elements[j].str), s.instance_id + " "});
     cleanup.push_back({"ZREM", key(s, "limit:calls", calls.elements[j + 1].str), calls.elements[j].str});
   }
   cleanup.push_back({"DEL", key(s, "inst-calls", s.instance_id)});
@@ -241,7 +274,7 @@ asio::awaitable<void> register_call(ClusterSettings s, std::shared_ptr<Cluster::
 asio::awaitable<void> unregister_call(ClusterSettings s, std::shared_ptr<Cluster::State> st, std::string sid,
                                       std::string tenant) {
   std::vector<std::vector<std::string>> cmds;
-  cmds.push_back({"DEL", key(s, "call", sid)});
+  cmds.push_back({"EVAL", kDeleteIfOwnerScript, "1", key(s, "call", sid), s.instance_id + " "});
   cmds.push_back({"HDEL", key(s, "inst-calls", s.instance_id), sid});
   cmds.push_back({"ZREM", key(s, "limit:calls", tenant), sid});
   try {
@@ -260,6 +293,13 @@ asio::awaitable<void> remove_member(std::shared_ptr<Cluster::State> st, std::str
   }
 }
 
+// On the cluster's strand: no heartbeat after this.
+asio::awaitable<void> halt_heartbeat(std::shared_ptr<Cluster::State> st) {
+  st->stopped = true;
+  st->timer.cancel();
+  co_return;
+}
+
 }  // namespace
 
 void Cluster::start(std::string url) {
@@ -272,6 +312,8 @@ void Cluster::start(std::string url) {
 asio::awaitable<void> Cluster::stop() {
   auto st = state_;
   const auto& s = settings_;
+  // The heartbeat first, so no beat registers this instance again after it left.
+  co_await asio::co_spawn(st->strand, halt_heartbeat(st), asio::use_awaitable);
   std::vector<std::vector<std::string>> cmds;
   cmds.push_back({"DEL", key(s, "inst", s.instance_id)});
   cmds.push_back({"SREM", s.prefix + "instances", s.instance_id});

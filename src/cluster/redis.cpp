@@ -275,8 +275,11 @@ struct RedisConnection::State : std::enable_shared_from_this<State> {
     }
   }
 
-  asio::awaitable<void> write_loop() {
-    writing = true;
+  // Both loops hold the state (not only `this`): it lives until they end.
+  static asio::awaitable<void> write_loop(std::shared_ptr<State> self) {
+    co_await self->write_pending();
+  }
+  asio::awaitable<void> write_pending() {
     try {
       while (up && !out.empty()) {
         std::string chunk = std::move(out);
@@ -291,7 +294,8 @@ struct RedisConnection::State : std::enable_shared_from_this<State> {
     writing = false;
   }
 
-  asio::awaitable<void> run() {
+  static asio::awaitable<void> run(std::shared_ptr<State> self) { co_await self->run_loop(); }
+  asio::awaitable<void> run_loop() {
     auto backoff = settings.backoff_min;
     std::mt19937 rng(std::random_device{}());
     bool first = true;
@@ -330,6 +334,7 @@ struct RedisConnection::State : std::enable_shared_from_this<State> {
   }
 
   asio::awaitable<std::vector<RedisReply>> issue(std::vector<std::vector<std::string>> commands) {
+    if (commands.empty()) co_return std::vector<RedisReply>{};
     if (!up) {
       std::string why;
       {
@@ -341,7 +346,10 @@ struct RedisConnection::State : std::enable_shared_from_this<State> {
     auto p = std::make_shared<Pending>(strand, commands.size());
     for (const auto& c : commands) encode(out, c);
     waiting.push_back(p);
-    if (!writing) vox::spawn(strand, write_loop(), settings.role + " write");
+    if (!writing) {
+      writing = true;  // (before the spawn: one writer, however the spawn dispatches)
+      vox::spawn(strand, write_loop(shared_from_this()), settings.role + " write");
+    }
     p->timer.expires_after(settings.command_timeout);
     co_await p->timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (!p->done) {
@@ -365,7 +373,7 @@ RedisConnection::~RedisConnection() { stop(); }
 
 void RedisConnection::start() {
   auto s = state_;
-  asio::post(s->strand, [s] { vox::spawn(s->strand, s->run(), s->settings.role); });
+  asio::post(s->strand, [s] { vox::spawn(s->strand, State::run(s), s->settings.role); });
 }
 
 void RedisConnection::stop() {

@@ -142,6 +142,16 @@ TEST(Cluster, ActionsThroughAnyInstanceReachTheInstanceThatHoldsTheCall) {
     EXPECT_EQ(str(body_of(via_lb), "status"), "in-progress");
   }
 
+  // What only instances send each other is stripped or refused at the load balancer: a
+  // forged forwarding mark still gets forwarded (twice: one of them lands on B), and a
+  // socket claim from outside is not found.
+  for (int i = 0; i < 2; ++i) {
+    net::Headers forged = {{"Content-Type", "application/json"}, {"X-API-KEY", kAcmeKey}, {"X-Voxbridge-Forwarded", "x"}};
+    auto r = http("POST", c.lb->url() + kApi + "/calls/" + sid + "/stop", "", forged);
+    EXPECT_EQ(r.status, 200) << r.body;
+  }
+  EXPECT_EQ(http("POST", c.lb->url() + "/cluster/v1/claim", R"({"token":"t","call_sid":"x"})").status, 404);
+
   // B's client sees A's transcripts: the callee's words, through a turn relayed to A.
   auto heard = turn(c.b->url(), sid);
   ASSERT_EQ(heard.status, 200) << heard.body << c.b->log_tail();
@@ -298,6 +308,9 @@ TEST(Cluster, RedisOutageKeepsCallsGoingAndCrossInstanceActionsAnswer503UntilItR
   EXPECT_NE(str(body_of(refused), "detail").find("Redis is unreachable"), std::string::npos) << refused.body;
   EXPECT_TRUE(eventually([&] { return http("GET", c.b->url() + "/health/ready").status == 503; }, 10s));
   EXPECT_NE(http("GET", c.b->url() + "/health").body.find("unreachable"), std::string::npos);
+  // Every instance is not ready now; the load balancer still passes traffic (its backups).
+  EXPECT_TRUE(eventually([&] { return http("GET", c.a->url() + "/health/ready").status == 503; }, 10s));
+  EXPECT_EQ(http("GET", c.lb->url() + "/health/live").status, 200) << c.lb->log_tail();
   // The call goes on at A, and A still acts on it.
   EXPECT_EQ(active_calls(*c.a), 1);
   EXPECT_EQ(api("POST", c.a->url() + kApi + "/calls/" + sid + "/stream", R"({"text":"you said turn off the lights"})").status, 200);

@@ -73,6 +73,8 @@ TEST(RedisClient, RepliesOfEveryKindInOrderThroughOnePipeline) {
   EXPECT_EQ(replies[501].integer, 2);
   ASSERT_EQ(replies[502].elements.size(), 4u);
   EXPECT_EQ(replies[502].elements[0].str, "a");
+  EXPECT_TRUE(c.pipeline({}).empty());  // nothing to send: answered at once, connection kept
+  EXPECT_TRUE(c.conn->connected());
 }
 
 TEST(RedisClient, PasswordAndItsRefusal) {

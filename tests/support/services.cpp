@@ -221,6 +221,8 @@ std::string haproxy_config(unsigned short port, const std::vector<std::string>& 
   if (!bound) throw std::runtime_error(path + " has no bind line");
   int i = 0;
   for (const auto& b : backends) c << "  server vox" << ++i << " " << b << " check\n";
+  i = 0;
+  for (const auto& b : backends) c << "  server vox" << ++i << "-any " << b << " backup\n";
   return c.str();
 }
 
