@@ -3,9 +3,11 @@
 #include "net/client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -360,7 +362,12 @@ HttpClient::~HttpClient() {
 
 asio::awaitable<HttpResponse> HttpClient::send(ClientRequest request) {
   auto impl = impl_;
-  co_return co_await impl->run(std::move(request), nullptr);
+  // The pooled connections' sockets and timers belong to the client's executor: a caller
+  // on another network thread has the request run there (one hop each way), so no socket
+  // is touched from two threads.
+  const auto here = co_await asio::this_coro::executor;
+  if (here == impl->exec) co_return co_await impl->run(std::move(request), nullptr);
+  co_return co_await asio::co_spawn(impl->exec, impl->run(std::move(request), nullptr), asio::use_awaitable);
 }
 
 asio::awaitable<HttpResponse> HttpClient::send_streaming(ClientRequest request,

@@ -56,7 +56,9 @@ TEST_P(ElevenLabsOutage, MidCallTheEmbeddedEnginesTakeOverAndElevenLabsReturnsAf
   const std::vector<std::string> lines = {"good morning", "what time is it", "thank you very much"};
   // (The outage usually strikes the greeting, whose fallback then comes after the 3 s
   // first-audio watchdog: the caller waits for it rather than talking over it.)
-  auto call = std::async(std::launch::async, [&] { return converse(*s.server, lines, 10000); });
+  // (A black hole that strikes the TTS socket's handshake delays the greeting by the
+  // handshake timeout plus the REST attempt: up to about 11 s under ThreadSanitizer.)
+  auto call = std::async(std::launch::async, [&] { return converse(*s.server, lines, 20000); });
   ASSERT_TRUE(wait_active_calls(*s.server, 1, 30s)) << s.server->log_tail();
   ASSERT_TRUE(s.proxy->wait_accepted(1, 30s));  // the call has its ElevenLabs connections
   if (std::string(GetParam()) == "reset") {
