@@ -14,6 +14,7 @@
 #include "app/commands/sim_caller.hpp"
 #include "app/commands/talk.hpp"
 #include "app/commands/tools.hpp"
+#include "app/cluster_options.hpp"
 #include "app/config.hpp"
 #include "core/dotenv.hpp"
 #include "core/log.hpp"
@@ -147,32 +148,7 @@ void add_server_options(CLI::App& cmd, vox::app::ServerConfig& c, int& silence_c
                  "answers 503 so Twilio uses the number's fallback URL; /health/ready answers 503) while live calls "
                  "finish; then what is left ends as without it. 0 ends calls at once")
       ->envname("DRAIN_TIMEOUT")->check(CLI::Range(0, 86400))->capture_default_str();
-  auto& k = c.cluster;
-  cmd.add_option("--redis-url", k.redis_url,
-                 "Run as one instance of a cluster: Redis (redis://[:password@]host:port[/db], rediss:// for TLS) "
-                 "records which instance holds each call, so control actions, client sockets and /generate reach it "
-                 "from any instance (docs/deploy.md)")
-      ->envname("REDIS_URL");
-  cmd.add_option("--redis-ca-file", k.redis_ca_file, "CA bundle for a rediss:// Redis (default: the system's)")
-      ->envname("REDIS_CA_FILE");
-  cmd.add_option("--advertise-url", k.advertise_url,
-                 "The URL the other instances reach this one at, e.g. http://10.0.0.5:8001 (default: http://<host "
-                 "name>:<port>)")
-      ->envname("VOX_ADVERTISE_URL");
-  cmd.add_option("--cluster-heartbeat-ms", k.heartbeat_ms, "How often this instance refreshes its calls in Redis")
-      ->envname("CLUSTER_HEARTBEAT_MS")->check(CLI::Range(50, 60000))->capture_default_str();
-  cmd.add_option("--cluster-ttl-ms", k.ttl_ms,
-                 "An instance silent this long is lost: its calls end with reason instance_lost (at least twice "
-                 "the heartbeat)")
-      ->envname("CLUSTER_TTL_MS")->check(CLI::Range(100, 600000))->capture_default_str();
-  cmd.add_option("--redis-timeout-ms", k.redis_timeout_ms,
-                 "Longest wait for one Redis command; past it Redis counts as unreachable (actions on other "
-                 "instances' calls answer 503, local calls go on)")
-      ->envname("REDIS_TIMEOUT_MS")->check(CLI::Range(10, 60000))->capture_default_str();
-  cmd.add_option("--max-calls-per-company", k.max_calls_per_company,
-                 "Concurrent calls one company may have across the cluster (placing or registering more answers "
-                 "429); 0 = no limit. Needs --redis-url")
-      ->envname("MAX_CALLS_PER_COMPANY")->check(CLI::Range(0, 1000000))->capture_default_str();
+  vox::app::add_cluster_options(cmd, c);
   cmd.add_option("--database-url", c.store_path,
                  "The call store as a URL: postgresql://user:password@host:port/db keeps every call in PostgreSQL, "
                  "shared by the instances of a cluster (same as --store)")

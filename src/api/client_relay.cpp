@@ -295,8 +295,9 @@ class RelaySocket final : public net::WsHandler {
 asio::awaitable<void> offer_call(const ControlServices* svc, std::string tenant, std::string agent_id,
                                 std::string sid) {
   auto& clu = svc->forwarder->cluster();
-  for (int tries = 0; tries < 10; ++tries) {
-    std::optional<std::pair<std::string, std::string>> next;
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  for (int tries = 0; tries < 20; ++tries) {
+    std::optional<cluster::Cluster::Waiter> next;
     try {
       next = co_await clu.agent_next(tenant, agent_id);
     } catch (const std::exception& e) {
@@ -305,20 +306,27 @@ asio::awaitable<void> offer_call(const ControlServices* svc, std::string tenant,
     if (!next) co_return;
     net::ClientRequest req;
     req.method = "POST";
-    req.url = next->first + "/cluster/v1/claim";
+    req.url = next->url + "/cluster/v1/claim";
     req.headers.emplace_back("Content-Type", "application/json");
-    req.body = vox::json_text(json::object{{"token", next->second}, {"call_sid", sid}});
+    req.body = vox::json_text(json::object{{"token", next->token}, {"call_sid", sid}});
     req.budget = std::chrono::seconds(3);
     int status = 0;
     try {
       status = (co_await svc->forwarder->http().send(std::move(req))).status;
     } catch (const std::exception& e) {
-      spdlog::debug("cluster: offering call {} to {} failed: {}", sid, next->first, e.what());
+      spdlog::debug("cluster: offering call {} to {} failed: {}", sid, next->url, e.what());
     }
     if (status == 200) {
-      spdlog::info("cluster: call {} (agent {}) taken by a client socket on {}", sid, agent_id, next->first);
+      spdlog::info("cluster: call {} (agent {}) taken by a client socket on {}", sid, agent_id, next->instance_id);
       co_return;
     }
+    if (status == 404) continue;  // that socket no longer waits: the next one
+    // The waiter may well still wait (its instance did not see the call in Redis yet, or
+    // did not answer): it goes back to the head of the queue, and the offer is tried again
+    // shortly.
+    clu.agent_requeue(tenant, agent_id, *next);
+    pause.expires_after(std::chrono::milliseconds(200));
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
 

@@ -30,8 +30,9 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
         co_return net::HttpResponse::error(400, "Expected {\"token\": \"...\", \"call_sid\": \"...\"}");
       const std::string call_sid(sid->as_string());
       const cluster::Owner owner = co_await svc.forwarder->cluster().owner_of(call_sid);
+      // (409: the call may not be registered yet; the claimant tries again.)
       if (owner.kind != cluster::Owner::Kind::kElsewhere)
-        co_return net::HttpResponse::error(404, "Call not found on another instance");
+        co_return net::HttpResponse::error(409, "Call not registered on another instance (yet)");
       co_return claim_for_socket(svc, std::string(token->as_string()), call_sid);
     });
   }

@@ -107,6 +107,10 @@ asio::awaitable<void> say_waiting_texts(cluster::Cluster& clu, std::shared_ptr<c
 
 // Redis as the cluster's directory, and the client that forwards actions to a call's owner.
 void build_cluster(const ServerConfig& config, asio::io_context& ioc, Gateway::Parts& p, const std::string& instance_id) {
+  const auto& advertise = config.cluster.advertise_url;
+  if (!advertise.empty() && advertise.rfind("http://", 0) != 0 && advertise.rfind("https://", 0) != 0)
+    throw StartError("--advertise-url " + advertise + ": give the URL the other instances reach this one at, e.g. "
+                     "http://10.0.0.11:8001");
   cluster::ClusterSettings cs;
   cs.redis.url = config.cluster.redis_url;
   cs.redis.ca_file = config.cluster.redis_ca_file;

@@ -445,7 +445,25 @@ asio::awaitable<void> Cluster::agent_wait(std::string tenant, std::string agent_
   const auto k = waiters_key(settings_, tenant, agent_id);
   cmds.push_back({"RPUSH", k, settings_.instance_id + " " + token});
   cmds.push_back({"PEXPIRE", k, "86400000"});
-  co_await state_->ask_redis->pipeline(std::move(cmds));
+  // (On the connection agent_unwait() uses too: a removal never overtakes its addition.)
+  co_await state_->beat_redis->pipeline(std::move(cmds));
+}
+
+namespace {
+asio::awaitable<void> push_front(std::shared_ptr<Cluster::State> st, std::string k, std::string entry) {
+  std::vector<std::string> lpush{"LPUSH", std::move(k), std::move(entry)};
+  try {
+    co_await st->beat_redis->command(std::move(lpush));
+  } catch (const std::exception& e) {
+    spdlog::warn("cluster: a waiting client socket could not be queued again ({})", e.what());
+  }
+}
+}  // namespace
+
+void Cluster::agent_requeue(const std::string& tenant, const std::string& agent_id, const Waiter& waiter) {
+  vox::spawn(state_->strand,
+             push_front(state_, waiters_key(settings_, tenant, agent_id), waiter.instance_id + " " + waiter.token),
+             "cluster waiter requeue");
 }
 
 void Cluster::agent_unwait(const std::string& tenant, const std::string& agent_id, const std::string& token) {
@@ -454,21 +472,24 @@ void Cluster::agent_unwait(const std::string& tenant, const std::string& agent_i
              "cluster waiter removal");
 }
 
-asio::awaitable<std::optional<std::pair<std::string, std::string>>> Cluster::agent_next(std::string tenant,
-                                                                                        std::string agent_id) {
+asio::awaitable<std::optional<Cluster::Waiter>> Cluster::agent_next(std::string tenant, std::string agent_id) {
   const auto k = waiters_key(settings_, tenant, agent_id);
   for (int tries = 0; tries < 100; ++tries) {
     std::vector<std::string> lpop{"LPOP", k};
-    const auto r = co_await state_->ask_redis->command(std::move(lpop));
+    const auto r = co_await state_->beat_redis->command(std::move(lpop));
     if (r.nil() || r.error()) break;
     const auto space = r.str.find(' ');
     if (space == std::string::npos) continue;
     const std::string id = r.str.substr(0, space);
     if (id == settings_.instance_id) continue;  // (a waiter here would have been bound here)
     std::vector<std::string> get{"GET", key(settings_, "inst", id)};
-    const auto url = co_await state_->ask_redis->command(std::move(get));
+    const auto url = co_await state_->beat_redis->command(std::move(get));
     if (url.nil() || url.error()) continue;  // that instance is gone
-    co_return std::make_pair(url.str, r.str.substr(space + 1));
+    Waiter w;
+    w.instance_id = id;
+    w.url = url.str;
+    w.token = r.str.substr(space + 1);
+    co_return w;
   }
   co_return std::nullopt;
 }
@@ -476,14 +497,14 @@ asio::awaitable<std::optional<std::pair<std::string, std::string>>> Cluster::age
 asio::awaitable<bool> Cluster::queue_text(std::string sid, std::string text, int limit) {
   std::vector<std::string> eval{"EVAL", kQueueTextScript, "1", key(settings_, "texts", sid), std::move(text),
                                 std::to_string(limit)};
-  const auto r = co_await state_->ask_redis->command(std::move(eval));
+  const auto r = co_await state_->beat_redis->command(std::move(eval));
   if (r.error()) throw RedisUnavailable("Redis refused to queue the text: " + r.str);
   co_return r.integer == 1;
 }
 
 asio::awaitable<std::vector<std::string>> Cluster::take_texts(std::string sid) {
   std::vector<std::string> eval{"EVAL", kTakeTextsScript, "1", key(settings_, "texts", sid)};
-  const auto r = co_await state_->ask_redis->command(std::move(eval));
+  const auto r = co_await state_->beat_redis->command(std::move(eval));
   std::vector<std::string> out;
   for (const auto& e : r.elements) out.push_back(e.str);
   co_return out;

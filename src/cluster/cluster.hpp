@@ -90,9 +90,14 @@ class Cluster {
   // call claims the first one still waiting).
   boost::asio::awaitable<void> agent_wait(std::string tenant, std::string agent_id, std::string token);
   void agent_unwait(const std::string& tenant, const std::string& agent_id, const std::string& token);
-  // The next waiter of another live instance: its URL and token (nullopt: none).
-  boost::asio::awaitable<std::optional<std::pair<std::string, std::string>>> agent_next(std::string tenant,
-                                                                                       std::string agent_id);
+  // The next waiter of another live instance (nullopt: none). It leaves the queue: give it
+  // back with agent_requeue() when the claim failed for a reason that may pass.
+  struct Waiter {
+    Waiter() {}
+    std::string instance_id, url, token;
+  };
+  boost::asio::awaitable<std::optional<Waiter>> agent_next(std::string tenant, std::string agent_id);
+  void agent_requeue(const std::string& tenant, const std::string& agent_id, const Waiter& waiter);
 
   // Text sent for a call that has not started yet, kept in Redis for whichever instance
   // its stream reaches (at most `limit` waiting; 30 minutes). Returns false when full.

@@ -396,6 +396,24 @@ TEST(Cluster, TwoInstancesMigrateOneFreshDatabaseAtOnce) {
   }, 10s));
 }
 
+TEST(Cluster, BadClusterSettingsStopTheStartWithWhatToFix) {
+  RedisServer redis;
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--redis-url", "http://127.0.0.1:6379"}, "redis:// or rediss://"},
+      {{"--redis-url", redis.url(), "--advertise-url", "10.0.0.11:8001"}, "--advertise-url 10.0.0.11:8001"},
+      {{"--redis-url", redis.url(), "--cluster-heartbeat-ms", "1000", "--cluster-ttl-ms", "1500"},
+       "at least twice the heartbeat"},
+  };
+  for (const auto& [args, says] : cases) {
+    try {
+      ServerProcess server(args);
+      ADD_FAILURE() << "started with " << args.back();
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Cluster, HealthProbesAndDrainOnSigterm) {
   Cluster c({"--drain-timeout", "60"});
   EXPECT_EQ(http("GET", c.a->url() + "/health/live").status, 200);
