@@ -298,8 +298,9 @@ asio::awaitable<std::optional<net::HttpResponse>> relay_turn(cluster::Forwarder&
                                  std::chrono::milliseconds(0));
       net::HttpRequest out = with_timeout(req, left);
       const std::chrono::milliseconds limit = left + (q.input.empty() ? std::chrono::seconds(5) : kMaxPlaybackWait);
-      net::HttpResponse r = co_await fwd.send(out, owner, limit);
-      if (r.status == 503 && r.body.find(owner.instance_id) != std::string::npos) co_return owner_lost_response(owner);
+      bool lost = false;
+      net::HttpResponse r = co_await fwd.send(out, owner, limit, &lost);
+      if (lost) co_return owner_lost_response(owner);
       co_return r;
     }
     if (owner.kind == cluster::Owner::Kind::kHere || !may_arrive) break;

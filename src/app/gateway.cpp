@@ -120,8 +120,7 @@ void build_cluster(const ServerConfig& config, asio::io_context& ioc, Gateway::P
   cs.ttl = std::chrono::milliseconds(config.cluster.ttl_ms);
   try {
     p.cluster = std::make_unique<cluster::Cluster>(ioc.get_executor(), cs);
-    const auto endpoint = cluster::parse_redis_url(cs.redis.url);
-    if (!endpoint.password.empty()) redact_in_logs(endpoint.password);
+    if (const auto& password = p.cluster->redis_endpoint().password; !password.empty()) redact_in_logs(password);
   } catch (const std::invalid_argument& e) {
     throw StartError(std::string("--redis-url / cluster settings: ") + e.what());
   }
@@ -426,7 +425,7 @@ std::uint16_t Gateway::listen() {
     }
     p.cluster->start(url);
     spdlog::info("cluster: instance {} at {} (Redis {}, heartbeat {} ms, ttl {} ms)", instance_id_, url,
-                 config_.cluster.redis_url.empty() ? "" : cluster::parse_redis_url(config_.cluster.redis_url).display(),
+                 p.cluster->redis_endpoint().display(),
                  config_.cluster.heartbeat_ms, config_.cluster.ttl_ms);
   }
   p.ready = true;

@@ -49,10 +49,6 @@ const std::string kDeleteIfOwnerScript =
     "local v = redis.call('GET', KEYS[1]) "
     "if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
-// KEYS[1] = a set: members not expired.
-const std::string kCountScript = std::string(kNow) +
-    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) return redis.call('ZCARD', KEYS[1])";
-
 RedisSettings with_role(RedisSettings s, const char* role) {
   s.role = std::string("redis[") + role + "]";
   return s;
@@ -85,7 +81,6 @@ Cluster::Cluster(asio::any_io_executor exec, ClusterSettings settings) : setting
   if (settings_.instance_id.empty()) throw std::invalid_argument("a cluster instance needs an id");
   if (settings_.ttl < 2 * settings_.heartbeat)
     throw std::invalid_argument("the cluster TTL must be at least twice the heartbeat interval");
-  parse_redis_url(settings_.redis.url);  // throws on a bad URL
   state_ = std::make_shared<State>(std::move(exec), settings_);
 }
 
@@ -419,12 +414,6 @@ asio::awaitable<void> Cluster::rename(std::string kind, std::string tenant, std:
   co_await state_->ask_redis->command(std::move(eval));
 }
 
-asio::awaitable<long long> Cluster::held(std::string kind, std::string tenant) {
-  std::vector<std::string> eval{"EVAL", kCountScript, "1", key(settings_, "limit:" + kind, tenant)};
-  const auto r = co_await state_->ask_redis->command(std::move(eval));
-  co_return r.integer;
-}
-
 namespace {
 std::string waiters_key(const ClusterSettings& s, const std::string& tenant, const std::string& agent_id) {
   return key(s, "agent-wait", tenant + ":" + agent_id);
@@ -509,6 +498,8 @@ asio::awaitable<std::vector<std::string>> Cluster::take_texts(std::string sid) {
   for (const auto& e : r.elements) out.push_back(e.str);
   co_return out;
 }
+
+const RedisEndpoint& Cluster::redis_endpoint() const { return state_->ask_redis->endpoint(); }
 
 bool Cluster::redis_up() const { return state_->ask_redis->connected() && state_->beat_redis->connected(); }
 

@@ -82,8 +82,6 @@ class Cluster {
   // Replaces a held member by another (a placed call's placeholder by its CallSid), held `hold`.
   boost::asio::awaitable<void> rename(std::string kind, std::string tenant, std::string from, std::string to,
                                       std::chrono::milliseconds hold);
-  // How many members a company holds (tests, /health).
-  boost::asio::awaitable<long long> held(std::string kind, std::string tenant);
 
   // Client sockets waiting for a company's next call of an agent, across the cluster: a
   // queue per company and agent of "{instance id} {token}" (the instance that holds the
@@ -107,6 +105,7 @@ class Cluster {
 
   bool redis_up() const;
   std::string redis_error() const;
+  const RedisEndpoint& redis_endpoint() const;
   const std::string& instance_id() const { return settings_.instance_id; }
   const std::string& url() const { return settings_.advertise_url; }
   const ClusterSettings& settings() const { return settings_; }

@@ -34,7 +34,7 @@ constexpr std::string_view kResponseHeaders[] = {"Retry-After", "Content-Disposi
 }  // namespace
 
 asio::awaitable<net::HttpResponse> Forwarder::send(const net::HttpRequest& req, Owner owner,
-                                                   std::chrono::milliseconds timeout) {
+                                                   std::chrono::milliseconds timeout, bool* owner_lost) {
   net::ClientRequest out;
   out.method = req.method;
   out.url = owner.url + req.target;
@@ -52,6 +52,7 @@ asio::awaitable<net::HttpResponse> Forwarder::send(const net::HttpRequest& req, 
   } catch (const std::exception& e) {
     failed = e.what();
   }
+  if (owner_lost) *owner_lost = !failed.empty();
   if (!failed.empty()) {
     spdlog::warn("cluster: forwarding {} {} to {} failed: {}", req.method, req.path, owner.instance_id, failed);
     auto r = net::HttpResponse::error(503, "The instance that holds this call (" + owner.instance_id +

@@ -32,9 +32,10 @@ class Forwarder {
   // `timeout`: how long the owner may take (a long-poll's own timeout plus a margin).
   boost::asio::awaitable<std::optional<net::HttpResponse>> forward(const net::HttpRequest& req, std::string sid,
                                                                    std::chrono::milliseconds timeout);
-  // The same once the owner is known.
+  // The same once the owner is known. `owner_lost` (if given) is set when the owner did
+  // not answer at all (the answer is then our 503, not one of the owner's).
   boost::asio::awaitable<net::HttpResponse> send(const net::HttpRequest& req, Owner owner,
-                                                 std::chrono::milliseconds timeout);
+                                                 std::chrono::milliseconds timeout, bool* owner_lost = nullptr);
 
   Cluster& cluster() { return cluster_; }
   net::HttpClient& http() { return http_; }

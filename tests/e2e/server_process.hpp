@@ -1,12 +1,12 @@
 #pragma once
 // Runs the real `voxbridge serve` binary on a free loopback port for a test.
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+
+#include "support/services.hpp"
 
 #include <chrono>
 #include <cstdlib>
@@ -42,9 +42,6 @@ inline pid_t spawn_voxbridge(const std::vector<std::string>& args, const std::ve
                              const std::function<bool(std::string_view)>& drop = {}) {
   std::vector<std::string> argv = {voxbridge_binary()};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> cargv;
-  for (auto& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
   std::vector<std::string> envs;
   for (char** e = environ; *e; ++e)
     if (!drop || !drop(*e)) envs.emplace_back(*e);
@@ -52,28 +49,7 @@ inline pid_t spawn_voxbridge(const std::vector<std::string>& args, const std::ve
   std::vector<char*> cenv;
   for (auto& e : envs) cenv.push_back(e.data());
   cenv.push_back(nullptr);
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  posix_spawn_file_actions_addchdir_np(&fa, dir.c_str());
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGINT);
-  sigaddset(&defaults, SIGTERM);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, voxbridge_binary(), &fa, &attr, cargv.data(), cenv.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) throw std::runtime_error("cannot start " + std::string(voxbridge_binary()));
-  return pid;
+  return spawn_logged(argv, cenv.data(), dir.string(), log_path, false);
 }
 
 class ServerProcess {

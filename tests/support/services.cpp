@@ -111,29 +111,38 @@ unsigned short free_loopback_port() {
   return ntohs(a.sin_port);
 }
 
-void ChildProcess::start(const std::vector<std::string>& args, const std::string& dir, const std::string& log) {
-  stop();
+pid_t spawn_logged(const std::vector<std::string>& args, char* const* envp, const std::string& dir,
+                   const std::string& log, bool append) {
   std::vector<std::string> a = args;
   std::vector<char*> argv;
   for (auto& s : a) argv.push_back(s.data());
   argv.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   posix_spawn_file_actions_addchdir_np(&fa, dir.c_str());
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
-  sigset_t none;
+  sigset_t none, defaults;
   sigemptyset(&none);
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGINT);
+  sigaddset(&defaults, SIGTERM);
   posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETSIGMASK));
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, a[0].c_str(), &fa, &attr, argv.data(), environ);
+  const int rc = posix_spawn(&pid, a[0].c_str(), &fa, &attr, argv.data(), envp);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) throw std::runtime_error("cannot start " + a[0] + ": " + std::strerror(rc));
-  pid_ = pid;
+  return pid;
+}
+
+void ChildProcess::start(const std::vector<std::string>& args, const std::string& dir, const std::string& log) {
+  stop();
+  pid_ = spawn_logged(args, environ, dir, log, true);
 }
 
 void ChildProcess::stop() {

@@ -9,6 +9,13 @@
 
 namespace vox::test {
 
+// Starts `argv` (argv[0] the binary's path) in `dir` with the environment `envp`, stdout and
+// stderr going to `log` (appended to with `append`, else truncated), with SIGINT and SIGTERM
+// at their defaults and unblocked whatever the test runner set. Returns its pid; throws
+// std::runtime_error when it cannot be started.
+pid_t spawn_logged(const std::vector<std::string>& argv, char* const* envp, const std::string& dir,
+                   const std::string& log, bool append);
+
 // A free TCP port on 127.0.0.1 (bound and released: the caller binds it next).
 unsigned short free_loopback_port();
 
