@@ -92,9 +92,10 @@ asio::awaitable<void> admit_company_call(const ControlServices& svc, const Princ
   } catch (const std::exception& e) {
     failed = e.what();
   }
-  if (!failed.empty())
-    throw ApiError(503, "Redis is unreachable, so the company's call limit cannot be checked (" + failed +
-                            "); try again shortly");
+  if (!failed.empty()) {
+    spdlog::warn("control API: the company call limit of {} cannot be checked: {}", who.tenant, failed);
+    throw ApiError(503, "Redis is unreachable, so the company's call limit cannot be checked; try again shortly");
+  }
   if (!admitted)
     throw ApiError(429, "This company already has " + std::to_string(svc.max_calls_per_company) +
                             " concurrent calls across the cluster (--max-calls-per-company); try again when one ends");

@@ -233,8 +233,10 @@ void add_live_routes(net::Router& router, const ControlServices& svc) {
       } catch (const std::exception& e) {
         failed = e.what();
       }
-      if (!failed.empty()) throw ApiError(503, "Redis is unreachable, so the text cannot wait for the call's stream (" +
-                                                   failed + "); try again shortly");
+      if (!failed.empty()) {
+        spdlog::warn("control API: text for {} not queued: {}", sid, failed);
+        throw ApiError(503, "Redis is unreachable, so the text cannot wait for the call's stream; try again shortly");
+      }
       if (!ok) throw ApiError(429, "20 texts are already waiting for this call's media stream to start");
       queued = true;
     } else if (f.record && !twilio::is_terminal_status(f.record->status)) {

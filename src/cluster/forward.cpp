@@ -9,9 +9,12 @@ namespace vox::cluster {
 namespace asio = boost::asio;
 
 net::HttpResponse redis_unreachable_response(const std::string& detail) {
+  // Where Redis is and what failed are for the log (the heartbeat reports the outage
+  // once), not for the client.
+  spdlog::debug("cluster: answering 503: {}", detail);
   auto r = net::HttpResponse::error(
-      503, "Redis is unreachable, so this instance cannot reach calls held by other instances (" + detail +
-               "); calls go on, try again shortly");
+      503, "Redis is unreachable, so this instance cannot reach calls held by other instances; calls go on, try "
+           "again shortly");
   r.headers.emplace_back("Retry-After", "2");
   return r;
 }
@@ -55,9 +58,8 @@ asio::awaitable<net::HttpResponse> Forwarder::send(const net::HttpRequest& req, 
   if (owner_lost) *owner_lost = !failed.empty();
   if (!failed.empty()) {
     spdlog::warn("cluster: forwarding {} {} to {} failed: {}", req.method, req.path, owner.instance_id, failed);
-    auto r = net::HttpResponse::error(503, "The instance that holds this call (" + owner.instance_id +
-                                               ") did not answer; if it stopped, the call ends within the cluster "
-                                               "TTL. Try again shortly");
+    auto r = net::HttpResponse::error(503, "The instance that holds this call did not answer; if it stopped, the call "
+                                           "ends within the cluster TTL. Try again shortly");
     r.headers.emplace_back("Retry-After", "2");
     co_return r;
   }
