@@ -74,7 +74,7 @@ TEST(Durability, SigtermStoresTheRepliesThatWerePlaying) {
   }
 }
 
-TEST(Durability, SigkillLosesNoStartedReplyAndTheRestartClosesTheCalls) {
+TEST(Durability, SigkillKeepsTheRepliesStoredAsTheyStartedAndTheRestartClosesTheCalls) {
   TempDir dir;
   const std::string store = (dir.path / "calls.db").string();
   std::vector<std::string> sids;
@@ -82,6 +82,14 @@ TEST(Durability, SigkillLosesNoStartedReplyAndTheRestartClosesTheCalls) {
     ServerProcess first(args(store));
     auto calls = calls_hearing_the_greeting(first, 5);
     for (auto& c : calls) sids.push_back(c->call_sid());
+    // Each greeting is in the store while it is still playing (a read waits for the
+    // writes queued before it, so this does not race the writer thread). SIGKILL comes
+    // while every greeting still plays: nothing more is written for any of them.
+    for (const auto& sid : sids) {
+      const auto playing = agent_turns(first, sid);
+      ASSERT_EQ(playing.size(), 1u) << sid;
+      EXPECT_TRUE(playing[0].at("heard").is_null()) << json::serialize(playing[0]);  // not finished yet
+    }
     const auto code = first.signal_and_wait(SIGKILL, 10s);
     ASSERT_TRUE(code.has_value());
   }
