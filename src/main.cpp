@@ -14,6 +14,7 @@
 #include "app/commands/sim_caller.hpp"
 #include "app/commands/talk.hpp"
 #include "app/commands/tools.hpp"
+#include "app/commands/transcribe.hpp"
 #include "app/cluster_options.hpp"
 #include "app/config.hpp"
 #include "core/dotenv.hpp"
@@ -324,6 +325,9 @@ int main(int argc, char** argv) {
   std::string say_log = "warn";
   say->add_option("--log-level", say_log)->capture_default_str();
 
+  vox::app::TranscribeOptions transcribe_opts;
+  auto* transcribe = vox::app::add_transcribe_command(app, transcribe_opts);
+
   bool voices_json = false;
   auto* voices = app.add_subcommand("voices", "List the voices of the configured engine");
   voices->add_flag("--json", voices_json, "Print JSON");
@@ -557,6 +561,10 @@ int main(int argc, char** argv) {
     if (say->parsed()) {
       vox::setup_logging(say_log);
       return vox::app::run_say(say_config, say_opts);
+    }
+    if (transcribe->parsed()) {
+      vox::setup_logging("warn");
+      return vox::app::run_transcribe(transcribe_opts);
     }
     if (voices->parsed()) {
       vox::setup_logging("warn");

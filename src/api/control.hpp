@@ -90,6 +90,10 @@ struct ControlServices {
 // Adds every control route (and /openapi.json, /docs) to `router`. `services` must
 // outlive the router.
 void add_control_routes(net::Router& router, const ControlServices& services);
+// The console (/console), the softphone page (/phone) and their files (web_routes.cpp).
+void add_web_routes(net::Router& router, const ControlServices& services);
+// The console's live feed (/console/ws) and its overview (console_feed.cpp).
+void add_console_routes(net::Router& router, const ControlServices& services);
 
 // Returns the GET /calls/{sid} object (live session, registry, then store); throws
 // ApiError 404 when the call is unknown or belongs to another tenant.

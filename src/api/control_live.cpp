@@ -326,7 +326,8 @@ void add_live_routes(net::Router& router, const ControlServices& svc) {
     if (forwarded) co_return std::move(*forwarded);
     const std::string sid(req.param("call_sid"));
     Found f = co_await find_call(svc, sid, who);
-    if (svc.twilio && (f.live || f.record)) {
+    // A browser call (WB…) has no leg at Twilio to complete.
+    if (svc.twilio && (f.live || f.record) && !sid.starts_with("WB")) {
       std::optional<std::string> failed;
       try {
         co_await svc.twilio->complete_call(sid);

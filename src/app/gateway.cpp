@@ -24,6 +24,7 @@
 #include "app/voice_catalog.hpp"
 #include "call/call_metrics.hpp"
 #include "call/registry.hpp"
+#include "app/browser_phone.hpp"
 #include "call/starter.hpp"
 #include "call/timer.hpp"
 #include "call/turns.hpp"
@@ -80,6 +81,7 @@ struct Gateway::Parts {
   call::TurnHub turns;
   std::unique_ptr<api::VoiceCatalog> voices;
   std::unique_ptr<call::CallStarter> starter;
+  std::unique_ptr<BrowserPhone> phone;  // /phone/ws: browser calls
   twilio_media::MediaSocketSettings media;
   std::unique_ptr<net::HttpClient> cluster_http;  // forwarded actions, to the instance that holds the call
   std::unique_ptr<cluster::Cluster> cluster;      // null: this instance alone
@@ -290,6 +292,9 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
   auto* agents = p.agents.get();
   p.starter = std::make_unique<call::CallStarter>(
       services, [agents](call::CallContext& c) { return agents->create_for_stream(c); }, lookup);
+  p.phone = make_browser_phone(
+      services, [agents](call::CallContext& c) { return agents->create_for_stream(c); }, p.tenants,
+      std::chrono::seconds(std::min(config.media_timeout_s, config.ws_idle_timeout_s)));
 
   if (p.engines->http && eleven)
     p.voices = std::make_unique<ElevenLabsVoices>(*p.engines->http, config.elevenlabs);
@@ -383,6 +388,8 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
   p.media.relaxed_call_sids = config.api.relaxed_call_sids;
   p.media.silence_limit = std::chrono::seconds(std::min(config.media_timeout_s, config.ws_idle_timeout_s));
   p.media.metrics = p.call_metrics.get();
+  add_phone_socket(router, *p.phone);
+  api::add_web_routes(router, *p.control_services);
   router.add_ws("/media", [&p, &config](const net::HttpRequest& req, net::HttpResponse& reject) -> std::unique_ptr<net::WsHandler> {
     if (!api::twilio_request_authentic(config.twilio, config.api.base_url, req, true)) {
       reject = net::HttpResponse::error(403, "Invalid or missing X-Twilio-Signature");

@@ -68,6 +68,9 @@ class CallObserver {
   // Outbound audio exactly as sent to Twilio (μ-law 8 kHz). Only called while the
   // observer is attached to the session (never for the global journal).
   virtual void on_audio(const CallContext& /*call*/, std::span<const std::uint8_t> /*ulaw*/) {}
+  // The caller's audio as it arrives (μ-law 8 kHz), for observers that listen in. Only
+  // while attached, like on_audio.
+  virtual void on_caller_audio(const CallContext& /*call*/, std::span<const std::uint8_t> /*ulaw*/) {}
 };
 
 }  // namespace vox::call

@@ -178,6 +178,22 @@ void CallSession::on_media(std::span<const std::uint8_t> ulaw, std::int64_t time
     svc_.metrics->frames_in.inc(pushed.frames);
   }
   if (recorder_ && !ended_) recorder_->caller(pushed.start_ms, ulaw, static_cast<std::int64_t>(now));
+  for (const auto& o : observers_) o->on_caller_audio(context_, ulaw);
+}
+
+CallSession::LiveSummary CallSession::summary() const {
+  LiveSummary s;
+  s.turns = turn_counter_;
+  s.replies_queued = playout_.size();
+  s.speaking = playout_.speaking();
+  s.fallbacks = stats_.tts_degraded;
+  s.stt_failures = stats_.stt_failures;
+  s.barge_ins = barge_ins_.size();
+  s.voice_id = voice_id_;
+  s.age_ms = now_ms();
+  s.tts = svc_.tts.name();
+  s.stt = svc_.stt.name();
+  return s;
 }
 
 void CallSession::speech_started(std::int64_t onset_ms) {

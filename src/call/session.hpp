@@ -126,6 +126,19 @@ class CallSession : public std::enable_shared_from_this<CallSession>, private In
   void remove_observer(const CallObserver* observer);
 
   const CallContext& context() const { return context_; }
+  // What the console's table shows of a live call. On the strand.
+  struct LiveSummary {
+    LiveSummary() {}  // not an aggregate: it travels through a coroutine's return
+    int turns = 0;
+    std::size_t replies_queued = 0;
+    bool speaking = false;  // a reply is playing
+    std::uint64_t fallbacks = 0, stt_failures = 0;
+    std::size_t barge_ins = 0;
+    std::string voice_id;
+    double age_ms = 0;  // since the stream started
+    std::string tts, stt;  // the engines' names
+  };
+  LiveSummary summary() const;
   const SessionStats& stats() const { return stats_; }
   std::uint64_t frames() const { return inbound_.frames(); }
   std::uint64_t marks_sent() const { return playout_.marks_sent(); }

@@ -26,6 +26,9 @@ class WsConnection {
   // strand it is copied into one of the writer's recycled buffers, so a steady stream
   // of messages allocates nothing.
   virtual void send_text_copy(std::string_view message) { send_text(std::string(message)); }
+  // A binary message (a copy of `message`), in order with the text ones; on the
+  // connection's strand. Connections that carry only text ignore it.
+  virtual void send_binary_copy(std::string_view /*message*/) {}
   // Closes after everything queued so far has been written.
   virtual void close(std::uint16_t code, std::string reason) = 0;
   // Drops the TCP connection at once, without a close handshake (fault injection).

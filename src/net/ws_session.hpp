@@ -155,6 +155,18 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
     writer_.push_copy(message, this->shared_from_this());
   }
 
+  void send_binary_copy(std::string_view message) override {
+    if (!on_strand(ws_.get_executor())) {
+      asio::post(ws_.get_executor(), [self = this->shared_from_this(), m = std::string(message)] {
+        self->send_binary_copy(m);
+      });
+      return;
+    }
+    if (closed_ || writer_.close_requested()) return;
+    if (writer_.size() >= max_queue_) return push(std::string());  // the overflow path closes the socket
+    writer_.push_copy(message, this->shared_from_this(), true);
+  }
+
   void close(std::uint16_t code, std::string reason) override {
     asio::post(ws_.get_executor(), [self = this->shared_from_this(), code, r = std::move(reason)] {
       if (self->closed_) return;

@@ -29,9 +29,10 @@ class WsWriteQueue {
 
   // Queues a copy of `message` in a recycled buffer (no allocation once the buffers
   // have grown to the messages' size).
-  void push_copy(std::string_view message, std::shared_ptr<void> keep_alive) {
+  void push_copy(std::string_view message, std::shared_ptr<void> keep_alive, bool binary = false) {
     if (close_requested_ || failed_) return;
     Item item;
+    item.binary = binary;
     if (!spare_.empty()) {
       item.data = std::move(spare_.back());
       spare_.pop_back();
@@ -75,6 +76,7 @@ class WsWriteQueue {
   struct Item {
     std::string data;
     bool ping = false;
+    bool binary = false;
   };
   static constexpr std::size_t kMaxSpare = 4;
 
@@ -100,7 +102,7 @@ class WsWriteQueue {
       ws_.async_ping({}, std::move(done));
       return;
     }
-    ws_.text(true);
+    ws_.binary(queue_.front().binary);
     ws_.async_write(boost::asio::buffer(queue_.front().data), std::move(done));
   }
 

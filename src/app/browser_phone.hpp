@@ -1,0 +1,23 @@
+#pragma once
+// Wires the browser softphone: its own CallStarter (the same services, agents and store
+// as phone calls, but no Twilio control: a browser call has no PSTN leg to transfer or
+// complete) and the /phone/ws WebSocket, keyed with the control API's company keys.
+#include <memory>
+
+#include "api/tenants.hpp"
+#include "browser/phone_socket.hpp"
+#include "call/starter.hpp"
+#include "net/router.hpp"
+
+namespace vox::app {
+
+struct BrowserPhone {
+  std::unique_ptr<call::CallStarter> starter;
+  browser::PhoneSettings settings;
+};
+
+std::unique_ptr<BrowserPhone> make_browser_phone(call::CallServices services, call::CallStarter::MakeAgent make_agent,
+                                                 const api::Tenants& tenants, std::chrono::milliseconds silence_limit);
+void add_phone_socket(net::Router& router, BrowserPhone& phone);
+
+}  // namespace vox::app

@@ -1,0 +1,214 @@
+#include "browser/phone_socket.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <random>
+#include <vector>
+
+#include "audio/g711.hpp"
+#include "browser/phone_messages.hpp"
+#include "call/event_json.hpp"
+
+namespace vox::browser {
+
+namespace {
+std::string random_hex_sid(std::string_view prefix) {
+  thread_local std::mt19937_64 gen = [] {
+    std::random_device rd;
+    std::seed_seq seq{rd(), rd(), rd(), rd()};
+    return std::mt19937_64(seq);
+  }();
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s(prefix);
+  for (int i = 0; i < 32; ++i) s.push_back(kHex[gen() % 16]);
+  return s;
+}
+
+// Built-in agents a page may ask for by name ("" = the server's default).
+bool known_agent(std::string_view a) {
+  return a.empty() || a == "echo" || a == "script" || a == "webhook" || a == "llm" || a == "external";
+}
+}  // namespace
+
+std::string new_browser_call_sid() { return random_hex_sid("WB"); }
+
+bool browser_call_sid(std::string_view sid) {
+  if (sid.size() != 34 || sid.substr(0, 2) != "WB") return false;
+  for (const char c : sid.substr(2))
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, std::enable_shared_from_this<Line> {
+  Line(const PhoneSettings& s, call::CallStarter& st) : settings(s), starter(st) {}
+
+  const PhoneSettings& settings;
+  call::CallStarter& starter;
+  std::shared_ptr<net::WsConnection> conn;
+  std::shared_ptr<call::CallSession> session;
+  bool starting = false;
+  bool closed = false;
+  std::string call_sid = "-";
+  std::vector<std::uint8_t> ulaw;    // the page's audio as μ-law (grows once to the largest message)
+  std::vector<std::int16_t> pcm;     // a reply chunk decoded for the page
+  std::string out;                   // the outbound text message being written (capacity reused)
+  std::uint64_t bad_messages = 0, early_audio = 0, bad_audio = 0;
+
+  void complain(std::uint64_t& counter, std::string_view what) {
+    ++counter;
+    if (counter <= 5 || counter % 100 == 0)
+      spdlog::warn("phone socket: {} call_sid={} remote={} (occurrence {})", what, call_sid,
+                   conn ? conn->remote() : "-", counter);
+  }
+
+  // Tells the page what is wrong, and for a start that cannot be used, closes.
+  void refuse(std::string_view detail, std::uint16_t code) {
+    conn->send_text(phone_error(detail));
+    conn->close(code, std::string(detail.substr(0, 120)));
+  }
+
+  void on_text(std::string_view text) {
+    const PhoneMessage m = parse_phone_message(text);
+    std::visit([&](const auto& body) { on_message(body); }, m);
+  }
+
+  void on_message(const PhoneBad& b) {
+    complain(bad_messages, "bad message dropped: " + b.reason);
+    conn->send_text(phone_error(b.reason));
+  }
+  void on_message(const PhoneMark& m) {
+    if (session) session->on_mark(m.name);
+  }
+  void on_message(const PhoneDtmf& d) {
+    if (session) session->on_dtmf(d.digit);
+  }
+  void on_message(const PhoneHangup&) {
+    if (session) session->end("the caller hung up");
+    conn->close(1000, "hung up");
+  }
+  void on_message(const PhoneStart& s) {
+    if (session || starting) return complain(bad_messages, "second start ignored");
+    const auto tenant = settings.authorize ? settings.authorize(s.key) : std::optional<std::string>("local");
+    if (!tenant) {
+      spdlog::warn("phone socket: start refused, invalid or missing API key remote={}", conn->remote());
+      return refuse("Invalid or missing API key: give a company key from VOX_API_KEYS", 1008);
+    }
+    if (!known_agent(s.agent))
+      return refuse("Unknown agent \"" + s.agent.substr(0, 40) + "\": use echo, script, webhook, llm or external", 1008);
+    call::StreamStart req;
+    req.call_sid = new_browser_call_sid();
+    req.stream_sid = random_hex_sid("MZ");
+    call_sid = req.call_sid;
+    req.parameters["direction"] = "browser";
+    req.parameters["tenant"] = *tenant;
+    req.parameters["from"] = "browser";
+    if (!s.agent.empty()) req.parameters["agent"] = s.agent;
+    if (!s.agent_id.empty()) req.parameters["agent_id"] = s.agent_id;
+    if (!s.voice.empty()) req.parameters["voice"] = s.voice;
+    if (s.has_greeting) req.parameters["greeting"] = s.greeting;
+    req.parameters["to"] = s.agent_id.empty() ? (s.agent.empty() ? "agent" : s.agent) : s.agent_id;
+    starting = true;
+    std::weak_ptr<Line> weak = weak_from_this();
+    spdlog::info("browser call starting call_sid={} tenant={} agent={} remote={}", call_sid, *tenant,
+                 s.agent.empty() ? "default" : s.agent, conn->remote());
+    starter.start(std::move(req), conn->executor(), shared_from_this(), [weak](call::CallStarter::Started started) {
+      auto self = weak.lock();
+      if (!self) {
+        if (started.session) started.session->end("socket closed while starting");
+        return;
+      }
+      self->started(std::move(started));
+    });
+  }
+
+  void started(call::CallStarter::Started s) {
+    starting = false;
+    if (closed) {
+      if (s.session) s.session->end("socket closed while starting");
+      return;
+    }
+    if (!s.session) return refuse(s.reason, static_cast<std::uint16_t>(s.close_code));
+    session = std::move(s.session);
+    conn->send_text(phone_started(session->context().call_sid, session->context().stream_sid));
+    session->add_observer(shared_from_this());
+  }
+
+  void on_binary(std::string_view data) {
+    if (!session) return complain(early_audio, "audio before the call started dropped");
+    if (data.size() % 2 != 0 || data.size() > settings.max_audio_bytes || data.empty())
+      return complain(bad_audio, "audio message of " + std::to_string(data.size()) +
+                                     " bytes dropped (PCM16: an even number of bytes, at most " +
+                                     std::to_string(settings.max_audio_bytes) + ")");
+    const std::size_t n = data.size() / 2;
+    if (ulaw.size() < n) ulaw.resize(n);  // grows once, not per frame
+    const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto sample = static_cast<std::int16_t>(static_cast<std::uint16_t>(bytes[2 * i] | (bytes[2 * i + 1] << 8)));
+      ulaw[i] = audio::ulaw_encode(sample);
+    }
+    session->on_media(std::span<const std::uint8_t>(ulaw.data(), n), -1);
+  }
+
+  void finish(std::string_view reason) {
+    if (closed) return;
+    closed = true;
+    if (session) {
+      session->remove_observer(this);
+      session->end(reason);
+    }
+    session.reset();
+    if (bad_messages + early_audio + bad_audio > 0)
+      spdlog::info("phone socket closed call_sid={} bad_messages={} early_audio={} bad_audio={}", call_sid, bad_messages,
+                   early_audio, bad_audio);
+  }
+
+  // call::MediaOutbox: the reply's μ-law, decoded once for the page.
+  void send_media(std::string_view, std::span<const std::uint8_t> chunk) override {
+    if (pcm.size() < chunk.size()) pcm.resize(chunk.size());
+    audio::ulaw_decode(chunk, std::span<std::int16_t>(pcm.data(), chunk.size()));
+    // PCM16 little-endian on the wire (every platform a browser runs on is little-endian,
+    // but the bytes are written explicitly).
+    out.resize(chunk.size() * 2);
+    for (std::size_t i = 0; i < chunk.size(); ++i) {
+      const auto v = static_cast<std::uint16_t>(pcm[i]);
+      out[2 * i] = static_cast<char>(v & 0xff);
+      out[2 * i + 1] = static_cast<char>(v >> 8);
+    }
+    conn->send_binary_copy(out);
+  }
+  void send_mark(std::string_view, std::string_view name) override {
+    write_phone_mark(out, name);
+    conn->send_text_copy(out);
+  }
+  void send_clear(std::string_view) override { conn->send_text(phone_clear()); }
+  void close(std::string_view reason) override {
+    conn->send_text(phone_ended(reason));
+    conn->close(1000, std::string(reason.substr(0, 120)));
+  }
+
+  // call::CallObserver: what happens in the call, for the page's transcript and timings.
+  void on_event(const call::CallContext&, const call::CallEvent& e) override {
+    auto o = call::event_json(e);
+    if (o.empty()) return;
+    o["type"] = "event";
+    conn->send_text(boost::json::serialize(o));
+  }
+};
+
+PhoneSocketHandler::PhoneSocketHandler(const PhoneSettings& settings, call::CallStarter& starter)
+    : line_(std::make_shared<Line>(settings, starter)) {}
+
+PhoneSocketHandler::~PhoneSocketHandler() { line_->finish("handler destroyed"); }
+
+void PhoneSocketHandler::on_open(std::shared_ptr<net::WsConnection> connection) {
+  line_->conn = std::move(connection);
+  if (line_->settings.silence_limit.count() > 0) line_->conn->set_idle_limit(line_->settings.silence_limit);
+}
+
+void PhoneSocketHandler::on_text(std::string_view message) { line_->on_text(message); }
+void PhoneSocketHandler::on_binary(std::string_view message) { line_->on_binary(message); }
+void PhoneSocketHandler::on_close(std::string_view reason) { line_->finish(reason); }
+
+}  // namespace vox::browser

@@ -1,0 +1,50 @@
+#pragma once
+// The browser softphone's WebSocket (/phone/ws): a page's microphone becomes a call like
+// any phone call. The page sends a start message (its company key, the agent), then its
+// microphone as PCM16 8 kHz binary messages; this converts them to μ-law at the edge and
+// feeds the call session exactly as Twilio's media socket does. The reply goes back as
+// PCM16 8 kHz with marks: the page echoes each mark when its playback reaches it, so the
+// words heard and barge-in work as on a phone call. Knows neither agents nor stores: a
+// CallStarter makes the call (with no Twilio control: a browser call has no PSTN leg).
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "call/starter.hpp"
+#include "net/router.hpp"
+
+namespace vox::browser {
+
+struct PhoneSettings {
+  // The company a key belongs to; nullopt refuses the key. With no keys configured the
+  // server passes every key (and none) as its one open company.
+  std::function<std::optional<std::string>(std::string_view key)> authorize;
+  std::size_t max_audio_bytes = 16000;  // a binary message: at most 1 s of PCM16 8 kHz
+  // The page sends audio every 20 ms while the call lasts: a socket silent this long is
+  // dead and its call ends. 0: the server's --ws-idle-timeout applies.
+  std::chrono::milliseconds silence_limit{15000};
+};
+
+// A browser call's sid: "WB" and 32 hex digits (random).
+std::string new_browser_call_sid();
+bool browser_call_sid(std::string_view sid);
+
+class PhoneSocketHandler final : public net::WsHandler {
+ public:
+  PhoneSocketHandler(const PhoneSettings& settings, call::CallStarter& starter);
+  ~PhoneSocketHandler() override;
+
+  void on_open(std::shared_ptr<net::WsConnection> connection) override;
+  void on_text(std::string_view message) override;
+  void on_binary(std::string_view message) override;
+  void on_close(std::string_view reason) override;
+
+  struct Line;  // the call's state; also the session's outbox
+
+ private:
+  std::shared_ptr<Line> line_;
+};
+
+}  // namespace vox::browser
