@@ -40,6 +40,10 @@ namespace vox::cluster {
 class Forwarder;
 }
 
+namespace vox {
+class BlockingPool;
+}
+
 namespace vox::api {
 
 class ClientHub;
@@ -85,6 +89,9 @@ struct ControlServices {
   cluster::Forwarder* forwarder = nullptr;
   // Concurrent calls per company across the cluster (0 = no limit); needs `forwarder`.
   int max_calls_per_company = 0;
+  // Where calls are recorded (--recording-dir; "" = not recorded) and the pool that reads them.
+  std::string recording_dir;
+  BlockingPool* pool = nullptr;
 };
 
 // Adds every control route (and /openapi.json, /docs) to `router`. `services` must

@@ -1,14 +1,49 @@
 // The control API's history routes: the calls of the store, newest first, and one
 // call's transcript, latency by stage and events.
+#include <algorithm>
 #include <cmath>
+#include <ctime>
+#include <fstream>
+#include <iterator>
 
 #include "api/control_common.hpp"
+#include "call/registry.hpp"
+#include "call/session.hpp"
+#include "core/blocking.hpp"
 
 namespace vox::api {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
 namespace {
+// A time filter: an ISO-8601 date or date-time ("2026-12-07", "2026-12-07T10:00:00Z").
+std::string time_query(const net::HttpRequest& req, std::string_view key) {
+  std::string v = query_value(req, key);
+  if (v.empty()) return v;
+  const bool shaped = v.size() >= 10 && v.size() <= 30 && std::isdigit(static_cast<unsigned char>(v[0])) && v[4] == '-' &&
+                      v[7] == '-' && v.find_first_not_of("0123456789-T:.Z") == std::string::npos;
+  if (!shaped)
+    throw ApiError(422, std::string(key) + " must be an ISO-8601 date or date-time in UTC, e.g. 2026-12-07 or "
+                                           "2026-12-07T10:00:00Z");
+  return v;
+}
+
+// UTC "YYYY-MM-DDTHH:MM" of `t`.
+std::string minute_of(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M", &tm);
+  return buf;
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  const auto i = static_cast<std::size_t>(std::ceil(p * static_cast<double>(v.size()))) - 1;
+  return v[std::min(i, v.size() - 1)];
+}
+
 json::object summary_json(const store::StoredCall& c) {
   return json::object{{"call_sid", c.call_sid},   {"status", c.status},       {"direction", c.direction},
                       {"to", c.to},               {"from_", c.from},          {"agent_id", c.agent_id},
@@ -25,6 +60,10 @@ void add_history_routes(net::Router& router, const ControlServices& svc) {
     q.status = query_value(req, "status");
     q.agent_id = query_value(req, "agent_id");
     q.direction = query_value(req, "direction");
+    q.since = time_query(req, "since");
+    q.until = time_query(req, "until");
+    q.text = query_value(req, "q");
+    if (q.text.size() > 200) throw ApiError(422, "q (text to find in transcripts) must be at most 200 characters");
     q.limit = int_query(req, "limit", 50, 1, 500);
     q.offset = int_query(req, "offset", 0, 0, 100000000);
     co_await svc.store.flush();
@@ -84,6 +123,61 @@ void add_history_routes(net::Router& router, const ControlServices& svc) {
     for (const auto& e : stored)
       events.push_back(json::object{{"at", e.at}, {"kind", e.kind}, {"detail", e.detail}});
     co_return json_response(200, json::object{{"call_sid", sid}, {"events", events}});
+  }));
+
+  // A call's recording (--recording-dir), as WAV: the caller on the left, the agent on the right.
+  router.add("GET", base + "/calls/{call_sid}/recording", route(svc, [&svc](const net::HttpRequest& req, const Principal& who) -> asio::awaitable<net::HttpResponse> {
+    const std::string sid(req.param("call_sid"));
+    co_await find_call(svc, sid, who);
+    const bool plain = !sid.empty() && sid.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") == std::string::npos;
+    if (svc.recording_dir.empty() || !plain) throw ApiError(404, "No recording of this call (recording is off: set --recording-dir)");
+    const std::string path = svc.recording_dir + "/" + sid + ".wav";
+    auto read = [path]() -> std::optional<std::string> {
+      std::ifstream in(path, std::ios::binary);
+      if (!in) return std::nullopt;
+      return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    std::optional<std::string> bytes;
+    if (svc.pool) bytes = co_await run_blocking(*svc.pool, std::move(read));
+    else bytes = read();
+    if (!bytes) throw ApiError(404, "No recording of this call (it is written when the call ends)");
+    co_return net::HttpResponse::text(200, std::move(*bytes), "audio/wav");
+  }));
+
+  // The console's overview: the company's live calls here, and its last hour from the store
+  // (the same per-turn latencies and events /metrics counts).
+  router.add("GET", base + "/overview", route(svc, [&svc](const net::HttpRequest&, const Principal& who) -> asio::awaitable<net::HttpResponse> {
+    std::int64_t live = 0;
+    for (const auto& s : svc.registry.all())
+      if (who.may_access(s->context().tenant)) ++live;
+    const std::time_t now = std::time(nullptr);
+    const std::string since = minute_of(now - 59 * 60) + ":00.000Z";
+    co_await svc.store.flush();
+    const std::string tenant = who.open ? std::string() : who.tenant;
+    const auto o = co_await svc.store.overview(tenant, since);
+    json::array per_minute;
+    std::vector<double> responses;
+    responses.reserve(o.responses.size());
+    std::map<std::string, std::int64_t> by_minute;
+    for (const auto& [at, ms] : o.responses) {
+      responses.push_back(ms);
+      ++by_minute[at.substr(0, 16)];
+    }
+    for (int m = 59; m >= 0; --m) {
+      auto it = by_minute.find(minute_of(now - m * 60));
+      per_minute.push_back(it == by_minute.end() ? 0 : it->second);
+    }
+    auto num = [](double v) { return v < 0 ? json::value(nullptr) : json::value(std::llround(v)); };
+    co_return json_response(200, json::object{{"active_calls", live},
+                                              {"window_minutes", 60},
+                                              {"calls", o.calls},
+                                              {"turns", static_cast<std::int64_t>(responses.size())},
+                                              {"turns_per_minute", per_minute},
+                                              {"response_ms", json::object{{"p50", num(percentile(responses, 0.5))},
+                                                                           {"p99", num(percentile(responses, 0.99))}}},
+                                              {"fallbacks", o.fallbacks},
+                                              {"errors", o.errors},
+                                              {"barge_ins", o.barge_ins}});
   }));
 }
 

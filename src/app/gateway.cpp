@@ -377,6 +377,8 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
   p.control_services->load = p.load.get();
   p.control_services->forwarder = p.forwarder.get();
   p.control_services->max_calls_per_company = config.cluster.max_calls_per_company;
+  p.control_services->recording_dir = config.call.recording_dir;
+  p.control_services->pool = &runtime.blocking();
   p.hub.set_services(p.control_services.get());
   if (p.cluster) {
     auto* svc = p.control_services.get();

@@ -60,6 +60,8 @@ struct CallQuery {
   CallQuery() {}
   std::string tenant;  // "" = every tenant
   std::string status, agent_id, direction;
+  std::string since, until;  // created_at >= since, < until (ISO-8601 prefixes; "" = open)
+  std::string text;          // words in the transcript (a case-insensitive substring; "" = any)
   int limit = 50;
   int offset = 0;
 };
@@ -69,6 +71,16 @@ struct CallPage {
   CallPage() {}
   std::vector<StoredCall> calls;
   bool has_more = false;
+};
+
+// A company's recent activity, for the console's overview.
+struct Overview {
+  Overview() {}
+  std::int64_t calls = 0;  // calls created in the window
+  // (at, response_ms) of the turns timed in the window, newest first, at most kOverviewTurns.
+  std::vector<std::pair<std::string, double>> responses;
+  std::int64_t fallbacks = 0, errors = 0, barge_ins = 0;  // events in the window
+  static constexpr int kOverviewTurns = 100000;
 };
 
 class CallStore {
@@ -100,6 +112,8 @@ class CallStore {
   virtual boost::asio::awaitable<std::vector<StoredTurn>> transcript(std::string call_sid) = 0;
   virtual boost::asio::awaitable<std::vector<StoredEvent>> events(std::string call_sid) = 0;
   virtual boost::asio::awaitable<std::vector<StoredLatency>> latencies(std::string call_sid) = 0;
+  // What happened since `since` (ISO-8601) in the calls of `tenant` ("" = every tenant).
+  virtual boost::asio::awaitable<Overview> overview(std::string tenant, std::string since) = 0;
 
   // Writes that failed (logged); 0 when healthy.
   virtual std::uint64_t write_errors() const = 0;

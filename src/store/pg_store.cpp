@@ -96,6 +96,11 @@ CREATE INDEX calls_instance_open ON calls(instance_id, ended_at);
 ALTER TABLE turn_latency ADD COLUMN llm_first_token_ms DOUBLE PRECISION;
 ALTER TABLE turn_latency ADD COLUMN llm_first_piece_ms DOUBLE PRECISION;
 )sql",
+    // 5: the console's overview reads the last hour of turns and events.
+    R"sql(
+CREATE INDEX turn_latency_at ON turn_latency(at);
+CREATE INDEX events_at ON events(at);
+)sql",
 };
 
 // A batch this large commits without waiting for the rest of its window.

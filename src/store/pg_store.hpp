@@ -73,6 +73,7 @@ class PgCallStore final : public CallStore {
   boost::asio::awaitable<std::vector<StoredTurn>> transcript(std::string call_sid) override;
   boost::asio::awaitable<std::vector<StoredEvent>> events(std::string call_sid) override;
   boost::asio::awaitable<std::vector<StoredLatency>> latencies(std::string call_sid) override;
+  boost::asio::awaitable<Overview> overview(std::string tenant, std::string since) override;
   // Writes the server rejected (dropped) plus failed attempts to commit a batch while the
   // connection was lost (those writes are kept and retried); 0 when healthy.
   std::uint64_t write_errors() const override;
@@ -87,6 +88,7 @@ class PgCallStore final : public CallStore {
   std::vector<StoredTurn> read_transcript(const std::string& call_sid) const;
   std::vector<StoredEvent> read_events(const std::string& call_sid) const;
   std::vector<StoredLatency> read_latencies(const std::string& call_sid) const;
+  Overview read_overview(const std::string& tenant, const std::string& since) const;
   int schema_version() const;        // read from the database
   static int latest_schema_version();  // the migrations this build knows
   // True while the writer has a working connection.

@@ -58,19 +58,47 @@ CallPage PgCallStore::read_calls(const CallQuery& q) const {
   static const std::string sql = std::string("SELECT ") + kCallColumns +
                                  " FROM calls WHERE ($1::text = '' OR tenant = $1::text) AND "
                                  "($2::text = '' OR status = $2::text) AND ($3::text = '' OR agent_id = $3::text) AND "
-                                 "($4::text = '' OR direction = $4::text) "
+                                 "($4::text = '' OR direction = $4::text) AND "
+                                 "($7::text = '' OR created_at >= $7::text) AND ($8::text = '' OR created_at < $8::text) AND "
+                                 "($9::text = '' OR EXISTS (SELECT 1 FROM turns t WHERE t.call_sid = calls.call_sid AND "
+                                 "strpos(lower(t.text), lower($9::text)) > 0)) "
                                  "ORDER BY created_at DESC, seq DESC LIMIT $5::bigint OFFSET $6::bigint";
   const std::int64_t limit = std::max(0, q.limit);
   const std::int64_t offset = std::max(0, q.offset);
   return readers_->run([&](PGconn* c) {
     const auto r = pg::exec(c, sql.c_str(),
                             Params().text(q.tenant).text(q.status).text(q.agent_id).text(q.direction)
-                                .integer(limit + 1).integer(offset));
+                                .integer(limit + 1).integer(offset).text(q.since).text(q.until).text(q.text));
     CallPage page;
     for (int i = 0; i < r.rows(); ++i) page.calls.push_back(call_row(r, i));
     page.has_more = page.calls.size() > static_cast<std::size_t>(limit);
     if (page.has_more) page.calls.pop_back();
     return page;
+  });
+}
+
+Overview PgCallStore::read_overview(const std::string& tenant, const std::string& since) const {
+  return readers_->run([&](PGconn* c) {
+    Overview o;
+    const auto n = pg::exec(c, "SELECT COUNT(*) FROM calls WHERE ($1::text = '' OR tenant = $1::text) AND created_at >= $2::text",
+                      Params().text(tenant).text(since));
+    if (n.rows() > 0) o.calls = n.integer(0, 0);
+    const auto r = pg::exec(c,
+                 "SELECT l.at, l.response_ms FROM turn_latency l JOIN calls c ON c.call_sid = l.call_sid "
+                 "WHERE l.at >= $2::text AND ($1::text = '' OR c.tenant = $1::text) AND l.response_ms IS NOT NULL "
+                 "ORDER BY l.at DESC LIMIT $3::bigint",
+                 Params().text(tenant).text(since).integer(Overview::kOverviewTurns));
+    for (int i = 0; i < r.rows(); ++i) o.responses.emplace_back(r.text(i, 0), r.ms(i, 1));
+    const auto e = pg::exec(c,
+                 "SELECT e.kind, COUNT(*) FROM events e JOIN calls c ON c.call_sid = e.call_sid "
+                 "WHERE e.at >= $2::text AND ($1::text = '' OR c.tenant = $1::text) AND "
+                 "e.kind IN ('provider_fallback', 'error', 'barge_in') GROUP BY e.kind",
+                 Params().text(tenant).text(since));
+    for (int i = 0; i < e.rows(); ++i) {
+      const auto kind = e.text(i, 0);
+      (kind == "provider_fallback" ? o.fallbacks : kind == "error" ? o.errors : o.barge_ins) = e.integer(i, 1);
+    }
+    return o;
   });
 }
 
@@ -185,6 +213,13 @@ boost::asio::awaitable<std::vector<StoredEvent>> PgCallStore::events(std::string
 
 boost::asio::awaitable<std::vector<StoredLatency>> PgCallStore::latencies(std::string sid) {
   auto read = [this, sid] { return read_latencies(sid); };
+  if (!pool_) co_return read();
+  auto out = co_await run_blocking(*pool_, std::move(read));
+  co_return out;
+}
+
+boost::asio::awaitable<Overview> PgCallStore::overview(std::string tenant, std::string since) {
+  auto read = [this, tenant, since] { return read_overview(tenant, since); };
   if (!pool_) co_return read();
   auto out = co_await run_blocking(*pool_, std::move(read));
   co_return out;

@@ -1,129 +1,13 @@
 #include "store/sqlite_store.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
 
-#include <stdexcept>
-#include <unordered_map>
 #include <thread>
 
-#include "core/time.hpp"
+#include "store/sqlite_detail.hpp"
 
 namespace vox::store {
 namespace {
-
-std::string now_iso() { return iso8601_now(); }
-
-sqlite3_stmt* prepare(sqlite3* db, const char* sql, unsigned flags) {
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v3(db, sql, -1, flags, &st, nullptr) != SQLITE_OK)
-    throw std::runtime_error(std::string("sqlite prepare failed: ") + sqlite3_errmsg(db) + " in: " + sql);
-  return st;
-}
-
-}  // namespace
-
-// The writer thread's connection and its prepared statements, one per SQL text (the
-// writes use string literals, so the text's address is its key).
-class WriterDb {
- public:
-  explicit WriterDb(sqlite3* db) : db(db) {}
-  ~WriterDb() {
-    for (auto& [sql, st] : cache_) sqlite3_finalize(st);
-  }
-  WriterDb(const WriterDb&) = delete;
-  WriterDb& operator=(const WriterDb&) = delete;
-  sqlite3_stmt* statement(const char* sql) {
-    auto& slot = cache_[sql];
-    if (!slot) slot = prepare(db, sql, SQLITE_PREPARE_PERSISTENT);
-    return slot;
-  }
-  sqlite3* const db;
-
- private:
-  std::unordered_map<const char*, sqlite3_stmt*> cache_;
-};
-
-namespace {
-
-// A prepared statement, finalized on scope exit (or, from the writer's cache, reset and
-// cleared for its next use); binds by 1-based position.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db), st_(prepare(db, sql, 0)) {}
-  Stmt(WriterDb& w, const char* sql) : db_(w.db), st_(w.statement(sql)), cached_(true) {}
-  ~Stmt() {
-    if (!cached_) {
-      sqlite3_finalize(st_);
-      return;
-    }
-    sqlite3_reset(st_);
-    sqlite3_clear_bindings(st_);
-  }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  Stmt& bind(int i, const std::string& v) {
-    sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& bind_or_null(int i, const std::string& v) {
-    if (v.empty()) sqlite3_bind_null(st_, i);
-    else bind(i, v);
-    return *this;
-  }
-  // A latency in milliseconds; negative (not reached) is stored as NULL.
-  Stmt& bind_ms(int i, double v) {
-    if (v < 0) sqlite3_bind_null(st_, i);
-    else sqlite3_bind_double(st_, i, v);
-    return *this;
-  }
-  double ms(int col) const { return sqlite3_column_type(st_, col) == SQLITE_NULL ? -1.0 : sqlite3_column_double(st_, col); }
-  Stmt& bind(int i, std::int64_t v) {
-    sqlite3_bind_int64(st_, i, v);
-    return *this;
-  }
-  // Returns true while rows come; throws on errors.
-  bool step() {
-    const int rc = sqlite3_step(st_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    throw std::runtime_error(std::string("sqlite: ") + sqlite3_errmsg(db_));
-  }
-  std::string text(int col) const {
-    const auto* p = sqlite3_column_text(st_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(st_, col)))
-             : std::string();
-  }
-  bool is_null(int col) const { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
-  std::int64_t integer(int col) const { return sqlite3_column_int64(st_, col); }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* st_ = nullptr;
-  bool cached_ = false;
-};
-
-void exec(sqlite3* db, const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    throw std::runtime_error("sqlite: " + msg + " in: " + std::string(sql).substr(0, 80));
-  }
-}
-
-sqlite3* open_db(const std::string& path) {
-  sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    throw std::runtime_error("cannot open the call store '" + path + "': " + msg +
-                             " (check that its directory exists and is writable, or set --store)");
-  }
-  sqlite3_busy_timeout(db, 5000);
-  return db;
-}
 
 // Each migration runs once, in order, inside a transaction; its number is recorded.
 constexpr const char* kMigrations[] = {
@@ -196,29 +80,12 @@ CREATE INDEX calls_instance_open ON calls(instance_id, ended_at);
 ALTER TABLE turn_latency ADD COLUMN llm_first_token_ms REAL;
 ALTER TABLE turn_latency ADD COLUMN llm_first_piece_ms REAL;
 )sql",
+    // 5: the console's overview reads the last hour of turns and events.
+    R"sql(
+CREATE INDEX turn_latency_at ON turn_latency(at);
+CREATE INDEX events_at ON events(at);
+)sql",
 };
-
-StoredCall read_call_row(const Stmt& s) {
-  StoredCall c;
-  c.call_sid = s.text(0);
-  c.tenant = s.text(1);
-  c.agent_id = s.text(2);
-  c.voice_id = s.text(3);
-  c.voice_settings_json = s.text(4);
-  c.from = s.text(5);
-  c.to = s.text(6);
-  c.direction = s.text(7);
-  c.status = s.text(8);
-  c.created_at = s.text(9);
-  c.updated_at = s.text(10);
-  c.ended_at = s.text(11);
-  c.metadata_json = s.text(12);
-  c.instance_id = s.text(13);
-  return c;
-}
-constexpr const char* kCallColumns =
-    "call_sid, tenant, agent_id, voice_id, voice_settings, from_number, to_number, direction, status, created_at, "
-    "updated_at, ended_at, metadata, instance_id";
 
 }  // namespace
 
@@ -495,164 +362,6 @@ void SqliteCallStore::add_latency(std::string call_sid, StoredLatency l) {
     s.bind_ms(11, l.llm_first_token_ms).bind_ms(12, l.llm_first_piece_ms);
     s.step();
   });
-}
-
-std::vector<StoredLatency> SqliteCallStore::read_latencies(const std::string& call_sid) const {
-  slow_disk();
-  std::lock_guard lock(reader_mu_);
-  Stmt s(reader_db_, "SELECT turn, endpoint_ms, transcript_ms, agent_ms, tts_first_byte_ms, gateway_ms, response_ms, "
-                     "heard_ms, at, llm_first_token_ms, llm_first_piece_ms FROM turn_latency WHERE call_sid = ? ORDER BY id");
-  s.bind(1, call_sid);
-  std::vector<StoredLatency> out;
-  while (s.step()) {
-    StoredLatency l;
-    l.turn = static_cast<int>(s.integer(0));
-    l.endpoint_ms = s.ms(1);
-    l.transcript_ms = s.ms(2);
-    l.agent_ms = s.ms(3);
-    l.tts_first_byte_ms = s.ms(4);
-    l.gateway_ms = s.ms(5);
-    l.response_ms = s.ms(6);
-    l.heard_ms = s.ms(7);
-    l.at = s.text(8);
-    l.llm_first_token_ms = s.ms(9);
-    l.llm_first_piece_ms = s.ms(10);
-    out.push_back(std::move(l));
-  }
-  return out;
-}
-
-std::optional<std::string> SqliteCallStore::read_owner(const std::string& call_sid) const {
-  slow_disk();
-  std::lock_guard lock(reader_mu_);
-  Stmt s(reader_db_, "SELECT tenant FROM calls WHERE call_sid = ?");
-  s.bind(1, call_sid);
-  if (!s.step()) return std::nullopt;
-  return s.text(0);
-}
-
-std::optional<StoredCall> SqliteCallStore::read_call(const std::string& call_sid) const {
-  slow_disk();
-  std::lock_guard lock(reader_mu_);
-  Stmt s(reader_db_, (std::string("SELECT ") + kCallColumns + " FROM calls WHERE call_sid = ?").c_str());
-  s.bind(1, call_sid);
-  if (!s.step()) return std::nullopt;
-  return read_call_row(s);
-}
-
-CallPage SqliteCallStore::read_calls(const CallQuery& q) const {
-  slow_disk();
-  std::lock_guard lock(reader_mu_);
-  // Empty filters match everything: (?n = '' OR column = ?n).
-  Stmt s(reader_db_, (std::string("SELECT ") + kCallColumns +
-                      " FROM calls WHERE (?1 = '' OR tenant = ?1) AND (?2 = '' OR status = ?2) AND "
-                      "(?3 = '' OR agent_id = ?3) AND (?4 = '' OR direction = ?4) "
-                      "ORDER BY created_at DESC, rowid DESC LIMIT ?5 OFFSET ?6")
-                         .c_str());
-  s.bind(1, q.tenant).bind(2, q.status).bind(3, q.agent_id).bind(4, q.direction);
-  s.bind(5, static_cast<std::int64_t>(q.limit) + 1).bind(6, static_cast<std::int64_t>(q.offset));
-  CallPage page;
-  while (s.step()) page.calls.push_back(read_call_row(s));
-  page.has_more = page.calls.size() > static_cast<std::size_t>(q.limit);
-  if (page.has_more) page.calls.pop_back();
-  return page;
-}
-
-std::vector<StoredTurn> SqliteCallStore::read_transcript(const std::string& call_sid) const {
-  slow_disk();
-  std::lock_guard lock(reader_mu_);
-  Stmt s(reader_db_, "SELECT turn, speaker, text, start_ms, end_ms, heard, interrupted, at FROM turns "
-                     "WHERE call_sid = ? ORDER BY id");
-  s.bind(1, call_sid);
-  std::vector<StoredTurn> out;
-  while (s.step()) {
-    StoredTurn t;
-    t.index = static_cast<int>(s.integer(0));
-    t.speaker = s.text(1);
-    t.text = s.text(2);
-    t.start_ms = s.is_null(3) ? -1 : s.integer(3);
-    t.end_ms = s.is_null(4) ? -1 : s.integer(4);
-    if (!s.is_null(5)) t.heard = s.text(5);
-    t.interrupted = s.integer(6) != 0;
-    t.at = s.text(7);
-    out.push_back(std::move(t));
-  }
-  return out;
-}
-
-std::vector<StoredEvent> SqliteCallStore::read_events(const std::string& call_sid) const {
-  slow_disk();
-  std::lock_guard lock(reader_mu_);
-  Stmt s(reader_db_, "SELECT at, kind, detail FROM events WHERE call_sid = ? ORDER BY id");
-  s.bind(1, call_sid);
-  std::vector<StoredEvent> out;
-  while (s.step()) out.push_back(StoredEvent{s.text(0), s.text(1), s.text(2)});
-  return out;
-}
-
-}  // namespace vox::store
-
-namespace vox::store {
-
-void SqliteCallStore::slow_disk() const {
-  if (settings_.delay.count() > 0) std::this_thread::sleep_for(settings_.delay);
-}
-
-// Each read runs on the pool (or in place without one). The read is a named lambda passed
-// on as an xvalue: GCC 12 destroys prvalue class-type arguments of coroutines twice.
-boost::asio::awaitable<void> SqliteCallStore::flush() {
-  auto wait = [this] { drain(); };
-  if (!pool_) {
-    wait();
-    co_return;
-  }
-  co_await run_blocking(*pool_, std::move(wait));
-}
-
-boost::asio::awaitable<std::optional<StoredCall>> SqliteCallStore::call(std::string sid) {
-  auto read = [this, sid] { return read_call(sid); };
-  if (!pool_) co_return read();
-  auto out = co_await run_blocking(*pool_, std::move(read));
-  co_return out;
-}
-
-boost::asio::awaitable<std::optional<std::string>> SqliteCallStore::owner(std::string sid) {
-  auto read = [this, sid] { return read_owner(sid); };
-  if (!pool_) co_return read();
-  auto out = co_await run_blocking(*pool_, std::move(read));
-  co_return out;
-}
-
-boost::asio::awaitable<CallPage> SqliteCallStore::calls(CallQuery query) {
-  auto read = [this, query] { return read_calls(query); };
-  if (!pool_) co_return read();
-  auto out = co_await run_blocking(*pool_, std::move(read));
-  co_return out;
-}
-
-boost::asio::awaitable<std::vector<StoredTurn>> SqliteCallStore::transcript(std::string sid) {
-  auto read = [this, sid] { return read_transcript(sid); };
-  if (!pool_) co_return read();
-  auto out = co_await run_blocking(*pool_, std::move(read));
-  co_return out;
-}
-
-boost::asio::awaitable<std::vector<StoredEvent>> SqliteCallStore::events(std::string sid) {
-  auto read = [this, sid] { return read_events(sid); };
-  if (!pool_) co_return read();
-  auto out = co_await run_blocking(*pool_, std::move(read));
-  co_return out;
-}
-
-boost::asio::awaitable<std::vector<StoredLatency>> SqliteCallStore::latencies(std::string sid) {
-  auto read = [this, sid] { return read_latencies(sid); };
-  if (!pool_) co_return read();
-  auto out = co_await run_blocking(*pool_, std::move(read));
-  co_return out;
-}
-
-std::string SqliteCallStore::describe() const {
-  return "sqlite " + settings_.path + " (schema version " + std::to_string(schema_version()) + ")";
 }
 
 }  // namespace vox::store

@@ -62,6 +62,7 @@ class SqliteCallStore final : public CallStore {
   boost::asio::awaitable<std::vector<StoredTurn>> transcript(std::string call_sid) override;
   boost::asio::awaitable<std::vector<StoredEvent>> events(std::string call_sid) override;
   boost::asio::awaitable<std::vector<StoredLatency>> latencies(std::string call_sid) override;
+  boost::asio::awaitable<Overview> overview(std::string tenant, std::string since) override;
   std::uint64_t write_errors() const override;
   std::string describe() const override;
 
@@ -72,6 +73,7 @@ class SqliteCallStore final : public CallStore {
   std::vector<StoredTurn> read_transcript(const std::string& call_sid) const;
   std::vector<StoredEvent> read_events(const std::string& call_sid) const;
   std::vector<StoredLatency> read_latencies(const std::string& call_sid) const;
+  Overview read_overview(const std::string& tenant, const std::string& since) const;
   int schema_version() const;
   const std::string& path() const { return settings_.path; }
 
