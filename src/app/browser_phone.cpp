@@ -1,10 +1,15 @@
 #include "app/browser_phone.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include "webrtc/peer.hpp"
+
 namespace vox::app {
 
 std::unique_ptr<BrowserPhone> make_browser_phone(call::CallServices services, call::CallStarter::MakeAgent make_agent,
                                                  const api::Tenants& tenants, std::chrono::milliseconds silence_limit) {
   auto phone = std::make_unique<BrowserPhone>();
+  phone->settings.run_blocking = services.run_blocking;
   services.control = nullptr;  // no Twilio leg: hang-ups end the session, transfers and keys do nothing
   // A browser call's sid is new: no record to look up in the store.
   phone->starter = std::make_unique<call::CallStarter>(std::move(services), std::move(make_agent));
@@ -13,6 +18,12 @@ std::unique_ptr<BrowserPhone> make_browser_phone(call::CallServices services, ca
     if (tenants.open()) return std::string(api::Tenants::kLocal);
     return tenants.tenant_for(key);
   };
+  // GStreamer's first start (its plugin registry) is slow: paid now, on a worker.
+  if (phone->settings.run_blocking) phone->settings.run_blocking([] {
+    webrtc::warm_up();
+    if (auto why = webrtc::webrtc_unavailable(); !why.empty())
+      spdlog::warn("browser phone: WebRTC transport unavailable ({}); the WebSocket transport works", why);
+  });
   return phone;
 }
 

@@ -42,8 +42,27 @@ PhoneMessage parse_phone_message(std::string_view text) {
       s.greeting = field(o, "greeting", bad, kMaxPhoneGreeting);
       s.has_greeting = true;
     }
+    const std::string transport = field(o, "transport", bad);
+    if (!transport.empty() && transport != "ws" && transport != "webrtc")
+      return PhoneBad{"transport must be \"ws\" or \"webrtc\""};
+    s.webrtc = transport == "webrtc";
     if (!bad.empty()) return PhoneBad{bad};
     return s;
+  }
+  if (t == "offer") {
+    PhoneOffer offer{field(o, "sdp", bad, kMaxPhoneSdp)};
+    if (!bad.empty()) return PhoneBad{bad};
+    if (offer.sdp.empty()) return PhoneBad{"offer without an sdp"};
+    return offer;
+  }
+  if (t == "ice") {
+    PhoneIce ice{field(o, "candidate", bad, kMaxPhoneCandidate), 0};
+    if (const auto* m = o.if_contains("sdpMLineIndex"); m && !m->is_null()) {
+      if (!m->is_int64() || m->as_int64() < 0 || m->as_int64() > 16) return PhoneBad{"sdpMLineIndex must be 0-16"};
+      ice.mline_index = static_cast<int>(m->as_int64());
+    }
+    if (!bad.empty()) return PhoneBad{bad};
+    return ice;
   }
   if (t == "mark") {
     PhoneMark m{field(o, "name", bad)};
@@ -77,6 +96,14 @@ std::string phone_clear() { return R"({"type":"clear"})"; }
 
 std::string phone_ended(std::string_view reason) {
   return json::serialize(json::object{{"type", "ended"}, {"reason", reason}});
+}
+
+std::string phone_answer(std::string_view sdp) {
+  return json::serialize(json::object{{"type", "answer"}, {"sdp", sdp}});
+}
+
+std::string phone_ice(std::string_view candidate, int mline_index) {
+  return json::serialize(json::object{{"type", "ice"}, {"candidate", candidate}, {"sdpMLineIndex", mline_index}});
 }
 
 std::string phone_error(std::string_view detail) {

@@ -9,7 +9,9 @@
 
 #include "audio/g711.hpp"
 #include "browser/phone_messages.hpp"
+#include "browser/webrtc_media.hpp"
 #include "call/event_json.hpp"
+#include "webrtc/peer.hpp"
 
 namespace vox::browser {
 
@@ -55,6 +57,10 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
   std::vector<std::int16_t> pcm;     // a reply chunk decoded for the page
   std::string out;                   // the outbound text message being written (capacity reused)
   std::uint64_t bad_messages = 0, early_audio = 0, bad_audio = 0;
+  // WebRTC: the call waits in `pending` until the peer connection is up.
+  std::optional<call::StreamStart> pending;
+  std::shared_ptr<webrtc::Peer> peer;
+  std::shared_ptr<WebRtcMedia> rtc;
 
   void complain(std::uint64_t& counter, std::string_view what) {
     ++counter;
@@ -84,6 +90,63 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
   void on_message(const PhoneDtmf& d) {
     if (session) session->on_dtmf(d.digit);
   }
+  void on_message(const PhoneOffer& o) {
+    if (!pending || peer) return on_message(PhoneBad{"an offer comes once, after a start with transport \"webrtc\""});
+    std::weak_ptr<Line> weak = weak_from_this();
+    webrtc::PeerSettings ps;
+    ps.run_blocking = settings.run_blocking;
+    webrtc::PeerCallbacks cb;
+    cb.answer = [weak](std::string sdp) {
+      if (auto self = weak.lock(); self && !self->closed) self->conn->send_text(phone_answer(sdp));
+    };
+    cb.candidate = [weak](std::string candidate, int mline) {
+      if (auto self = weak.lock(); self && !self->closed) self->conn->send_text(phone_ice(candidate, mline));
+    };
+    cb.connected = [weak] {
+      if (auto self = weak.lock(); self && !self->closed) self->connected();
+    };
+    cb.failed = [weak](std::string why) {
+      auto self = weak.lock();
+      if (!self || self->closed) return;
+      spdlog::warn("browser call {}: {}", self->call_sid, why);
+      if (self->session) self->session->end(why);
+      self->refuse(why, 1011);
+    };
+    peer = webrtc::Peer::create(conn->executor(), ps, std::move(cb));
+    try {
+      peer->offer(o.sdp);
+    } catch (const std::invalid_argument& e) {
+      peer.reset();
+      return on_message(PhoneBad{e.what()});
+    } catch (const std::exception& e) {
+      spdlog::error("browser call {}: WebRTC could not start: {}", call_sid, e.what());
+      peer.reset();
+      return refuse("WebRTC is not available on this server; use the WebSocket transport", 1011);
+    }
+  }
+  void on_message(const PhoneIce& i) {
+    if (peer) peer->add_candidate(i.candidate, i.mline_index);
+  }
+  // The peer connection is up: the audio can flow, the call begins.
+  void connected() {
+    if (!pending || rtc) return;
+    std::weak_ptr<Line> weak = weak_from_this();
+    WebRtcMedia::Hooks hooks;
+    hooks.heard_caller = [weak](std::span<const std::uint8_t> ulaw) {
+      auto self = weak.lock();
+      if (self && self->session) self->session->on_media(ulaw, -1);
+    };
+    hooks.played = [weak](const std::string& mark) {
+      auto self = weak.lock();
+      if (self && self->session) self->session->on_mark(mark);
+    };
+    rtc = std::make_shared<WebRtcMedia>(conn->executor(), peer, std::move(hooks));
+    rtc->start();
+    call::StreamStart req = std::move(*pending);
+    pending.reset();
+    begin(std::move(req));
+  }
+
   void on_message(const PhoneHangup&) {
     if (session) session->end("the caller hung up");
     conn->close(1000, "hung up");
@@ -110,9 +173,21 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
     if (s.has_greeting) req.parameters["greeting"] = s.greeting;
     req.parameters["to"] = s.agent_id.empty() ? (s.agent.empty() ? "agent" : s.agent) : s.agent_id;
     starting = true;
+    spdlog::info("browser call starting call_sid={} tenant={} agent={} transport={} remote={}", call_sid, *tenant,
+                 s.agent.empty() ? "default" : s.agent, s.webrtc ? "webrtc" : "ws", conn->remote());
+    if (s.webrtc) {
+      if (const auto why = webrtc::webrtc_unavailable(); !why.empty()) {
+        spdlog::error("browser call {}: WebRTC unavailable: {}", call_sid, why);
+        return refuse("WebRTC is not available on this server; use the WebSocket transport", 1011);
+      }
+      pending = std::move(req);  // the call begins once the peer connection is up
+      return;
+    }
+    begin(std::move(req));
+  }
+
+  void begin(call::StreamStart req) {
     std::weak_ptr<Line> weak = weak_from_this();
-    spdlog::info("browser call starting call_sid={} tenant={} agent={} remote={}", call_sid, *tenant,
-                 s.agent.empty() ? "default" : s.agent, conn->remote());
     starter.start(std::move(req), conn->executor(), shared_from_this(), [weak](call::CallStarter::Started started) {
       auto self = weak.lock();
       if (!self) {
@@ -136,6 +211,7 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
   }
 
   void on_binary(std::string_view data) {
+    if (rtc || pending) return complain(bad_audio, "binary audio on a WebRTC call dropped (the audio goes over WebRTC)");
     if (!session) return complain(early_audio, "audio before the call started dropped");
     if (data.size() % 2 != 0 || data.size() > settings.max_audio_bytes || data.empty())
       return complain(bad_audio, "audio message of " + std::to_string(data.size()) +
@@ -159,6 +235,10 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
       session->end(reason);
     }
     session.reset();
+    if (rtc) rtc->stop();
+    if (peer) peer->stop();
+    rtc.reset();
+    peer.reset();
     if (bad_messages + early_audio + bad_audio > 0)
       spdlog::info("phone socket closed call_sid={} bad_messages={} early_audio={} bad_audio={}", call_sid, bad_messages,
                    early_audio, bad_audio);
@@ -166,6 +246,7 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
 
   // call::MediaOutbox: the reply's μ-law, decoded once for the page.
   void send_media(std::string_view, std::span<const std::uint8_t> chunk) override {
+    if (rtc) return rtc->enqueue(chunk);
     if (pcm.size() < chunk.size()) pcm.resize(chunk.size());
     audio::ulaw_decode(chunk, std::span<std::int16_t>(pcm.data(), chunk.size()));
     // PCM16 little-endian on the wire (every platform a browser runs on is little-endian,
@@ -179,10 +260,14 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
     conn->send_binary_copy(out);
   }
   void send_mark(std::string_view, std::string_view name) override {
+    if (rtc) return rtc->mark(std::string(name));
     write_phone_mark(out, name);
     conn->send_text_copy(out);
   }
-  void send_clear(std::string_view) override { conn->send_text(phone_clear()); }
+  void send_clear(std::string_view) override {
+    if (rtc) rtc->clear();
+    conn->send_text(phone_clear());  // the page's statistics see the clear too
+  }
   void close(std::string_view reason) override {
     conn->send_text(phone_ended(reason));
     conn->close(1000, std::string(reason.substr(0, 120)));

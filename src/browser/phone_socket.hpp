@@ -6,6 +6,9 @@
 // PCM16 8 kHz with marks: the page echoes each mark when its playback reaches it, so the
 // words heard and barge-in work as on a phone call. Knows neither agents nor stores: a
 // CallStarter makes the call (with no Twilio control: a browser call has no PSTN leg).
+// With transport "webrtc" this socket carries the SDP offer/answer and ICE candidates,
+// and the audio goes over WebRTC (webrtc_media.hpp); the call starts once the peer
+// connection is up.
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -25,6 +28,8 @@ struct PhoneSettings {
   // The page sends audio every 20 ms while the call lasts: a socket silent this long is
   // dead and its call ends. 0: the server's --ws-idle-timeout applies.
   std::chrono::milliseconds silence_limit{15000};
+  // Runs slow work (a WebRTC pipeline's teardown) off the network threads; null: in place.
+  std::function<void(std::function<void()>)> run_blocking;
 };
 
 // A browser call's sid: "WB" and 32 hex digits (random).

@@ -120,7 +120,8 @@ export function transcribe(dir, name, samples, grammar) {
 export async function launchBrowser(micFile) {
   const args = ['--no-sandbox', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
                 '--autoplay-policy=no-user-gesture-required', '--disable-gpu', '--no-first-run',
-                '--disable-features=Translate,MediaRouter', '--window-size=1280,900'];
+                '--disable-features=Translate,MediaRouter,WebRtcHideLocalIpsWithMdns', '--allow-loopback-in-peer-connection',
+                '--window-size=1280,900'];
   if (micFile) args.push(`--use-file-for-fake-audio-capture=${micFile}`);
   return puppeteer.launch({ executablePath: CHROMIUM, headless: true, args, defaultViewport: { width: 1280, height: 900 } });
 }

@@ -165,7 +165,15 @@ async function startWebRtc() {
   pc = new RTCPeerConnection({ iceServers: [] });
   for (const t of stream.getAudioTracks()) pc.addTrack(t, stream);
   pc.ontrack = (e) => {
-    const src = ctx.createMediaStreamSource(e.streams[0] || new MediaStream([e.track]));
+    const remote = e.streams[0] || new MediaStream([e.track]);
+    // Chrome feeds a remote track to Web Audio only while a media element plays it too.
+    const sink = el('audio', { class: 'hidden' });
+    sink.muted = true;
+    sink.srcObject = remote;
+    document.body.append(sink);
+    sink.play().catch(() => {});
+    phone.remoteSink = sink;
+    const src = ctx.createMediaStreamSource(remote);
     phone.remote = src;
     // The page hears the remote track directly; its level and samples are measured by a
     // tap worklet the same way as on the WebSocket transport.
@@ -203,6 +211,8 @@ async function onSignal(msg) {
 function stop() {
   if (mic) mic.disconnect();
   if (pc) pc.close();
+  if (phone.remoteSink) phone.remoteSink.remove();
+  phone.remoteSink = null;
   if (stream) for (const t of stream.getTracks()) t.stop();
   if (ctx) ctx.close();
   mic = player = stream = ctx = pc = null;
