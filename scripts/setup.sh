@@ -15,6 +15,9 @@ PACKAGES=(
   libpq-dev postgresql
   clang-14 libclang-rt-14-dev libfuzzer-14-dev lld-14
   libhiredis-dev redis-server haproxy
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice
+  chromium fonts-dejavu-core
 )
 
 missing=()

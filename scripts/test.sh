@@ -66,6 +66,8 @@ bash scripts/setup.sh
 stage "installing the test clients (npm)"
 # The documented clients of the control API run against the real server (Examples.*).
 npm ci --prefix tests/examples --no-audit --no-fund --loglevel=error
+# The console and the softphone run in Debian's chromium, driven by puppeteer-core (Browser.*).
+npm ci --prefix tests/web --no-audit --no-fund --loglevel=error
 
 if [ "${QUICK:-${SKIP_SANITIZERS:-0}}" = "1" ]; then
   stage "building (-O2)"

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <mutex>
+
 #include "webrtc/peer.hpp"
 
 namespace vox::app {
@@ -18,12 +20,21 @@ std::unique_ptr<BrowserPhone> make_browser_phone(call::CallServices services, ca
     if (tenants.open()) return std::string(api::Tenants::kLocal);
     return tenants.tenant_for(key);
   };
-  // GStreamer's first start (its plugin registry) is slow: paid now, on a worker.
-  if (phone->settings.run_blocking) phone->settings.run_blocking([] {
-    webrtc::warm_up();
-    if (auto why = webrtc::webrtc_unavailable(); !why.empty())
-      spdlog::warn("browser phone: WebRTC transport unavailable ({}); the WebSocket transport works", why);
-  });
+  // GStreamer starts with the first WebRTC call (its plugin registry is slow to load the
+  // first time), on a worker: servers that never see one never load it.
+  auto run = phone->settings.run_blocking;
+  phone->settings.prepare_webrtc = [run](std::function<void(std::string)> done) {
+    auto job = [done = std::move(done)] {
+      webrtc::warm_up();
+      auto why = webrtc::webrtc_unavailable();
+      static std::once_flag logged;
+      if (!why.empty())
+        std::call_once(logged, [&] { spdlog::warn("browser phone: WebRTC unavailable ({}); the WebSocket transport works", why); });
+      done(std::move(why));
+    };
+    if (run) run(std::move(job));
+    else job();
+  };
   return phone;
 }
 

@@ -1,6 +1,7 @@
 #include "browser/phone_socket.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -61,6 +62,9 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
   std::optional<call::StreamStart> pending;
   std::shared_ptr<webrtc::Peer> peer;
   std::shared_ptr<WebRtcMedia> rtc;
+  bool webrtc_ready = false;
+  std::optional<std::string> early_offer;  // an offer that came while WebRTC was being readied
+  std::vector<PhoneIce> early_ice;         // candidates that came before the peer
 
   void complain(std::uint64_t& counter, std::string_view what) {
     ++counter;
@@ -91,7 +95,16 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
     if (session) session->on_dtmf(d.digit);
   }
   void on_message(const PhoneOffer& o) {
-    if (!pending || peer) return on_message(PhoneBad{"an offer comes once, after a start with transport \"webrtc\""});
+    if (!pending || peer || early_offer)
+      return on_message(PhoneBad{"an offer comes once, after a start with transport \"webrtc\""});
+    if (!webrtc_ready) {
+      early_offer = o.sdp;
+      return;
+    }
+    answer(o.sdp);
+  }
+
+  void answer(const std::string& sdp) {
     std::weak_ptr<Line> weak = weak_from_this();
     webrtc::PeerSettings ps;
     ps.run_blocking = settings.run_blocking;
@@ -114,7 +127,7 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
     };
     peer = webrtc::Peer::create(conn->executor(), ps, std::move(cb));
     try {
-      peer->offer(o.sdp);
+      peer->offer(sdp);
     } catch (const std::invalid_argument& e) {
       peer.reset();
       return on_message(PhoneBad{e.what()});
@@ -123,9 +136,26 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
       peer.reset();
       return refuse("WebRTC is not available on this server; use the WebSocket transport", 1011);
     }
+    for (const auto& i : early_ice) peer->add_candidate(i.candidate, i.mline_index);
+    early_ice.clear();
   }
   void on_message(const PhoneIce& i) {
-    if (peer) peer->add_candidate(i.candidate, i.mline_index);
+    if (peer) return peer->add_candidate(i.candidate, i.mline_index);
+    if (!pending) return on_message(PhoneBad{"ICE candidates belong to a call with transport \"webrtc\""});
+    if (early_ice.size() < 50) early_ice.push_back(i);
+  }
+  // WebRTC is ready (or why not), on the strand.
+  void webrtc_prepared(const std::string& why) {
+    if (closed || !pending) return;
+    if (!why.empty()) {
+      spdlog::error("browser call {}: WebRTC unavailable: {}", call_sid, why);
+      return refuse("WebRTC is not available on this server; use the WebSocket transport", 1011);
+    }
+    webrtc_ready = true;
+    if (early_offer) {
+      const std::string sdp = std::move(*early_offer);
+      answer(sdp);
+    }
   }
   // The peer connection is up: the audio can flow, the call begins.
   void connected() {
@@ -176,11 +206,15 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
     spdlog::info("browser call starting call_sid={} tenant={} agent={} transport={} remote={}", call_sid, *tenant,
                  s.agent.empty() ? "default" : s.agent, s.webrtc ? "webrtc" : "ws", conn->remote());
     if (s.webrtc) {
-      if (const auto why = webrtc::webrtc_unavailable(); !why.empty()) {
-        spdlog::error("browser call {}: WebRTC unavailable: {}", call_sid, why);
-        return refuse("WebRTC is not available on this server; use the WebSocket transport", 1011);
-      }
+      if (!settings.prepare_webrtc) return refuse("WebRTC is not available on this server; use the WebSocket transport", 1011);
       pending = std::move(req);  // the call begins once the peer connection is up
+      std::weak_ptr<Line> weak = weak_from_this();
+      auto ex = conn->executor();
+      settings.prepare_webrtc([weak, ex](std::string why) {
+        boost::asio::post(ex, [weak, why = std::move(why)] {
+          if (auto self = weak.lock()) self->webrtc_prepared(why);
+        });
+      });
       return;
     }
     begin(std::move(req));

@@ -30,6 +30,9 @@ struct PhoneSettings {
   std::chrono::milliseconds silence_limit{15000};
   // Runs slow work (a WebRTC pipeline's teardown) off the network threads; null: in place.
   std::function<void(std::function<void()>)> run_blocking;
+  // Readies WebRTC (GStreamer's first start is slow) off the network threads, then calls
+  // `done` from any thread with "" or why WebRTC is unavailable. Null: not available.
+  std::function<void(std::function<void(std::string why)> done)> prepare_webrtc;
 };
 
 // A browser call's sid: "WB" and 32 hex digits (random).

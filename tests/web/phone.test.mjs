@@ -37,7 +37,8 @@ async function withPhone(t, { greeting, line, agent = 'echo', transport }, body)
     throw e;
   } finally {
     await browser.close();
-    await server.stop();
+    const status = await server.stop();
+    assert.deepEqual(status, { code: 0, sig: null }, `the server stopped cleanly:\n${server.log().slice(-3000)}`);
     dir.remove();
   }
 }

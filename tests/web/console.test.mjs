@@ -140,7 +140,8 @@ test('console: live calls per company, one call live, speak, listen in, hang up,
     a.proc.kill();
     b.proc.kill();
     await browser.close();
-    await server.stop();
+    const status = await server.stop();
+    assert.deepEqual(status, { code: 0, sig: null }, `the server stopped cleanly:\n${server.log().slice(-3000)}`);
     dir.remove();
   }
 });
