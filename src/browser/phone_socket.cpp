@@ -222,6 +222,7 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
 
   void begin(call::StreamStart req) {
     std::weak_ptr<Line> weak = weak_from_this();
+    req.observer = shared_from_this();  // the page's transcript starts with the greeting
     starter.start(std::move(req), conn->executor(), shared_from_this(), [weak](call::CallStarter::Started started) {
       auto self = weak.lock();
       if (!self) {
@@ -241,7 +242,6 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
     if (!s.session) return refuse(s.reason, static_cast<std::uint16_t>(s.close_code));
     session = std::move(s.session);
     conn->send_text(phone_started(session->context().call_sid, session->context().stream_sid));
-    session->add_observer(shared_from_this());
   }
 
   void on_binary(std::string_view data) {

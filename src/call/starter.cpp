@@ -62,6 +62,7 @@ CallStarter::Started CallStarter::begin(StreamStart start, const std::optional<C
     return Started{nullptr, 1011, "agent unavailable"};
   }
   auto session = std::make_shared<CallSession>(svc_, std::move(strand), std::move(outbox), ctx, std::move(agent));
+  if (start.observer) session->add_observer(std::move(start.observer));
   if (record) {
     // The registered voice, else the one the stream's parameters named.
     std::string voice = record->voice_id.empty() ? session->voice_id() : record->voice_id;

@@ -21,6 +21,9 @@ struct StreamStart {
   std::string stream_sid;
   std::string stream_url;  // the URL the stream was opened on (to resume it after a redirect)
   std::map<std::string, std::string> parameters;
+  // Attached to the session before it starts, so it sees the greeting too (the softphone's
+  // page); null: none.
+  std::shared_ptr<CallObserver> observer;
 };
 
 class CallStarter {

@@ -146,6 +146,8 @@ class WsClient {
   // The same, for a message built in a buffer the caller reuses: it is copied into one of
   // the writer's recycled buffers (no allocation per message once they have grown).
   virtual void send_copy(std::string_view message) = 0;
+  // A binary message (a copy of `message`), in order with the text ones.
+  virtual void send_binary_copy(std::string_view message) = 0;
   // Sends a close frame after queued messages; a peer that has not completed the
   // closing handshake 2 s later is dropped.
   virtual void close() = 0;

@@ -123,6 +123,11 @@ class WsClientImpl final : public WsClient, public std::enable_shared_from_this<
     writer_.push_copy(message, this->shared_from_this());
   }
 
+  void send_binary_copy(std::string_view message) override {
+    if (closed_) return;
+    writer_.push_copy(message, this->shared_from_this(), true);
+  }
+
   void close() override {
     if (closed_ || writer_.close_requested()) return;
     writer_.close(websocket::close_code::normal, this->shared_from_this());

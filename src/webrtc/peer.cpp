@@ -236,6 +236,7 @@ void Peer::offer(const std::string& text) {
   auto& s = *impl_;
   if (s.pipe) throw std::invalid_argument("an offer was already answered on this call");
   GstSDPMessage* sdp = nullptr;
+  if (text.rfind("v=0", 0) != 0) throw std::invalid_argument("the offer is not valid SDP (it must begin with v=0)");
   if (gst_sdp_message_new_from_text(text.c_str(), &sdp) != GST_SDP_OK || !sdp)
     throw std::invalid_argument("the offer is not valid SDP");
   const int pt = opus_payload_type(sdp);

@@ -128,6 +128,10 @@ class Ws {
     asio::post(c->executor(), [c, text = std::move(text)]() mutable { c->send(std::move(text)); });
   }
   void send(const json::object& o) { send_raw(json::serialize(o)); }
+  void send_binary(std::string bytes) {
+    auto c = st_->client;
+    asio::post(c->executor(), [c, bytes = std::move(bytes)] { c->send_binary_copy(bytes); });
+  }
   void say(const std::string& text) { send(json::object{{"type", "text"}, {"text", text}}); }
   void control(const std::string& action, json::object extra = {}) {
     extra["type"] = "control";
@@ -164,6 +168,8 @@ class Ws {
     for (const auto& m : st_->messages) n += pred(m) ? 1 : 0;
     return n;
   }
+  // The close code the server sent (valid once closed).
+  int close_code() const { return st_->client->close_code(); }
   bool wait_closed(std::chrono::milliseconds timeout) {
     std::unique_lock lock(st_->mu);
     return st_->cv.wait_for(lock, timeout, [&] { return st_->closed; });
