@@ -98,6 +98,7 @@ void CallJournal::on_event(const call::CallContext& call, const call::CallEvent&
       store_.add_event(sid, "tool_call", "turn=" + std::to_string(e.turn) + " " + e.text + " " + e.detail);
       break;
     case Kind::speech_started:
+    case Kind::partial_transcript:  // the final transcript is what is kept
       break;
   }
 }

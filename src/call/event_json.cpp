@@ -20,6 +20,9 @@ json::object event_json(const CallEvent& e) {
     case K::speech_started:
       o = {{"kind", "speech_started"}, {"start_ms", e.start_ms}};
       break;
+    case K::partial_transcript:
+      o = {{"kind", "partial_transcript"}, {"turn", e.turn}, {"text", e.text}};
+      break;
     case K::transcript:
       o = {{"kind", "transcript"}, {"turn", e.turn}, {"text", e.text}, {"start_ms", e.start_ms}, {"end_ms", e.end_ms}};
       break;

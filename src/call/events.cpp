@@ -34,6 +34,13 @@ CallEvent speech_started(std::int64_t onset_ms) {
   return e;
 }
 
+CallEvent partial_transcript(int turn, std::string text) {
+  auto e = of(CallEvent::Kind::partial_transcript);
+  e.turn = turn;
+  e.text = std::move(text);
+  return e;
+}
+
 CallEvent transcript(int turn, std::string text, std::int64_t start_ms, std::int64_t end_ms) {
   auto e = of(CallEvent::Kind::transcript);
   e.turn = turn;

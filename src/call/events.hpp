@@ -18,6 +18,7 @@ struct CallEvent {
   enum class Kind {
     started,            // the media stream started (detail: "resumed" for a resumed stream)
     speech_started,     // the caller began to speak (`start_ms`, media time); no transcript yet
+    partial_transcript,  // realtime STT's words so far (`text`) in turn `turn`; the final one follows
     transcript,         // the caller said `text` (final) in turn `turn`
     reply_started,      // synthesis of reply `reply_id` (`text`) began
     reply_finished,     // reply played to the end, or was cut (`interrupted`, `heard`)
@@ -48,6 +49,7 @@ struct CallEvent {
 namespace event {
 CallEvent started(bool resumed);
 CallEvent speech_started(std::int64_t onset_ms);
+CallEvent partial_transcript(int turn, std::string text);
 CallEvent transcript(int turn, std::string text, std::int64_t start_ms, std::int64_t end_ms);
 CallEvent reply_started(const Reply& reply);
 CallEvent reply_finished(const Reply& reply, const ReplyEnd& end, std::int64_t now_ms);

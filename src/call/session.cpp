@@ -38,7 +38,7 @@ CallSession::CallSession(CallServices services, asio::any_io_executor strand, st
       context_(std::move(context)),
       agent_(std::move(agent)),
       started_at_(svc_.clock.now()),
-      inbound_(svc_.settings.inbound, *this, [stt = &svc_.stt] { return stt->open_stream(); }),
+      inbound_(svc_.settings.inbound, *this, [this] { return open_stt_stream(); }),
       playout_(svc_.settings.playout, context_.stream_sid, *outbox_, *this),
       talk_timer_(svc_.timers.make(strand_)),
       mark_timer_(svc_.timers.make(strand_)),
@@ -48,6 +48,23 @@ CallSession::CallSession(CallServices services, asio::any_io_executor strand, st
 }
 
 CallSession::~CallSession() { svc_.registry.remove(context_.call_sid, this); }
+
+// A realtime STT stream for the utterance that just began; its partial transcripts are
+// reported (on the strand) while the caller speaks, for the pages that show them.
+std::unique_ptr<speech::SttStream> CallSession::open_stt_stream() {
+  auto stream = svc_.stt.open_stream();
+  if (!stream) return stream;
+  std::weak_ptr<CallSession> weak = weak_from_this();
+  auto strand = strand_;
+  const int turn = turn_counter_ + 1;
+  stream->on_partial([weak, strand, turn](std::string text) {
+    asio::post(strand, [weak, turn, text = std::move(text)]() mutable {
+      auto self = weak.lock();
+      if (self && !self->ended_ && !self->observers_.empty()) self->emit(event::partial_transcript(turn, std::move(text)));
+    });
+  });
+  return stream;
+}
 
 double CallSession::now_ms() const { return ms_between(started_at_, svc_.clock.now()); }
 

@@ -165,6 +165,7 @@ class CallSession : public std::enable_shared_from_this<CallSession>, private In
   bool after_reply(Reply& reply) override;
 
   void emit(const CallEvent& event);
+  std::unique_ptr<speech::SttStream> open_stt_stream();
   void on_transcript(int turn_index, speech::SttResult result);
   void on_agent_reply(int turn_index, AgentReply reply);
   void send_digits(std::string digits);

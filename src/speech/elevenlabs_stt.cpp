@@ -72,6 +72,7 @@ class RealtimeStream final : public SttStream {
     bool committed = false;
     std::optional<std::string> transcript;
     std::string last_partial;
+    std::function<void(std::string)> partial;  // the caller's words so far, as they change
     std::unique_ptr<asio::steady_timer> deadline;
     bool closed = false;
 
@@ -123,7 +124,10 @@ class RealtimeStream final : public SttStream {
           continue;
         }
         using T = elevenlabs::RealtimeMessage::Type;
-        if (m.type == T::kPartial) last_partial = m.text;
+        if (m.type == T::kPartial && m.text != last_partial) {
+          last_partial = m.text;
+          if (partial && !m.text.empty() && !committed) partial(m.text);
+        }
         if (m.type != T::kPartial) spdlog::debug("realtime STT message type={} text=\"{}\" committed={}", m.message_type, m.text, committed);
         if ((m.type == T::kCommitted || m.type == T::kCommittedWithTimestamps) && committed && !transcript) {
           transcript = m.text;
@@ -201,6 +205,10 @@ class RealtimeStream final : public SttStream {
     asio::post(state_->strand, [s = state_] {
       if (!s->done) s->shutdown();
     });
+  }
+
+  void on_partial(std::function<void(std::string)> partial) override {
+    asio::post(state_->strand, [s = state_, partial = std::move(partial)]() mutable { s->partial = std::move(partial); });
   }
 
   void push(std::span<const std::uint8_t> ulaw) override {

@@ -40,6 +40,7 @@ class FallbackStt final : public SpeechToText {
       if (audio_.size() + ulaw.size() <= 8000 * 60) audio_.insert(audio_.end(), ulaw.begin(), ulaw.end());
       inner_->push(ulaw);
     }
+    void on_partial(std::function<void(std::string)> partial) override { inner_->on_partial(std::move(partial)); }
     void finish(std::function<void(SttResult)> done) override {
       auto audio = std::make_shared<std::vector<std::uint8_t>>(std::move(audio_));
       FallbackStt* owner = &owner_;

@@ -113,6 +113,9 @@ class SttStream {
   virtual ~SttStream() = default;
   virtual void push(std::span<const std::uint8_t> ulaw_8k) = 0;
   virtual void finish(std::function<void(SttResult)> done) = 0;
+  // Receives the engine's partial transcripts while the caller speaks (from the engine's
+  // thread; engines without partials never call it). Set before the first push().
+  virtual void on_partial(std::function<void(std::string text)> /*partial*/) {}
 };
 
 class SpeechToText {

@@ -6,8 +6,11 @@
 
 #include <boost/json.hpp>
 
+#include <future>
+
 #include "client_ws.hpp"
 #include "e2e_support.hpp"
+#include "elevenlabs_support.hpp"
 #include "server_process.hpp"
 
 namespace vox::test {
@@ -202,6 +205,44 @@ TEST(PhoneSocket, AWebRtcOfferThatCannotBeUsedIsRefused) {
   EXPECT_NE(ws::str(*e2, "detail").find("Opus"), std::string::npos) << ws::str(*e2, "detail");
   // No call was started by either.
   EXPECT_EQ(phone.count(ws::type_is("started")) + second.count(ws::type_is("started")), 0u);
+}
+
+// With ElevenLabs' realtime STT the console sees the caller's words while they speak:
+// partial transcripts, then the final one.
+TEST(ConsoleSocket, PartialTranscriptsComeWhileTheCallerSpeaks) {
+  // The emulator "hears" a fixed text: its partial transcripts do not depend on how
+  // well pocketsphinx recognises half an utterance.
+  ServerProcess emulator({"--stt-fixed-text", "i would like some coffee", "--voice", kVoice}, {}, "",
+                         {"emulate", "elevenlabs"});
+  ServerProcess server(el::server_args({"--agent", "echo"}),
+                       {"ELEVENLABS_API_KEY=test-key", "ELEVENLABS_BASE_URL=" + emulator.url()});
+  Ws console(ws_url(server, "/console/ws"));
+  console.send(json::object{{"type", "auth"}});
+  ASSERT_TRUE(console.next(ws::type_is("hello"), 10s)) << console.dump();
+  auto caller = std::async(std::launch::async, [&] { return el::converse(server, {"good morning", "i would like some coffee"}); });
+  auto row = console.next([](const json::object& o) { return ws::type_of(o) == "calls" && !o.at("calls").as_array().empty(); }, 20s);
+  ASSERT_TRUE(row) << console.dump();
+  const std::string sid = ws::str(row->at("calls").as_array()[0].as_object(), "call_sid");
+  console.send(json::object{{"type", "watch"}, {"call_sid", sid}});
+  ASSERT_TRUE(console.next(ws::type_is("watching"), 10s)) << console.dump();
+  // The second line: its partials, then its transcript, all for the same turn.
+  auto final = console.next([](const json::object& o) {
+    return ws::str(o, "kind") == "transcript" && ws::str(o, "text") == "i would like some coffee";
+  }, 40s);
+  ASSERT_TRUE(final) << console.dump();
+  const auto turn = ws::number(*final, "turn");
+  const auto all = console.messages();
+  std::size_t partials = 0;
+  for (const auto& m : all) {
+    if (ws::str(m, "kind") == "partial_transcript" && ws::number(m, "turn") == turn) {
+      ++partials;
+      EXPECT_FALSE(ws::str(m, "text").empty());
+    }
+    if (&m == &all.back()) break;
+  }
+  EXPECT_GE(partials, 1u) << console.dump();
+  const auto r = caller.get();
+  EXPECT_TRUE(r.ok) << r.error;
 }
 
 }  // namespace

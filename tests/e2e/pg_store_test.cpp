@@ -165,8 +165,8 @@ TEST_F(PgStore, AFreshDatabaseIsMigratedAndReopeningKeepsItsData) {
   const std::string sid = "CA00000000000000000000000000000002";
   {
     PgCallStore store(at(url), nullptr);
-    EXPECT_EQ(store.schema_version(), 4);
-    EXPECT_EQ(PgCallStore::latest_schema_version(), 4);
+    EXPECT_EQ(store.schema_version(), 5);
+    EXPECT_EQ(PgCallStore::latest_schema_version(), 5);
     EXPECT_EQ(store.write_errors(), 0u);
     EXPECT_FALSE(store.read_call(sid));
     store.upsert_call(full_call(sid));
@@ -175,7 +175,7 @@ TEST_F(PgStore, AFreshDatabaseIsMigratedAndReopeningKeepsItsData) {
     // No drain: the destructor commits everything queued.
   }
   PgCallStore store(at(url), nullptr);
-  EXPECT_EQ(store.schema_version(), 4);
+  EXPECT_EQ(store.schema_version(), 5);
   const auto c = store.read_call(sid);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->tenant, "acme");
@@ -183,7 +183,7 @@ TEST_F(PgStore, AFreshDatabaseIsMigratedAndReopeningKeepsItsData) {
   EXPECT_EQ(store.read_transcript(sid)[0].text, "hello there");
   ASSERT_EQ(store.read_events(sid).size(), 1u);
   EXPECT_EQ(store.read_events(sid)[0].kind, "status");
-  EXPECT_EQ(migrations(url), (Sids{"1", "2", "3", "4"}));  // not migrated twice
+  EXPECT_EQ(migrations(url), (Sids{"1", "2", "3", "4", "5"}));  // not migrated twice
 }
 
 TEST_F(PgStore, DescribeNamesTheServerAndSchemaButNeverThePassword) {
@@ -192,7 +192,7 @@ TEST_F(PgStore, DescribeNamesTheServerAndSchemaButNeverThePassword) {
   // (The test server trusts every local user: the password is only carried.)
   const std::string url = "postgresql://voxbridge:Sup3rSecret@127.0.0.1:" + std::to_string(server_->port()) + "/" + name;
   PgCallStore store(at(url), nullptr);
-  EXPECT_EQ(store.describe(), "postgresql 127.0.0.1:" + std::to_string(server_->port()) + "/" + name + ", schema 4");
+  EXPECT_EQ(store.describe(), "postgresql 127.0.0.1:" + std::to_string(server_->port()) + "/" + name + ", schema 5");
 }
 
 TEST_F(PgStore, AnUnreachableServerThrowsSayingWhatToDoWithoutThePassword) {
@@ -249,9 +249,9 @@ TEST_F(PgStore, StoresStartingTogetherOnAFreshDatabaseMigrateItOnce) {
     for (auto& t : threads) t.join();
     for (int i = 0; i < kInstances; ++i) {
       EXPECT_EQ(errors[static_cast<std::size_t>(i)], "") << "instance " << i << ", round " << round;
-      EXPECT_EQ(versions[static_cast<std::size_t>(i)], 4) << "instance " << i << ", round " << round;
+      EXPECT_EQ(versions[static_cast<std::size_t>(i)], PgCallStore::latest_schema_version()) << "instance " << i << ", round " << round;
     }
-    EXPECT_EQ(migrations(url), (Sids{"1", "2", "3", "4"}));
+    EXPECT_EQ(migrations(url), (Sids{"1", "2", "3", "4", "5"}));
     // Every instance wrote through the one schema.
     EXPECT_EQ(query(url, "SELECT count(*) FROM events WHERE kind = 'opened'"), (Rows{{"4"}}));
   }
@@ -624,6 +624,49 @@ TEST_F(PgStore, ListingFiltersAndPagesNewestFirst) {
   top.limit = 3;
   EXPECT_EQ(list(top, more), (Sids{"CA07", "CA06", "CA05"}));
   EXPECT_TRUE(more);
+}
+
+TEST_F(PgStore, ListingByTimeAndTranscriptTextAndTheOverview) {
+  PgCallStore store(at(fresh_db()), nullptr);
+  add_listing(store);
+  StoredTurn said;
+  said.speaker = "caller";
+  said.text = "I forgot my Password";
+  store.add_turn("CA02", said);
+  StoredLatency l;
+  l.turn = 1;
+  l.response_ms = 120;
+  l.at = "2024-01-01T00:00:02.500Z";
+  store.add_latency("CA02", l);
+  l.response_ms = 80;
+  l.at = "2023-12-31T00:00:00.000Z";  // before the window
+  store.add_latency("CA02", l);
+  store.add_latency("CA03", l);
+  store.add_event("CA02", "barge_in", "heard_ms=1");
+  store.add_event("CA03", "provider_fallback", "tts");
+  store.drain();
+  auto list = [&](const CallQuery& q) { return sids(store.read_calls(q)); };
+  CallQuery window;
+  window.since = "2024-01-01T00:00:02";
+  window.until = "2024-01-01T00:00:05";
+  EXPECT_EQ(list(window), (Sids{"CA04", "CA03", "CA02"}));
+  CallQuery text;
+  text.text = "PASSWORD";
+  EXPECT_EQ(list(text), (Sids{"CA02"}));
+  text.text = "100%_";
+  EXPECT_EQ(list(text), (Sids{}));
+  text.tenant = "b";
+  text.text = "password";
+  EXPECT_EQ(list(text), (Sids{}));
+  const auto a = store.read_overview("a", "2024-01-01T00:00:00.000Z");
+  EXPECT_EQ(a.calls, 4);
+  ASSERT_EQ(a.responses.size(), 1u);
+  EXPECT_EQ(a.responses[0].second, 120);
+  EXPECT_EQ(a.barge_ins, 1);
+  EXPECT_EQ(a.fallbacks, 0);
+  const auto all = store.read_overview("", "2024-01-01T00:00:00.000Z");
+  EXPECT_EQ(all.calls, 5);
+  EXPECT_EQ(all.fallbacks, 1);
 }
 
 TEST_F(PgStore, FlushAndAwaitedReadsRunOffTheCallersThread) {

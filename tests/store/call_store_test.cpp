@@ -115,7 +115,7 @@ TEST(CallStoreTest, AFreshFileIsCreatedAndMigratedToTheLatestVersion) {
   {
     CallStore store(at(db.path()));
     EXPECT_EQ(store.path(), db.path());
-    EXPECT_EQ(store.schema_version(), 4);
+    EXPECT_EQ(store.schema_version(), 5);
     EXPECT_TRUE(std::filesystem::exists(db.path()));
     EXPECT_EQ(store.write_errors(), 0u);
     EXPECT_FALSE(store.read_call("CA00000000000000000000000000000001"));
@@ -138,7 +138,7 @@ TEST(CallStoreTest, ReopeningKeepsTheDataAndTheVersion) {
     // No flush: the destructor commits everything queued.
   }
   CallStore store(at(db.path()));
-  EXPECT_EQ(store.schema_version(), 4);
+  EXPECT_EQ(store.schema_version(), 5);
   const auto c = store.read_call(sid);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->tenant, "acme");
@@ -511,6 +511,94 @@ TEST_F(CallStoreQuery, EqualCreationTimesListTheLaterInsertFirst) {
   bool more = false;
   EXPECT_EQ(query(q, more), (Sids{"CA07", "CA06", "CA05"}));
   EXPECT_TRUE(more);
+}
+
+TEST_F(CallStoreQuery, FiltersByCreationTimeAndTranscriptText) {
+  StoredTurn said;
+  said.speaker = "caller";
+  said.text = "I forgot my Password";
+  store.add_turn("CA02", said);
+  StoredTurn answer;
+  answer.speaker = "agent";
+  answer.text = "Let me help you with that";
+  store.add_turn("CA04", answer);
+  store.drain();
+  CallQuery since;
+  since.since = "2024-01-01T00:00:03";
+  EXPECT_EQ(query(since), (Sids{"CA05", "CA04", "CA03"}));
+  CallQuery until;
+  until.until = "2024-01-01T00:00:03";
+  EXPECT_EQ(query(until), (Sids{"CA02", "CA01"}));
+  CallQuery window;
+  window.since = "2024-01-01T00:00:02";
+  window.until = "2024-01-01T00:00:05";
+  EXPECT_EQ(query(window), (Sids{"CA04", "CA03", "CA02"}));
+  CallQuery day;
+  day.since = "2024-01-01";
+  day.until = "2024-01-02";
+  EXPECT_EQ(query(day).size(), 5u);
+  CallQuery text;
+  text.text = "password";  // any case, any speaker
+  EXPECT_EQ(query(text), (Sids{"CA02"}));
+  text.text = "LET ME";
+  EXPECT_EQ(query(text), (Sids{"CA04"}));
+  text.text = "100%_";  // LIKE's wildcards are plain text here
+  EXPECT_EQ(query(text), (Sids{}));
+  CallQuery theirs;
+  theirs.tenant = "b";
+  theirs.text = "password";
+  EXPECT_EQ(query(theirs), (Sids{}));
+}
+
+TEST(CallStoreTest, TheOverviewCountsACompanysWindow) {
+  TempDb db("store-overview");
+  CallStore store(at(db.path()));
+  auto call = [&](const std::string& sid, const std::string& tenant, const std::string& created) {
+    StoredCall c;
+    c.call_sid = sid;
+    c.tenant = tenant;
+    c.created_at = created;
+    store.upsert_call(c);
+  };
+  auto latency = [&](const std::string& sid, double response, const std::string& at) {
+    StoredLatency l;
+    l.turn = 1;
+    l.response_ms = response;
+    l.at = at;
+    store.add_latency(sid, l);
+  };
+  const std::string since = "2025-01-01T00:00:00.000Z";
+  call("CA000000000000000000000000000000a1", "a", "2026-01-01T00:00:00.000Z");
+  call("CA000000000000000000000000000000a2", "a", "2020-01-01T00:00:00.000Z");  // before the window
+  call("CA000000000000000000000000000000b1", "b", "2026-01-01T00:00:00.000Z");
+  latency("CA000000000000000000000000000000a1", 100, "2026-01-01T00:00:01.000Z");
+  latency("CA000000000000000000000000000000a1", 300, "2026-01-01T00:00:02.000Z");
+  latency("CA000000000000000000000000000000a1", -1, "2026-01-01T00:00:03.000Z");  // never answered: not counted
+  latency("CA000000000000000000000000000000a2", 999, "2020-01-01T00:00:01.000Z");
+  latency("CA000000000000000000000000000000b1", 50, "2026-01-01T00:00:01.000Z");
+  store.add_event("CA000000000000000000000000000000a1", "provider_fallback", "tts");
+  store.add_event("CA000000000000000000000000000000a1", "error", "synthesis failed");
+  store.add_event("CA000000000000000000000000000000a1", "barge_in", "heard_ms=1");
+  store.add_event("CA000000000000000000000000000000a1", "barge_in", "heard_ms=2");
+  store.add_event("CA000000000000000000000000000000a1", "dtmf", "5");
+  store.add_event("CA000000000000000000000000000000b1", "error", "recognition failed");
+  store.drain();
+  const auto a = store.read_overview("a", since);
+  EXPECT_EQ(a.calls, 1);
+  ASSERT_EQ(a.responses.size(), 2u);
+  EXPECT_EQ(a.responses[0], (std::pair<std::string, double>{"2026-01-01T00:00:02.000Z", 300}));  // newest first
+  EXPECT_EQ(a.responses[1].second, 100);
+  EXPECT_EQ(a.fallbacks, 1);
+  EXPECT_EQ(a.errors, 1);
+  EXPECT_EQ(a.barge_ins, 2);
+  const auto all = store.read_overview("", since);
+  EXPECT_EQ(all.calls, 2);
+  EXPECT_EQ(all.responses.size(), 3u);
+  EXPECT_EQ(all.errors, 2);
+  const auto none = store.read_overview("nobody", since);
+  EXPECT_EQ(none.calls, 0);
+  EXPECT_TRUE(none.responses.empty());
+  EXPECT_EQ(none.errors, 0);
 }
 
 TEST(CallStoreTest, FlushMakesEveryQueuedWriteVisible) {

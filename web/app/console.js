@@ -166,6 +166,10 @@ function liveEvent(e) {
     case 'speech_started':
       if (!partial) partial = tline('caller', el('span', { text: '(speaking…)' }), 'partial');
       break;
+    case 'partial_transcript':
+      if (!partial) partial = tline('caller', el('span'), 'partial');
+      partial.lastChild.textContent = e.text;
+      break;
     case 'transcript':
       if (partial) partial.remove();
       partial = null;

@@ -3,7 +3,7 @@
 import { $, wsURL, keyStore, el, waterfall, replyNode } from './common.js';
 
 const phone = (window.voxPhone = {
-  state: 'idle', callSid: '', events: [], levels: [], heard: [], marksEchoed: 0, clears: 0, turns: [],
+  state: 'idle', callSid: '', events: [], levels: [], micLevels: [], heard: [], marksEchoed: 0, clears: 0, turns: [],
   transport: 'ws', startedAt: 0,
 });
 
@@ -32,6 +32,11 @@ function onEvent(e) {
   switch (e.kind) {
     case 'speech_started': {
       if (!phone.partial) phone.partial = line('caller', el('span', { text: '…' }), 'partial');
+      break;
+    }
+    case 'partial_transcript': {
+      if (!phone.partial) phone.partial = line('caller', el('span'), 'partial');
+      phone.partial.lastChild.textContent = e.text;
       break;
     }
     case 'transcript': {
@@ -98,7 +103,7 @@ async function call() {
   $('error').textContent = '';
   $('transcript').textContent = '';
   replies.clear();
-  Object.assign(phone, { events: [], levels: [], heard: [], marksEchoed: 0, clears: 0, turns: [], callSid: '' });
+  Object.assign(phone, { events: [], levels: [], micLevels: [], heard: [], marksEchoed: 0, clears: 0, turns: [], callSid: '' });
   phone.transport = $('transport').value;
   phone.startedAt = performance.now();
   const key = $('key').value || keyStore.get();
@@ -116,17 +121,23 @@ async function call() {
   ws = new WebSocket(wsURL('/phone/ws'));
   ws.binaryType = 'arraybuffer';
   ws.onopen = async () => {
+    // The microphone at 8 kHz: sent over this socket on the WebSocket transport, and on
+    // both metered (phone.micLevels: when the caller stops talking, for latency figures).
+    mic = new AudioWorkletNode(ctx, 'vox-mic', { numberOfOutputs: 0 });
+    ctx.createMediaStreamSource(stream).connect(mic);
+    mic.port.onmessage = (e) => {
+      const pcm = new Int16Array(e.data);
+      let sum = 0;
+      for (const v of pcm) sum += (v / 32768) ** 2;
+      phone.micLevels.push({ t: performance.now() - phone.startedAt, rms: Math.sqrt(sum / pcm.length) });
+      if (phone.transport === 'ws' && ws && ws.readyState === 1 && phone.state === 'in call') ws.send(e.data);
+    };
     if (phone.transport === 'webrtc') {
       start.transport = 'webrtc';
       ws.send(JSON.stringify(start));
       await startWebRtc();
     } else {
       ws.send(JSON.stringify(start));
-      mic = new AudioWorkletNode(ctx, 'vox-mic', { numberOfOutputs: 0 });
-      ctx.createMediaStreamSource(stream).connect(mic);
-      mic.port.onmessage = (e) => {
-        if (ws && ws.readyState === 1 && phone.state === 'in call') ws.send(e.data);
-      };
     }
   };
   ws.onmessage = (m) => {
