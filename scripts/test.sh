@@ -140,12 +140,13 @@ if [ "${SKIP_TSAN:-0}" != "1" ]; then
   # sockets, the store thread under a slow disk, shutdown with live calls, the LLM agent,
   # ElevenLabs and the Twilio API turned into a black hole (the breaker shared by every
   # call's thread; a request budget running out), two instances forwarding to each other
-  # through Redis (and Redis stopped mid-call). (Every e2e test already
+  # through Redis (and Redis stopped mid-call), browser calls watched from the console
+  # (partial transcripts posted from the STT stream). (Every e2e test already
   # ran under ASan; this subset keeps the TSan stage near two minutes.)
   # THREADS=2: the servers run two network threads here (one is the default), so the
   # threads really meet.
   THREADS=2 VOX_TEST_BINARY="$PWD/build-tsan/voxbridge" run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j"$TEST_JOBS" -L e2e \
-    -R 'Conversation\.(TwentyConcurrent|BargeIn)|ElevenLabsE2E\.(ConversationOverTls|AStreamedModelAnswer)|Generate\.Concurrent|ClientSocket\.TenantsAreIsolated|Isolation|Lifecycle\.Sigterm|LlmAgentE2E\.AConversation|Faults/(ElevenLabsOutage|TwilioApiOutage)\..*blackhole|Cluster\.(ActionsThrough|AClientSocket|RedisOutage)'
+    -R 'Conversation\.(TwentyConcurrent|BargeIn)|ElevenLabsE2E\.(ConversationOverTls|AStreamedModelAnswer)|Generate\.Concurrent|ClientSocket\.TenantsAreIsolated|Isolation|Lifecycle\.Sigterm|LlmAgentE2E\.AConversation|Faults/(ElevenLabsOutage|TwilioApiOutage)\..*blackhole|Cluster\.(ActionsThrough|AClientSocket|RedisOutage)|PhoneSocket\.(ABrowserCall|CompanyKeys)|ConsoleSocket\.Partial'
 
   stage "benchmarks: smoke run (ThreadSanitizer build)"
   ./build-tsan/bench/bench_media_path --benchmark_min_time=0.01 >/dev/null

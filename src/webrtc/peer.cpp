@@ -155,7 +155,7 @@ void on_pad_added(GstElement*, GstPad* pad, gpointer data) {
   if (!impl || impl->stopped || !impl->pipe) return;
   GError* err = nullptr;
   GstElement* bin = gst_parse_bin_from_description(
-      "rtpopusdepay ! opusdec plc=true ! audioconvert ! audioresample ! "
+      "rtpopusdepay ! opusdec plc=true ! audioconvert ! "
       "audio/x-raw,format=S16LE,rate=8000,channels=1,layout=interleaved ! "
       "appsink name=sink sync=false max-buffers=100 drop=true emit-signals=false",
       TRUE, &err);
@@ -248,7 +248,6 @@ void Peer::offer(const std::string& text) {
       "webrtcbin name=webrtc bundle-policy=max-bundle latency=50 "
       "appsrc name=src is-live=true format=time do-timestamp=true "
       "caps=audio/x-raw,format=S16LE,rate=8000,channels=1,layout=interleaved ! "
-      "audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=1 ! "
       "opusenc bitrate=" + std::to_string(s.settings.opus_bitrate) + " frame-size=20 ! "
       "rtpopuspay pt=" + std::to_string(pt) + " ! queue ! "
       "application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,payload=" + std::to_string(pt) + " ! webrtc.";

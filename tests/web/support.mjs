@@ -53,6 +53,7 @@ export async function startServer(args, dir) {
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    pid: proc.pid,
     log: () => log.join(''),
     // Stops it (SIGTERM) and returns its exit status: 0, unless a sanitizer complained.
     stop: async () => {
