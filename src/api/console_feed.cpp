@@ -196,7 +196,11 @@ class ConsoleSocket final : public net::WsHandler {
 }  // namespace
 
 void add_console_routes(net::Router& router, const ControlServices& svc) {
-  router.add_ws("/console/ws", [&svc](const net::HttpRequest&, net::HttpResponse&) -> std::unique_ptr<net::WsHandler> {
+  router.add_ws("/console/ws", [&svc](const net::HttpRequest& req, net::HttpResponse& reject) -> std::unique_ptr<net::WsHandler> {
+    if (cross_origin(req)) {
+      reject = net::HttpResponse::error(403, "Cross-origin WebSocket refused: open the console from this server");
+      return nullptr;
+    }
     return std::make_unique<ConsoleSocket>(svc);
   });
 }

@@ -101,6 +101,10 @@ void add_control_routes(net::Router& router, const ControlServices& services);
 void add_web_routes(net::Router& router, const ControlServices& services);
 // The console's live feed (/console/ws) and its overview (console_feed.cpp).
 void add_console_routes(net::Router& router, const ControlServices& services);
+// Whether a WebSocket upgrade comes from a page of another site: a browser names the
+// page's origin, and it is not this server (Host, or X-Forwarded-Host behind a proxy).
+// The pages' sockets refuse those, so a site the user visits cannot drive them.
+bool cross_origin(const net::HttpRequest& upgrade);
 
 // Returns the GET /calls/{sid} object (live session, registry, then store); throws
 // ApiError 404 when the call is unknown or belongs to another tenant.

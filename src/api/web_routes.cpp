@@ -2,6 +2,8 @@
 // compiled into the binary from web/app/.
 #include <boost/asio/awaitable.hpp>
 
+#include <cctype>
+
 #include "api/control.hpp"
 #include "api/web_files.hpp"
 
@@ -32,6 +34,22 @@ net::HttpHandler page(std::string_view name) {
   };
 }
 }  // namespace
+
+bool cross_origin(const net::HttpRequest& req) {
+  std::string_view origin = req.header("Origin");
+  if (origin.empty()) return false;  // not a browser: keys decide
+  if (const auto p = origin.find("://"); p != std::string_view::npos) origin.remove_prefix(p + 3);
+  std::string_view host = req.header("X-Forwarded-Host");
+  if (host.empty()) host = req.header("Host");
+  if (const auto c = host.find(','); c != std::string_view::npos) host = host.substr(0, c);
+  auto same = [](std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    return true;
+  };
+  return !same(origin, host);
+}
 
 void add_web_routes(net::Router& router, const ControlServices& svc) {
   router.add("GET", "/console", page("console.html"));

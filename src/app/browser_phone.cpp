@@ -39,7 +39,11 @@ std::unique_ptr<BrowserPhone> make_browser_phone(call::CallServices services, ca
 }
 
 void add_phone_socket(net::Router& router, BrowserPhone& phone) {
-  router.add_ws("/phone/ws", [&phone](const net::HttpRequest&, net::HttpResponse&) -> std::unique_ptr<net::WsHandler> {
+  router.add_ws("/phone/ws", [&phone](const net::HttpRequest& req, net::HttpResponse& reject) -> std::unique_ptr<net::WsHandler> {
+    if (api::cross_origin(req)) {
+      reject = net::HttpResponse::error(403, "Cross-origin WebSocket refused: open the phone from this server");
+      return nullptr;
+    }
     return std::make_unique<browser::PhoneSocketHandler>(phone.settings, *phone.starter);
   });
 }

@@ -4,6 +4,7 @@
 // complete) and the /phone/ws WebSocket, keyed with the control API's company keys.
 #include <memory>
 
+#include "api/control.hpp"
 #include "api/tenants.hpp"
 #include "browser/phone_socket.hpp"
 #include "call/starter.hpp"

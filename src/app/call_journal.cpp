@@ -97,6 +97,9 @@ void CallJournal::on_event(const call::CallContext& call, const call::CallEvent&
     case Kind::tool_call:
       store_.add_event(sid, "tool_call", "turn=" + std::to_string(e.turn) + " " + e.text + " " + e.detail);
       break;
+    case Kind::transfer:
+      store_.add_event(sid, "transfer", e.interrupted ? e.text + " (no Twilio account: ended instead)" : e.text);
+      break;
     case Kind::speech_started:
     case Kind::partial_transcript:  // the final transcript is what is kept
       break;

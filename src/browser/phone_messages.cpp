@@ -77,6 +77,7 @@ PhoneMessage parse_phone_message(std::string_view text) {
     return d;
   }
   if (t == "hangup") return PhoneHangup{};
+  if (t == "ping") return PhonePing{};
   return PhoneBad{"unknown type \"" + std::string(t.substr(0, 40)) + "\""};
 }
 

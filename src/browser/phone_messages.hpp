@@ -4,6 +4,7 @@
 // Text messages are JSON objects with a "type":
 //   page -> server: start {key?, agent?, agent_id?, voice?, greeting?, transport?}  (first)
 //                   offer {sdp}, ice {candidate, sdpMLineIndex}  (transport "webrtc")
+//                   ping            keeps the socket alive (a WebRTC call's socket is quiet)
 //                   mark {name}     the page's playback reached this mark
 //                   dtmf {digit}    a key pressed on the page's keypad
 //                   hangup          the caller hangs up
@@ -41,11 +42,12 @@ struct PhoneDtmf {
   std::string digit;
 };
 struct PhoneHangup {};
+struct PhonePing {};
 struct PhoneBad {
   std::string reason;  // what is wrong, fit to send back to the page
 };
 
-using PhoneMessage = std::variant<PhoneStart, PhoneMark, PhoneDtmf, PhoneHangup, PhoneOffer, PhoneIce, PhoneBad>;
+using PhoneMessage = std::variant<PhoneStart, PhoneMark, PhoneDtmf, PhoneHangup, PhonePing, PhoneOffer, PhoneIce, PhoneBad>;
 
 // Limits on what a page may send.
 inline constexpr std::size_t kMaxPhoneText = 32768;     // a text message's bytes (an SDP offer fits)

@@ -86,7 +86,8 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
 
   void on_message(const PhoneBad& b) {
     complain(bad_messages, "bad message dropped: " + b.reason);
-    conn->send_text(phone_error(b.reason));
+    // The first few are answered (a page's bug shows in its console); a flood is not.
+    if (bad_messages <= 20) conn->send_text(phone_error(b.reason));
   }
   void on_message(const PhoneMark& m) {
     if (session) session->on_mark(m.name);
@@ -121,9 +122,9 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
     cb.failed = [weak](std::string why) {
       auto self = weak.lock();
       if (!self || self->closed) return;
-      spdlog::warn("browser call {}: {}", self->call_sid, why);
-      if (self->session) self->session->end(why);
-      self->refuse(why, 1011);
+      spdlog::warn("browser call {}: {}", self->call_sid, why);  // the details stay in the log
+      if (self->session) self->session->end("webrtc: " + why);
+      self->refuse("The WebRTC connection failed or was lost: try again, or use the WebSocket transport", 1011);
     };
     peer = webrtc::Peer::create(conn->executor(), ps, std::move(cb));
     try {
@@ -172,11 +173,15 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
     };
     rtc = std::make_shared<WebRtcMedia>(conn->executor(), peer, std::move(hooks));
     rtc->start();
+    // The audio no longer comes over this socket: the page's pings keep it alive, and a
+    // lost peer connection ends the call (webrtcbin reports it).
+    conn->set_idle_limit(std::chrono::seconds(60));
     call::StreamStart req = std::move(*pending);
     pending.reset();
     begin(std::move(req));
   }
 
+  void on_message(const PhonePing&) {}  // its arrival is what counts (the idle limit)
   void on_message(const PhoneHangup&) {
     if (session) session->end("the caller hung up");
     conn->close(1000, "hung up");

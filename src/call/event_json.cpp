@@ -67,6 +67,9 @@ json::object event_json(const CallEvent& e) {
                          {"heard", ms(s.heard)}}}};
       break;
     }
+    case K::transfer:
+      o = {{"kind", "transfer"}, {"turn", e.turn}, {"target", e.text}, {"handed_over", !e.interrupted}};
+      break;
     case K::tool_call:
       o = {{"kind", "tool_call"}, {"turn", e.turn}, {"name", e.text}, {"ok", !e.interrupted}};
       break;

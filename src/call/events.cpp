@@ -125,4 +125,12 @@ CallEvent turn_timed(const TurnRecord& timing) {
   return e;
 }
 
+CallEvent transfer(int turn, std::string target, bool handed_over) {
+  auto e = of(CallEvent::Kind::transfer);
+  e.turn = turn;
+  e.text = std::move(target);
+  e.interrupted = !handed_over;
+  return e;
+}
+
 }  // namespace vox::call::event

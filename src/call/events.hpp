@@ -30,6 +30,7 @@ struct CallEvent {
     ended,              // the stream ended (`detail` is the reason)
     turn_timed,         // turn `turn`'s reply was first heard: `timing` holds the turn's timings
     tool_call,          // the agent used tool `text` in turn `turn`: `detail` is its arguments and result
+    transfer,           // the agent handed the call to `text` (`interrupted`: no Twilio account, so it ended instead)
   };
   Kind kind = Kind::started;
   int turn = 0;             // conversation turn (0: greeting or text from the control API)
@@ -61,6 +62,7 @@ CallEvent stt_failure(int turn, std::string detail);
 CallEvent ended(std::string reason, bool resuming, std::int64_t now_ms);
 CallEvent turn_timed(const TurnRecord& timing);
 CallEvent tool_call(int turn, const ToolNote& note);
+CallEvent transfer(int turn, std::string target, bool handed_over);
 }  // namespace event
 
 class CallObserver {

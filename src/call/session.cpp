@@ -528,6 +528,7 @@ bool CallSession::after_reply(Reply& r) {
   if (!r.transfer_to.empty()) {
     // The caller has heard the reply: hand the call to Twilio to dial the target; it
     // ends our stream, which ends this session.
+    emit(event::transfer(r.turn, r.transfer_to, svc_.control != nullptr));
     if (svc_.control) {
       spdlog::info("transferring call_sid={} to={}", context_.call_sid, r.transfer_to);
       svc_.control->transfer(context_.call_sid, r.transfer_to);

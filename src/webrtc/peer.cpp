@@ -71,9 +71,11 @@ struct Peer::Impl {
   boost::asio::any_io_executor ex;
   PeerSettings settings;
   PeerCallbacks cb;
-  GstElement* pipe = nullptr;
-  GstElement* webrtc = nullptr;
-  GstElement* src = nullptr;
+  // Set once by offer() (the owner's thread), read by GStreamer's threads in callbacks,
+  // cleared by teardown; the elements live until teardown has stopped the pipeline.
+  std::atomic<GstElement*> pipe{nullptr};
+  std::atomic<GstElement*> webrtc{nullptr};
+  std::atomic<GstElement*> src{nullptr};
   std::atomic<GstElement*> sink{nullptr};  // set when the browser's track arrives (a GStreamer thread)
   std::atomic<bool> stopped{false};
   std::atomic<bool> reported_failure{false};
@@ -101,8 +103,9 @@ struct Peer::Impl {
   ~Impl() { teardown(); }
 
   void teardown() {
-    GstElement* p = pipe;
-    pipe = webrtc = src = nullptr;
+    GstElement* p = pipe.exchange(nullptr);
+    webrtc = nullptr;
+    src = nullptr;
     GstElement* s = sink.exchange(nullptr);
     if (!p) return;
     auto job = [p, s] {
@@ -152,7 +155,8 @@ void on_connection_state(GstElement* webrtc, GParamSpec*, gpointer data) {
 void on_pad_added(GstElement*, GstPad* pad, gpointer data) {
   if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC) return;
   auto impl = static_cast<Weak*>(data)->lock();
-  if (!impl || impl->stopped || !impl->pipe) return;
+  GstElement* pipe = impl ? impl->pipe.load() : nullptr;
+  if (!impl || impl->stopped || !pipe) return;
   GError* err = nullptr;
   GstElement* bin = gst_parse_bin_from_description(
       "rtpopusdepay ! opusdec plc=true ! audioconvert ! "
@@ -164,7 +168,7 @@ void on_pad_added(GstElement*, GstPad* pad, gpointer data) {
     if (err) g_error_free(err);
     return;
   }
-  gst_bin_add(GST_BIN(impl->pipe), bin);
+  gst_bin_add(GST_BIN(pipe), bin);
   gst_element_sync_state_with_parent(bin);
   GstPad* sinkpad = gst_element_get_static_pad(bin, "sink");
   if (gst_pad_link(pad, sinkpad) != GST_PAD_LINK_OK)
@@ -186,7 +190,12 @@ void on_answer_created(GstPromise* promise, gpointer data) {
     return;
   }
   if (!answer) return impl->fail(weak, "webrtcbin could not answer the offer");
-  g_signal_emit_by_name(impl->webrtc, "set-local-description", answer, nullptr);
+  GstElement* webrtc = impl->webrtc.load();
+  if (!webrtc) {
+    gst_webrtc_session_description_free(answer);
+    return;
+  }
+  g_signal_emit_by_name(webrtc, "set-local-description", answer, nullptr);
   gchar* text = gst_sdp_message_as_text(answer->sdp);
   std::string sdp(text ? text : "");
   g_free(text);
@@ -199,9 +208,10 @@ void on_answer_created(GstPromise* promise, gpointer data) {
 void on_remote_set(GstPromise* promise, gpointer data) {
   gst_promise_unref(promise);
   auto impl = static_cast<Weak*>(data)->lock();
-  if (!impl || impl->stopped || !impl->webrtc) return;
+  GstElement* webrtc = impl ? impl->webrtc.load() : nullptr;
+  if (!impl || impl->stopped || !webrtc) return;
   GstPromise* answer = gst_promise_new_with_change_func(on_answer_created, weak_data(impl), delete_weak_notify);
-  g_signal_emit_by_name(impl->webrtc, "create-answer", nullptr, answer);
+  g_signal_emit_by_name(webrtc, "create-answer", nullptr, answer);
 }
 
 GstBusSyncReply on_bus(GstBus*, GstMessage* msg, gpointer data) {
@@ -260,19 +270,21 @@ void Peer::offer(const std::string& text) {
     throw std::runtime_error("cannot build the WebRTC pipeline: " + why);
   }
   if (err) g_error_free(err);  // a warning (a missing optional property)
+  GstElement* webrtc = gst_bin_get_by_name(GST_BIN(pipe), "webrtc");
+  GstElement* src = gst_bin_get_by_name(GST_BIN(pipe), "src");
+  gst_object_unref(webrtc);  // the pipeline holds them
+  gst_object_unref(src);
   s.pipe = pipe;
-  s.webrtc = gst_bin_get_by_name(GST_BIN(pipe), "webrtc");
-  s.src = gst_bin_get_by_name(GST_BIN(pipe), "src");
-  gst_object_unref(s.webrtc);  // the pipeline holds them
-  gst_object_unref(s.src);
+  s.webrtc = webrtc;
+  s.src = src;
   GstBus* bus = gst_element_get_bus(pipe);
   gst_bus_set_sync_handler(bus, on_bus, weak_data(impl_), delete_weak_notify);
   gst_object_unref(bus);
-  g_signal_connect_data(s.webrtc, "on-ice-candidate", G_CALLBACK(on_ice_candidate), weak_data(impl_), delete_weak,
+  g_signal_connect_data(webrtc, "on-ice-candidate", G_CALLBACK(on_ice_candidate), weak_data(impl_), delete_weak,
                         GConnectFlags(0));
-  g_signal_connect_data(s.webrtc, "pad-added", G_CALLBACK(on_pad_added), weak_data(impl_), delete_weak,
+  g_signal_connect_data(webrtc, "pad-added", G_CALLBACK(on_pad_added), weak_data(impl_), delete_weak,
                         GConnectFlags(0));
-  g_signal_connect_data(s.webrtc, "notify::connection-state", G_CALLBACK(on_connection_state), weak_data(impl_),
+  g_signal_connect_data(webrtc, "notify::connection-state", G_CALLBACK(on_connection_state), weak_data(impl_),
                         delete_weak, GConnectFlags(0));
   if (gst_element_set_state(pipe, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
     gst_sdp_message_free(sdp);
@@ -280,23 +292,25 @@ void Peer::offer(const std::string& text) {
   }
   GstWebRTCSessionDescription* offer = gst_webrtc_session_description_new(GST_WEBRTC_SDP_TYPE_OFFER, sdp);
   GstPromise* promise = gst_promise_new_with_change_func(on_remote_set, weak_data(impl_), delete_weak_notify);
-  g_signal_emit_by_name(s.webrtc, "set-remote-description", offer, promise);
+  g_signal_emit_by_name(webrtc, "set-remote-description", offer, promise);
   gst_webrtc_session_description_free(offer);  // frees the SDP too
 }
 
 void Peer::add_candidate(const std::string& candidate, int mline_index) {
   auto& s = *impl_;
-  if (!s.webrtc || s.stopped || candidate.empty()) return;
-  g_signal_emit_by_name(s.webrtc, "add-ice-candidate", static_cast<guint>(std::max(0, mline_index)), candidate.c_str());
+  GstElement* webrtc = s.webrtc.load();
+  if (!webrtc || s.stopped || candidate.empty()) return;
+  g_signal_emit_by_name(webrtc, "add-ice-candidate", static_cast<guint>(std::max(0, mline_index)), candidate.c_str());
 }
 
 void Peer::push_frame(std::span<const std::int16_t> pcm) {
   auto& s = *impl_;
-  if (!s.src || s.stopped || pcm.empty()) return;
+  GstElement* src = s.src.load();
+  if (!src || s.stopped || pcm.empty()) return;
   GstBuffer* buf = gst_buffer_new_allocate(nullptr, pcm.size_bytes(), nullptr);
   gst_buffer_fill(buf, 0, pcm.data(), pcm.size_bytes());
   GST_BUFFER_DURATION(buf) = gst_util_uint64_scale(pcm.size(), GST_SECOND, 8000);
-  gst_app_src_push_buffer(GST_APP_SRC(s.src), buf);  // takes the buffer
+  gst_app_src_push_buffer(GST_APP_SRC(src), buf);  // takes the buffer
 }
 
 std::size_t Peer::pull(std::span<std::int16_t> out) {
@@ -329,7 +343,7 @@ std::size_t Peer::pull(std::span<std::int16_t> out) {
 
 void Peer::stop() {
   if (!impl_ || impl_->stopped.exchange(true)) return;
-  if (impl_->src) gst_app_src_end_of_stream(GST_APP_SRC(impl_->src));
+  if (GstElement* src = impl_->src.load()) gst_app_src_end_of_stream(GST_APP_SRC(src));
   impl_->teardown();
 }
 

@@ -39,6 +39,7 @@ TEST(PhoneMessages, MarksKeysHangupOfferAndIce) {
   EXPECT_EQ(as<PhoneMark>(parse_phone_message(R"({"type":"mark","name":"r1c2"})")).name, "r1c2");
   EXPECT_EQ(as<PhoneDtmf>(parse_phone_message(R"({"type":"dtmf","digit":"#"})")).digit, "#");
   EXPECT_TRUE(std::holds_alternative<PhoneHangup>(parse_phone_message(R"({"type":"hangup"})")));
+  EXPECT_TRUE(std::holds_alternative<PhonePing>(parse_phone_message(R"({"type":"ping"})")));
   EXPECT_EQ(as<PhoneOffer>(parse_phone_message(R"({"type":"offer","sdp":"v=0\r\n"})")).sdp, "v=0\r\n");
   const auto ice = as<PhoneIce>(parse_phone_message(R"({"type":"ice","candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMLineIndex":1})"));
   EXPECT_EQ(ice.mline_index, 1);

@@ -186,6 +186,23 @@ TEST(PhoneSocket, BadInputIsAnsweredAndTheCallGoesOn) {
   EXPECT_NE(log.find("bytes dropped"), std::string::npos) << log;
 }
 
+// A page of another site cannot open the phone or the console sockets in the user's
+// browser (the browser names the page's origin); this server's own pages can.
+TEST(PhoneSocket, PagesOfOtherSitesAreRefused) {
+  ServerProcess server(server_args());
+  for (const std::string path : {"/phone/ws", "/console/ws"}) {
+    try {
+      Ws evil(ws_url(server, path), {{"Origin", "https://evil.example"}});
+      ADD_FAILURE() << path << " accepted a page of another site";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find("403"), std::string::npos) << path << ": " << e.what();
+    }
+    Ws ours(ws_url(server, path), {{"Origin", "http://127.0.0.1:" + std::to_string(server.port())}});
+    ours.send(json::object{{"type", path == "/phone/ws" ? "start" : "auth"}});
+    EXPECT_TRUE(ours.next(ws::any_type({"started", "hello"}), 20s)) << path << ": " << ours.dump();
+  }
+}
+
 TEST(PhoneSocket, AWebRtcOfferThatCannotBeUsedIsRefused) {
   ServerProcess server(server_args());
   Ws phone(ws_url(server, "/phone/ws"));

@@ -99,8 +99,8 @@ class Ws {
  public:
   // Connects; throws (net::TransportError, whose text carries the HTTP status) when the
   // upgrade is refused.
-  explicit Ws(const std::string& url) : st_(std::make_shared<State>()) {
-    st_->client = io_.run([&]() { return net::WsClient::connect(url); });
+  explicit Ws(const std::string& url, net::Headers headers = {}) : st_(std::make_shared<State>()) {
+    st_->client = io_.run([&]() { return net::WsClient::connect(url, headers); });
     asio::co_spawn(io_.context(), read_loop(st_), asio::detached);
   }
 

@@ -127,6 +127,9 @@ TEST(TwilioE2E, TransferEndsOurLegAndTheEmulatorDials) {
   ASSERT_GE(heard.size(), 2u);
   EXPECT_TRUE(server->wait_for_log("transferring call_sid=" + sid + " to=+15550009999"));
   EXPECT_TRUE(server->wait_for_log("call ended call_sid=" + sid));
+  // The transfer is one of the call's events (the console shows it).
+  auto events = http("GET", server->url() + "/api/v1/elevenlabs-twilio/calls/" + sid + "/events");
+  EXPECT_NE(events.body.find(R"("kind":"transfer","detail":"+15550009999")"), std::string::npos) << events.body;
 }
 
 TEST(TwilioE2E, RecordingHoldsBothSides) {

@@ -17,8 +17,10 @@ async function withPhone(t, { greeting, line, agent = 'echo', transport }, body)
   const dir = tempDir();
   const grammar = join(dir.path, 'phrases.txt');
   writeFileSync(grammar, PHRASES.join('\n') + '\n');
+  // A short media timeout: a WebRTC call's socket is quiet for longer than this (its audio
+  // goes over WebRTC), and the call must go on.
   const server = await startServer(['--stt-mode', 'grammar', '--stt-grammar', grammar, '--tts-voice', VOICE,
-                                    '--agent', agent], dir.path);
+                                    '--agent', agent, '--media-timeout', '3'], dir.path);
   const browser = await launchBrowser(micWav(dir.path, 'mic', line, 2.5, 40));
   try {
     const page = await browser.newPage();

@@ -39,6 +39,7 @@ function connect() {
   ws = new WebSocket(wsURL('/console/ws'));
   ws.binaryType = 'arraybuffer';
   ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', key: keyStore.get() }));
+  const keepAlive = setInterval(() => { if (ws && ws.readyState === 1) ws.send('{"type":"ping"}'); }, 30000);
   ws.onmessage = (m) => {
     if (typeof m.data !== 'string') return listenFrame(new Uint8Array(m.data));
     const msg = JSON.parse(m.data);
@@ -52,6 +53,7 @@ function connect() {
     }
   };
   ws.onclose = () => {
+    clearInterval(keepAlive);
     ws = null;
     if (ui.tenant || ui.open) setTimeout(connect, 1000); // the server restarted: sign in again
   };
@@ -198,6 +200,10 @@ function liveEvent(e) {
       break;
     case 'fallback':
       eventRow('fallback', e.detail);
+      break;
+    case 'transfer':
+      tline('note', el('span', { text: `transferred to ${e.target}${e.handed_over ? '' : ' (not possible here: ended)'}` }));
+      eventRow('transfer', e.target);
       break;
     case 'stt_failure':
       eventRow('error', `recognition failed in turn ${e.turn}`);

@@ -63,6 +63,9 @@ function onEvent(e) {
     case 'tool_call':
       line('note', el('span', { text: `tool ${e.name} ${e.ok ? 'ok' : 'failed'}` }));
       break;
+    case 'transfer':
+      line('note', el('span', { text: `transfer to ${e.target}` }));
+      break;
     case 'turn_timed':
       phone.turns.push({ turn: e.turn, stages: e.stages });
       waterfall($('latency'), phone.turns);
@@ -165,7 +168,10 @@ async function call() {
       phone.error = msg.detail;
     }
   };
+  // A WebRTC call's socket carries no audio: pings keep it (and its call) alive.
+  const keepAlive = setInterval(() => { if (ws && ws.readyState === 1) ws.send('{"type":"ping"}'); }, 5000);
   ws.onclose = (e) => {
+    clearInterval(keepAlive);
     stop();
     setState('ended', phone.endReason || e.reason || `socket closed (${e.code})`);
   };
@@ -240,6 +246,12 @@ $('mute').onclick = () => {
   if (stream) for (const t of stream.getAudioTracks()) t.enabled = !muted;
   $('mute').textContent = muted ? 'Unmute' : 'Mute';
 };
+// Keys pressed on the call reach the agent as on a phone (DTMF).
+for (const d of ['1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '0', '#']) {
+  $('keypad').append(el('button', { class: 'b', type: 'button', text: d, onclick: () => {
+    if (ws && ws.readyState === 1 && phone.state === 'in call') ws.send(JSON.stringify({ type: 'dtmf', digit: d }));
+  } }));
+}
 $('call').onclick = call;
 $('hangup').onclick = hangup;
 $('key').value = keyStore.get();
