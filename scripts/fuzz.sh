@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
 JOBS=${JOBS:-$(nproc)}
 OUT=${OUT:-/tmp/voxbridge-fuzz}
-HARNESSES=(media_stream control_api twilio_webhook http_request twiml elevenlabs llm_stream audio_file config_files multipart)
+HARNESSES=(media_stream control_api twilio_webhook http_request twiml elevenlabs llm_stream audio_file config_files multipart phone)
 if [ -n "${ONLY:-}" ]; then read -r -a HARNESSES <<< "$ONLY"; fi
 
 if [ -z "${BUILD:-}" ]; then
