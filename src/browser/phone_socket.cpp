@@ -2,6 +2,7 @@
 
 #include <boost/json/serialize.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -28,6 +29,9 @@ std::string random_hex_sid(std::string_view prefix) {
   for (int i = 0; i < 32; ++i) s.push_back(kHex[gen() % 16]);
   return s;
 }
+
+// How long a WebRTC peer may take to connect after its offer is answered.
+constexpr std::chrono::seconds kWebRtcConnectTimeout{20};
 
 // Built-in agents a page may ask for by name ("" = the server's default).
 bool known_agent(std::string_view a) {
@@ -65,6 +69,7 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
   bool webrtc_ready = false;
   std::optional<std::string> early_offer;  // an offer that came while WebRTC was being readied
   std::vector<PhoneIce> early_ice;         // candidates that came before the peer
+  std::unique_ptr<boost::asio::steady_timer> connect_deadline;  // the peer must connect by then
 
   void complain(std::uint64_t& counter, std::string_view what) {
     ++counter;
@@ -139,6 +144,16 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
     }
     for (const auto& i : early_ice) peer->add_candidate(i.candidate, i.mline_index);
     early_ice.clear();
+    // A browser that cannot reach us over UDP never connects: say so instead of waiting.
+    connect_deadline = std::make_unique<boost::asio::steady_timer>(conn->executor(), kWebRtcConnectTimeout);
+    connect_deadline->async_wait([weak](boost::system::error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->closed || self->rtc) return;
+      spdlog::warn("browser call {}: the WebRTC peer did not connect within {} s", self->call_sid,
+                   kWebRtcConnectTimeout.count());
+      self->refuse("The WebRTC connection could not be made (is UDP blocked between you and the server?): "
+                   "use the WebSocket transport", 1011);
+    });
   }
   void on_message(const PhoneIce& i) {
     if (peer) return peer->add_candidate(i.candidate, i.mline_index);
@@ -171,6 +186,7 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
       auto self = weak.lock();
       if (self && self->session) self->session->on_mark(mark);
     };
+    if (connect_deadline) connect_deadline->cancel();
     rtc = std::make_shared<WebRtcMedia>(conn->executor(), peer, std::move(hooks));
     rtc->start();
     // The audio no longer comes over this socket: the page's pings keep it alive, and a
@@ -274,6 +290,7 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
       session->end(reason);
     }
     session.reset();
+    if (connect_deadline) connect_deadline->cancel();
     if (rtc) rtc->stop();
     if (peer) peer->stop();
     rtc.reset();
