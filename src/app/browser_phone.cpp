@@ -16,6 +16,7 @@ std::unique_ptr<BrowserPhone> make_browser_phone(call::CallServices services, ca
   // A browser call's sid is new: no record to look up in the store.
   phone->starter = std::make_unique<call::CallStarter>(std::move(services), std::move(make_agent));
   phone->settings.silence_limit = silence_limit;
+  phone->settings.connecting_webrtc = &phone->connecting_webrtc;
   phone->settings.authorize = [&tenants](std::string_view key) -> std::optional<std::string> {
     if (tenants.open()) return std::string(api::Tenants::kLocal);
     return tenants.tenant_for(key);

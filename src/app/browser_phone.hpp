@@ -15,6 +15,7 @@ namespace vox::app {
 struct BrowserPhone {
   std::unique_ptr<call::CallStarter> starter;
   browser::PhoneSettings settings;
+  std::atomic<int> connecting_webrtc{0};
 };
 
 std::unique_ptr<BrowserPhone> make_browser_phone(call::CallServices services, call::CallStarter::MakeAgent make_agent,

@@ -30,8 +30,9 @@ std::string random_hex_sid(std::string_view prefix) {
   return s;
 }
 
-// How long a WebRTC peer may take to connect after its offer is answered.
+// How long a WebRTC call may take from its start to a connected peer.
 constexpr std::chrono::seconds kWebRtcConnectTimeout{20};
+constexpr int kMaxCandidates = 50;
 
 // Built-in agents a page may ask for by name ("" = the server's default).
 bool known_agent(std::string_view a) {
@@ -69,6 +70,13 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
   bool webrtc_ready = false;
   std::optional<std::string> early_offer;  // an offer that came while WebRTC was being readied
   std::vector<PhoneIce> early_ice;         // candidates that came before the peer
+  int candidates = 0;                      // the page's candidates so far
+  bool counted_connecting = false;         // counted in settings.connecting_webrtc
+
+  void stop_counting_connecting() {
+    if (counted_connecting) --*settings.connecting_webrtc;
+    counted_connecting = false;
+  }
   std::unique_ptr<boost::asio::steady_timer> connect_deadline;  // the peer must connect by then
 
   void complain(std::uint64_t& counter, std::string_view what) {
@@ -128,7 +136,7 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
       auto self = weak.lock();
       if (!self || self->closed) return;
       spdlog::warn("browser call {}: {}", self->call_sid, why);  // the details stay in the log
-      if (self->session) self->session->end("webrtc: " + why);
+      if (self->session) self->session->end("the WebRTC connection was lost");
       self->refuse("The WebRTC connection failed or was lost: try again, or use the WebSocket transport", 1011);
     };
     peer = webrtc::Peer::create(conn->executor(), ps, std::move(cb));
@@ -144,21 +152,14 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
     }
     for (const auto& i : early_ice) peer->add_candidate(i.candidate, i.mline_index);
     early_ice.clear();
-    // A browser that cannot reach us over UDP never connects: say so instead of waiting.
-    connect_deadline = std::make_unique<boost::asio::steady_timer>(conn->executor(), kWebRtcConnectTimeout);
-    connect_deadline->async_wait([weak](boost::system::error_code ec) {
-      auto self = weak.lock();
-      if (ec || !self || self->closed || self->rtc) return;
-      spdlog::warn("browser call {}: the WebRTC peer did not connect within {} s", self->call_sid,
-                   kWebRtcConnectTimeout.count());
-      self->refuse("The WebRTC connection could not be made (is UDP blocked between you and the server?): "
-                   "use the WebSocket transport", 1011);
-    });
   }
   void on_message(const PhoneIce& i) {
+    if (!pending && !peer) return on_message(PhoneBad{"ICE candidates belong to a call with transport \"webrtc\""});
+    // A browser offers a handful; each one makes the server send connectivity checks, so
+    // a page gets at most kMaxCandidates, and none once connected.
+    if (rtc || ++candidates > kMaxCandidates) return complain(bad_messages, "ICE candidate ignored");
     if (peer) return peer->add_candidate(i.candidate, i.mline_index);
-    if (!pending) return on_message(PhoneBad{"ICE candidates belong to a call with transport \"webrtc\""});
-    if (early_ice.size() < 50) early_ice.push_back(i);
+    early_ice.push_back(i);
   }
   // WebRTC is ready (or why not), on the strand.
   void webrtc_prepared(const std::string& why) {
@@ -170,6 +171,7 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
     webrtc_ready = true;
     if (early_offer) {
       const std::string sdp = std::move(*early_offer);
+      early_offer.reset();
       answer(sdp);
     }
   }
@@ -187,6 +189,7 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
       if (self && self->session) self->session->on_mark(mark);
     };
     if (connect_deadline) connect_deadline->cancel();
+    stop_counting_connecting();
     rtc = std::make_shared<WebRtcMedia>(conn->executor(), peer, std::move(hooks));
     rtc->start();
     // The audio no longer comes over this socket: the page's pings keep it alive, and a
@@ -228,8 +231,25 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
                  s.agent.empty() ? "default" : s.agent, s.webrtc ? "webrtc" : "ws", conn->remote());
     if (s.webrtc) {
       if (!settings.prepare_webrtc) return refuse("WebRTC is not available on this server; use the WebSocket transport", 1011);
+      if (settings.connecting_webrtc && ++*settings.connecting_webrtc > settings.max_connecting_webrtc) {
+        --*settings.connecting_webrtc;
+        spdlog::warn("browser call {}: refused, {} WebRTC calls are already connecting", call_sid,
+                     settings.max_connecting_webrtc);
+        return refuse("Too many WebRTC calls are connecting right now: try again shortly", 1013);
+      }
+      counted_connecting = settings.connecting_webrtc != nullptr;
       pending = std::move(req);  // the call begins once the peer connection is up
       std::weak_ptr<Line> weak = weak_from_this();
+      // A browser that cannot reach us over UDP never connects: say so instead of waiting.
+      connect_deadline = std::make_unique<boost::asio::steady_timer>(conn->executor(), kWebRtcConnectTimeout);
+      connect_deadline->async_wait([weak](boost::system::error_code ec) {
+        auto self = weak.lock();
+        if (ec || !self || self->closed || self->rtc) return;
+        spdlog::warn("browser call {}: the WebRTC peer did not connect within {} s", self->call_sid,
+                     kWebRtcConnectTimeout.count());
+        self->refuse("The WebRTC connection could not be made (is UDP blocked between you and the server?): "
+                     "use the WebSocket transport", 1011);
+      });
       auto ex = conn->executor();
       settings.prepare_webrtc([weak, ex](std::string why) {
         boost::asio::post(ex, [weak, why = std::move(why)] {
@@ -291,6 +311,7 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
     }
     session.reset();
     if (connect_deadline) connect_deadline->cancel();
+    stop_counting_connecting();
     if (rtc) rtc->stop();
     if (peer) peer->stop();
     rtc.reset();

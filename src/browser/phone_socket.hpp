@@ -9,6 +9,7 @@
 // With transport "webrtc" this socket carries the SDP offer/answer and ICE candidates,
 // and the audio goes over WebRTC (webrtc_media.hpp); the call starts once the peer
 // connection is up.
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -33,6 +34,10 @@ struct PhoneSettings {
   // Readies WebRTC (GStreamer's first start is slow) off the network threads, then calls
   // `done` from any thread with "" or why WebRTC is unavailable. Null: not available.
   std::function<void(std::function<void(std::string why)> done)> prepare_webrtc;
+  // WebRTC calls between their start and a connected peer (each holds a pipeline and its
+  // sockets before the call limit counts it): at most this many (null: not counted).
+  std::atomic<int>* connecting_webrtc = nullptr;
+  int max_connecting_webrtc = 32;
 };
 
 // A browser call's sid: "WB" and 32 hex digits (random).

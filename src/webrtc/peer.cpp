@@ -168,6 +168,7 @@ void on_pad_added(GstElement*, GstPad* pad, gpointer data) {
     if (err) g_error_free(err);
     return;
   }
+  if (err) g_error_free(err);  // a warning
   gst_bin_add(GST_BIN(pipe), bin);
   gst_element_sync_state_with_parent(bin);
   GstPad* sinkpad = gst_element_get_static_pad(bin, "sink");
@@ -176,10 +177,14 @@ void on_pad_added(GstElement*, GstPad* pad, gpointer data) {
   gst_object_unref(sinkpad);
   GstElement* old = impl->sink.exchange(gst_bin_get_by_name(GST_BIN(bin), "sink"));
   if (old) gst_object_unref(old);
+  // Torn down meanwhile: teardown has taken the sink it saw; release this one.
+  if (impl->stopped)
+    if (GstElement* late = impl->sink.exchange(nullptr)) gst_object_unref(late);
 }
 
 void on_answer_created(GstPromise* promise, gpointer data) {
-  const Weak& weak = *static_cast<Weak*>(data);
+  // `data` lives as long as the promise: copy the reference out before letting it go.
+  const Weak weak = *static_cast<Weak*>(data);
   auto impl = weak.lock();
   const GstStructure* reply = gst_promise_get_reply(promise);
   GstWebRTCSessionDescription* answer = nullptr;
@@ -206,8 +211,8 @@ void on_answer_created(GstPromise* promise, gpointer data) {
 }
 
 void on_remote_set(GstPromise* promise, gpointer data) {
+  auto impl = static_cast<Weak*>(data)->lock();  // before the promise (which owns `data`) goes
   gst_promise_unref(promise);
-  auto impl = static_cast<Weak*>(data)->lock();
   GstElement* webrtc = impl ? impl->webrtc.load() : nullptr;
   if (!impl || impl->stopped || !webrtc) return;
   GstPromise* answer = gst_promise_new_with_change_func(on_answer_created, weak_data(impl), delete_weak_notify);

@@ -27,7 +27,7 @@ async function withPhone(t, { greeting, line, agent = 'echo', transport }, body)
     const problems = [];
     page.on('pageerror', (e) => problems.push(e.message));
     await page.goto(`${server.url}/phone?agent=${agent}&transport=${transport}`);
-    await page.evaluate((g) => { window.voxPhone.greeting = g; }, greeting);
+    await page.evaluate((g) => { window.voxPhone.greeting = g; window.voxPhone.record = true; }, greeting);
     await page.click('#call');
     await until(() => page.evaluate(() => window.voxPhone.state === 'in call'), 10000, 'the call to start');
     await body({ page, server, dir: dir.path });

@@ -48,7 +48,11 @@ function connect() {
     else if (msg.type === 'event') liveEvent(msg);
     else if (msg.type === 'error') {
       ui.errors.push(msg.detail);
-      if (!ui.tenant && !ui.open) signInNeeded(msg.detail);
+      if (msg.detail === 'Invalid API key') {  // revoked or rotated: sign in again, do not retry
+        ui.tenant = '';
+        ui.open = false;
+        signInNeeded(msg.detail);
+      } else if (!ui.tenant && !ui.open) signInNeeded(msg.detail);
       else $('control-result').textContent = msg.detail;
     }
   };
@@ -182,6 +186,8 @@ function liveEvent(e) {
       break;
     case 'reply_finished': {
       const d = lines.get(e.reply_id);
+      // Cut (barge-in or stop): what was queued for listen-in was never heard either.
+      if (e.interrupted && player.agent) player.agent.port.postMessage({ type: 'clear' });
       if (d && e.interrupted)
         d.replaceChildren(el('span', { class: 'who', text: 'agent (cut)' }), replyNode(e.text, e.heard, true));
       break;
@@ -335,8 +341,15 @@ async function historyCall(c) {
   $('history-call').classList.remove('hidden');
   $('hc-sid').textContent = sid;
   $('hc-meta').textContent = `${c.status} · ${c.direction} · ${c.created_at}`;
-  const [tr, lat, ev] = await Promise.all([api('GET', `/calls/${sid}/transcript`), api('GET', `/calls/${sid}/latency`),
-                                           api('GET', `/calls/${sid}/events`)]);
+  for (const id of ['hc-transcript', 'hc-latency', 'hc-latency-rows', 'hc-events', 'hc-recording']) $(id).textContent = '';
+  let tr, lat, ev;
+  try {
+    [tr, lat, ev] = await Promise.all([api('GET', `/calls/${sid}/transcript`), api('GET', `/calls/${sid}/latency`),
+                                       api('GET', `/calls/${sid}/events`)]);
+  } catch (err) {
+    $('hc-meta').textContent = `${sid}: ${err.message}`;
+    return;
+  }
   const box = $('hc-transcript');
   box.textContent = '';
   for (const t of tr.turns) {
@@ -388,7 +401,9 @@ async function loadOverview() {
   } catch (err) {
     $('ov-active').textContent = err.message;
   }
-  if (ui.view === 'overview') setTimeout(() => ui.view === 'overview' && loadOverview(), 10000);
+  clearTimeout(overviewTimer);  // one refresh loop, however often the view is opened
+  if (ui.view === 'overview') overviewTimer = setTimeout(() => ui.view === 'overview' && loadOverview(), 10000);
 }
+let overviewTimer = 0;
 
 connect();

@@ -9,6 +9,11 @@ const phone = (window.voxPhone = {
 
 let ws = null, ctx = null, mic = null, player = null, stream = null, pc = null;
 const replies = new Map(); // reply_id -> transcript line
+// The page's measurements (tests and latency figures read them) keep the last few minutes.
+function keep(list, item, max = 6000) {
+  list.push(item);
+  if (list.length > max) list.splice(0, list.length - max);
+}
 
 function setState(s, detail = '') {
   phone.state = s;
@@ -28,7 +33,7 @@ function line(kind, node, cls = '') {
 }
 
 function onEvent(e) {
-  phone.events.push({ ...e, t: performance.now() - phone.startedAt });
+  keep(phone.events, { ...e, t: performance.now() - phone.startedAt });
   switch (e.kind) {
     case 'speech_started': {
       if (!phone.partial) phone.partial = line('caller', el('span', { text: '…' }), 'partial');
@@ -89,7 +94,7 @@ async function startAudio() {
       phone.marksEchoed++;
       if (ws && ws.readyState === 1) ws.send(JSON.stringify({ type: 'mark', name: m.name }));
     } else if (m.type === 'level') {
-      phone.levels.push({ t: performance.now() - phone.startedAt, rms: m.rms, queued: m.queued });
+      keep(phone.levels, { t: performance.now() - phone.startedAt, rms: m.rms, queued: m.queued });
       $('level').style.width = `${Math.min(100, m.rms * 400)}%`;
     } else if (m.type === 'played') {
       phone.heard.push(new Int16Array(m.pcm));
@@ -98,7 +103,8 @@ async function startAudio() {
       phone.events.push({ kind: 'cleared', t: performance.now() - phone.startedAt });
     }
   };
-  player.port.postMessage({ type: 'capture', on: true });
+  // The samples the player actually played, kept only when a test asks (voxPhone.record).
+  player.port.postMessage({ type: 'capture', on: !!phone.record });
   if (ctx.state !== 'running') await ctx.resume();
 }
 
@@ -106,7 +112,10 @@ async function call() {
   $('error').textContent = '';
   $('transcript').textContent = '';
   replies.clear();
-  Object.assign(phone, { events: [], levels: [], micLevels: [], heard: [], marksEchoed: 0, clears: 0, turns: [], callSid: '' });
+  Object.assign(phone, { events: [], levels: [], micLevels: [], heard: [], marksEchoed: 0, clears: 0, turns: [], callSid: '',
+                         partial: null, endReason: '', error: '' });
+  muted = false;
+  $('mute').textContent = 'Mute';
   phone.transport = $('transport').value;
   phone.startedAt = performance.now();
   const key = $('key').value || keyStore.get();
@@ -132,7 +141,7 @@ async function call() {
       const pcm = new Int16Array(e.data);
       let sum = 0;
       for (const v of pcm) sum += (v / 32768) ** 2;
-      phone.micLevels.push({ t: performance.now() - phone.startedAt, rms: Math.sqrt(sum / pcm.length) });
+      keep(phone.micLevels, { t: performance.now() - phone.startedAt, rms: Math.sqrt(sum / pcm.length) });
       if (phone.transport === 'ws' && ws && ws.readyState === 1 && phone.state === 'in call') ws.send(e.data);
     };
     if (phone.transport === 'webrtc') {
@@ -200,11 +209,11 @@ async function startWebRtc() {
     let sum = 0, n = 0;
     tap.port.onmessage = (m) => {
       const pcm = new Int16Array(m.data);
-      phone.heard.push(pcm);
+      if (phone.record) phone.heard.push(pcm);
       for (const s of pcm) { sum += (s / 32768) ** 2; n++; }
       if (n >= 400) {
         const rms = Math.sqrt(sum / n);
-        phone.levels.push({ t: performance.now() - phone.startedAt, rms, queued: 0 });
+        keep(phone.levels, { t: performance.now() - phone.startedAt, rms, queued: 0 });
         $('level').style.width = `${Math.min(100, rms * 400)}%`;
         sum = 0; n = 0;
       }
