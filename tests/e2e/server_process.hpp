@@ -62,6 +62,10 @@ class ServerProcess {
   explicit ServerProcess(std::vector<std::string> args, std::vector<std::string> env = {}, std::string dotenv = {},
                          std::vector<std::string> command = {"serve"}) {
     dir_ = std::filesystem::temp_directory_path() / ("vox-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
+    // A directory of that name may be left by a killed run of a process with the same pid:
+    // its port file would be read as this server's before it listens.
+    std::error_code stale;
+    std::filesystem::remove_all(dir_, stale);
     std::filesystem::create_directories(dir_);
     if (!dotenv.empty()) std::ofstream(dir_ / ".env") << dotenv;
     const std::string port_file = (dir_ / "port").string();
