@@ -60,11 +60,14 @@ std::string webrtc_unavailable() {
 }
 
 void warm_up() {
-  if (!webrtc_unavailable().empty()) return;
-  for (const char* e : {"webrtcbin", "opusenc", "opusdec", "rtpopuspay", "rtpopusdepay", "appsrc", "appsink",
-                        "audioconvert", "audioresample", "nicesrc", "nicesink", "dtlssrtpenc", "dtlssrtpdec"}) {
-    if (GstElement* el = gst_element_factory_make(e, nullptr)) gst_object_unref(gst_object_ref_sink(el));
-  }
+  static std::once_flag once;  // each browser call asks; the plugins load once
+  std::call_once(once, [] {
+    if (!webrtc_unavailable().empty()) return;
+    for (const char* e : {"webrtcbin", "opusenc", "opusdec", "rtpopuspay", "rtpopusdepay", "appsrc", "appsink",
+                          "audioconvert", "audioresample", "nicesrc", "nicesink", "dtlssrtpenc", "dtlssrtpdec"}) {
+      if (GstElement* el = gst_element_factory_make(e, nullptr)) gst_object_unref(gst_object_ref_sink(el));
+    }
+  });
 }
 
 struct Peer::Impl {
