@@ -262,16 +262,8 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
   }
 
   void begin(call::StreamStart req) {
-    std::weak_ptr<Line> weak = weak_from_this();
     req.observer = shared_from_this();  // the page's transcript starts with the greeting
-    starter.start(std::move(req), conn->executor(), shared_from_this(), [weak](call::CallStarter::Started started) {
-      auto self = weak.lock();
-      if (!self) {
-        if (started.session) started.session->end("socket closed while starting");
-        return;
-      }
-      self->started(std::move(started));
-    });
+    starter.start_for(shared_from_this(), std::move(req), conn->executor());
   }
 
   void started(call::CallStarter::Started s) {

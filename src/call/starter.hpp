@@ -46,6 +46,21 @@ class CallStarter {
   // `strand` (at once when the registry knows the call, else after the store lookup).
   void start(StreamStart start, boost::asio::any_io_executor strand, std::shared_ptr<MediaOutbox> outbox,
              std::function<void(Started)> done);
+  // start() for a media transport that is the call's outbox: `transport->started(Started)`
+  // runs on `strand` if the transport still exists; a session started after it went away
+  // is ended at once.
+  template <typename Transport>
+  void start_for(const std::shared_ptr<Transport>& transport, StreamStart start, boost::asio::any_io_executor strand) {
+    std::weak_ptr<Transport> weak = transport;
+    this->start(std::move(start), std::move(strand), transport, [weak](Started started) {
+      auto self = weak.lock();
+      if (!self) {
+        if (started.session) started.session->end("socket closed while starting");
+        return;
+      }
+      self->started(std::move(started));
+    });
+  }
 
  private:
   Started begin(StreamStart start, const std::optional<CallRecord>& record, boost::asio::any_io_executor strand,

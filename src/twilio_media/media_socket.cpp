@@ -121,15 +121,7 @@ struct MediaSocketHandler::Stream final : call::MediaOutbox, std::enable_shared_
     req.stream_url = stream_url;
     req.parameters = s.custom_parameters;
     starting = true;
-    std::weak_ptr<Stream> weak = weak_from_this();
-    starter.start(std::move(req), conn->executor(), shared_from_this(), [weak](call::CallStarter::Started started) {
-      auto self = weak.lock();
-      if (!self) {
-        if (started.session) started.session->end("socket closed while starting");
-        return;
-      }
-      self->started(std::move(started));
-    });
+    starter.start_for(shared_from_this(), std::move(req), conn->executor());
   }
 
   void started(call::CallStarter::Started s) {
