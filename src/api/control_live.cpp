@@ -21,6 +21,20 @@ namespace vox::api {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
+namespace {
+// Speaks `text` into a call live here (409 when it has ended meanwhile).
+asio::awaitable<void> say_live(std::shared_ptr<call::CallSession> session, std::string sid, std::string text) {
+  const auto here = co_await asio::this_coro::executor;
+  auto pending = run_on(session, here, [session, text]() mutable {
+    if (session->ended()) return false;
+    session->say(std::move(text));
+    return true;
+  });
+  const bool spoken = co_await pending->get();
+  if (!spoken) throw ApiError(409, "Call " + sid + " has ended");
+}
+}  // namespace
+
 // The GET /calls/{sid} object (also the WebSocket's get_call_info).
 asio::awaitable<json::object> call_info(const ControlServices& svc, std::string sid, Principal who) {
   Found f = co_await find_call(svc, sid, who);
@@ -206,15 +220,7 @@ void add_live_routes(net::Router& router, const ControlServices& svc) {
     const auto length = utf8_length(text);
     bool queued = false;
     if (f.live) {
-      auto session = f.live;
-      const auto here = co_await asio::this_coro::executor;
-      auto pending = run_on(session, here, [session, text]() mutable {
-        if (session->ended()) return false;
-        session->say(std::move(text));
-        return true;
-      });
-      const bool spoken = co_await pending->get();
-      if (!spoken) throw ApiError(409, "Call " + sid + " has ended");
+      co_await say_live(f.live, sid, text);
     } else if (svc.forwarder && f.stored && f.stored->ended_at.empty() && !f.stored->instance_id.empty()) {
       // Its stream runs on an instance Redis does not name right now (Redis came back and
       // the owner has not registered again yet, or the owner is lost and its calls are
@@ -225,11 +231,12 @@ void add_live_routes(net::Router& router, const ControlServices& svc) {
       co_return r;
     } else if (svc.forwarder && ((f.record && !twilio::is_terminal_status(f.record->status)) ||
                                  (f.stored && f.stored->ended_at.empty() && !twilio::is_terminal_status(f.stored->status)))) {
-      // In a cluster the call's stream may start on any instance: the text waits in Redis.
-      bool ok = false;
+      // In a cluster the call's stream may start on any instance: the text waits in Redis,
+      // unless the stream has started somewhere since we asked.
+      cluster::Cluster::TextQueued q;
       std::string failed;
       try {
-        ok = co_await svc.forwarder->cluster().queue_text(sid, text, 20);
+        q = co_await svc.forwarder->cluster().queue_text(sid, text, 20);
       } catch (const std::exception& e) {
         failed = e.what();
       }
@@ -237,8 +244,23 @@ void add_live_routes(net::Router& router, const ControlServices& svc) {
         spdlog::warn("control API: text for {} not queued: {}", sid, failed);
         throw ApiError(503, "Redis is unreachable, so the text cannot wait for the call's stream; try again shortly");
       }
-      if (!ok) throw ApiError(429, "20 texts are already waiting for this call's media stream to start");
-      queued = true;
+      using Kind = cluster::Cluster::TextQueued::Kind;
+      if (q.kind == Kind::kFull) throw ApiError(429, "20 texts are already waiting for this call's media stream to start");
+      if (q.kind == Kind::kHeld && q.owner.kind == cluster::Owner::Kind::kElsewhere && !cluster::was_forwarded(req)) {
+        const std::chrono::milliseconds timeout = std::chrono::seconds(10);
+        co_return co_await svc.forwarder->send(req, q.owner, timeout);
+      }
+      if (q.kind == Kind::kHeld) {
+        auto session = svc.registry.find(sid);
+        if (!session) {
+          auto r = net::HttpResponse::error(503, "Call " + sid + " is between instances right now; try again shortly");
+          r.headers.emplace_back("Retry-After", "1");
+          co_return r;
+        }
+        co_await say_live(session, sid, text);
+      } else {
+        queued = true;
+      }
     } else if (f.record && !twilio::is_terminal_status(f.record->status)) {
       bool full = false;
       svc.registry.update_record(sid, [&](call::CallRecord& r) {

@@ -95,16 +95,17 @@ struct Gateway::Parts {
 
 namespace {
 
-// Text sent through any instance before the call's stream started here: spoken now.
-asio::awaitable<void> say_waiting_texts(cluster::Cluster& clu, std::shared_ptr<call::CallSession> s) {
-  std::vector<std::string> texts;
-  try {
-    texts = co_await clu.take_texts(s->context().call_sid);
-  } catch (const std::exception& e) {
-    spdlog::warn("cluster: texts waiting for {} could not be read: {}", s->context().call_sid, e.what());
-  }
-  for (auto& t : texts)
-    if (!s->ended()) s->say(std::move(t));
+// Text sent through any instance before the call's stream started here: spoken on the
+// call's thread once the cluster has it.
+std::function<void(std::vector<std::string>)> say_waiting_texts(const std::shared_ptr<call::CallSession>& s) {
+  return [weak = std::weak_ptr<call::CallSession>(s), ex = s->executor()](std::vector<std::string> texts) {
+    asio::post(ex, [weak, texts = std::move(texts)]() mutable {
+      auto s = weak.lock();
+      if (!s) return;
+      for (auto& t : texts)
+        if (!s->ended()) s->say(std::move(t));
+    });
+  };
 }
 
 // Redis as the cluster's directory, and the client that forwards actions to a call's owner.
@@ -255,8 +256,7 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
   services.admit = [&p] { return p.load->admit(net::ShedKind::media, p.registry.at_limit()); };
   services.on_session_started = [&p, turn_api](const std::shared_ptr<call::CallSession>& s) {
     if (p.cluster) {
-      p.cluster->call_started(s->context().call_sid, s->context().tenant);
-      vox::spawn(s->executor(), say_waiting_texts(*p.cluster, s), "texts waiting in the cluster");
+      p.cluster->call_started(s->context().call_sid, s->context().tenant, say_waiting_texts(s));
     }
     p.hub.session_started(s);
     if (turn_api) p.turns.session_started(s);

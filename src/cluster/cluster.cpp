@@ -36,10 +36,12 @@ const std::string kRefreshScript = std::string(kNow) +
 const std::string kRenameScript = std::string(kNow) +
     "redis.call('ZREM', KEYS[1], ARGV[1]) redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2]) return 1";
 
-// KEYS[1] = a call's waiting texts; ARGV = text, limit. 1 = queued, 0 = full.
+// KEYS = a call's owner key, its waiting texts; ARGV = text, limit. The owner's value when
+// the call is registered (nothing queued), else 1 = queued, 0 = full.
 const std::string kQueueTextScript =
-    "if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end "
-    "redis.call('RPUSH', KEYS[1], ARGV[1]) redis.call('PEXPIRE', KEYS[1], 1800000) return 1";
+    "local o = redis.call('GET', KEYS[1]) if o then return o end "
+    "if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end "
+    "redis.call('RPUSH', KEYS[2], ARGV[1]) redis.call('PEXPIRE', KEYS[2], 1800000) return 1";
 // KEYS[1] = a call's waiting texts: all of them, removed.
 const std::string kTakeTextsScript = "local v = redis.call('LRANGE', KEYS[1], 0, -1) redis.call('DEL', KEYS[1]) return v";
 
@@ -72,8 +74,12 @@ struct Cluster::State {
   std::function<void(std::vector<std::string>, std::string)> lost;
   std::atomic<std::uint64_t> calls_lost{0};
 
+  struct Held {
+    std::string tenant;
+    int streams = 0;  // more than one while a reconnected stream overlaps the old one
+  };
   mutable std::mutex mu;
-  std::map<std::string, std::string> calls;                  // sid -> tenant
+  std::map<std::string, Held> calls;                         // sid -> its company
   std::map<std::string, std::set<std::string>> members;       // limit key -> members held here
 };
 
@@ -119,7 +125,8 @@ asio::awaitable<void> beat(const ClusterSettings& s, std::shared_ptr<Cluster::St
   {
     std::lock_guard lock(st->mu);
     std::size_t n = 0;
-    for (const auto& [sid, tenant] : st->calls) {
+    for (const auto& [sid, held] : st->calls) {
+      const auto& tenant = held.tenant;
       cmds.push_back({"SET", key(s, "call", sid), me, "PX", ttl});
       hset.push_back(sid);
       hset.push_back(tenant);
@@ -254,15 +261,38 @@ asio::awaitable<void> heartbeat_loop(ClusterSettings s, std::shared_ptr<Cluster:
   }
 }
 
+bool still_held(const std::shared_ptr<Cluster::State>& st, const std::string& sid) {
+  std::lock_guard lock(st->mu);
+  return st->calls.count(sid) != 0;
+}
+
+// The owner key first, then the texts queued before it (in one round trip on one
+// connection): text queued after the key was set finds the owner instead.
 asio::awaitable<void> register_call(ClusterSettings s, std::shared_ptr<Cluster::State> st, std::string sid,
-                                    std::string tenant) {
-  std::vector<std::vector<std::string>> cmds;
-  cmds.push_back({"SET", key(s, "call", sid), s.instance_id + " " + s.advertise_url, "PX", ttl_ms(s)});
-  cmds.push_back({"HSET", key(s, "inst-calls", s.instance_id), sid, tenant});
-  try {
-    co_await st->beat_redis->pipeline(std::move(cmds));
-  } catch (const std::exception& e) {
-    spdlog::debug("cluster: registering {} waits for the next heartbeat: {}", sid, e.what());
+                                    std::string tenant, std::function<void(std::vector<std::string>)> waiting_texts) {
+  asio::steady_timer retry(st->strand);
+  for (int attempt = 0; !st->stopped && still_held(st, sid); ++attempt) {
+    std::vector<std::vector<std::string>> cmds;
+    cmds.push_back({"SET", key(s, "call", sid), s.instance_id + " " + s.advertise_url, "PX", ttl_ms(s)});
+    cmds.push_back({"HSET", key(s, "inst-calls", s.instance_id), sid, tenant});
+    cmds.push_back({"EVAL", kTakeTextsScript, "1", key(s, "texts", sid)});
+    std::string failed;
+    std::vector<RedisReply> replies;
+    try {
+      replies = co_await st->beat_redis->pipeline(std::move(cmds));
+    } catch (const std::exception& e) {
+      failed = e.what();
+    }
+    if (failed.empty()) {
+      std::vector<std::string> texts;
+      if (replies.size() == 3)
+        for (const auto& e : replies[2].elements) texts.push_back(e.str);
+      if (!texts.empty() && waiting_texts) waiting_texts(std::move(texts));
+      co_return;
+    }
+    if (attempt == 0) spdlog::debug("cluster: registering {} is tried again each heartbeat: {}", sid, failed);
+    retry.expires_after(s.heartbeat);
+    co_await retry.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
 
@@ -326,12 +356,16 @@ asio::awaitable<void> Cluster::stop() {
   });
 }
 
-void Cluster::call_started(const std::string& sid, const std::string& tenant) {
+void Cluster::call_started(const std::string& sid, const std::string& tenant,
+                           std::function<void(std::vector<std::string>)> waiting_texts) {
   {
     std::lock_guard lock(state_->mu);
-    state_->calls[sid] = tenant;
+    auto& held = state_->calls[sid];
+    held.tenant = tenant;
+    ++held.streams;
   }
-  vox::spawn(state_->strand, register_call(settings_, state_, sid, tenant), "cluster registration");
+  vox::spawn(state_->strand, register_call(settings_, state_, sid, tenant, std::move(waiting_texts)),
+             "cluster registration");
 }
 
 void Cluster::call_ended(const std::string& sid) {
@@ -340,7 +374,8 @@ void Cluster::call_ended(const std::string& sid) {
     std::lock_guard lock(state_->mu);
     auto it = state_->calls.find(sid);
     if (it == state_->calls.end()) return;
-    tenant = std::move(it->second);
+    if (--it->second.streams > 0) return;  // a newer stream of the call still runs here
+    tenant = std::move(it->second.tenant);
     state_->calls.erase(it);
   }
   vox::spawn(state_->strand, unregister_call(settings_, state_, sid, tenant), "cluster registration");
@@ -350,6 +385,20 @@ bool Cluster::holds(const std::string& sid) const {
   std::lock_guard lock(state_->mu);
   return state_->calls.count(sid) != 0;
 }
+
+namespace {
+// A call key's value, "{id} {url}".
+Owner owner_from(const std::string& value, const std::string& me) {
+  Owner o;
+  const auto space = value.find(' ');
+  if (space == std::string::npos) return o;
+  o.instance_id = value.substr(0, space);
+  o.url = value.substr(space + 1);
+  // Our own id on a call we do not hold: left by an earlier run, so nobody has it.
+  o.kind = o.instance_id == me ? Owner::Kind::kNobody : Owner::Kind::kElsewhere;
+  return o;
+}
+}  // namespace
 
 asio::awaitable<Owner> Cluster::owner_of(std::string sid) {
   Owner o;
@@ -373,13 +422,7 @@ asio::awaitable<Owner> Cluster::owner_of(std::string sid) {
     co_return o;
   }
   if (r.nil() || r.error()) co_return o;
-  const auto space = r.str.find(' ');
-  if (space == std::string::npos) co_return o;
-  o.instance_id = r.str.substr(0, space);
-  o.url = r.str.substr(space + 1);
-  // Our own id on a call we do not hold: left by an earlier run, so nobody has it.
-  o.kind = o.instance_id == settings_.instance_id ? Owner::Kind::kNobody : Owner::Kind::kElsewhere;
-  co_return o;
+  co_return owner_from(r.str, settings_.instance_id);
 }
 
 asio::awaitable<bool> Cluster::admit(std::string kind, std::string tenant, std::string member, int limit,
@@ -483,20 +526,23 @@ asio::awaitable<std::optional<Cluster::Waiter>> Cluster::agent_next(std::string 
   co_return std::nullopt;
 }
 
-asio::awaitable<bool> Cluster::queue_text(std::string sid, std::string text, int limit) {
-  std::vector<std::string> eval{"EVAL", kQueueTextScript, "1", key(settings_, "texts", sid), std::move(text),
-                                std::to_string(limit)};
+asio::awaitable<Cluster::TextQueued> Cluster::queue_text(std::string sid, std::string text, int limit) {
+  std::vector<std::string> eval{"EVAL", kQueueTextScript, "2", key(settings_, "call", sid),
+                                key(settings_, "texts", sid), std::move(text), std::to_string(limit)};
   const auto r = co_await state_->beat_redis->command(std::move(eval));
   if (r.error()) throw RedisUnavailable("Redis refused to queue the text: " + r.str);
-  co_return r.integer == 1;
-}
-
-asio::awaitable<std::vector<std::string>> Cluster::take_texts(std::string sid) {
-  std::vector<std::string> eval{"EVAL", kTakeTextsScript, "1", key(settings_, "texts", sid)};
-  const auto r = co_await state_->beat_redis->command(std::move(eval));
-  std::vector<std::string> out;
-  for (const auto& e : r.elements) out.push_back(e.str);
-  co_return out;
+  TextQueued q;
+  if (r.type == RedisReply::Type::kInteger) {
+    q.kind = r.integer == 1 ? TextQueued::Kind::kQueued : TextQueued::Kind::kFull;
+    co_return q;
+  }
+  q.kind = TextQueued::Kind::kHeld;
+  q.owner = owner_from(r.str, settings_.instance_id);
+  if (q.owner.kind == Owner::Kind::kNobody && holds(sid)) {
+    q.owner.kind = Owner::Kind::kHere;
+    q.owner.url = settings_.advertise_url;
+  }
+  co_return q;
 }
 
 const RedisEndpoint& Cluster::redis_endpoint() const { return state_->ask_redis->endpoint(); }

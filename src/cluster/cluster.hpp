@@ -64,7 +64,12 @@ class Cluster {
   boost::asio::awaitable<void> stop();
 
   // This instance's calls (any thread; once per call start and end, never per frame).
-  void call_started(const std::string& sid, const std::string& tenant);
+  // Once the call is registered, the text queued for it before (queue_text) is handed to
+  // `waiting_texts` on the cluster's executor (only when there is some); a registration
+  // Redis refuses is tried again every heartbeat while the call lives. Two streams of one
+  // sid here (a reconnect) keep it registered until both have ended.
+  void call_started(const std::string& sid, const std::string& tenant,
+                    std::function<void(std::vector<std::string>)> waiting_texts = {});
   void call_ended(const std::string& sid);
   bool holds(const std::string& sid) const;
 
@@ -98,10 +103,17 @@ class Cluster {
   void agent_requeue(const std::string& tenant, const std::string& agent_id, const Waiter& waiter);
 
   // Text sent for a call that has not started yet, kept in Redis for whichever instance
-  // its stream reaches (at most `limit` waiting; 30 minutes). Returns false when full.
-  boost::asio::awaitable<bool> queue_text(std::string sid, std::string text, int limit);
-  // Takes (and removes) the call's waiting text, in order.
-  boost::asio::awaitable<std::vector<std::string>> take_texts(std::string sid);
+  // its stream reaches (at most `limit` waiting; 30 minutes). Atomic with the owner's
+  // registration, which takes the queue in the same round trip: either the owner takes
+  // the text, or the text is refused here because the call has an owner now (kHeld: send
+  // it there). Throws RedisUnavailable.
+  struct TextQueued {
+    enum class Kind { kQueued, kFull, kHeld };
+    TextQueued() {}
+    Kind kind = Kind::kQueued;
+    Owner owner;  // kHeld
+  };
+  boost::asio::awaitable<TextQueued> queue_text(std::string sid, std::string text, int limit);
 
   bool redis_up() const;
   std::string redis_error() const;
