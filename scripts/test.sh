@@ -147,7 +147,7 @@ if [ "${SKIP_TSAN:-0}" != "1" ]; then
   # THREADS=2: the servers run two network threads here (one is the default), so the
   # threads really meet.
   THREADS=2 VOX_TEST_BINARY="$PWD/build-tsan/voxbridge" run_ctest ctest --test-dir build-asan --output-on-failure --timeout 600 -j"$TEST_JOBS" -L e2e \
-    -R 'Conversation\.(TwentyConcurrent|BargeIn)|ElevenLabsE2E\.(ConversationOverTls|AStreamedModelAnswer)|Generate\.Concurrent|ClientSocket\.TenantsAreIsolated|Isolation|Lifecycle\.Sigterm|LlmAgentE2E\.AConversation|Faults/(ElevenLabsOutage|TwilioApiOutage)\..*blackhole|Cluster\.(ActionsThrough|AClientSocket|RedisOutage)|PhoneSocket\.(ABrowserCall|CompanyKeys)|ConsoleSocket\.Partial'
+    -R 'Conversation\.(TwentyConcurrent|BargeIn)|ElevenLabsE2E\.(ConversationOverTls|AStreamedModelAnswer)|Generate\.Concurrent|ClientSocket\.TenantsAreIsolated|Isolation|Lifecycle\.Sigterm|LlmAgentE2E\.AConversation|Faults/(ElevenLabsOutage|TwilioApiOutage)\..*blackhole|Cluster\.(ActionsThrough|AClientSocket|RedisOutage|TheConsole)|PhoneSocket\.(ABrowserCall|CompanyKeys)|ConsoleSocket\.Partial'
 
   stage "benchmarks: smoke run (ThreadSanitizer build)"
   ./build-tsan/bench/bench_media_path --benchmark_min_time=0.01 >/dev/null

@@ -3,6 +3,7 @@
 // the client WebSocket (client_socket.cpp).
 #include "api/client_socket.hpp"
 #include "api/control_common.hpp"
+#include "api/live_calls.hpp"
 
 #include <boost/json.hpp>
 #include "cluster/forward.hpp"
@@ -15,6 +16,7 @@ void add_control_routes(net::Router& router, const ControlServices& svc) {
   add_call_routes(router, svc);
   add_live_routes(router, svc);
   add_history_routes(router, svc);
+  add_live_calls_route(router, svc);
   if (svc.hub && svc.forwarder) {
     // Another instance holds a call for an agent a socket here waits for: it claims the
     // socket by its token (a random 128-bit secret it got from Redis), and the socket then

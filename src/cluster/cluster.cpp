@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 
@@ -543,6 +544,31 @@ asio::awaitable<Cluster::TextQueued> Cluster::queue_text(std::string sid, std::s
     q.owner.url = settings_.advertise_url;
   }
   co_return q;
+}
+
+asio::awaitable<std::vector<Cluster::Peer>> Cluster::peers() {
+  std::vector<std::string> smembers{"SMEMBERS", settings_.prefix + "instances"};
+  const auto all = co_await state_->ask_redis->command(std::move(smembers));
+  if (all.error()) throw RedisUnavailable("Redis refused the instance list: " + all.str);
+  std::vector<std::string> ids;
+  std::vector<std::vector<std::string>> gets;
+  for (const auto& e : all.elements)
+    if (e.str != settings_.instance_id) {
+      ids.push_back(e.str);
+      gets.push_back({"GET", key(settings_, "inst", e.str)});
+    }
+  std::vector<Peer> out;
+  if (ids.empty()) co_return out;
+  const auto urls = co_await state_->ask_redis->pipeline(std::move(gets));
+  for (std::size_t i = 0; i < ids.size() && i < urls.size(); ++i) {
+    if (urls[i].nil() || urls[i].error()) continue;  // gone (about to be reaped)
+    Peer p;
+    p.instance_id = ids[i];
+    p.url = urls[i].str;
+    out.push_back(std::move(p));
+  }
+  std::sort(out.begin(), out.end(), [](const Peer& a, const Peer& b) { return a.instance_id < b.instance_id; });
+  co_return out;
 }
 
 const RedisEndpoint& Cluster::redis_endpoint() const { return state_->ask_redis->endpoint(); }

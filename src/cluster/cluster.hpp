@@ -115,6 +115,14 @@ class Cluster {
   };
   boost::asio::awaitable<TextQueued> queue_text(std::string sid, std::string text, int limit);
 
+  // The other live instances (those whose heartbeat key lives), for views across the
+  // cluster. Throws RedisUnavailable.
+  struct Peer {
+    Peer() {}
+    std::string instance_id, url;
+  };
+  boost::asio::awaitable<std::vector<Peer>> peers();
+
   bool redis_up() const;
   std::string redis_error() const;
   const RedisEndpoint& redis_endpoint() const;

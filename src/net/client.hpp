@@ -139,8 +139,10 @@ class WsClient {
       std::chrono::milliseconds timeout = std::chrono::seconds(10),
       std::chrono::milliseconds idle = std::chrono::seconds(20));
   virtual ~WsClient() = default;
-  // Returns the next text message, or nullopt once the connection is closed.
+  // Returns the next message, or nullopt once the connection is closed.
   virtual boost::asio::awaitable<std::optional<std::string>> read() = 0;
+  // Whether the message read() returned last was a binary one (else text).
+  virtual bool got_binary() const = 0;
   // Queues a text message (single writer; call on the client's executor only).
   virtual void send(std::string message) = 0;
   // The same, for a message built in a buffer the caller reuses: it is copied into one of

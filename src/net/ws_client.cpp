@@ -113,6 +113,8 @@ class WsClientImpl final : public WsClient, public std::enable_shared_from_this<
     co_return beast::buffers_to_string(buffer_.data());
   }
 
+  bool got_binary() const override { return ws_.got_binary(); }
+
   void send(std::string message) override {
     if (closed_) return;
     writer_.push(std::move(message), this->shared_from_this());

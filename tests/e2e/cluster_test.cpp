@@ -295,6 +295,57 @@ TEST(Cluster, TextSentThroughBBeforeTheCallStartsIsSpokenOnA) {
   EXPECT_EQ(api("DELETE", c.b->url() + kApi + "/calls/" + sid).status, 200);
 }
 
+// The console through B lists A's call (and names A), watches it and listens in through
+// A's own console socket; another company sees none of it on either instance.
+TEST(Cluster, TheConsoleThroughBShowsWatchesAndListensToACallOnA) {
+  Cluster c;
+  const auto sid = c.call_on_a();
+  ASSERT_FALSE(sid.empty());
+  const std::string console_url = "ws://127.0.0.1:" + std::to_string(c.b->port()) + "/console/ws";
+  ws::Ws acme(console_url), globex(console_url);
+  acme.send(json::object{{"type", "auth"}, {"key", kAcmeKey}});
+  globex.send(json::object{{"type", "auth"}, {"key", kGlobexKey}});
+  auto row_of = [&](const json::object& m) -> const json::object* {
+    if (ws::type_of(m) != "calls") return nullptr;
+    for (const auto& r : m.at("calls").as_array())
+      if (str(r.as_object(), "call_sid") == sid) return &r.as_object();
+    return nullptr;
+  };
+  auto table = acme.next([&](const json::object& m) { return row_of(m) != nullptr; }, 20s);
+  ASSERT_TRUE(table) << acme.dump() << c.b->log_tail();
+  EXPECT_EQ(str(*row_of(*table), "instance"), "a");
+  EXPECT_FALSE(table->contains("unreachable_instances"));
+  auto other = globex.next(ws::type_is("calls"), 20s);
+  ASSERT_TRUE(other) << globex.dump();
+  EXPECT_EQ(row_of(*other), nullptr);
+  // The same rows over REST, through B.
+  const auto listed = body_of(api("GET", c.b->url() + kApi + "/live-calls"));
+  ASSERT_TRUE(listed.contains("calls")) << json::serialize(listed);
+  ASSERT_EQ(listed.at("calls").as_array().size(), 1u) << json::serialize(listed);
+  EXPECT_EQ(str(listed.at("calls").as_array()[0].as_object(), "instance"), "a");
+  EXPECT_TRUE(body_of(api("GET", c.b->url() + kApi + "/live-calls", {}, kGlobexKey)).at("calls").as_array().empty());
+
+  globex.send(json::object{{"type", "watch"}, {"call_sid", sid}});
+  auto refused = globex.next(ws::any_type({"error", "watching"}), 20s);
+  ASSERT_TRUE(refused) << globex.dump();
+  EXPECT_EQ(ws::type_of(*refused), "error");
+
+  acme.send(json::object{{"type", "watch"}, {"call_sid", sid}});
+  ASSERT_TRUE(acme.next(ws::type_is("watching"), 20s)) << acme.dump() << c.b->log_tail();
+  acme.send(json::object{{"type", "listen"}, {"on", true}});
+  // Something said through B is an event on A that B's console shows, with its audio.
+  ASSERT_TRUE(eventually([&] {
+    return api("POST", c.b->url() + kApi + "/calls/" + sid + "/stream", R"({"text":"you said open the door"})").status == 200;
+  }, 10s));
+  EXPECT_TRUE(acme.find([&](const json::object& m) {
+    return ws::type_of(m) == "event" && str(m, "kind") == "reply_started" && normalized(str(m, "text")) == "you said open the door";
+  }, 30s)) << acme.dump();
+  EXPECT_TRUE(acme.find([](const json::object& m) { return ws::type_of(m) == "<not a JSON object>"; }, 20s))
+      << "no listen-in audio through B";
+  acme.send(json::object{{"type", "unwatch"}});
+  EXPECT_TRUE(acme.next(ws::type_is("unwatched"), 20s)) << acme.dump();
+}
+
 TEST(Cluster, RedisOutageKeepsCallsGoingAndCrossInstanceActionsAnswer503UntilItReturns) {
   Cluster c;
   const auto sid = c.call_on_a();

@@ -44,7 +44,7 @@ function connect() {
     if (typeof m.data !== 'string') return listenFrame(new Uint8Array(m.data));
     const msg = JSON.parse(m.data);
     if (msg.type === 'hello') signedIn(msg);
-    else if (msg.type === 'calls') liveTable(msg.calls);
+    else if (msg.type === 'calls') liveTable(msg.calls, msg.unreachable_instances || []);
     else if (msg.type === 'event') liveEvent(msg);
     else if (msg.type === 'error') {
       ui.errors.push(msg.detail);
@@ -87,13 +87,17 @@ $('signin-form').onsubmit = (e) => {
   else connect();
 };
 
-function liveTable(calls) {
+// In a cluster each row names the instance that holds the call; instances that did not
+// answer in time are named above the table.
+function liveTable(calls, unreachable) {
   ui.calls = calls;
-  $('live-count').textContent = calls.length ? `(${calls.length})` : '';
+  const missing = unreachable.length ? ` · not answering: ${unreachable.join(', ')}` : '';
+  $('live-count').textContent = (calls.length ? `(${calls.length})` : '') + missing;
   $('live-empty').classList.toggle('hidden', calls.length > 0);
   const rows = $('live-rows');
   rows.replaceChildren(...calls.map((c) => el('tr', { class: 'click', 'data-sid': c.call_sid, onclick: () => watch(c.call_sid) },
-    el('td', { class: 'mono', text: c.call_sid }), el('td', { text: c.from || '–' }), el('td', { text: c.to || '–' }),
+    el('td', { class: 'mono' }, c.call_sid, ...(c.instance ? [el('span', { class: 'muted', text: ` @${c.instance}` })] : [])),
+    el('td', { text: c.from || '–' }), el('td', { text: c.to || '–' }),
     el('td', { text: c.agent_id ? `${c.agent} (${c.agent_id})` : c.agent }), el('td', { text: c.voice_id || 'default' }),
     el('td', {}, el('span', { class: `pill ${c.state}`, text: c.state })), el('td', { text: duration(c.duration_s) }),
     el('td', { text: c.turn }), el('td', { class: 'muted', text: `${c.tts} / ${c.stt}` }),
