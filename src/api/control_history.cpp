@@ -6,7 +6,10 @@
 #include <fstream>
 #include <iterator>
 
+#include <spdlog/spdlog.h>
+
 #include "api/control_common.hpp"
+#include "cluster/forward.hpp"
 #include "call/registry.hpp"
 #include "call/session.hpp"
 #include "core/blocking.hpp"
@@ -144,16 +147,23 @@ void add_history_routes(net::Router& router, const ControlServices& svc) {
     co_return net::HttpResponse::text(200, std::move(*bytes), "audio/wav");
   }));
 
-  // The console's overview: the company's live calls here, and its last hour from the store
-  // (the same per-turn latencies and events /metrics counts).
+  // The console's overview: the company's live calls (in a cluster, on every instance), and
+  // its last hour from the store (the same per-turn latencies and events /metrics counts).
   router.add("GET", base + "/overview", route(svc, [&svc](const net::HttpRequest&, const Principal& who) -> asio::awaitable<net::HttpResponse> {
     std::int64_t live = 0;
     for (const auto& s : svc.registry.all())
       if (who.may_access(s->context().tenant)) ++live;
+    const std::string tenant = who.open ? std::string() : who.tenant;
+    if (svc.forwarder) {
+      try {
+        live += co_await svc.forwarder->cluster().calls_elsewhere(tenant);
+      } catch (const std::exception& e) {
+        spdlog::debug("overview: the other instances' calls cannot be counted: {}", e.what());
+      }
+    }
     const std::time_t now = std::time(nullptr);
     const std::string since = minute_of(now - 59 * 60) + ":00.000Z";
     co_await svc.store.flush();
-    const std::string tenant = who.open ? std::string() : who.tenant;
     const auto o = co_await svc.store.overview(tenant, since);
     json::array per_minute;
     std::vector<double> responses;

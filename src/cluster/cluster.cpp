@@ -571,6 +571,19 @@ asio::awaitable<std::vector<Cluster::Peer>> Cluster::peers() {
   co_return out;
 }
 
+asio::awaitable<std::int64_t> Cluster::calls_elsewhere(std::string tenant) {
+  const auto others = co_await peers();
+  std::int64_t n = 0;
+  if (others.empty()) co_return n;
+  std::vector<std::vector<std::string>> hvals;
+  for (const auto& p : others) hvals.push_back({"HVALS", key(settings_, "inst-calls", p.instance_id)});
+  const auto replies = co_await state_->ask_redis->pipeline(std::move(hvals));
+  for (const auto& r : replies)
+    for (const auto& e : r.elements)
+      if (tenant.empty() || e.str == tenant) ++n;
+  co_return n;
+}
+
 const RedisEndpoint& Cluster::redis_endpoint() const { return state_->ask_redis->endpoint(); }
 
 bool Cluster::redis_up() const { return state_->ask_redis->connected() && state_->beat_redis->connected(); }

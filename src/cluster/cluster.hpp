@@ -122,6 +122,9 @@ class Cluster {
     std::string instance_id, url;
   };
   boost::asio::awaitable<std::vector<Peer>> peers();
+  // How many calls the other live instances hold for `tenant` (every company's when
+  // empty), as their heartbeats last wrote them. Throws RedisUnavailable.
+  boost::asio::awaitable<std::int64_t> calls_elsewhere(std::string tenant);
 
   bool redis_up() const;
   std::string redis_error() const;

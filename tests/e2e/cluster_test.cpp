@@ -324,6 +324,13 @@ TEST(Cluster, TheConsoleThroughBShowsWatchesAndListensToACallOnA) {
   ASSERT_EQ(listed.at("calls").as_array().size(), 1u) << json::serialize(listed);
   EXPECT_EQ(str(listed.at("calls").as_array()[0].as_object(), "instance"), "a");
   EXPECT_TRUE(body_of(api("GET", c.b->url() + kApi + "/live-calls", {}, kGlobexKey)).at("calls").as_array().empty());
+  // The overview through B counts A's call too.
+  auto active = [&](const std::string& key) {
+    const auto o = body_of(api("GET", c.b->url() + kApi + "/overview", {}, key));
+    return o.contains("active_calls") ? o.at("active_calls").to_number<std::int64_t>() : -1;
+  };
+  EXPECT_EQ(active(kAcmeKey), 1);
+  EXPECT_EQ(active(kGlobexKey), 0);
 
   globex.send(json::object{{"type", "watch"}, {"call_sid", sid}});
   auto refused = globex.next(ws::any_type({"error", "watching"}), 20s);
