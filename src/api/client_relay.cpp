@@ -50,8 +50,11 @@ struct Relay {
 };
 
 constexpr std::size_t kMaxBuffered = 64;
-// How often a socket naming a call that has not started yet asks where it is.
-constexpr std::chrono::milliseconds kOwnerPoll{200};
+// How often a socket naming a call that has not started yet asks where it is: often while
+// the call may still be ringing, then less (a socket left waiting for a call that never
+// comes costs Redis one lookup a second).
+constexpr std::chrono::milliseconds kOwnerPoll{200}, kOwnerPollLater{1000};
+constexpr std::chrono::minutes kOwnerPollFast{2};
 
 std::string ended_message(const std::string& sid, const std::string& detail) {
   json::object o{{"type", "call_ended"}, {"call_sid", sid}, {"reason", "instance_lost"}, {"detail", detail},
@@ -114,13 +117,14 @@ asio::awaitable<void> run_relay(std::shared_ptr<Relay> r) {
   // local handler answers meanwhile) until it starts here or on another instance.
   cluster::Owner owner;
   asio::steady_timer poll(co_await asio::this_coro::executor);
+  const auto slow_after = std::chrono::steady_clock::now() + kOwnerPollFast;
   for (;;) {
     owner = co_await clu.owner_of(r->sid);
     if (r->client_closed) co_return;
     if (owner.kind == cluster::Owner::Kind::kElsewhere) break;
     if (r->mode == Relay::Mode::kDeciding) serve_locally(r);
     if (owner.kind == cluster::Owner::Kind::kHere || r->svc->registry.find(r->sid)) co_return;  // bound here
-    poll.expires_after(kOwnerPoll);
+    poll.expires_after(std::chrono::steady_clock::now() < slow_after ? kOwnerPoll : kOwnerPollLater);
     co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
     if (r->client_closed) co_return;
   }
