@@ -96,7 +96,11 @@ struct Viewer : std::enable_shared_from_this<Viewer> {
       const auto* f = o.if_contains(k);
       return f && f->is_string() && f->as_string().size() <= 256 ? std::string(f->as_string()) : std::string();
     };
-    if (type == "ping") return send(json::object{{"type", "pong"}});
+    if (type == "ping") {
+      // (Passed on too: the owner drops a socket that sent nothing for --ws-idle-timeout.)
+      if (auto up = remote) asio::post(up->executor(), [up] { up->send(R"({"type":"ping"})"); });
+      return send(json::object{{"type", "pong"}});
+    }
     if (type == "auth") {
       const auto* table = o.if_contains("table");  // false: no calls table (another instance watching)
       return auth(str("key"), !(table && table->is_bool() && !table->as_bool()));
@@ -221,7 +225,8 @@ struct Viewer : std::enable_shared_from_this<Viewer> {
         self->conn->send_binary_copy(*m);
         continue;
       }
-      if (m->rfind(R"({"type":"hello")", 0) == 0) continue;  // (its own sign-in's answer)
+      // (The answers to its own sign-in and pings.)
+      if (m->rfind(R"({"type":"hello")", 0) == 0 || m->rfind(R"({"type":"pong")", 0) == 0) continue;
       self->conn->send_text(std::move(*m));
     }
     // The owner closed (or vanished): the page stops watching, unless it already did.
