@@ -4,6 +4,7 @@
 #   1. a forwarded control action: GET /calls/{sid} and POST /calls/{sid}/stop sent
 #      SAMPLES times to the instance that holds the call (A) and to another one (B, which
 #      asks Redis where the call is and forwards the request to A): p50/p99/max of each;
+#      and GET /live-calls (the console's table), which either instance gathers from both;
 #   2. `voxbridge loadtest` with CALLS calls through HAProxy (deploy/haproxy.cfg,
 #      round-robin over A and B, both with Redis), against the same load on one instance
 #      alone without Redis.
@@ -73,7 +74,8 @@ def pct(v, p):
     v = sorted(v); return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 out = {}
 for name, port in (("A (owner)", pa), ("B (forwarded)", pb)):
-    for method, path in (("GET", base), ("POST", base + "/stop")):
+    for method, path, label in (("GET", base, "/calls/{sid}"), ("POST", base + "/stop", "stop"),
+                                ("GET", "/api/v1/elevenlabs-twilio/live-calls", "/live-calls")):
         c = http.client.HTTPConnection("127.0.0.1", int(port))
         ms = []
         for i in range(n):
@@ -84,7 +86,7 @@ for name, port in (("A (owner)", pa), ("B (forwarded)", pb)):
             if r.status != 200: raise SystemExit(f"{method} {path} on {name}: {r.status}")
         c.close()
         ms = ms[10:]  # warm-up
-        out[f"{name} {method} {path.rsplit('/', 1)[-1] if method == 'POST' else '/calls/{sid}'}"] = {
+        out[f"{name} {method} {label}"] = {
             "p50_ms": round(pct(ms, 50), 3), "p99_ms": round(pct(ms, 99), 3), "max_ms": round(max(ms), 3), "n": len(ms)}
 print(json.dumps(out, indent=2))
 PY
