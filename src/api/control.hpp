@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -87,8 +88,16 @@ struct ControlServices {
   // Several instances as one (null: this instance alone): actions on a call another
   // instance holds are forwarded to it, and company limits are counted cluster-wide.
   cluster::Forwarder* forwarder = nullptr;
-  // Concurrent calls per company across the cluster (0 = no limit); needs `forwarder`.
+  // Concurrent calls per company (0 = no limit): across the cluster with `forwarder`,
+  // else on this instance (its live calls and those it placed or registered that ring).
   int max_calls_per_company = 0;
+  // Calls of each company being placed or registered here right now (between the limit
+  // check and their record), so that concurrent requests cannot pass the check together.
+  struct Placing {
+    std::mutex mu;
+    std::map<std::string, int> by_tenant;
+  };
+  std::unique_ptr<Placing> placing = std::make_unique<Placing>();
   // Where calls are recorded (--recording-dir; "" = not recorded) and the pool that reads them.
   std::string recording_dir;
   BlockingPool* pool = nullptr;

@@ -49,7 +49,7 @@ void add_call_routes(net::Router& router, const ControlServices& svc) {
     // The company's call limit (cluster-wide) holds a placeholder until Twilio names the call.
     const std::string placeholder = "placing:" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) +
                                     ":" + std::to_string(reinterpret_cast<std::uintptr_t>(&req));
-    co_await admit_company_call(svc, who, placeholder);
+    const PlacingSlot slot = co_await admit_company_call(svc, who, placeholder);
     twilio::Call placed;
     std::optional<ApiError> failed;
     try {
@@ -129,7 +129,7 @@ void add_call_routes(net::Router& router, const ControlServices& svc) {
     }
     std::string note;
     const std::string voice = co_await require_voice(svc, body.voice_id, &note);
-    co_await admit_company_call(svc, who, body.call_sid);
+    const PlacingSlot slot = co_await admit_company_call(svc, who, body.call_sid);
     call::CallRecord rec;
     rec.call_sid = body.call_sid;
     rec.tenant = who.tenant;

@@ -80,8 +80,46 @@ asio::awaitable<std::optional<net::HttpResponse>> forward_to_owner(const Control
   co_return r;
 }
 
-asio::awaitable<void> admit_company_call(const ControlServices& svc, const Principal& who, std::string member) {
-  if (!svc.forwarder || svc.max_calls_per_company <= 0) co_return;
+PlacingSlot::PlacingSlot(ControlServices::Placing* placing, std::string tenant)
+    : placing_(placing), tenant_(std::move(tenant)) {}
+
+PlacingSlot& PlacingSlot::operator=(PlacingSlot&& o) noexcept {
+  if (this != &o) {
+    PlacingSlot gone(std::move(*this));
+    placing_ = std::exchange(o.placing_, nullptr);
+    tenant_ = std::move(o.tenant_);
+  }
+  return *this;
+}
+
+PlacingSlot::~PlacingSlot() {
+  if (!placing_) return;
+  std::lock_guard lock(placing_->mu);
+  auto it = placing_->by_tenant.find(tenant_);
+  if (it != placing_->by_tenant.end() && --it->second <= 0) placing_->by_tenant.erase(it);
+}
+
+namespace {
+// One instance alone: its live and ringing calls of the company, and those being placed.
+PlacingSlot admit_here(const ControlServices& svc, const Principal& who, const std::string& member) {
+  // A call registered again is not a new one.
+  if (auto known = svc.registry.record(member); known && known->tenant == who.tenant) return PlacingSlot();
+  const auto limit = static_cast<std::size_t>(svc.max_calls_per_company);
+  auto* placing = svc.placing.get();
+  std::lock_guard lock(placing->mu);
+  auto it = placing->by_tenant.find(who.tenant);
+  const std::size_t in_flight = it == placing->by_tenant.end() ? 0 : static_cast<std::size_t>(it->second);
+  if (svc.registry.calls_of(who.tenant, kCallHold) + in_flight >= limit)
+    throw ApiError(429, "This company already has " + std::to_string(limit) +
+                            " concurrent calls (--max-calls-per-company); try again when one ends");
+  ++placing->by_tenant[who.tenant];
+  return PlacingSlot(placing, who.tenant);
+}
+}  // namespace
+
+asio::awaitable<PlacingSlot> admit_company_call(const ControlServices& svc, const Principal& who, std::string member) {
+  if (svc.max_calls_per_company <= 0) co_return PlacingSlot();
+  if (!svc.forwarder) co_return admit_here(svc, who, member);
   bool admitted = false;
   std::string failed;
   const std::chrono::milliseconds hold = kCallHold;
@@ -99,6 +137,7 @@ asio::awaitable<void> admit_company_call(const ControlServices& svc, const Princ
   if (!admitted)
     throw ApiError(429, "This company already has " + std::to_string(svc.max_calls_per_company) +
                             " concurrent calls across the cluster (--max-calls-per-company); try again when one ends");
+  co_return PlacingSlot();
 }
 
 void store_registered(const ControlServices& svc, const call::CallRecord& rec) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "api/control.hpp"
 #include "api/control_codec.hpp"
@@ -64,11 +65,26 @@ auto run_on(const std::shared_ptr<call::CallSession>& session, boost::asio::any_
 boost::asio::awaitable<std::optional<net::HttpResponse>> forward_to_owner(const ControlServices& svc,
                                                                          const net::HttpRequest& req);
 
-// A company's concurrent calls across the cluster (ControlServices::max_calls_per_company):
-// holds `member` (a CallSid, or a placeholder while a call is being placed) or throws
-// ApiError 429 when the company is at its limit, 503 when Redis cannot be asked. Does
-// nothing without a cluster or a limit.
-boost::asio::awaitable<void> admit_company_call(const ControlServices& svc, const Principal& who, std::string member);
+// A company's concurrent calls (ControlServices::max_calls_per_company): throws ApiError
+// 429 when the company is at its limit. In a cluster it holds `member` (a CallSid, or a
+// placeholder while a call is being placed) in Redis, and throws 503 when Redis cannot be
+// asked. On one instance the returned slot counts the call as being placed until it is
+// destroyed: keep it until the call's record is in the registry. Does nothing without a
+// limit.
+class PlacingSlot {
+ public:
+  PlacingSlot() {}
+  PlacingSlot(ControlServices::Placing* placing, std::string tenant);
+  PlacingSlot(PlacingSlot&& o) noexcept : placing_(std::exchange(o.placing_, nullptr)), tenant_(std::move(o.tenant_)) {}
+  PlacingSlot& operator=(PlacingSlot&& o) noexcept;
+  ~PlacingSlot();
+
+ private:
+  ControlServices::Placing* placing_ = nullptr;
+  std::string tenant_;
+};
+boost::asio::awaitable<PlacingSlot> admit_company_call(const ControlServices& svc, const Principal& who,
+                                                       std::string member);
 // How long a placed or registered call counts before its stream starts (it rings meanwhile).
 inline constexpr std::chrono::minutes kCallHold{2};
 

@@ -26,8 +26,8 @@ void add_cluster_options(CLI::App& cmd, ServerConfig& c) {
                  "instances' calls answer 503, local calls go on)")
       ->envname("REDIS_TIMEOUT_MS")->check(CLI::Range(10, 60000))->capture_default_str();
   cmd.add_option("--max-calls-per-company", k.max_calls_per_company,
-                 "Concurrent calls one company may have across the cluster (placing or registering more answers "
-                 "429); 0 = no limit. Needs --redis-url")
+                 "Concurrent calls one company may have (placing or registering more answers 429), across the "
+                 "cluster with --redis-url, else on this instance; 0 = no limit")
       ->envname("MAX_CALLS_PER_COMPANY")->check(CLI::Range(0, 1000000))->capture_default_str();
 }
 

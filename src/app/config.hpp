@@ -56,7 +56,7 @@ struct ServerConfig {
     int heartbeat_ms = 1000;
     int ttl_ms = 5000;           // an instance silent this long has lost its calls
     int redis_timeout_ms = 1000; // one Redis command
-    int max_calls_per_company = 0;  // concurrent calls per company across the cluster; 0 = no limit
+    int max_calls_per_company = 0;  // concurrent calls per company (across the cluster with Redis); 0 = no limit
   } cluster;
 
   call::CallSettings call;
