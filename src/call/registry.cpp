@@ -71,13 +71,20 @@ std::vector<std::shared_ptr<CallSession>> CallRegistry::all() const {
 std::size_t CallRegistry::calls_of(const std::string& tenant, std::chrono::steady_clock::duration ringing_for) const {
   const auto now = std::chrono::steady_clock::now();
   std::size_t n = 0;
-  std::lock_guard lock(mu_);
-  for (const auto& [sid, weak] : calls_)
-    if (auto s = weak.lock(); s && s->context().tenant == tenant) ++n;
-  for (const auto& [sid, rec] : records_) {
-    if (rec.tenant != tenant || now - rec.since > ringing_for) continue;
-    auto live = calls_.find(sid);
-    if (live == calls_.end() || live->second.expired()) ++n;
+  // Released after the lock: a session whose last reference this is removes itself.
+  std::vector<std::shared_ptr<CallSession>> held;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [sid, weak] : calls_)
+      if (auto s = weak.lock()) {
+        if (s->context().tenant == tenant) ++n;
+        held.push_back(std::move(s));
+      }
+    for (const auto& [sid, rec] : records_) {
+      if (rec.tenant != tenant || now - rec.since > ringing_for) continue;
+      auto live = calls_.find(sid);
+      if (live == calls_.end() || live->second.expired()) ++n;
+    }
   }
   return n;
 }
