@@ -99,27 +99,25 @@ PlacingSlot::~PlacingSlot() {
   if (it != placing_->by_tenant.end() && --it->second <= 0) placing_->by_tenant.erase(it);
 }
 
-namespace {
-// One instance alone: its live and ringing calls of the company, and those being placed.
-PlacingSlot admit_here(const ControlServices& svc, const Principal& who, const std::string& member) {
+PlacingSlot admit_company_call_here(const ControlServices& svc, const std::string& tenant, const std::string& member) {
+  if (svc.max_calls_per_company <= 0) return PlacingSlot();
   // A call registered again is not a new one.
-  if (auto known = svc.registry.record(member); known && known->tenant == who.tenant) return PlacingSlot();
+  if (auto known = svc.registry.record(member); known && known->tenant == tenant) return PlacingSlot();
   const auto limit = static_cast<std::size_t>(svc.max_calls_per_company);
   auto* placing = svc.placing.get();
   std::lock_guard lock(placing->mu);
-  auto it = placing->by_tenant.find(who.tenant);
+  auto it = placing->by_tenant.find(tenant);
   const std::size_t in_flight = it == placing->by_tenant.end() ? 0 : static_cast<std::size_t>(it->second);
-  if (svc.registry.calls_of(who.tenant, kCallHold) + in_flight >= limit)
+  if (svc.registry.calls_of(tenant, kCallHold) + in_flight >= limit)
     throw ApiError(429, "This company already has " + std::to_string(limit) +
                             " concurrent calls (--max-calls-per-company); try again when one ends");
-  ++placing->by_tenant[who.tenant];
-  return PlacingSlot(placing, who.tenant);
+  ++placing->by_tenant[tenant];
+  return PlacingSlot(placing, tenant);
 }
-}  // namespace
 
 asio::awaitable<PlacingSlot> admit_company_call(const ControlServices& svc, const Principal& who, std::string member) {
   if (svc.max_calls_per_company <= 0) co_return PlacingSlot();
-  if (!svc.forwarder) co_return admit_here(svc, who, member);
+  if (!svc.forwarder) co_return admit_company_call_here(svc, who.tenant, member);
   bool admitted = false;
   std::string failed;
   const std::chrono::milliseconds hold = kCallHold;

@@ -85,6 +85,9 @@ class PlacingSlot {
 };
 boost::asio::awaitable<PlacingSlot> admit_company_call(const ControlServices& svc, const Principal& who,
                                                        std::string member);
+// The same on this instance alone (no Redis), for calls that start without the control
+// API too (browser calls). Throws ApiError 429.
+PlacingSlot admit_company_call_here(const ControlServices& svc, const std::string& tenant, const std::string& member);
 // How long a placed or registered call counts before its stream starts (it rings meanwhile).
 inline constexpr std::chrono::minutes kCallHold{2};
 

@@ -4,9 +4,82 @@
 
 #include <mutex>
 
+#include "api/control_common.hpp"
+#include "cluster/forward.hpp"
+#include "core/spawn.hpp"
 #include "webrtc/peer.hpp"
 
 namespace vox::app {
+namespace asio = boost::asio;
+
+namespace {
+
+// A browser call's place on this instance: counted as being placed until it has started.
+struct LocalAdmission final : browser::CallAdmission {
+  explicit LocalAdmission(api::PlacingSlot s) : slot(std::move(s)) {}
+  api::PlacingSlot slot;
+};
+
+// Its place in the company's set in Redis: given back if the call never started (once it
+// has, the call's registration keeps it, and its end removes it).
+struct ClusterAdmission final : browser::CallAdmission {
+  ClusterAdmission(cluster::Cluster& c, std::string t, std::string s) : clu(c), tenant(std::move(t)), sid(std::move(s)) {}
+  ~ClusterAdmission() override {
+    if (!began) clu.release("calls", tenant, sid);
+  }
+  void call_started() override { began = true; }
+  cluster::Cluster& clu;
+  std::string tenant, sid;
+  bool began = false;
+};
+
+asio::awaitable<void> admit_in_cluster(const api::ControlServices* svc, std::string tenant, std::string sid,
+                                       browser::PhoneSettings::AdmitDone done) {
+  auto& clu = svc->forwarder->cluster();
+  bool admitted = false;
+  std::string failed;
+  try {
+    const std::string kind = "calls";  // (named: no prvalue arguments into coroutine calls)
+    const std::chrono::milliseconds hold = api::kCallHold;
+    admitted = co_await clu.admit(kind, tenant, sid, svc->max_calls_per_company, hold);
+  } catch (const std::exception& e) {
+    failed = e.what();
+  }
+  if (!failed.empty()) {
+    spdlog::warn("browser call {}: the company call limit of {} cannot be checked: {}", sid, tenant, failed);
+    done(nullptr, "Redis is unreachable, so the company's call limit cannot be checked; try again shortly");
+    co_return;
+  }
+  if (!admitted) {
+    done(nullptr, "This company already has " + std::to_string(svc->max_calls_per_company) +
+                      " concurrent calls across the cluster (--max-calls-per-company); try again when one ends");
+    co_return;
+  }
+  done(std::make_unique<ClusterAdmission>(clu, tenant, sid), "");
+}
+
+}  // namespace
+
+decltype(browser::PhoneSettings::admit) company_admission(const api::ControlServices& services) {
+  if (services.max_calls_per_company <= 0) return nullptr;
+  const auto* svc = &services;
+  if (svc->forwarder)
+    return [svc](const std::string& tenant, const std::string& sid, browser::PhoneSettings::AdmitDone done) {
+      vox::spawn(svc->forwarder->http().executor(), admit_in_cluster(svc, tenant, sid, std::move(done)),
+                 "browser call admission");
+    };
+  return [svc](const std::string& tenant, const std::string& sid, browser::PhoneSettings::AdmitDone done) {
+    std::string refusal;
+    api::PlacingSlot slot;
+    try {
+      slot = api::admit_company_call_here(*svc, tenant, sid);
+    } catch (const api::ApiError& e) {
+      refusal = e.what();
+    }
+    if (!refusal.empty()) return done(nullptr, refusal);
+    done(std::make_unique<LocalAdmission>(std::move(slot)), "");
+  };
+}
 
 std::unique_ptr<BrowserPhone> make_browser_phone(call::CallServices services, call::CallStarter::MakeAgent make_agent,
                                                  const api::Tenants& tenants, std::chrono::milliseconds silence_limit) {

@@ -21,5 +21,8 @@ struct BrowserPhone {
 std::unique_ptr<BrowserPhone> make_browser_phone(call::CallServices services, call::CallStarter::MakeAgent make_agent,
                                                  const api::Tenants& tenants, std::chrono::milliseconds silence_limit);
 void add_phone_socket(net::Router& router, BrowserPhone& phone);
+// --max-calls-per-company for browser calls, counted with the control API's calls (on
+// this instance, or across the cluster in Redis); null when there is no limit.
+decltype(browser::PhoneSettings::admit) company_admission(const api::ControlServices& services);
 
 }  // namespace vox::app

@@ -379,6 +379,7 @@ Gateway::Gateway(const ServerConfig& config, Runtime& runtime)
   p.control_services->max_calls_per_company = config.cluster.max_calls_per_company;
   p.control_services->recording_dir = config.call.recording_dir;
   p.control_services->pool = &runtime.blocking();
+  if (p.phone) p.phone->settings.admit = company_admission(*p.control_services);
   p.hub.set_services(p.control_services.get());
   if (p.cluster) {
     auto* svc = p.control_services.get();

@@ -57,6 +57,8 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
   std::shared_ptr<net::WsConnection> conn;
   std::shared_ptr<call::CallSession> session;
   bool starting = false;
+  bool admitting = false;                        // waiting for the company's limit to answer
+  std::unique_ptr<CallAdmission> admission;      // held until the call has started
   bool closed = false;
   std::string call_sid = "-";
   std::vector<std::uint8_t> ulaw;    // the page's audio as μ-law (grows once to the largest message)
@@ -109,6 +111,10 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
     if (session) session->on_dtmf(d.digit);
   }
   void on_message(const PhoneOffer& o) {
+    if (admitting && !early_offer) {  // kept until the call is admitted and WebRTC is ready
+      early_offer = o.sdp;
+      return;
+    }
     if (!pending || peer || early_offer)
       return on_message(PhoneBad{"an offer comes once, after a start with transport \"webrtc\""});
     if (!webrtc_ready) {
@@ -154,7 +160,8 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
     early_ice.clear();
   }
   void on_message(const PhoneIce& i) {
-    if (!pending && !peer) return on_message(PhoneBad{"ICE candidates belong to a call with transport \"webrtc\""});
+    if (!pending && !peer && !admitting)
+      return on_message(PhoneBad{"ICE candidates belong to a call with transport \"webrtc\""});
     // A browser offers a handful; each one makes the server send connectivity checks, so
     // a page gets at most kMaxCandidates, and none once connected.
     if (rtc || ++candidates > kMaxCandidates) return complain(bad_messages, "ICE candidate ignored");
@@ -229,7 +236,32 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
     starting = true;
     spdlog::info("browser call starting call_sid={} tenant={} agent={} transport={} remote={}", call_sid, *tenant,
                  s.agent.empty() ? "default" : s.agent, s.webrtc ? "webrtc" : "ws", conn->remote());
-    if (s.webrtc) {
+    if (!settings.admit) return proceed(std::move(req), s.webrtc);
+    admitting = true;
+    std::weak_ptr<Line> weak = weak_from_this();
+    auto ex = conn->executor();
+    const bool webrtc = s.webrtc;
+    settings.admit(*tenant, call_sid, [weak, ex, req, webrtc](std::unique_ptr<CallAdmission> a, std::string refusal) {
+      boost::asio::post(ex, [weak, req, webrtc, a = std::move(a), refusal = std::move(refusal)]() mutable {
+        if (auto self = weak.lock()) self->admitted(std::move(req), webrtc, std::move(a), refusal);
+      });
+    });
+  }
+
+  // The company's limit answered (on the strand).
+  void admitted(call::StreamStart req, bool webrtc, std::unique_ptr<CallAdmission> a, const std::string& refusal) {
+    admitting = false;
+    if (closed) return;
+    if (!refusal.empty()) {
+      spdlog::info("browser call {}: refused: {}", call_sid, refusal);
+      return refuse(refusal, 1013);
+    }
+    admission = std::move(a);
+    proceed(std::move(req), webrtc);
+  }
+
+  void proceed(call::StreamStart req, bool webrtc) {
+    if (webrtc) {
       if (!settings.prepare_webrtc) return refuse("WebRTC is not available on this server; use the WebSocket transport", 1011);
       if (settings.connecting_webrtc && ++*settings.connecting_webrtc > settings.max_connecting_webrtc) {
         --*settings.connecting_webrtc;
@@ -274,6 +306,8 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
     }
     if (!s.session) return refuse(s.reason, static_cast<std::uint16_t>(s.close_code));
     session = std::move(s.session);
+    if (admission) admission->call_started();
+    admission.reset();
     conn->send_text(phone_started(session->context().call_sid, session->context().stream_sid));
   }
 
@@ -302,6 +336,7 @@ struct PhoneSocketHandler::Line final : call::MediaOutbox, call::CallObserver, s
       session->end(reason);
     }
     session.reset();
+    admission.reset();  // (a call that never started gives its place back)
     if (connect_deadline) connect_deadline->cancel();
     stop_counting_connecting();
     if (rtc) rtc->stop();

@@ -21,6 +21,13 @@
 
 namespace vox::browser {
 
+// A company's place for one more concurrent call (--max-calls-per-company), held by the
+// socket until its call has started (from then on the call itself counts) or it closes.
+struct CallAdmission {
+  virtual ~CallAdmission() = default;
+  virtual void call_started() {}
+};
+
 struct PhoneSettings {
   // The company a key belongs to; nullopt refuses the key. With no keys configured the
   // server passes every key (and none) as its one open company.
@@ -38,6 +45,10 @@ struct PhoneSettings {
   // sockets before the call limit counts it): at most this many (null: not counted).
   std::atomic<int>* connecting_webrtc = nullptr;
   int max_connecting_webrtc = 32;
+  // Whether `tenant` may start call `call_sid` (its company's concurrent-call limit):
+  // calls `done`, from any thread, with the admission or with why not. Null: no limit.
+  using AdmitDone = std::function<void(std::unique_ptr<CallAdmission> admission, std::string refusal)>;
+  std::function<void(const std::string& tenant, const std::string& call_sid, AdmitDone done)> admit;
 };
 
 // A browser call's sid: "WB" and 32 hex digits (random).

@@ -148,6 +148,39 @@ TEST(PhoneSocket, CompanyKeysDecideWhoMayCallAndWhoSeesTheCall) {
   EXPECT_EQ(stranger.close_code(), 1008);
 }
 
+// --max-calls-per-company counts browser calls with the control API's, per company.
+TEST(PhoneSocket, ACompanysCallLimitCountsBrowserCalls) {
+  auto args = server_args();
+  args.insert(args.end(), {"--max-calls-per-company", "1"});
+  ServerProcess server(args, keyed_env());
+  Ws first(ws_url(server, "/phone/ws"));
+  const std::string sid = start_call(first, json::object{{"key", kAcme}});
+  ASSERT_FALSE(sid.empty()) << first.dump();
+  {
+    Ws second(ws_url(server, "/phone/ws"));
+    second.send(json::object{{"type", "start"}, {"key", kAcme}});
+    auto refused = second.next(ws::type_is("error"), 10s);
+    ASSERT_TRUE(refused) << second.dump();
+    EXPECT_NE(ws::str(*refused, "detail").find("concurrent calls"), std::string::npos) << second.dump();
+    ASSERT_TRUE(second.wait_closed(10s));
+    EXPECT_EQ(second.close_code(), 1013);
+  }
+  // The control API counts the browser call too.
+  auto registered = http("POST", server.url() + kBase + "/calls/incoming", R"({"call_sid":"CA)" + std::string(32, '7') + R"("})",
+                         {{"Content-Type", "application/json"}, {"X-API-KEY", kAcme}});
+  EXPECT_EQ(registered.status, 429) << registered.body;
+  // Another company has its own limit.
+  Ws other(ws_url(server, "/phone/ws"));
+  EXPECT_FALSE(start_call(other, json::object{{"key", kGlobex}}).empty()) << other.dump();
+  // A call that ended gives its place back.
+  first.send(json::object{{"type", "hangup"}});
+  ASSERT_TRUE(first.wait_closed(10s));
+  EXPECT_TRUE(eventually([&] {
+    Ws again(ws_url(server, "/phone/ws"));
+    return !start_call(again, json::object{{"key", kAcme}}).empty();
+  }, 20s));
+}
+
 TEST(PhoneSocket, BadInputIsAnsweredAndTheCallGoesOn) {
   ServerProcess server(server_args());
   {

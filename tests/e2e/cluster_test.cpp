@@ -402,6 +402,13 @@ TEST(Cluster, ACompanysCallAndSocketLimitsHoldAcrossInstances) {
   EXPECT_EQ(third.status, 429) << third.body;
   EXPECT_NE(str(body_of(third), "detail").find("concurrent calls"), std::string::npos);
   EXPECT_EQ(reg(*c.b, "CAlimit4", kAcmeKey).status, 429);
+  {  // ... and so is a browser call.
+    ws::Ws phone("ws://127.0.0.1:" + std::to_string(c.b->port()) + "/phone/ws");
+    phone.send(json::object{{"type", "start"}, {"key", kAcmeKey}});
+    auto refused = phone.next(ws::any_type({"error", "started"}), 10s);
+    ASSERT_TRUE(refused) << phone.dump();
+    EXPECT_NE(ws::str(*refused, "detail").find("across the cluster"), std::string::npos) << phone.dump();
+  }
   // ... registering one again is not a new call; another company has its own limit.
   EXPECT_EQ(reg(*c.b, "CAlimit1", kAcmeKey).status, 200);
   EXPECT_EQ(reg(*c.b, "CAlimit5", kGlobexKey).status, 200);
