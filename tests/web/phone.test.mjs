@@ -18,9 +18,10 @@ async function withPhone(t, { greeting, line, agent = 'echo', transport }, body)
   const grammar = join(dir.path, 'phrases.txt');
   writeFileSync(grammar, PHRASES.join('\n') + '\n');
   // A short media timeout: a WebRTC call's socket is quiet for longer than this (its audio
-  // goes over WebRTC), and the call must go on.
+  // goes over WebRTC), and the call must go on. A company call limit: every start waits for
+  // its admission (a WebRTC offer that comes meanwhile waits with it).
   const server = await startServer(['--stt-mode', 'grammar', '--stt-grammar', grammar, '--tts-voice', VOICE,
-                                    '--agent', agent, '--media-timeout', '3'], dir.path);
+                                    '--agent', agent, '--media-timeout', '3', '--max-calls-per-company', '4'], dir.path);
   const browser = await launchBrowser(micWav(dir.path, 'mic', line, 2.5, 40));
   try {
     const page = await browser.newPage();
