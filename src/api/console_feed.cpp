@@ -80,6 +80,7 @@ struct Viewer : std::enable_shared_from_this<Viewer> {
   std::shared_ptr<net::WsClient> remote;
   std::string remote_sid;
   std::uint64_t watch_gen = 0;  // bumped by every watch and unwatch (a late connect gives up)
+  bool listening = false;       // the page listens in: carried over to the next call watched
 
   void send(const json::object& o) { conn->send_text(json::serialize(o)); }
   void error(std::string_view detail) { send(json::object{{"type", "error"}, {"detail", detail}}); }
@@ -111,6 +112,7 @@ struct Viewer : std::enable_shared_from_this<Viewer> {
     if (type == "listen") {
       const auto* on = o.if_contains("on");
       const bool listen = on && on->is_bool() && on->as_bool();
+      listening = listen;
       if (watch) watch->listening = listen;
       if (auto up = remote) {
         auto m = json::serialize(json::object{{"type", "listen"}, {"on", listen}});
@@ -150,6 +152,7 @@ struct Viewer : std::enable_shared_from_this<Viewer> {
     // Another company's call is "not found", exactly like a call that does not exist.
     if (!session || !who->may_access(session->context().tenant)) return error("Call not found (or not live here)");
     watch = std::make_shared<Watch>(conn, sid);
+    watch->listening = listening;
     watched = session;
     send(json::object{{"type", "watching"}, {"call_sid", sid}});
     asio::post(session->executor(), [session, w = watch] { session->add_observer(w); });
@@ -207,7 +210,8 @@ struct Viewer : std::enable_shared_from_this<Viewer> {
     }
     if (!up) {
       spdlog::warn("console: watching {} through instance {} failed: {}", sid, owner.instance_id, failed);
-      self->error("The instance that holds this call does not answer; try again shortly");
+      if (!self->closed && gen == self->watch_gen)
+        self->error("The instance that holds this call does not answer; try again shortly");
       co_return;
     }
     if (self->closed || gen != self->watch_gen) {
@@ -218,9 +222,11 @@ struct Viewer : std::enable_shared_from_this<Viewer> {
     self->remote_sid = sid;
     up->send(json::serialize(json::object{{"type", "auth"}, {"key", self->key}, {"table", false}}));
     up->send(json::serialize(json::object{{"type", "watch"}, {"call_sid", sid}}));
+    if (self->listening) up->send(json::serialize(json::object{{"type", "listen"}, {"on", true}}));
     for (;;) {
       auto m = co_await up->read();
-      if (!m) break;
+      // (Stopped watching: nothing more of this call reaches the page, while the close completes.)
+      if (!m || self->closed || gen != self->watch_gen) break;
       if (up->got_binary()) {
         self->conn->send_binary_copy(*m);
         continue;

@@ -236,7 +236,8 @@ void add_live_routes(net::Router& router, const ControlServices& svc) {
       cluster::Cluster::TextQueued q;
       std::string failed;
       try {
-        q = co_await svc.forwarder->cluster().queue_text(sid, text, 20);
+        const int max_waiting = 20;  // (named: no literal arguments into coroutine calls)
+        q = co_await svc.forwarder->cluster().queue_text(sid, text, max_waiting);
       } catch (const std::exception& e) {
         failed = e.what();
       }

@@ -68,6 +68,13 @@ std::vector<std::shared_ptr<CallSession>> CallRegistry::all() const {
   return out;
 }
 
+namespace {
+// Twilio's final call statuses (a session's end writes "completed").
+bool ended_status(const std::string& s) {
+  return s == "completed" || s == "busy" || s == "failed" || s == "no-answer" || s == "canceled";
+}
+}  // namespace
+
 std::size_t CallRegistry::calls_of(const std::string& tenant, std::chrono::steady_clock::duration ringing_for) const {
   const auto now = std::chrono::steady_clock::now();
   std::size_t n = 0;
@@ -81,7 +88,7 @@ std::size_t CallRegistry::calls_of(const std::string& tenant, std::chrono::stead
         held.push_back(std::move(s));
       }
     for (const auto& [sid, rec] : records_) {
-      if (rec.tenant != tenant || now - rec.since > ringing_for) continue;
+      if (rec.tenant != tenant || now - rec.since > ringing_for || ended_status(rec.status)) continue;
       auto live = calls_.find(sid);
       if (live == calls_.end() || live->second.expired()) ++n;
     }

@@ -76,7 +76,7 @@ class CallRegistry {
   }
   // The calls of `tenant` that count against its concurrent-call limit on this instance:
   // live ones, and registered or placed ones not live yet (ringing) for `ringing_for`
-  // after they were registered.
+  // after they were registered, unless their status says they have ended.
   std::size_t calls_of(const std::string& tenant, std::chrono::steady_clock::duration ringing_for) const;
   // Returns and clears the record's queued texts.
   std::vector<std::string> take_pending_texts(const std::string& call_sid);

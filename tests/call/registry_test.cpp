@@ -86,5 +86,29 @@ TEST(CallRegistryPark, ParkedAgentsAreNotLiveCalls) {
   EXPECT_NE(registry.unpark("CA1").get(), nullptr);
 }
 
+TEST(CallRegistryLimit, RingingCallsOfACompanyCountUntilTheyEndOrTheirTimePasses) {
+  CallRegistry registry;
+  auto rec = [](std::string sid, std::string tenant, std::string status) {
+    CallRecord r;
+    r.call_sid = std::move(sid);
+    r.tenant = std::move(tenant);
+    r.status = std::move(status);
+    return r;
+  };
+  registry.register_call(rec("CA1", "acme", "registered"));
+  registry.register_call(rec("CA2", "acme", "ringing"));
+  registry.register_call(rec("CA3", "globex", "initiated"));
+  EXPECT_EQ(registry.calls_of("acme", std::chrono::minutes(2)), 2u);
+  EXPECT_EQ(registry.calls_of("globex", std::chrono::minutes(2)), 1u);
+  EXPECT_EQ(registry.calls_of("initech", std::chrono::minutes(2)), 0u);
+  // A call whose session ended (its record says "completed") frees its place at once.
+  registry.update_record("CA1", [](CallRecord& r) { r.status = "completed"; });
+  EXPECT_EQ(registry.calls_of("acme", std::chrono::minutes(2)), 1u);
+  registry.update_record("CA2", [](CallRecord& r) { r.status = "no-answer"; });
+  EXPECT_EQ(registry.calls_of("acme", std::chrono::minutes(2)), 0u);
+  // One that has rung longer than the window no longer counts (a window already past).
+  EXPECT_EQ(registry.calls_of("globex", std::chrono::nanoseconds(-1)), 0u);
+}
+
 }  // namespace
 }  // namespace vox::call

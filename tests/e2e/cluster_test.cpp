@@ -351,6 +351,11 @@ TEST(Cluster, TheConsoleThroughBShowsWatchesAndListensToACallOnA) {
       << "no listen-in audio through B";
   acme.send(json::object{{"type", "unwatch"}});
   EXPECT_TRUE(acme.next(ws::type_is("unwatched"), 20s)) << acme.dump();
+  // Watched again, it is listened to at once: the page had not stopped listening.
+  acme.send(json::object{{"type", "watch"}, {"call_sid", sid}});
+  ASSERT_TRUE(acme.next(ws::type_is("watching"), 20s)) << acme.dump();
+  EXPECT_TRUE(acme.next([](const json::object& m) { return ws::type_of(m) == "<not a JSON object>"; }, 20s))
+      << "no listen-in audio after watching again";
 }
 
 TEST(Cluster, RedisOutageKeepsCallsGoingAndCrossInstanceActionsAnswer503UntilItReturns) {
