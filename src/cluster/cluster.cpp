@@ -111,6 +111,11 @@ std::string key(const ClusterSettings& s, std::string_view kind, std::string_vie
 
 std::string ttl_ms(const ClusterSettings& s) { return std::to_string(s.ttl.count()); }
 
+bool still_held(const std::shared_ptr<Cluster::State>& st, const std::string& sid) {
+  std::lock_guard lock(st->mu);
+  return st->calls.count(sid) != 0;
+}
+
 // One heartbeat: this instance, its calls and its limit members, all refreshed in one round trip.
 asio::awaitable<void> beat(const ClusterSettings& s, std::shared_ptr<Cluster::State> st) {
   std::vector<std::vector<std::string>> cmds;
@@ -221,15 +226,18 @@ asio::awaitable<void> forget_previous_life(const ClusterSettings& s, std::shared
   std::vector<std::string> hgetall{"HGETALL", key(s, "inst-calls", s.instance_id)};
   const auto calls = co_await st->beat_redis->command(std::move(hgetall));
   std::vector<std::vector<std::string>> cleanup;
+  std::size_t dropped = 0;
   for (std::size_t j = 0; j + 1 < calls.elements.size(); j += 2) {
+    // A call that started in this run before its first heartbeat is registered already:
+    // it is not from a previous life. (The hash itself is rewritten by every heartbeat.)
+    if (still_held(st, calls.elements[j].str)) continue;
     cleanup.push_back({"EVAL", kDeleteIfOwnerScript, "1", key(s, "call", calls.elements[j].str), s.instance_id + " "});
     cleanup.push_back({"ZREM", key(s, "limit:calls", calls.elements[j + 1].str), calls.elements[j].str});
+    ++dropped;
   }
   cleanup.push_back({"DEL", key(s, "inst-calls", s.instance_id)});
   co_await st->beat_redis->pipeline(std::move(cleanup));
-  if (calls.elements.size() >= 2)
-    spdlog::info("cluster: dropped {} call(s) a previous run of {} left registered", calls.elements.size() / 2,
-                 s.instance_id);
+  if (dropped > 0) spdlog::info("cluster: dropped {} call(s) a previous run of {} left registered", dropped, s.instance_id);
 }
 
 asio::awaitable<void> heartbeat_loop(ClusterSettings s, std::shared_ptr<Cluster::State> st) {
@@ -260,11 +268,6 @@ asio::awaitable<void> heartbeat_loop(ClusterSettings s, std::shared_ptr<Cluster:
     st->timer.expires_after(s.heartbeat);
     co_await st->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
-}
-
-bool still_held(const std::shared_ptr<Cluster::State>& st, const std::string& sid) {
-  std::lock_guard lock(st->mu);
-  return st->calls.count(sid) != 0;
 }
 
 // The owner key first, then the texts queued before it (in one round trip on one
