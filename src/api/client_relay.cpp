@@ -139,10 +139,7 @@ asio::awaitable<void> run_relay(std::shared_ptr<Relay> r) {
 // Serves the socket from the call's owner: the same socket opened there (named by the call's
 // sid), and every message passed along both ways until either side closes.
 asio::awaitable<void> relay_to(std::shared_ptr<Relay> r, cluster::Owner owner) {
-  std::string url = owner.url;
-  if (url.rfind("https://", 0) == 0) url = "wss://" + url.substr(8);
-  else if (url.rfind("http://", 0) == 0) url = "ws://" + url.substr(7);
-  url += r->target;
+  const std::string url = net::websocket_url(owner.url) + r->target;
   std::shared_ptr<net::WsClient> up;
   std::string failed;
   try {

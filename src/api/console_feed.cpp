@@ -196,10 +196,7 @@ struct Viewer : std::enable_shared_from_this<Viewer> {
       self->error("Call not found (or not live here)");
       co_return;
     }
-    std::string url = owner.url;
-    if (url.rfind("https://", 0) == 0) url = "wss://" + url.substr(8);
-    else if (url.rfind("http://", 0) == 0) url = "ws://" + url.substr(7);
-    url += "/console/ws";
+    const std::string url = net::websocket_url(owner.url) + "/console/ws";
     net::Headers headers{{std::string(cluster::kForwardedHeader), clu.instance_id()}};
     std::shared_ptr<net::WsClient> up;
     std::string failed;

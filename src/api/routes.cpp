@@ -36,10 +36,7 @@ std::string public_url(std::string_view base_url, const net::HttpRequest& req, b
     base = proto + "://" + host;
   }
   while (!base.empty() && base.back() == '/') base.pop_back();
-  if (websocket) {
-    if (base.rfind("https://", 0) == 0) base = "wss://" + base.substr(8);
-    else if (base.rfind("http://", 0) == 0) base = "ws://" + base.substr(7);
-  }
+  if (websocket) base = net::websocket_url(std::move(base));
   return base + req.target;
 }
 

@@ -4,6 +4,7 @@
 
 #include "core/breaker.hpp"
 #include "elevenlabs/codec.hpp"
+#include "net/http_types.hpp"
 
 namespace vox::elevenlabs {
 namespace asio = boost::asio;
@@ -16,11 +17,7 @@ void trip_on_slow_failure(Breaker* breaker, const std::exception& e) {
   if (slow) breaker->failed(e.what());
 }
 
-std::string Settings::ws_base() const {
-  if (base_url.rfind("https://", 0) == 0) return "wss://" + base_url.substr(8);
-  if (base_url.rfind("http://", 0) == 0) return "ws://" + base_url.substr(7);
-  return base_url;
-}
+std::string Settings::ws_base() const { return net::websocket_url(base_url); }
 
 RestClient::RestClient(net::HttpClient& http, Settings config) : http_(http), config_(std::move(config)) {
   while (!config_.base_url.empty() && config_.base_url.back() == '/') config_.base_url.pop_back();

@@ -72,6 +72,12 @@ std::vector<std::pair<std::string, std::string>> parse_form(std::string_view bod
   return out;
 }
 
+std::string websocket_url(std::string url) {
+  if (url.rfind("https://", 0) == 0) return "wss://" + url.substr(8);
+  if (url.rfind("http://", 0) == 0) return "ws://" + url.substr(7);
+  return url;
+}
+
 std::string url_encode(std::string_view s) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;

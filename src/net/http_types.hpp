@@ -64,6 +64,9 @@ std::vector<std::pair<std::string, std::string>> parse_form(std::string_view bod
 // characters (A-Z a-z 0-9 - _ . ~); a space becomes %20.
 std::string url_encode(std::string_view s);
 
+// The WebSocket URL of an HTTP one: http:// becomes ws://, https:// wss://; others unchanged.
+std::string websocket_url(std::string http_url);
+
 // Returns the first value of `name` in `form`, or "".
 std::string_view form_value(const std::vector<std::pair<std::string, std::string>>& form, std::string_view name);
 

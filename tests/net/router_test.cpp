@@ -15,6 +15,13 @@ Router routes() {
   return r;
 }
 
+TEST(Router, WebSocketUrlsOfHttpOnes) {
+  EXPECT_EQ(websocket_url("http://10.0.0.1:8001"), "ws://10.0.0.1:8001");
+  EXPECT_EQ(websocket_url("https://gw.example.com/base"), "wss://gw.example.com/base");
+  EXPECT_EQ(websocket_url("wss://already"), "wss://already");
+  EXPECT_EQ(websocket_url("httpx://odd"), "httpx://odd");
+}
+
 TEST(Router, LoggablePathsHideCredentialSegments) {
   const Router r = routes();
   EXPECT_EQ(r.loggable_path("/health"), "/health");
