@@ -68,12 +68,9 @@ std::vector<std::shared_ptr<CallSession>> CallRegistry::all() const {
   return out;
 }
 
-namespace {
-// Twilio's final call statuses (a session's end writes "completed").
-bool ended_status(const std::string& s) {
+bool ended_status(std::string_view s) {
   return s == "completed" || s == "busy" || s == "failed" || s == "no-answer" || s == "canceled";
 }
-}  // namespace
 
 std::size_t CallRegistry::calls_of(const std::string& tenant, std::chrono::steady_clock::duration ringing_for) const {
   const auto now = std::chrono::steady_clock::now();

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -32,6 +33,10 @@ struct CallRecord {
   std::vector<std::string> pending_texts;  // spoken once the stream starts
   std::chrono::steady_clock::time_point since{};
 };
+
+// Whether a call status is final (Twilio's: completed, busy, failed, no-answer,
+// canceled; a session's end writes "completed").
+bool ended_status(std::string_view status);
 
 class Agent;
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "call/events.hpp"
+#include "call/registry.hpp"
 #include "call/session.hpp"
 
 namespace vox::call {
@@ -314,8 +315,7 @@ void TurnHub::session_started(const std::shared_ptr<CallSession>& session) {
 }
 
 void TurnHub::call_status(const std::string& sid, const std::string& status) {
-  if (status != "completed" && status != "busy" && status != "no-answer" && status != "failed" && status != "canceled")
-    return;
+  if (!ended_status(status)) return;
   auto ch = find(sid);
   // A live stream reports its own end (with the reason); this covers calls that never
   // got one, or whose stream is already gone.

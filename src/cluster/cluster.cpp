@@ -385,10 +385,7 @@ void Cluster::call_ended(const std::string& sid) {
   vox::spawn(state_->strand, unregister_call(settings_, state_, sid, tenant), "cluster registration");
 }
 
-bool Cluster::holds(const std::string& sid) const {
-  std::lock_guard lock(state_->mu);
-  return state_->calls.count(sid) != 0;
-}
+bool Cluster::holds(const std::string& sid) const { return still_held(state_, sid); }
 
 namespace {
 // A call key's value, "{id} {url}".
