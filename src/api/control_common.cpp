@@ -129,7 +129,7 @@ asio::awaitable<PlacingSlot> admit_company_call(const ControlServices& svc, cons
     failed = e.what();
   }
   if (!failed.empty()) {
-    spdlog::warn("control API: the company call limit of {} cannot be checked: {}", who.tenant, failed);
+    spdlog::warn("the company call limit of {} cannot be checked: {}", who.tenant, failed);
     throw ApiError(503, "Redis is unreachable, so the company's call limit cannot be checked; try again shortly");
   }
   if (!admitted)

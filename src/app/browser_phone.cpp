@@ -33,29 +33,24 @@ struct ClusterAdmission final : browser::CallAdmission {
   bool began = false;
 };
 
+// The control API's admission (the same check and answers), for a browser call.
 asio::awaitable<void> admit_in_cluster(const api::ControlServices* svc, std::string tenant, std::string sid,
                                        browser::PhoneSettings::AdmitDone done) {
-  auto& clu = svc->forwarder->cluster();
-  bool admitted = false;
-  std::string failed;
+  std::string refusal;
   try {
-    const std::string kind = "calls";  // (named: no prvalue arguments into coroutine calls)
-    const std::chrono::milliseconds hold = api::kCallHold;
-    admitted = co_await clu.admit(kind, tenant, sid, svc->max_calls_per_company, hold);
+    const api::Principal who(tenant, false);
+    co_await api::admit_company_call(*svc, who, sid);
+  } catch (const api::ApiError& e) {
+    refusal = e.what();
   } catch (const std::exception& e) {
-    failed = e.what();
+    spdlog::warn("browser call {}: the company call limit failed: {}", sid, e.what());
+    refusal = "The company's call limit cannot be checked right now; try again shortly";
   }
-  if (!failed.empty()) {
-    spdlog::warn("browser call {}: the company call limit of {} cannot be checked: {}", sid, tenant, failed);
-    done(nullptr, "Redis is unreachable, so the company's call limit cannot be checked; try again shortly");
+  if (!refusal.empty()) {
+    done(nullptr, refusal);
     co_return;
   }
-  if (!admitted) {
-    done(nullptr, "This company already has " + std::to_string(svc->max_calls_per_company) +
-                      " concurrent calls across the cluster (--max-calls-per-company); try again when one ends");
-    co_return;
-  }
-  done(std::make_unique<ClusterAdmission>(clu, tenant, sid), "");
+  done(std::make_unique<ClusterAdmission>(svc->forwarder->cluster(), tenant, sid), "");
 }
 
 }  // namespace
